@@ -1,0 +1,102 @@
+//! Starting the service: logging, database, migrations, the outbox worker and the HTTP server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpListener};
+
+use crate::config::{LogFormat, Settings};
+use crate::mail::{LogMailer, Mailer};
+use crate::state::AppState;
+use crate::worker::Worker;
+
+/// Installs the global log subscriber (`RUST_LOG`, text or JSON).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Connects, migrates and assembles the state and the outbox worker.
+pub async fn prepare(settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::Result<(AppState, Worker)> {
+    let db = crate::store::connect(&settings)
+        .await
+        .with_context(|| format!("connecting to the {} database", settings.database_backend()))?;
+    crate::store::migrate(&db).await.context("applying migrations")?;
+    let worker = Worker { db: db.clone(), mailer, mail_from: settings.mail_from.clone() };
+    Ok((AppState::new(db, settings), worker))
+}
+
+/// A running server, for tests and embedding.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+    pub server: tokio::task::JoinHandle<()>,
+    pub worker: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the service on `settings.addr` (port 0 picks a free one) in background tasks.
+pub async fn spawn(settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::Result<Running> {
+    let poll = Duration::from_millis(settings.outbox_poll_ms);
+    let addr = settings.addr;
+    let (state, worker) = prepare(settings, mailer).await?;
+    let acceptor = TcpListener::bind(addr.to_string())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let local = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .context("no local address")?;
+    let app = crate::http::app(state.clone());
+    let server = tokio::spawn(async move {
+        if let Err(err) = Server::new_with_acceptor(acceptor).run(app).await {
+            tracing::error!(error = %err, "server stopped");
+        }
+    });
+    let worker = tokio::spawn(worker.run(poll));
+    Ok(Running { addr: local, state, server, worker })
+}
+
+/// Runs the service until Ctrl-C or SIGTERM, then drains in-flight requests.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let poll = Duration::from_millis(settings.outbox_poll_ms);
+    let addr = settings.addr;
+    tracing::info!(settings = ?settings, "starting");
+    let (state, worker) = prepare(settings, Arc::new(LogMailer)).await?;
+    let worker = tokio::spawn(worker.run(poll));
+    let app = crate::http::app(state);
+    tracing::info!(%addr, "listening; API docs at /docs");
+    Server::new(TcpListener::bind(addr.to_string()))
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(20)))
+        .await
+        .context("serving HTTP")?;
+    worker.abort();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

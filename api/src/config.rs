@@ -1,0 +1,240 @@
+//! Configuration: one typed settings struct with embedded-mode defaults, every value overridable
+//! by an environment variable. An invalid value stops the process with a message naming the
+//! variable; secrets never appear in `Debug` output or logs.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use validator::Validate;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting of the service. Build it with [`Settings::from_env`] or [`Settings::from_vars`].
+#[derive(Clone, Validate)]
+pub struct Settings {
+    /// `REEMPLOI_ADDR`: listen address.
+    pub addr: SocketAddr,
+    /// `REEMPLOI_DATA_DIR`: where the embedded SQLite file (and later the search index and blobs) live.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: `sqlite://…` or `postgres://…`. May hold a password: never logged.
+    pub database_url: String,
+    /// `REEMPLOI_PUBLIC_URL`: base URL printed in mails, documents and QR codes.
+    pub public_url: String,
+    /// `REEMPLOI_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// `REEMPLOI_DB_MAX_CONNECTIONS`: size of the database pool.
+    #[validate(range(min = 1, max = 1000))]
+    pub db_max_connections: u32,
+    /// `REEMPLOI_SESSION_TTL_HOURS`: lifetime of a sign-in token.
+    #[validate(range(min = 1, max = 8760))]
+    pub session_ttl_hours: u32,
+    /// `REEMPLOI_INVITATION_TTL_HOURS`: lifetime of an invitation link.
+    #[validate(range(min = 1, max = 2160))]
+    pub invitation_ttl_hours: u32,
+    /// `REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT`: sign-in attempts allowed per account and window.
+    #[validate(range(min = 1))]
+    pub login_limit_per_account: u32,
+    /// `REEMPLOI_LOGIN_LIMIT_PER_IP`: sign-in attempts allowed per client address and window.
+    #[validate(range(min = 1))]
+    pub login_limit_per_ip: u32,
+    /// `REEMPLOI_LOGIN_LIMIT_WINDOW_SECS`: the rate-limit window.
+    #[validate(range(min = 1, max = 86400))]
+    pub login_limit_window_secs: u64,
+    /// `REEMPLOI_MAX_BODY_BYTES`: largest request body accepted (413 beyond).
+    #[validate(range(min = 1024))]
+    pub max_body_bytes: usize,
+    /// `REEMPLOI_OUTBOX_POLL_MS`: how often the outbox worker looks for work.
+    #[validate(range(min = 10, max = 600000))]
+    pub outbox_poll_ms: u64,
+    /// `MAIL_FROM`: sender of the mails.
+    #[validate(length(min = 3))]
+    pub mail_from: String,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("addr", &self.addr)
+            .field("data_dir", &self.data_dir)
+            .field("database", &self.database_backend())
+            .field("public_url", &self.public_url)
+            .field("log_format", &self.log_format)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("session_ttl_hours", &self.session_ttl_hours)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A setting that could not be used, naming its variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid value for {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn parse_var<T: FromStr>(
+    get: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match get(var) {
+        None => Ok(default),
+        Some(raw) if raw.trim().is_empty() => Ok(default),
+        Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError {
+            var,
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Maps each validated field to the variable it comes from.
+const FIELD_VARS: &[(&str, &str)] = &[
+    ("db_max_connections", "REEMPLOI_DB_MAX_CONNECTIONS"),
+    ("session_ttl_hours", "REEMPLOI_SESSION_TTL_HOURS"),
+    ("invitation_ttl_hours", "REEMPLOI_INVITATION_TTL_HOURS"),
+    ("login_limit_per_account", "REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT"),
+    ("login_limit_per_ip", "REEMPLOI_LOGIN_LIMIT_PER_IP"),
+    ("login_limit_window_secs", "REEMPLOI_LOGIN_LIMIT_WINDOW_SECS"),
+    ("max_body_bytes", "REEMPLOI_MAX_BODY_BYTES"),
+    ("outbox_poll_ms", "REEMPLOI_OUTBOX_POLL_MS"),
+    ("mail_from", "MAIL_FROM"),
+];
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, so that tests can supply their own variables.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get: &dyn Fn(&str) -> Option<String> = &get;
+        let addr: SocketAddr = parse_var(get, "REEMPLOI_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let data_dir: PathBuf = parse_var(get, "REEMPLOI_DATA_DIR", PathBuf::from("./data"))?;
+        let database_url = match get("DATABASE_URL").filter(|v| !v.trim().is_empty()) {
+            Some(url) => url.trim().to_owned(),
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("reemploi.db").display()),
+        };
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(ConfigError {
+                var: "DATABASE_URL",
+                message: "must start with sqlite:, postgres:// or postgresql://".into(),
+            });
+        }
+        let public_url = get("REEMPLOI_PUBLIC_URL")
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{addr}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError {
+                var: "REEMPLOI_PUBLIC_URL",
+                message: "must be an http:// or https:// URL".into(),
+            });
+        }
+        let log_format = match get("REEMPLOI_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("") | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "REEMPLOI_LOG_FORMAT",
+                    message: format!("`{other}` is neither `text` nor `json`"),
+                });
+            }
+        };
+        let settings = Settings {
+            addr,
+            data_dir,
+            database_url,
+            public_url,
+            log_format,
+            db_max_connections: parse_var(get, "REEMPLOI_DB_MAX_CONNECTIONS", 10)?,
+            session_ttl_hours: parse_var(get, "REEMPLOI_SESSION_TTL_HOURS", 720)?,
+            invitation_ttl_hours: parse_var(get, "REEMPLOI_INVITATION_TTL_HOURS", 168)?,
+            login_limit_per_account: parse_var(get, "REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT", 10)?,
+            login_limit_per_ip: parse_var(get, "REEMPLOI_LOGIN_LIMIT_PER_IP", 100)?,
+            login_limit_window_secs: parse_var(get, "REEMPLOI_LOGIN_LIMIT_WINDOW_SECS", 900)?,
+            max_body_bytes: parse_var(get, "REEMPLOI_MAX_BODY_BYTES", 1024 * 1024)?,
+            outbox_poll_ms: parse_var(get, "REEMPLOI_OUTBOX_POLL_MS", 500)?,
+            mail_from: get("MAIL_FROM")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "Réemploi <no-reply@localhost>".into()),
+        };
+        settings.validate().map_err(|errors| {
+            let (field, detail) = errors
+                .field_errors()
+                .into_iter()
+                .next()
+                .map(|(field, errs)| (field.to_string(), format!("{:?}", errs.first().map(|e| &e.code))))
+                .unwrap_or_default();
+            let var = FIELD_VARS
+                .iter()
+                .find(|(f, _)| *f == field)
+                .map_or("configuration", |(_, v)| v);
+            ConfigError {
+                var,
+                message: format!("out of the allowed range ({detail})"),
+            }
+        })?;
+        Ok(settings)
+    }
+
+    /// `sqlite` or `postgres`, for logs.
+    pub fn database_backend(&self) -> &'static str {
+        if self.database_url.starts_with("sqlite:") {
+            "sqlite"
+        } else {
+            "postgres"
+        }
+    }
+
+    /// Whether the embedded SQLite database is used.
+    pub fn is_sqlite(&self) -> bool {
+        self.database_backend() == "sqlite"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        Settings::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_mode() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert_eq!(s.addr.to_string(), "127.0.0.1:8080");
+        assert!(s.database_url.starts_with("sqlite://./data/reemploi.db"));
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = settings(&[("REEMPLOI_ADDR", "nowhere")]).expect_err("refused");
+        assert_eq!(err.var, "REEMPLOI_ADDR");
+        let err = settings(&[("REEMPLOI_SESSION_TTL_HOURS", "0")]).expect_err("refused");
+        assert_eq!(err.var, "REEMPLOI_SESSION_TTL_HOURS");
+        let err = settings(&[("DATABASE_URL", "mysql://x")]).expect_err("refused");
+        assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn debug_output_hides_the_database_url() {
+        let s = settings(&[("DATABASE_URL", "postgres://u:secret@h/db")]).expect("valid");
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+}

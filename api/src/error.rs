@@ -1,0 +1,349 @@
+//! The one error table of the service, and the `application/problem+json` (RFC 9457) response.
+//!
+//! Policy, in three lines:
+//! 1. Every failure a client can see is one row of [`ErrorCode`]: a stable snake_case code, one
+//!    HTTP status, a French and an English title. Bad input is a 4xx that changed nothing.
+//! 2. Handlers return [`ApiError`]; the problem middleware renders it in the caller's language,
+//!    and turns poem's own errors (parsing, routing, auth) into the same shape.
+//! 3. Unexpected failures are logged once, with their context, and answer 500 `internal` (or 503
+//!    `unavailable` when the database is unreachable) without leaking details.
+
+use poem::http::StatusCode;
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Object};
+use reemploi_domain::{FieldErrors, Invalid};
+use sea_orm::DbErr;
+
+/// The language of a response, from `Accept-Language` (French unless English is preferred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Fr,
+    En,
+}
+
+impl Lang {
+    /// Picks the best of French and English from an `Accept-Language` header.
+    pub fn from_accept_language(header: Option<&str>) -> Lang {
+        let Some(header) = header else { return Lang::Fr };
+        let mut best = (Lang::Fr, -1.0f32);
+        for part in header.split(',') {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .unwrap_or(1.0);
+            let lang = if tag == "fr" || tag.starts_with("fr-") {
+                Lang::Fr
+            } else if tag == "en" || tag.starts_with("en-") {
+                Lang::En
+            } else {
+                continue;
+            };
+            if q > best.1 {
+                best = (lang, q);
+            }
+        }
+        best.0
+    }
+}
+
+macro_rules! error_table {
+    ($( $variant:ident => ($code:literal, $status:literal, $fr:literal, $en:literal), )*) => {
+        /// Every error a client can receive. The code is stable: clients may switch on it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $( $variant, )* }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )* ];
+
+            pub fn code(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $code, )* }
+            }
+
+            pub fn status(self) -> StatusCode {
+                let status = match self { $( ErrorCode::$variant => $status, )* };
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+
+            pub fn title(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $( (ErrorCode::$variant, Lang::Fr) => $fr, (ErrorCode::$variant, Lang::En) => $en, )*
+                }
+            }
+        }
+    };
+}
+
+error_table! {
+    MalformedRequest => ("malformed_request", 400, "Requête mal formée", "Malformed request"),
+    Unauthenticated => ("unauthenticated", 401, "Authentification requise", "Authentication required"),
+    InvalidCredentials => ("invalid_credentials", 401, "Identifiants incorrects", "Invalid credentials"),
+    Forbidden => ("forbidden", 403, "Action non autorisée", "Action not allowed"),
+    NotFound => ("not_found", 404, "Ressource introuvable", "Resource not found"),
+    MethodNotAllowed => ("method_not_allowed", 405, "Méthode non autorisée", "Method not allowed"),
+    EmailTaken => ("email_taken", 409, "Cette adresse e-mail est déjà utilisée", "This e-mail address is already in use"),
+    SiretTaken => ("siret_taken", 409, "Une organisation avec ce SIRET existe déjà", "An organisation with this SIRET already exists"),
+    RnaTaken => ("rna_taken", 409, "Une association avec ce numéro RNA existe déjà", "An association with this RNA number already exists"),
+    AlreadyMember => ("already_member", 409, "Cette personne est déjà membre de l'organisation", "This person is already a member of the organisation"),
+    InvalidTransition => ("invalid_transition", 409, "Ce changement d'état n'est pas possible", "This state change is not possible"),
+    Conflict => ("conflict", 409, "Conflit avec l'état actuel de la ressource", "Conflict with the current state of the resource"),
+    PreconditionFailed => ("precondition_failed", 412, "La ressource a changé depuis votre lecture (If-Match)", "The resource changed since you read it (If-Match)"),
+    PayloadTooLarge => ("payload_too_large", 413, "Requête trop volumineuse", "Request body too large"),
+    UnsupportedMediaType => ("unsupported_media_type", 415, "Type de contenu non pris en charge", "Unsupported content type"),
+    ValidationFailed => ("validation_failed", 422, "Certains champs sont invalides", "Some fields are invalid"),
+    LastAdmin => ("last_admin", 422, "Une organisation doit garder au moins un administrateur", "An organisation must keep at least one administrator"),
+    InvitationInvalid => ("invitation_invalid", 422, "Invitation invalide, expirée ou déjà utilisée", "Invitation invalid, expired or already used"),
+    RateLimited => ("rate_limited", 429, "Trop de tentatives, réessayez plus tard", "Too many attempts, try again later"),
+    Internal => ("internal", 500, "Erreur interne", "Internal error"),
+    Unavailable => ("unavailable", 503, "Service momentanément indisponible", "Service temporarily unavailable"),
+}
+
+/// A localised message for a field refusal.
+pub fn field_message(reason: Invalid, lang: Lang) -> &'static str {
+    match (reason, lang) {
+        (Invalid::Required, Lang::Fr) => "Ce champ est obligatoire.",
+        (Invalid::Required, Lang::En) => "This field is required.",
+        (Invalid::TooLong, Lang::Fr) => "Ce texte est trop long.",
+        (Invalid::TooLong, Lang::En) => "This text is too long.",
+        (Invalid::InvalidFormat, Lang::Fr) => "Format invalide.",
+        (Invalid::InvalidFormat, Lang::En) => "Invalid format.",
+        (Invalid::InvalidChecksum, Lang::Fr) => "Clé de contrôle invalide.",
+        (Invalid::InvalidChecksum, Lang::En) => "Invalid check digit.",
+        (Invalid::InvalidEmail, Lang::Fr) => "Adresse e-mail invalide.",
+        (Invalid::InvalidEmail, Lang::En) => "Invalid e-mail address.",
+        (Invalid::InvalidSiren, Lang::Fr) => "SIREN invalide : 9 chiffres avec une clé de Luhn valide.",
+        (Invalid::InvalidSiren, Lang::En) => "Invalid SIREN: 9 digits with a valid Luhn check digit.",
+        (Invalid::InvalidSiret, Lang::Fr) => "SIRET invalide : 14 chiffres avec une clé de Luhn valide.",
+        (Invalid::InvalidSiret, Lang::En) => "Invalid SIRET: 14 digits with a valid Luhn check digit.",
+        (Invalid::SiretSirenMismatch, Lang::Fr) => "Le SIRET ne correspond pas au SIREN.",
+        (Invalid::SiretSirenMismatch, Lang::En) => "The SIRET does not match the SIREN.",
+        (Invalid::InvalidRna, Lang::Fr) => "Numéro RNA invalide : W suivi de 9 chiffres.",
+        (Invalid::InvalidRna, Lang::En) => "Invalid RNA number: W followed by 9 digits.",
+        (Invalid::InvalidInseeCode, Lang::Fr) => "Code INSEE de commune invalide (5 caractères, 2A/2B pour la Corse).",
+        (Invalid::InvalidInseeCode, Lang::En) => "Invalid INSEE commune code (5 characters, 2A/2B for Corsica).",
+        (Invalid::InvalidPostcode, Lang::Fr) => "Code postal invalide (5 chiffres).",
+        (Invalid::InvalidPostcode, Lang::En) => "Invalid postcode (5 digits).",
+        (Invalid::OutOfRange, Lang::Fr) => "Valeur hors des limites permises.",
+        (Invalid::OutOfRange, Lang::En) => "Value out of the allowed range.",
+        (Invalid::NotAllowedForKind, Lang::Fr) => "Ce champ ne s'applique pas à ce type d'organisation.",
+        (Invalid::NotAllowedForKind, Lang::En) => "This field does not apply to this kind of organisation.",
+        (Invalid::WeakPassword, Lang::Fr) => "Mot de passe trop faible : au moins 12 caractères variés.",
+        (Invalid::WeakPassword, Lang::En) => "Password too weak: at least 12 varied characters.",
+    }
+}
+
+/// One offending field in a problem body.
+#[derive(Debug, Clone, Object)]
+pub struct ProblemField {
+    /// Path of the field in the request (`admin.email`).
+    pub field: String,
+    /// Stable reason code (`invalid_siret`).
+    pub code: String,
+    /// Human-readable message in the response language.
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// URI of the problem type; `/v1/meta/problems` documents each code.
+    #[oai(rename = "type")]
+    pub ty: String,
+    /// Short summary of the problem type, in the response language.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// Explanation of this occurrence.
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// Stable machine-readable code, one of `/v1/meta/problems`.
+    pub code: String,
+    /// The request path.
+    #[oai(skip_serializing_if_is_none)]
+    pub instance: Option<String>,
+    /// Offending fields, for validation errors.
+    #[oai(skip_serializing_if_is_empty)]
+    pub errors: Vec<ProblemField>,
+}
+
+/// A failure of a handler. Rendered as problem+json by [`crate::http::problem`].
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", code.code(), detail.as_deref().unwrap_or(""))]
+pub struct ApiError {
+    pub code: ErrorCode,
+    /// Detail in French and English, when there is more to say than the title.
+    pub detail: Option<String>,
+    pub detail_en: Option<String>,
+    pub fields: Vec<(String, Invalid)>,
+    /// Seconds to wait, for 429.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            code,
+            detail: None,
+            detail_en: None,
+            fields: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// Adds an explanation (French first, then English).
+    pub fn detail(mut self, fr: impl Into<String>, en: impl Into<String>) -> Self {
+        self.detail = Some(fr.into());
+        self.detail_en = Some(en.into());
+        self
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound)
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(ErrorCode::Forbidden)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(ErrorCode::Unauthenticated)
+    }
+
+    /// A validation failure on one field.
+    pub fn field(field: impl Into<String>, reason: Invalid) -> Self {
+        let mut e = Self::new(ErrorCode::ValidationFailed);
+        e.fields.push((field.into(), reason));
+        e
+    }
+
+    /// Renders this error as a problem document in `lang`.
+    pub fn to_problem(&self, lang: Lang, instance: Option<String>) -> Problem {
+        let detail = match lang {
+            Lang::Fr => self.detail.clone(),
+            Lang::En => self.detail_en.clone().or_else(|| self.detail.clone()),
+        };
+        Problem {
+            ty: format!("/v1/meta/problems#{}", self.code.code()),
+            title: self.code.title(lang).to_owned(),
+            status: self.code.status().as_u16(),
+            detail,
+            code: self.code.code().to_owned(),
+            instance,
+            errors: self
+                .fields
+                .iter()
+                .map(|(field, reason)| ProblemField {
+                    field: field.clone(),
+                    code: reason.code().to_owned(),
+                    message: field_message(*reason, lang).to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        let mut e = Self::new(ErrorCode::ValidationFailed);
+        e.fields = errors.0.into_iter().map(|f| (f.field, f.reason)).collect();
+        e
+    }
+}
+
+impl From<DbErr> for ApiError {
+    fn from(err: DbErr) -> Self {
+        let unavailable = matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_));
+        if unavailable {
+            tracing::error!(error = %err, "database unavailable");
+            Self::new(ErrorCode::Unavailable)
+        } else {
+            tracing::error!(error = %err, "database error");
+            Self::new(ErrorCode::Internal)
+        }
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        tracing::error!(error = format!("{err:#}"), "internal error");
+        Self::new(ErrorCode::Internal)
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn as_response(&self) -> poem::Response {
+        // Normally rendered by the problem middleware, which knows the language; this is the
+        // fallback used if the error escapes it.
+        crate::http::problem::render(&self.to_problem(Lang::Fr, None), self.retry_after)
+    }
+}
+
+/// Statuses an operation may answer with, as documented in the spec.
+const DOCUMENTED: &[(u16, &str)] = &[
+    (400, "Malformed request: unreadable JSON, wrong types, missing or out-of-range parameters."),
+    (401, "Authentication required or failed."),
+    (403, "The caller's organisation kind or role may not take this action."),
+    (404, "Not found, or not visible to the caller."),
+    (409, "Conflict with the current state or with a uniqueness rule."),
+    (412, "`If-Match` does not match the current version."),
+    (413, "Request body too large."),
+    (422, "A business rule or field validation refused the request; `errors` lists the fields."),
+    (429, "Rate limited; see `Retry-After`."),
+    (503, "A dependency (the database) is unavailable."),
+];
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: DOCUMENTED
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/problem+json",
+                        schema: Problem::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// The result of every handler.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_prefers_french_unless_english_wins() {
+        assert_eq!(Lang::from_accept_language(None), Lang::Fr);
+        assert_eq!(Lang::from_accept_language(Some("en")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("en-GB,en;q=0.9")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("fr-FR,fr;q=0.9,en;q=0.8")), Lang::Fr);
+        assert_eq!(Lang::from_accept_language(Some("de, en;q=0.5")), Lang::En);
+        assert_eq!(Lang::from_accept_language(Some("de")), Lang::Fr);
+    }
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.code()), "duplicate {}", code.code());
+            assert!(code.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+    }
+}

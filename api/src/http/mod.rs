@@ -1,0 +1,118 @@
+//! The HTTP layer: one `#[OpenApi]` impl per resource, combined into one service; middlewares for
+//! problem+json errors, entity tags and body limits; the generated spec with access declarations.
+
+pub mod access;
+pub mod accounts;
+pub mod api_keys;
+pub mod etag;
+pub mod events;
+pub mod members;
+pub mod meta;
+pub mod organisations;
+pub mod pagination;
+pub mod problem;
+pub mod sites;
+pub mod types;
+
+use poem::endpoint::make_sync;
+use poem::http::header;
+use poem::middleware::{CatchPanic, SizeLimit, Tracing};
+use poem::web::Html;
+use poem::{Endpoint, EndpointExt, Response, Route, get};
+use poem_openapi::OpenApiService;
+
+use crate::state::AppState;
+
+/// All the resources of the API.
+pub type Apis = (
+    meta::MetaApi,
+    accounts::AccountsApi,
+    organisations::OrganisationsApi,
+    members::MembersApi,
+    api_keys::ApiKeysApi,
+    sites::SitesApi,
+    events::EventsApi,
+);
+
+const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
+de l'inventaire au don à une association, via le reconditionnement par des structures de l'ESS.\n\n\
+Errors are `application/problem+json` (RFC 9457) with a stable `code` (see `GET /v1/meta/problems`), \
+in French by default or English with `Accept-Language: en`. Lists use cursor pagination \
+(`cursor`, `limit` ≤ 200). Each operation declares who may call it in `x-access`.";
+
+/// The OpenAPI service over `state`.
+pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
+    let apis = (
+        meta::MetaApi { state: state.clone() },
+        accounts::AccountsApi { state: state.clone() },
+        organisations::OrganisationsApi { state: state.clone() },
+        members::MembersApi { state: state.clone() },
+        api_keys::ApiKeysApi { state: state.clone() },
+        sites::SitesApi { state: state.clone() },
+        events::EventsApi { state: state.clone() },
+    );
+    OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
+        .description(DESCRIPTION)
+        .server(state.settings.public_url.clone())
+}
+
+/// The spec as JSON, with each operation's access declaration added as `x-access`.
+pub fn spec_value(service: &OpenApiService<Apis, ()>) -> serde_json::Value {
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&service.spec()).unwrap_or(serde_json::Value::Null);
+    if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for op in item.values_mut() {
+                let Some(op) = op.as_object_mut() else { continue };
+                let declared = op
+                    .get("operationId")
+                    .and_then(|id| id.as_str())
+                    .and_then(access::rule)
+                    .map(access::describe);
+                if let Some(declared) = declared {
+                    op.insert("x-access".into(), declared);
+                }
+            }
+        }
+    }
+    spec
+}
+
+/// The spec as YAML (what `openapi/openapi.yaml` holds).
+pub fn spec_yaml(service: &OpenApiService<Apis, ()>) -> String {
+    serde_yaml::to_string(&spec_value(service)).unwrap_or_default()
+}
+
+/// The whole application: API, docs, spec, middlewares.
+pub fn app(state: AppState) -> impl Endpoint {
+    let service = service(&state);
+    let json = serde_json::to_string_pretty(&spec_value(&service)).unwrap_or_default();
+    let yaml = spec_yaml(&service);
+    let docs = service.swagger_ui();
+    let max_body = state.settings.max_body_bytes;
+    Route::new()
+        .at(
+            "/openapi.json",
+            get(make_sync(move |_| {
+                Response::builder().content_type("application/json").body(json.clone())
+            })),
+        )
+        .at(
+            "/openapi.yaml",
+            get(make_sync(move |_| {
+                Response::builder().content_type("application/yaml").body(yaml.clone())
+            })),
+        )
+        .nest("/docs", docs)
+        .at("/", get(make_sync(|_| Html("<a href=\"/docs\">Réemploi API</a>"))))
+        .nest("/", service)
+        .with(etag::ETagMiddleware)
+        .with(CatchPanic::new())
+        .with(SizeLimit::new(max_body))
+        .around(problem::middleware)
+        .data(state)
+        .with(Tracing)
+        .map_to_response()
+        .with(poem::middleware::SetHeader::new().overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+}

@@ -1,0 +1,116 @@
+//! The problem middleware: every error leaves the service as `application/problem+json` in the
+//! caller's language, whether a handler returned an [`ApiError`] or poem refused the request
+//! before any handler ran (unreadable JSON, unknown route, missing token, body too large).
+
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Request, Response};
+
+use crate::error::{ApiError, ErrorCode, Lang, Problem};
+
+/// Serialises a problem document.
+pub fn render(problem: &Problem, retry_after: Option<u64>) -> Response {
+    let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(problem)).unwrap_or_default();
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "application/problem+json")
+        .body(body);
+    if let Some(secs) = retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+fn code_for_status(status: StatusCode) -> ErrorCode {
+    match status.as_u16() {
+        401 => ErrorCode::Unauthenticated,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        409 => ErrorCode::Conflict,
+        412 => ErrorCode::PreconditionFailed,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        422 => ErrorCode::ValidationFailed,
+        429 => ErrorCode::RateLimited,
+        503 => ErrorCode::Unavailable,
+        400..=499 => ErrorCode::MalformedRequest,
+        _ => ErrorCode::Internal,
+    }
+}
+
+/// Extracts the field name from poem-openapi's parse messages (`field `name`: …`).
+fn field_of(message: &str) -> Option<String> {
+    let start = message.find("field `")? + "field `".len();
+    let end = message[start..].find('`')?;
+    Some(message[start..start + end].to_owned())
+}
+
+/// Converts any poem error into a problem response.
+pub fn from_poem_error(err: poem::Error, lang: Lang, instance: String) -> Response {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return render(&api.to_problem(lang, Some(instance)), api.retry_after);
+    }
+    let status = err.status();
+    let code = code_for_status(status);
+    if code == ErrorCode::Internal {
+        tracing::error!(error = %err, http.path = %instance, "unhandled error");
+    }
+    let message = err.to_string();
+    let mut problem = ApiError::new(code).to_problem(lang, Some(instance));
+    // Keep the real status (a 4xx without its own row keeps its number).
+    problem.status = status.as_u16();
+    if code == ErrorCode::MalformedRequest || code == ErrorCode::PayloadTooLarge || code == ErrorCode::UnsupportedMediaType {
+        problem.detail = Some(match lang {
+            Lang::Fr => format!("La requête n'a pas pu être lue : {message}"),
+            Lang::En => format!("The request could not be read: {message}"),
+        });
+        if let Some(field) = field_of(&message) {
+            problem.errors.push(crate::error::ProblemField {
+                field,
+                code: "invalid_format".into(),
+                message: crate::error::field_message(reemploi_domain::Invalid::InvalidFormat, lang).into(),
+            });
+        }
+    }
+    render(&problem, None)
+}
+
+/// Middleware rendering every error as problem+json.
+pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let lang = Lang::from_accept_language(
+        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+    );
+    let instance = req.uri().path().to_owned();
+    match next.call(req).await {
+        Ok(resp) => {
+            let resp = resp.into_response();
+            let is_problem = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/problem+json"));
+            if resp.status().as_u16() >= 400 && !is_problem {
+                let status = resp.status();
+                return Ok(from_poem_error(poem::Error::from_status(status), lang, instance));
+            }
+            Ok(resp)
+        }
+        Err(err) => Ok(from_poem_error(err, lang, instance)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_are_read_from_parse_messages() {
+        assert_eq!(
+            field_of("parse request payload error: failed to parse \"X\": field `name`: verification failed. maxLength(200)"),
+            Some("name".into())
+        );
+        assert_eq!(field_of("nothing here"), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! Wire types shared by several resources: enums mirrored from `domain`, and response shapes.
+//! Domain types never go on the wire; these do, and convert both ways.
+
+use poem_openapi::payload::Json;
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Enum, Tags};
+use reemploi_domain::organisation as dom;
+
+/// Tags grouping the operations in the documentation.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Sign-in, sign-out, invitations and the current user.
+    Accounts,
+    /// Organisations: registration, profile, verification by the operator.
+    Organisations,
+    /// Members of an organisation and their invitations.
+    Members,
+    /// API keys of an organisation, for integrations.
+    ApiKeys,
+    /// Places of an organisation: pickup points, workshops, delivery addresses.
+    Sites,
+    /// The tamper-evident audit log.
+    Events,
+    /// Health checks and reference data.
+    Meta,
+}
+
+macro_rules! mirror_enum {
+    ($(#[$m:meta])* $wire:ident <=> $dom:ident { $($v:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+        #[oai(rename_all = "snake_case")]
+        pub enum $wire { $($v),* }
+
+        impl From<$wire> for dom::$dom {
+            fn from(v: $wire) -> Self {
+                match v { $($wire::$v => dom::$dom::$v),* }
+            }
+        }
+
+        impl From<dom::$dom> for $wire {
+            fn from(v: dom::$dom) -> Self {
+                match v { $(dom::$dom::$v => $wire::$v),* }
+            }
+        }
+    };
+}
+
+mirror_enum!(
+    /// Kind of organisation.
+    OrganisationKind <=> OrganisationKind { PublicBody, Refurbisher, Association, Operator }
+);
+mirror_enum!(
+    /// Role of a member in an organisation.
+    Role <=> Role { Admin, Agent }
+);
+mirror_enum!(
+    /// Type of public body.
+    PublicBodyType <=> PublicBodyType { Commune, Epci, Departement, Region, EtablissementPublic, Etat }
+);
+mirror_enum!(
+    /// Category of an association among the beneficiaries of CG3P L3212-2 3°, or `other`.
+    BeneficiaryCategory <=> BeneficiaryCategory {
+        ParentsEleves, SoutienScolaire, Etudiants, UtilitePublique, InteretGeneralPrecarite, Other
+    }
+);
+mirror_enum!(
+    /// Verification status of an organisation.
+    VerificationStatus <=> VerificationStatus { Pending, Verified, Suspended }
+);
+
+/// Kinds of organisation that register themselves (the operator is bootstrapped from the CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RegistrableKind {
+    PublicBody,
+    Refurbisher,
+    Association,
+}
+
+impl From<RegistrableKind> for dom::OrganisationKind {
+    fn from(v: RegistrableKind) -> Self {
+        match v {
+            RegistrableKind::PublicBody => dom::OrganisationKind::PublicBody,
+            RegistrableKind::Refurbisher => dom::OrganisationKind::Refurbisher,
+            RegistrableKind::Association => dom::OrganisationKind::Association,
+        }
+    }
+}
+
+/// A resource read with its version in `ETag`, to send back in `If-Match`.
+#[derive(ApiResponse)]
+pub enum Versioned<T: ToJSON + Type> {
+    /// The resource. `ETag` is its current version.
+    #[oai(status = 200)]
+    Ok(Json<T>, #[oai(header = "ETag")] String),
+}
+
+/// A resource just created.
+#[derive(ApiResponse)]
+pub enum Created<T: ToJSON + Type> {
+    /// Created. `Location` is its address.
+    #[oai(status = 201)]
+    Created(Json<T>, #[oai(header = "Location")] String),
+}
+
+/// Done, nothing to return.
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// The strong entity tag of a version.
+pub fn etag(version: i32) -> String {
+    format!("\"{version}\"")
+}
+
+/// Checks an `If-Match` header against the current version (`*` matches anything).
+pub fn check_if_match(if_match: Option<&str>, version: i32) -> Result<(), crate::error::ApiError> {
+    let Some(header) = if_match else { return Ok(()) };
+    let current = etag(version);
+    let matches = header.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag == current || tag.strip_prefix("W/") == Some(current.as_str())
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::new(crate::error::ErrorCode::PreconditionFailed))
+    }
+}

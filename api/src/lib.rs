@@ -1,0 +1,14 @@
+//! The Réemploi service: HTTP API (poem-openapi), persistence (sea-orm on SQLite or PostgreSQL),
+//! ports to the outside world (mail), background workers and the `reemploi` command line.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod ratelimit;
+pub mod security;
+pub mod state;
+pub mod store;
+pub mod worker;

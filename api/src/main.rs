@@ -1,0 +1,27 @@
+//! The `reemploi` binary.
+
+use clap::Parser;
+use reemploi_api::cli::{Cli, Command};
+use reemploi_api::config::Settings;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("reemploi: configuration error: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    reemploi_api::app::init_tracing(settings.log_format);
+    let command = cli.command.unwrap_or(Command::Serve);
+    match reemploi_api::cli::run(settings, command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "failed");
+            eprintln!("reemploi: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

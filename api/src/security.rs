@@ -1,0 +1,76 @@
+//! Secrets: Argon2id password hashes and opaque bearer tokens of which only a SHA-256 is stored.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+/// Prefix of sign-in session tokens.
+pub const SESSION_PREFIX: &str = "rms_";
+/// Prefix of organisation API keys.
+pub const API_KEY_PREFIX: &str = "rmk_";
+/// Prefix of one-time invitation tokens.
+pub const INVITATION_PREFIX: &str = "rmi_";
+
+/// Hashes a password with Argon2id and a random salt.
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt_bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt_bytes);
+    let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing password: {e}"))
+}
+
+/// Checks a password against a stored hash; a malformed hash never verifies.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the account does not exist, so that timing does not reveal it.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("not a real password, only for timing").unwrap_or_default())
+}
+
+/// A new random token with `prefix` (256 bits of entropy, URL-safe).
+pub fn new_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// What is stored for a token: its SHA-256 in hex. Tokens are random, so a fast hash suffices.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_hash() {
+        let hash = hash_password("correct horse battery").expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("wrong horse battery", &hash));
+        assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_prefixed_and_distinct() {
+        let a = new_token(SESSION_PREFIX);
+        let b = new_token(SESSION_PREFIX);
+        assert!(a.starts_with(SESSION_PREFIX));
+        assert_ne!(a, b);
+        assert_eq!(token_hash(&a).len(), 64);
+    }
+}

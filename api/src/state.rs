@@ -1,0 +1,30 @@
+//! What every handler shares: the database, the settings and the rate limiters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::Settings;
+use crate::ratelimit::RateLimiter;
+
+/// Shared application state, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub login_per_account: Arc<RateLimiter>,
+    pub login_per_ip: Arc<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(db: DatabaseConnection, settings: Settings) -> Self {
+        let window = Duration::from_secs(settings.login_limit_window_secs);
+        Self {
+            db,
+            login_per_account: Arc::new(RateLimiter::new(settings.login_limit_per_account, window)),
+            login_per_ip: Arc::new(RateLimiter::new(settings.login_limit_per_ip, window)),
+            settings: Arc::new(settings),
+        }
+    }
+}

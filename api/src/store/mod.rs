@@ -1,0 +1,100 @@
+//! Persistence: connecting to SQLite or PostgreSQL, migrations, write transactions, and the
+//! event log and outbox that every write appends to.
+
+pub mod entities;
+pub mod events;
+pub mod outbox;
+
+use std::time::Duration;
+
+use reemploi_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::config::Settings;
+
+/// Opens the database named by the settings, creating the SQLite file's directory if needed.
+pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
+    connect_url(&settings.database_url, settings.db_max_connections).await
+}
+
+/// Opens a database by URL.
+pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    if let Some(path) = sqlite_path(url) {
+        if let Some(parent) = std::path::Path::new(&path).parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", parent.display())))?;
+            }
+        }
+    }
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.max_connections(max_connections)
+        .min_connections(0)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            // WAL lets readers proceed while one writer works; writers queue on the busy timeout.
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+                .foreign_keys(true)
+                .create_if_missing(true)
+        });
+    Database::connect(opts).await
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
+/// that concurrent writers queue instead of failing when a read would upgrade to a write.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let sqlite_transaction_mode = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(SqliteTransactionMode::Immediate),
+        _ => None,
+    };
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode,
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Whether an error is the violation of a unique constraint.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// The name of the violated unique constraint or column list, when the driver says it.
+pub fn unique_violation_detail(err: &DbErr) -> Option<String> {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(detail)) => Some(detail),
+        _ => None,
+    }
+}
+
+/// A fresh identifier (UUIDv7: time-ordered, so ids sort by creation).
+pub fn new_id() -> uuid::Uuid {
+    uuid::Uuid::now_v7()
+}
+
+/// The current time, truncated to microseconds so that it survives a database round trip
+/// identically on SQLite and PostgreSQL.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    let now = chrono::Utc::now();
+    now.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(now)
+}

@@ -1,0 +1,120 @@
+//! Background worker draining the outbox: claims due messages with a lease (so several
+//! instances can run), performs them, and retries failures with exponential back-off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::TimeDelta;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::mail::{Mail, Mailer};
+use crate::store::entities::outbox;
+use crate::store::outbox::Topic;
+
+/// How long a claimed message stays reserved for one worker.
+const LEASE: TimeDelta = TimeDelta::seconds(60);
+/// Attempts after which a message is parked (kept, with its last error, for an operator).
+pub const MAX_ATTEMPTS: i32 = 12;
+
+/// The outbox worker and what it needs.
+#[derive(Clone)]
+pub struct Worker {
+    pub db: DatabaseConnection,
+    pub mailer: Arc<dyn Mailer>,
+    pub mail_from: String,
+}
+
+impl Worker {
+    /// Runs forever, polling every `poll`.
+    pub async fn run(self, poll: Duration) {
+        loop {
+            match self.drain_once(50).await {
+                Ok(0) => tokio::time::sleep(poll).await,
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "outbox worker pass failed");
+                    tokio::time::sleep(poll).await;
+                }
+            }
+        }
+    }
+
+    /// Performs up to `batch` due messages; returns how many were handled.
+    pub async fn drain_once(&self, batch: u64) -> anyhow::Result<usize> {
+        let now = crate::store::now();
+        let due = outbox::Entity::find()
+            .filter(outbox::Column::DoneAt.is_null())
+            .filter(outbox::Column::NextAttemptAt.lte(now))
+            .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
+            .filter(
+                outbox::Column::LockedUntil
+                    .is_null()
+                    .or(outbox::Column::LockedUntil.lt(now)),
+            )
+            .order_by_asc(outbox::Column::NextAttemptAt)
+            .limit(batch)
+            .all(&self.db)
+            .await
+            .context("listing due outbox messages")?;
+        let mut handled = 0;
+        for msg in due {
+            // Claim: only one worker wins the lease of a message.
+            let claimed = outbox::Entity::update_many()
+                .col_expr(outbox::Column::LockedUntil, Expr::value(now + LEASE))
+                .filter(outbox::Column::Id.eq(msg.id))
+                .filter(outbox::Column::DoneAt.is_null())
+                .filter(
+                    outbox::Column::LockedUntil
+                        .is_null()
+                        .or(outbox::Column::LockedUntil.lt(now)),
+                )
+                .exec(&self.db)
+                .await
+                .context("claiming an outbox message")?;
+            if claimed.rows_affected != 1 {
+                continue;
+            }
+            handled += 1;
+            let outcome = self.perform(&msg).await;
+            let finished = crate::store::now();
+            let update = match outcome {
+                Ok(()) => outbox::Entity::update_many()
+                    .col_expr(outbox::Column::DoneAt, Expr::value(Some(finished)))
+                    .col_expr(outbox::Column::Attempts, Expr::value(msg.attempts + 1)),
+                Err(err) => {
+                    let attempts = msg.attempts + 1;
+                    let backoff = TimeDelta::seconds(Ord::min(2i64.pow(attempts.clamp(0, 12) as u32), 3600));
+                    tracing::warn!(outbox.id = %msg.id, outbox.topic = %msg.topic, outbox.attempts = attempts, error = format!("{err:#}"), "outbox message failed");
+                    outbox::Entity::update_many()
+                        .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+                        .col_expr(outbox::Column::NextAttemptAt, Expr::value(finished + backoff))
+                        .col_expr(outbox::Column::LastError, Expr::value(Some(format!("{err:#}"))))
+                }
+            };
+            update
+                .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+                .filter(outbox::Column::Id.eq(msg.id))
+                .exec(&self.db)
+                .await
+                .context("recording an outbox outcome")?;
+        }
+        Ok(handled)
+    }
+
+    async fn perform(&self, msg: &outbox::Model) -> anyhow::Result<()> {
+        match Topic::parse(&msg.topic) {
+            Some(Topic::Mail) => {
+                let mail: Mail = serde_json::from_str(&msg.payload).context("decoding a mail")?;
+                let mailer = self.mailer.clone();
+                let from = self.mail_from.clone();
+                tokio::task::spawn_blocking(move || mailer.send(&from, &mail))
+                    .await
+                    .context("mail task")??;
+                Ok(())
+            }
+            None => anyhow::bail!("unknown outbox topic `{}`", msg.topic),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Schema migrations of Réemploi, one file per change, named by date. A migration never imports
+//! the application's entities, so that an old migration keeps its meaning; once on main it is never
+//! edited, and every one has a `down`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261129_000001_foundation;
+
+/// Runs the migrations in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261129_000001_foundation::Migration)]
+    }
+}
