@@ -3,16 +3,11 @@
 use std::io::Read;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
-use reemploi_domain::email::Email;
-use reemploi_domain::organisation::{OrganisationKind, Role, VerificationStatus, check_password};
 use reemploi_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::config::Settings;
-use crate::store::entities::{membership, organisation, user};
-use crate::store::events::{NewEvent, organisation_stream};
 
 /// Réemploi: the second life of public IT equipment.
 #[derive(Debug, Parser)]
@@ -115,138 +110,25 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { action: AdminAction::CreateOperator { email, name, password_stdin } } => {
-            create_operator(settings, &email, &name, password_stdin).await
+            let password = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading the password")?;
+                Some(s.trim_end_matches(['\n', '\r']).to_owned())
+            } else {
+                None
+            };
+            let db = crate::store::connect(&settings).await.context("connecting to the database")?;
+            crate::store::migrate(&db).await.context("applying migrations")?;
+            let created = crate::admin::create_operator(&db, &email, &name, password).await?;
+            println!(
+                "operator account: {} (user {}, organisation {})",
+                created.email, created.user_id, created.organisation_id
+            );
+            if let Some(p) = created.generated_password {
+                println!("generated password (shown once): {p}");
+            }
+            Ok(())
         }
     }
 }
 
-async fn create_operator(settings: Settings, email: &str, name: &str, password_stdin: bool) -> anyhow::Result<()> {
-    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
-    let (db_settings, _) = (settings, ());
-    let db = crate::store::connect(&db_settings).await.context("connecting to the database")?;
-    crate::store::migrate(&db).await.context("applying migrations")?;
-    let existing_user = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(&db).await?;
-    let mut generated = None;
-    let password_hash = if existing_user.is_some() {
-        None
-    } else {
-        let password = if password_stdin {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading the password")?;
-            s.trim_end_matches(['\n', '\r']).to_owned()
-        } else {
-            let p = crate::security::new_token("");
-            generated = Some(p.clone());
-            p
-        };
-        if let Err(e) = check_password(&password) {
-            bail!("password refused: {e}");
-        }
-        Some(crate::security::hash_password(&password)?)
-    };
-
-    let txn = crate::store::begin_write(&db).await?;
-    let now = crate::store::now();
-    let operator = organisation::Entity::find()
-        .filter(organisation::Column::Kind.eq(OrganisationKind::Operator.as_str()))
-        .one(&txn)
-        .await?;
-    let org_id = match operator {
-        Some(o) => o.id,
-        None => {
-            let id = crate::store::new_id();
-            organisation::Entity::insert(organisation::ActiveModel {
-                id: Set(id),
-                kind: Set(OrganisationKind::Operator.as_str().into()),
-                name: Set("Opérateur de la plateforme Réemploi".into()),
-                siren: Set(None),
-                siret: Set(None),
-                rna: Set(None),
-                insee_code: Set(String::new()),
-                departement: Set(String::new()),
-                address: Set(String::new()),
-                postcode: Set(String::new()),
-                city: Set(String::new()),
-                latitude: Set(None),
-                longitude: Set(None),
-                contact_email: Set(Some(email.as_str().to_owned())),
-                phone: Set(None),
-                status: Set(VerificationStatus::Verified.as_str().into()),
-                status_reason: Set(None),
-                public_body_type: Set(None),
-                esus_reference: Set(None),
-                esus_expires_on: Set(None),
-                beneficiary_category: Set(None),
-                public_utility: Set(false),
-                statutory_purpose: Set(None),
-                version: Set(1),
-                created_at: Set(now),
-                updated_at: Set(now),
-            })
-            .exec_without_returning(&txn)
-            .await?;
-            crate::store::events::append(
-                &txn,
-                NewEvent {
-                    stream: organisation_stream(id),
-                    organisation_id: Some(id),
-                    actor: "system".into(),
-                    kind: "operator_bootstrapped",
-                    payload: serde_json::json!({}),
-                },
-            )
-            .await?;
-            id
-        }
-    };
-    let user_id = match existing_user {
-        Some(u) => u.id,
-        None => {
-            let id = crate::store::new_id();
-            user::Entity::insert(user::ActiveModel {
-                id: Set(id),
-                email: Set(email.as_str().to_owned()),
-                display_name: Set(name.to_owned()),
-                password_hash: Set(password_hash),
-                created_at: Set(now),
-                updated_at: Set(now),
-            })
-            .exec_without_returning(&txn)
-            .await?;
-            id
-        }
-    };
-    let already = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(user_id))
-        .filter(membership::Column::OrganisationId.eq(org_id))
-        .one(&txn)
-        .await?;
-    if already.is_none() {
-        membership::Entity::insert(membership::ActiveModel {
-            id: Set(crate::store::new_id()),
-            user_id: Set(user_id),
-            organisation_id: Set(org_id),
-            role: Set(Role::Admin.as_str().into()),
-            created_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        crate::store::events::append(
-            &txn,
-            NewEvent {
-                stream: organisation_stream(org_id),
-                organisation_id: Some(org_id),
-                actor: "system".into(),
-                kind: "member_added",
-                payload: serde_json::json!({ "user_id": user_id, "role": "admin" }),
-            },
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    println!("operator account: {} (user {user_id}, organisation {org_id})", email.as_str());
-    if let Some(p) = generated {
-        println!("generated password (shown once): {p}");
-    }
-    Ok(())
-}

@@ -1,6 +1,7 @@
 //! The Réemploi service: HTTP API (poem-openapi), persistence (sea-orm on SQLite or PostgreSQL),
 //! ports to the outside world (mail), background workers and the `reemploi` command line.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;

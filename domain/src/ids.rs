@@ -146,7 +146,7 @@ impl InseeCode {
             (d0, d1) if d0.is_ascii_digit() && d1.is_ascii_digit() => {
                 let dep = (d0 - b'0') * 10 + (d1 - b'0');
                 match dep {
-                    0 | 20 | 96 => false,
+                    0 | 20 | 96 | 99 => false,
                     97 => (b'1'..=b'8').contains(&b[2]),
                     98 => (b'4'..=b'9').contains(&b[2]),
                     _ => true,
@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(InseeCode::parse("2a004").map(|c| c.departement().to_owned()), Ok("2A".into()));
         assert_eq!(InseeCode::parse("97411").map(|c| c.departement().to_owned()), Ok("974".into()));
         assert_eq!(InseeCode::parse("41230").map(|c| c.departement().to_owned()), Ok("41".into()));
-        for bad in ["20004", "2C004", "00123", "96001", "97901", "4123", "412300", "41000", "4I230"] {
+        for bad in ["20004", "2C004", "00123", "96001", "99999", "97901", "4123", "412300", "41000", "4I230"] {
             assert_eq!(InseeCode::parse(bad), Err(Invalid::InvalidInseeCode), "{bad}");
         }
     }

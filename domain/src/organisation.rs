@@ -381,7 +381,7 @@ pub fn parse_profile(kind: OrganisationKind, input: &ProfileInput) -> Result<Pro
         for (field, given) in [
             ("rna", present(&input.rna)),
             ("beneficiary_category", input.beneficiary_category.is_some()),
-            ("public_utility", input.public_utility.is_some()),
+            ("public_utility", input.public_utility == Some(true)),
             ("statutory_purpose", present(&input.statutory_purpose)),
         ] {
             if given {

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod etag;
 pub mod events;
+pub mod limits;
 pub mod members;
 pub mod meta;
 pub mod organisations;
@@ -16,7 +17,7 @@ pub mod types;
 
 use poem::endpoint::make_sync;
 use poem::http::header;
-use poem::middleware::{CatchPanic, SizeLimit, Tracing};
+use poem::middleware::{CatchPanic, Tracing};
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, Response, Route, get};
 use poem_openapi::OpenApiService;
@@ -109,7 +110,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", service)
         .with(etag::ETagMiddleware)
         .with(CatchPanic::new())
-        .with(SizeLimit::new(max_body))
+        .around(move |ep, req| limits::limit_body(ep, req, max_body))
         .around(problem::middleware)
         .data(state)
         .with(Tracing)

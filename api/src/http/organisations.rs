@@ -150,7 +150,8 @@ pub struct OrganisationResponse {
     pub esus_reference: Option<String>,
     pub esus_expires_on: Option<NaiveDate>,
     pub beneficiary_category: Option<BeneficiaryCategory>,
-    pub public_utility: bool,
+    /// Associations only: recognised as of public utility.
+    pub public_utility: Option<bool>,
     pub statutory_purpose: Option<String>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -193,7 +194,7 @@ impl From<organisation::Model> for OrganisationResponse {
                 .as_deref()
                 .and_then(dom::BeneficiaryCategory::parse)
                 .map(Into::into),
-            public_utility: m.public_utility,
+            public_utility: (m.kind == dom::OrganisationKind::Association.as_str()).then_some(m.public_utility),
             statutory_purpose: m.statutory_purpose,
             version: m.version,
             created_at: m.created_at,

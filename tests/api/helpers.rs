@@ -1,0 +1,339 @@
+//! `spawn_app()` and typed helpers: each test gets its own service on `127.0.0.1:0`, its own
+//! database (a SQLite file, or a fresh PostgreSQL database when `TEST_DATABASE_URL` is set) and
+//! an in-memory mailbox.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reemploi_api::config::Settings;
+use reemploi_api::mail::MemoryMailer;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+
+/// A running service under test.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub mailer: MemoryMailer,
+    pub db: DatabaseConnection,
+    pub backend: &'static str,
+    _dir: tempfile::TempDir,
+}
+
+/// An HTTP answer: status, headers and body parsed as JSON (or `Null`).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+
+    /// Asserts a problem+json answer with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> &Self {
+        assert_eq!(self.status, status, "unexpected status, body: {}", self.text);
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "not a problem document: {}",
+            self.text
+        );
+        assert_eq!(self.body["code"], code, "body: {}", self.text);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].as_str().is_some_and(|t| !t.is_empty()));
+        self
+    }
+
+    /// The fields listed in a validation problem.
+    pub fn problem_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Completes `prefix` with its Luhn check digit.
+pub fn luhn_complete(prefix: &str) -> String {
+    (0..10)
+        .map(|d| format!("{prefix}{d}"))
+        .find(|s| {
+            let sum: u32 = s
+                .bytes()
+                .rev()
+                .enumerate()
+                .map(|(i, b)| {
+                    let d = u32::from(b - b'0');
+                    if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+                })
+                .sum();
+            sum % 10 == 0
+        })
+        .unwrap_or_default()
+}
+
+/// A valid, unique SIRET for tests.
+pub fn unique_siret() -> String {
+    let n = uuid::Uuid::now_v7().as_u128() % 100_000_000;
+    let siren = luhn_complete(&format!("{:08}", 10_000_000 + n % 89_999_999));
+    luhn_complete(&format!("{siren}0001"))
+}
+
+/// A valid, unique RNA number for tests.
+pub fn unique_rna() -> String {
+    format!("W{:09}", uuid::Uuid::now_v7().as_u128() % 1_000_000_000)
+}
+
+/// A unique e-mail address.
+pub fn unique_email(who: &str) -> String {
+    format!("{who}.{}@exemple.fr", uuid::Uuid::now_v7().simple())
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A registered organisation with a signed-in admin.
+#[derive(Debug, Clone)]
+pub struct Org {
+    pub id: String,
+    pub admin_email: String,
+    pub admin_id: String,
+    pub token: String,
+}
+
+async fn test_database_url(dir: &std::path::Path) -> (String, &'static str) {
+    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(server) => {
+            let name = format!("reemploi_test_{}", uuid::Uuid::now_v7().simple());
+            let admin = sea_orm::Database::connect(server.clone()).await.expect("connect to TEST_DATABASE_URL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create test database");
+            admin.close().await.ok();
+            let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b).to_owned();
+            (format!("{base}/{name}"), "postgres")
+        }
+        None => (format!("sqlite://{}?mode=rwc", dir.join("test.db").display()), "sqlite"),
+    }
+}
+
+/// Starts a fresh service.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts a fresh service with extra settings.
+pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (url, backend) = test_database_url(dir.path()).await;
+    let data_dir = dir.path().display().to_string();
+    let mut all: Vec<(String, String)> = vec![
+        ("REEMPLOI_ADDR".into(), "127.0.0.1:0".into()),
+        ("REEMPLOI_DATA_DIR".into(), data_dir),
+        ("DATABASE_URL".into(), url),
+        ("REEMPLOI_OUTBOX_POLL_MS".into(), "50".into()),
+        ("REEMPLOI_DB_MAX_CONNECTIONS".into(), "5".into()),
+    ];
+    all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let settings = Settings::from_vars(|k| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        .expect("test settings");
+    let mailer = MemoryMailer::default();
+    let running = reemploi_api::app::spawn(settings, Arc::new(mailer.clone()))
+        .await
+        .expect("service starts");
+    TestApp {
+        base: format!("http://{}", running.addr),
+        client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+        mailer,
+        db: running.state.db.clone(),
+        backend,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request with optional token and JSON body and extra headers.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(reqwest::Method::GET, path, token, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.send(reqwest::Method::POST, path, token, Some(body), &[]).await
+    }
+
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        self.send(reqwest::Method::PUT, path, token, Some(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(reqwest::Method::DELETE, path, token, None, &[]).await
+    }
+
+    /// Counts the rows of a table (to prove that a refused request wrote nothing).
+    pub async fn count(&self, table: &str) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count query")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("count value")
+    }
+
+    /// Signs in and returns the token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let r = self.post("/v1/auth/login", None, json!({ "email": email, "password": password })).await;
+        assert_eq!(r.status, 200, "login failed: {}", r.text);
+        r.body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Registers an organisation of `kind` with valid identifiers and signs its admin in.
+    pub async fn register(&self, kind: &str) -> Org {
+        let email = unique_email("admin");
+        let body = registration(kind, &email);
+        let r = self.post("/v1/organisations", None, body).await;
+        assert_eq!(r.status, 201, "registration failed: {}", r.text);
+        let token = self.login(&email, PASSWORD).await;
+        Org {
+            id: r.body["organisation"]["id"].as_str().expect("id").to_owned(),
+
+            admin_email: email,
+            admin_id: r.body["admin_user_id"].as_str().expect("admin id").to_owned(),
+            token,
+        }
+    }
+
+    /// Bootstraps the platform operator and signs it in.
+    pub async fn operator(&self) -> String {
+        let email = unique_email("operateur");
+        reemploi_api::admin::create_operator(&self.db, &email, "Opératrice", Some(PASSWORD.into()))
+            .await
+            .expect("operator created");
+        self.login(&email, PASSWORD).await
+    }
+
+    /// Invites `email` into `org` with `role`, accepts the invitation and returns the new token.
+    pub async fn add_member(&self, org: &Org, role: &str) -> (String, String) {
+        let email = unique_email(role);
+        let r = self
+            .post(
+                &format!("/v1/organisations/{}/invitations", org.id),
+                Some(&org.token),
+                json!({ "email": email, "role": role }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "invitation failed: {}", r.text);
+        let token = self.invitation_token(&email).await;
+        let r = self
+            .post(
+                "/v1/invitations/accept",
+                None,
+                json!({ "token": token, "display_name": "Karim", "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status, 200, "acceptance failed: {}", r.text);
+        let user_id = r.body["user"]["user_id"].as_str().expect("user id").to_owned();
+        (r.body["token"].as_str().expect("token").to_owned(), user_id)
+    }
+
+    /// Waits for the invitation mail to `email` and reads its token.
+    pub async fn invitation_token(&self, email: &str) -> String {
+        for _ in 0..200 {
+            if let Some(mail) = self.mailer.sent().into_iter().rev().find(|m| m.to == email) {
+                let start = mail.body.find("rmi_").expect("token in mail");
+                return mail.body[start..]
+                    .split_whitespace()
+                    .next()
+                    .expect("token")
+                    .to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no invitation mail to {email}");
+    }
+}
+
+/// A valid registration body for `kind` (the scenario's organisations, with unique identifiers).
+pub fn registration(kind: &str, email: &str) -> Value {
+    let admin = json!({ "email": email, "display_name": "Claire Martin", "password": PASSWORD });
+    match kind {
+        "public_body" => json!({
+            "kind": "public_body",
+            "name": "Ville de Saint-Ouen-sur-Loire",
+            "siret": unique_siret(),
+            "insee_code": "41230",
+            "address": "1 place de la Mairie",
+            "postcode": "41000",
+            "city": "Saint-Ouen-sur-Loire",
+            "latitude": 47.61,
+            "longitude": 1.33,
+            "public_body_type": "commune",
+            "admin": admin,
+        }),
+        "refurbisher" => json!({
+            "kind": "refurbisher",
+            "name": "Atelier Solidaire du Val",
+            "siret": unique_siret(),
+            "insee_code": "41018",
+            "address": "12 rue des Artisans",
+            "postcode": "41000",
+            "city": "Blois",
+            "esus_reference": "ESUS-41-2024-017",
+            "esus_expires_on": "2029-06-30",
+            "admin": admin,
+        }),
+        "association" => json!({
+            "kind": "association",
+            "name": "Les Petits Débrouillards du Blésois",
+            "rna": unique_rna(),
+            "siret": unique_siret(),
+            "insee_code": "41018",
+            "address": "3 allée des Sciences",
+            "postcode": "41000",
+            "city": "Blois",
+            "beneficiary_category": "interet_general_precarite",
+            "statutory_purpose": "Équiper, former et accompagner des personnes en situation de précarité.",
+            "admin": admin,
+        }),
+        other => panic!("unknown kind {other}"),
+    }
+}

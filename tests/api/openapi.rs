@@ -1,0 +1,81 @@
+//! The committed spec matches the code, and every operation declares who may call it.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::spawn_app;
+
+fn committed_spec_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../openapi/openapi.yaml")
+}
+
+fn generated_spec() -> String {
+    let settings = reemploi_api::config::Settings::from_vars(|_| None).expect("default settings");
+    let state = reemploi_api::state::AppState::new(sea_orm::DatabaseConnection::default(), settings);
+    reemploi_api::http::spec_yaml(&reemploi_api::http::service(&state))
+}
+
+#[test]
+fn the_committed_spec_matches_the_code() {
+    let generated = generated_spec();
+    let committed = std::fs::read_to_string(committed_spec_path()).unwrap_or_default();
+    if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(committed_spec_path(), &generated).expect("write spec");
+        return;
+    }
+    assert!(
+        committed == generated,
+        "openapi/openapi.yaml is out of date: run `cargo run -p reemploi-api -- openapi --output openapi/openapi.yaml` \
+         (or UPDATE_OPENAPI=1 cargo test the_committed_spec_matches_the_code)"
+    );
+}
+
+#[test]
+fn every_operation_has_an_id_summary_tag_and_access_declaration() {
+    let spec: serde_yaml::Value = serde_yaml::from_str(&generated_spec()).expect("yaml");
+    let paths = spec["paths"].as_mapping().expect("paths");
+    let mut ids = BTreeSet::new();
+    for (path, item) in paths {
+        for (method, op) in item.as_mapping().expect("path item") {
+            let where_ = format!("{method:?} {path:?}");
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{where_} has no operationId"));
+            assert!(ids.insert(id.to_owned()), "{id} is used twice");
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{id} has no summary");
+            assert!(op["tags"].as_sequence().is_some_and(|t| !t.is_empty()), "{id} has no tag");
+            assert!(op["x-access"].is_mapping(), "{id} declares no access rule in api/src/http/access.rs");
+            let public = op["x-access"]["public"].as_bool().unwrap_or(false);
+            let secured = op["security"].as_sequence().is_some_and(|s| !s.is_empty());
+            assert_eq!(public, !secured, "{id}: public operations take no token, others require one");
+        }
+    }
+    // Every rule of the table belongs to an existing operation.
+    for (op, _) in reemploi_api::http::access::RULES {
+        assert!(ids.contains(*op), "access rule for unknown operation {op}");
+    }
+}
+
+#[tokio::test]
+async fn anonymous_callers_get_401_on_every_operation_that_is_not_public() {
+    let app = spawn_app().await;
+    let spec: serde_json::Value = app.get("/openapi.json", None).await.body;
+    let nil = "00000000-0000-0000-0000-000000000000";
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            if op["x-access"]["public"] == true {
+                continue;
+            }
+            let concrete = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { nil } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let body = matches!(method, reqwest::Method::POST | reqwest::Method::PUT).then(|| serde_json::json!({}));
+            let r = app.send(method.clone(), &concrete, None, body, &[]).await;
+            assert_eq!(r.status, 401, "{method} {path} answered {}", r.text);
+            r.assert_problem(401, "unauthenticated");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} operations checked");
+}

@@ -1,0 +1,288 @@
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, registration, spawn_app, unique_email};
+
+#[tokio::test]
+async fn each_kind_registers_as_pending_with_its_admin() {
+    let app = spawn_app().await;
+    for kind in ["public_body", "refurbisher", "association"] {
+        let email = unique_email("admin");
+        let r = app.post("/v1/organisations", None, registration(kind, &email)).await;
+        assert_eq!(r.status, 201, "{kind}: {}", r.text);
+        let org = &r.body["organisation"];
+        assert_eq!(org["kind"], kind);
+        assert_eq!(org["status"], "pending");
+        assert_eq!(org["departement"], "41");
+        assert_eq!(
+            r.header("location").as_deref(),
+            Some(format!("/v1/organisations/{}", org["id"].as_str().unwrap_or_default()).as_str())
+        );
+        let token = app.login(&email, PASSWORD).await;
+        let me = app.get("/v1/me", Some(&token)).await;
+        assert_eq!(me.body["memberships"][0]["role"], "admin");
+        assert_eq!(me.body["memberships"][0]["kind"], kind);
+    }
+}
+
+#[tokio::test]
+async fn the_scenario_identifiers_register() {
+    let app = spawn_app().await;
+    let mut town = registration("public_body", &unique_email("claire"));
+    town["siret"] = json!("398 259 796 19074");
+    let r = app.post("/v1/organisations", None, town).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["organisation"]["siren"], "398259796");
+    assert_eq!(r.body["organisation"]["siret"], "39825979619074");
+
+    let mut atelier = registration("refurbisher", &unique_email("ines"));
+    atelier["siret"] = json!("48337887362325");
+    assert_eq!(app.post("/v1/organisations", None, atelier).await.status, 201);
+
+    let mut asso = registration("association", &unique_email("theo"));
+    asso["siret"] = json!("86012904804798");
+    asso["rna"] = json!("w412003456");
+    let r = app.post("/v1/organisations", None, asso).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["organisation"]["rna"], "W412003456");
+}
+
+#[tokio::test]
+async fn each_invalid_identifier_is_a_422_naming_the_field_and_writes_nothing() {
+    let app = spawn_app().await;
+    let cases: Vec<(&str, &str, serde_json::Value, &str, &str)> = vec![
+        ("public_body", "siret", json!("39825979619075"), "siret", "invalid_siret"),
+        ("public_body", "siret", json!("3982597961907"), "siret", "invalid_siret"),
+        ("public_body", "insee_code", json!("20001"), "insee_code", "invalid_insee_code"),
+        ("public_body", "insee_code", json!("2C001"), "insee_code", "invalid_insee_code"),
+        ("public_body", "postcode", json!("4100"), "postcode", "invalid_postcode"),
+        ("public_body", "latitude", json!(123.0), "latitude", "out_of_range"),
+        ("association", "rna", json!("W41200345"), "rna", "invalid_rna"),
+        ("association", "rna", json!("412003456"), "rna", "invalid_rna"),
+        ("association", "siret", json!("86012904804799"), "siret", "invalid_siret"),
+        ("refurbisher", "siret", json!("48337887362326"), "siret", "invalid_siret"),
+    ];
+    for (kind, key, value, field, code) in cases {
+        let mut body = registration(kind, &unique_email("x"));
+        body[key] = value.clone();
+        let r = app.post("/v1/organisations", None, body).await;
+        r.assert_problem(422, "validation_failed");
+        let err = r.body["errors"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["field"] == field))
+            .unwrap_or_else(|| panic!("{kind}.{key}={value}: no error on {field}: {}", r.text));
+        assert_eq!(err["code"], code, "{kind}.{key}={value}");
+        assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    assert_eq!(app.count("organisations").await, 0);
+    assert_eq!(app.count("users").await, 0);
+    assert_eq!(app.count("events").await, 0);
+}
+
+#[tokio::test]
+async fn a_missing_kind_specific_field_is_named() {
+    let app = spawn_app().await;
+    let cases = [
+        ("public_body", "public_body_type"),
+        ("public_body", "siret"),
+        ("refurbisher", "siret"),
+        ("association", "rna"),
+        ("association", "beneficiary_category"),
+    ];
+    for (kind, field) in cases {
+        let mut body = registration(kind, &unique_email("x"));
+        body.as_object_mut().expect("object").remove(field);
+        let r = app.post("/v1/organisations", None, body).await;
+        r.assert_problem(422, "validation_failed");
+        assert!(r.problem_fields().contains(&field.to_owned()), "{kind}/{field}: {}", r.text);
+    }
+    let mut refurbisher = registration("refurbisher", &unique_email("x"));
+    refurbisher.as_object_mut().expect("object").remove("esus_expires_on");
+    let r = app.post("/v1/organisations", None, refurbisher).await;
+    assert_eq!(r.problem_fields(), ["esus_expires_on"]);
+    assert_eq!(app.count("organisations").await, 0);
+}
+
+#[tokio::test]
+async fn a_field_of_another_kind_is_refused_and_the_operator_kind_cannot_register() {
+    let app = spawn_app().await;
+    let mut body = registration("refurbisher", &unique_email("x"));
+    body["beneficiary_category"] = json!("etudiants");
+    let r = app.post("/v1/organisations", None, body).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["code"], "not_allowed_for_kind");
+
+    let mut body = registration("public_body", &unique_email("x"));
+    body["kind"] = json!("operator");
+    app.post("/v1/organisations", None, body).await.assert_problem(400, "malformed_request");
+}
+
+#[tokio::test]
+async fn a_weak_password_or_bad_email_is_refused() {
+    let app = spawn_app().await;
+    let mut body = registration("public_body", "pas-un-email");
+    body["admin"]["password"] = json!("court");
+    let r = app.post("/v1/organisations", None, body).await;
+    r.assert_problem(422, "validation_failed");
+    let fields = r.problem_fields();
+    assert!(fields.contains(&"admin.email".to_owned()) && fields.contains(&"admin.password".to_owned()), "{fields:?}");
+}
+
+#[tokio::test]
+async fn a_second_registration_with_the_same_siret_or_email_conflicts() {
+    let app = spawn_app().await;
+    let first = registration("public_body", &unique_email("a"));
+    assert_eq!(app.post("/v1/organisations", None, first.clone()).await.status, 201);
+    let mut same_siret = registration("public_body", &unique_email("b"));
+    same_siret["siret"] = first["siret"].clone();
+    app.post("/v1/organisations", None, same_siret).await.assert_problem(409, "siret_taken");
+    let same_email = registration("association", first["admin"]["email"].as_str().unwrap_or_default());
+    app.post("/v1/organisations", None, same_email).await.assert_problem(409, "email_taken");
+    assert_eq!(app.count("organisations").await, 1);
+    assert_eq!(app.count("users").await, 1);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_registrations_with_one_email_make_exactly_one_account() {
+    let app = spawn_app().await;
+    let email = unique_email("course");
+    let requests = (0..20).map(|_| {
+        let body = registration("association", &email);
+        let app = &app;
+        async move { app.post("/v1/organisations", None, body).await }
+    });
+    let answers = futures::future::join_all(requests).await;
+    let created = answers.iter().filter(|r| r.status == 201).count();
+    let conflicts: Vec<_> = answers.iter().filter(|r| r.status == 409).collect();
+    assert_eq!(created, 1, "{:?}", answers.iter().map(|r| &r.text).collect::<Vec<_>>());
+    assert_eq!(conflicts.len(), 19);
+    for c in conflicts {
+        c.assert_problem(409, "email_taken");
+    }
+    assert_eq!(app.count("users").await, 1);
+    assert_eq!(app.count("organisations").await, 1);
+    assert_eq!(app.count("memberships").await, 1);
+}
+
+#[tokio::test]
+async fn members_read_their_organisation_and_outsiders_get_404() {
+    let app = spawn_app().await;
+    let town = app.register("public_body").await;
+    let other = app.register("association").await;
+    let path = format!("/v1/organisations/{}", town.id);
+    let own = app.get(&path, Some(&town.token)).await;
+    assert_eq!(own.status, 200);
+    assert_eq!(own.header("etag").as_deref(), Some("\"1\""));
+    app.get(&path, Some(&other.token)).await.assert_problem(404, "not_found");
+    app.get(&path, None).await.assert_problem(401, "unauthenticated");
+    let operator = app.operator().await;
+    assert_eq!(app.get(&path, Some(&operator)).await.status, 200);
+}
+
+fn profile_of(org: &serde_json::Value) -> serde_json::Value {
+    let mut p = org.clone();
+    let obj = p.as_object_mut().expect("object");
+    for k in ["id", "kind", "siren", "departement", "status", "status_reason", "version", "created_at", "updated_at"] {
+        obj.remove(k);
+    }
+    obj.retain(|_, v| !v.is_null());
+    p
+}
+
+#[tokio::test]
+async fn an_admin_updates_the_profile_with_if_match_and_a_stale_tag_gets_412() {
+    let app = spawn_app().await;
+    let town = app.register("public_body").await;
+    let path = format!("/v1/organisations/{}", town.id);
+    let current = app.get(&path, Some(&town.token)).await;
+    let mut profile = profile_of(&current.body);
+    profile["name"] = json!("Mairie de Saint-Ouen-sur-Loire");
+    profile["phone"] = json!("+33 2 54 00 00 00");
+    let r = app
+        .send(reqwest::Method::PUT, &path, Some(&town.token), Some(profile.clone()), &[("If-Match", "\"1\"")])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["name"], "Mairie de Saint-Ouen-sur-Loire");
+    assert_eq!(r.body["version"], 2);
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    let stale = app
+        .send(reqwest::Method::PUT, &path, Some(&town.token), Some(profile.clone()), &[("If-Match", "\"1\"")])
+        .await;
+    stale.assert_problem(412, "precondition_failed");
+
+    let mut bad = profile.clone();
+    bad["insee_code"] = json!("99999");
+    app.put(&path, Some(&town.token), bad).await.assert_problem(422, "validation_failed");
+    assert_eq!(app.get(&path, Some(&town.token)).await.body["version"], 2);
+
+    let (agent, _) = app.add_member(&town, "agent").await;
+    app.put(&path, Some(&agent), profile.clone()).await.assert_problem(403, "forbidden");
+    let stranger = app.register("refurbisher").await;
+    app.put(&path, Some(&stranger.token), profile).await.assert_problem(403, "forbidden");
+}
+
+#[tokio::test]
+async fn changing_the_siret_of_a_verified_organisation_returns_it_to_pending() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let town = app.register("public_body").await;
+    let path = format!("/v1/organisations/{}", town.id);
+    assert_eq!(app.post(&format!("{path}/verify"), Some(&operator), json!({})).await.status, 200);
+    let mut profile = profile_of(&app.get(&path, Some(&town.token)).await.body);
+    profile["siret"] = json!(crate::helpers::unique_siret());
+    let r = app.put(&path, Some(&town.token), profile).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "pending");
+}
+
+#[tokio::test]
+async fn the_operator_verifies_and_suspends_and_nobody_else_can() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let asso = app.register("association").await;
+    let town = app.register("public_body").await;
+    let verify = format!("/v1/organisations/{}/verify", asso.id);
+    let suspend = format!("/v1/organisations/{}/suspend", asso.id);
+
+    app.post(&verify, Some(&asso.token), json!({})).await.assert_problem(403, "forbidden");
+    app.post(&verify, Some(&town.token), json!({})).await.assert_problem(403, "forbidden");
+    app.post(&verify, None, json!({})).await.assert_problem(401, "unauthenticated");
+
+    let r = app.post(&verify, Some(&operator), json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "verified");
+    app.post(&verify, Some(&operator), json!({})).await.assert_problem(409, "invalid_transition");
+
+    app.post(&suspend, Some(&operator), json!({ "reason": "  " })).await.assert_problem(422, "validation_failed");
+    let r = app.post(&suspend, Some(&operator), json!({ "reason": "Statuts à fournir" })).await;
+    assert_eq!(r.body["status"], "suspended");
+    assert_eq!(r.body["status_reason"], "Statuts à fournir");
+    app.post(&suspend, Some(&operator), json!({ "reason": "encore" })).await.assert_problem(409, "invalid_transition");
+    app.post("/v1/organisations/00000000-0000-0000-0000-000000000000/verify", Some(&operator), json!({}))
+        .await
+        .assert_problem(404, "not_found");
+
+    let me = app.get("/v1/me", Some(&asso.token)).await;
+    assert_eq!(me.body["memberships"][0]["status"], "suspended");
+}
+
+#[tokio::test]
+async fn only_the_operator_lists_organisations_with_filters_and_pages() {
+    let app = spawn_app().await;
+    let operator = app.operator().await;
+    let town = app.register("public_body").await;
+    for _ in 0..3 {
+        app.register("association").await;
+    }
+    app.get("/v1/organisations", Some(&town.token)).await.assert_problem(403, "forbidden");
+    let r = app.get("/v1/organisations?kind=association&limit=2", Some(&operator)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2));
+    let cursor = r.body["next_cursor"].as_str().expect("next page");
+    let r2 = app.get(&format!("/v1/organisations?kind=association&limit=2&cursor={cursor}"), Some(&operator)).await;
+    assert_eq!(r2.body["items"].as_array().map(Vec::len), Some(1));
+    assert!(r2.body["next_cursor"].is_null());
+    let pending = app.get("/v1/organisations?status=pending", Some(&operator)).await;
+    assert_eq!(pending.body["items"].as_array().map(Vec::len), Some(4));
+    app.get("/v1/organisations?limit=500", Some(&operator)).await.assert_problem(400, "malformed_request");
+    app.get("/v1/organisations?cursor=n%27importe", Some(&operator)).await.assert_problem(422, "validation_failed");
+}
