@@ -28,7 +28,10 @@ pub async fn create_operator(
     password: Option<String>,
 ) -> anyhow::Result<OperatorCreated> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("invalid e-mail: {e}"))?;
-    let existing_user = user::Entity::find().filter(user::Column::Email.eq(email.as_str())).one(db).await?;
+    let existing_user = user::Entity::find()
+        .filter(user::Column::Email.eq(email.as_str()))
+        .one(db)
+        .await?;
     let mut generated = None;
     let password_hash = if existing_user.is_some() {
         None

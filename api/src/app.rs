@@ -24,12 +24,21 @@ pub fn init_tracing(format: LogFormat) {
 }
 
 /// Connects, migrates and assembles the state and the outbox worker.
-pub async fn prepare(settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::Result<(AppState, Worker)> {
+pub async fn prepare(
+    settings: Settings,
+    mailer: Arc<dyn Mailer>,
+) -> anyhow::Result<(AppState, Worker)> {
     let db = crate::store::connect(&settings)
         .await
         .with_context(|| format!("connecting to the {} database", settings.database_backend()))?;
-    crate::store::migrate(&db).await.context("applying migrations")?;
-    let worker = Worker { db: db.clone(), mailer, mail_from: settings.mail_from.clone() };
+    crate::store::migrate(&db)
+        .await
+        .context("applying migrations")?;
+    let worker = Worker {
+        db: db.clone(),
+        mailer,
+        mail_from: settings.mail_from.clone(),
+    };
     Ok((AppState::new(db, settings), worker))
 }
 
@@ -62,7 +71,12 @@ pub async fn spawn(settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::Resul
         }
     });
     let worker = tokio::spawn(worker.run(poll));
-    Ok(Running { addr: local, state, server, worker })
+    Ok(Running {
+        addr: local,
+        state,
+        server,
+        worker,
+    })
 }
 
 /// Runs the service until Ctrl-C or SIGTERM, then drains in-flight requests.
@@ -88,7 +102,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

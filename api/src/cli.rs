@@ -85,13 +85,16 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 crate::http::spec_yaml(&service)
             };
             match output {
-                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
                 None => print!("{text}"),
             }
             Ok(())
         }
         Command::Migrate { action } => {
-            let db = crate::store::connect(&settings).await.context("connecting to the database")?;
+            let db = crate::store::connect(&settings)
+                .await
+                .context("connecting to the database")?;
             match action {
                 MigrateAction::Up => Migrator::up(&db, None).await?,
                 MigrateAction::Down { steps } => Migrator::down(&db, Some(steps)).await?,
@@ -102,23 +105,40 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                         .map(|m| m.name().to_owned())
                         .collect();
                     for m in Migrator::migrations() {
-                        let state = if applied.iter().any(|a| a == m.name()) { "applied" } else { "pending" };
+                        let state = if applied.iter().any(|a| a == m.name()) {
+                            "applied"
+                        } else {
+                            "pending"
+                        };
                         println!("{state:8} {}", m.name());
                     }
                 }
             }
             Ok(())
         }
-        Command::Admin { action: AdminAction::CreateOperator { email, name, password_stdin } } => {
+        Command::Admin {
+            action:
+                AdminAction::CreateOperator {
+                    email,
+                    name,
+                    password_stdin,
+                },
+        } => {
             let password = if password_stdin {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading the password")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the password")?;
                 Some(s.trim_end_matches(['\n', '\r']).to_owned())
             } else {
                 None
             };
-            let db = crate::store::connect(&settings).await.context("connecting to the database")?;
-            crate::store::migrate(&db).await.context("applying migrations")?;
+            let db = crate::store::connect(&settings)
+                .await
+                .context("connecting to the database")?;
+            crate::store::migrate(&db)
+                .await
+                .context("applying migrations")?;
             let created = crate::admin::create_operator(&db, &email, &name, password).await?;
             println!(
                 "operator account: {} (user {}, organisation {})",
@@ -131,4 +151,3 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         }
     }
 }
-

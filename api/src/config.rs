@@ -103,9 +103,15 @@ const FIELD_VARS: &[(&str, &str)] = &[
     ("db_max_connections", "REEMPLOI_DB_MAX_CONNECTIONS"),
     ("session_ttl_hours", "REEMPLOI_SESSION_TTL_HOURS"),
     ("invitation_ttl_hours", "REEMPLOI_INVITATION_TTL_HOURS"),
-    ("login_limit_per_account", "REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT"),
+    (
+        "login_limit_per_account",
+        "REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT",
+    ),
     ("login_limit_per_ip", "REEMPLOI_LOGIN_LIMIT_PER_IP"),
-    ("login_limit_window_secs", "REEMPLOI_LOGIN_LIMIT_WINDOW_SECS"),
+    (
+        "login_limit_window_secs",
+        "REEMPLOI_LOGIN_LIMIT_WINDOW_SECS",
+    ),
     ("max_body_bytes", "REEMPLOI_MAX_BODY_BYTES"),
     ("outbox_poll_ms", "REEMPLOI_OUTBOX_POLL_MS"),
     ("mail_from", "MAIL_FROM"),
@@ -120,13 +126,23 @@ impl Settings {
     /// Reads settings through `get`, so that tests can supply their own variables.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get: &dyn Fn(&str) -> Option<String> = &get;
-        let addr: SocketAddr = parse_var(get, "REEMPLOI_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let addr: SocketAddr = parse_var(
+            get,
+            "REEMPLOI_ADDR",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+        )?;
         let data_dir: PathBuf = parse_var(get, "REEMPLOI_DATA_DIR", PathBuf::from("./data"))?;
         let database_url = match get("DATABASE_URL").filter(|v| !v.trim().is_empty()) {
             Some(url) => url.trim().to_owned(),
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("reemploi.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("reemploi.db").display()
+            ),
         };
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             return Err(ConfigError {
                 var: "DATABASE_URL",
                 message: "must start with sqlite:, postgres:// or postgresql://".into(),
@@ -175,7 +191,12 @@ impl Settings {
                 .field_errors()
                 .into_iter()
                 .next()
-                .map(|(field, errs)| (field.to_string(), format!("{:?}", errs.first().map(|e| &e.code))))
+                .map(|(field, errs)| {
+                    (
+                        field.to_string(),
+                        format!("{:?}", errs.first().map(|e| &e.code)),
+                    )
+                })
                 .unwrap_or_default();
             let var = FIELD_VARS
                 .iter()
@@ -210,7 +231,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         Settings::from_vars(|k| map.get(k).cloned())
     }
 

@@ -25,13 +25,23 @@ pub enum Lang {
 impl Lang {
     /// Picks the best of French and English from an `Accept-Language` header.
     pub fn from_accept_language(header: Option<&str>) -> Lang {
-        let Some(header) = header else { return Lang::Fr };
+        let Some(header) = header else {
+            return Lang::Fr;
+        };
         let mut best = (Lang::Fr, -1.0f32);
         for part in header.split(',') {
             let mut pieces = part.trim().split(';');
-            let tag = pieces.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let tag = pieces
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
                 .unwrap_or(1.0);
             let lang = if tag == "fr" || tag.starts_with("fr-") {
                 Lang::Fr
@@ -112,23 +122,41 @@ pub fn field_message(reason: Invalid, lang: Lang) -> &'static str {
         (Invalid::InvalidChecksum, Lang::En) => "Invalid check digit.",
         (Invalid::InvalidEmail, Lang::Fr) => "Adresse e-mail invalide.",
         (Invalid::InvalidEmail, Lang::En) => "Invalid e-mail address.",
-        (Invalid::InvalidSiren, Lang::Fr) => "SIREN invalide : 9 chiffres avec une clé de Luhn valide.",
-        (Invalid::InvalidSiren, Lang::En) => "Invalid SIREN: 9 digits with a valid Luhn check digit.",
-        (Invalid::InvalidSiret, Lang::Fr) => "SIRET invalide : 14 chiffres avec une clé de Luhn valide.",
-        (Invalid::InvalidSiret, Lang::En) => "Invalid SIRET: 14 digits with a valid Luhn check digit.",
+        (Invalid::InvalidSiren, Lang::Fr) => {
+            "SIREN invalide : 9 chiffres avec une clé de Luhn valide."
+        }
+        (Invalid::InvalidSiren, Lang::En) => {
+            "Invalid SIREN: 9 digits with a valid Luhn check digit."
+        }
+        (Invalid::InvalidSiret, Lang::Fr) => {
+            "SIRET invalide : 14 chiffres avec une clé de Luhn valide."
+        }
+        (Invalid::InvalidSiret, Lang::En) => {
+            "Invalid SIRET: 14 digits with a valid Luhn check digit."
+        }
         (Invalid::SiretSirenMismatch, Lang::Fr) => "Le SIRET ne correspond pas au SIREN.",
         (Invalid::SiretSirenMismatch, Lang::En) => "The SIRET does not match the SIREN.",
         (Invalid::InvalidRna, Lang::Fr) => "Numéro RNA invalide : W suivi de 9 chiffres.",
         (Invalid::InvalidRna, Lang::En) => "Invalid RNA number: W followed by 9 digits.",
-        (Invalid::InvalidInseeCode, Lang::Fr) => "Code INSEE de commune invalide (5 caractères, 2A/2B pour la Corse).",
-        (Invalid::InvalidInseeCode, Lang::En) => "Invalid INSEE commune code (5 characters, 2A/2B for Corsica).",
+        (Invalid::InvalidInseeCode, Lang::Fr) => {
+            "Code INSEE de commune invalide (5 caractères, 2A/2B pour la Corse)."
+        }
+        (Invalid::InvalidInseeCode, Lang::En) => {
+            "Invalid INSEE commune code (5 characters, 2A/2B for Corsica)."
+        }
         (Invalid::InvalidPostcode, Lang::Fr) => "Code postal invalide (5 chiffres).",
         (Invalid::InvalidPostcode, Lang::En) => "Invalid postcode (5 digits).",
         (Invalid::OutOfRange, Lang::Fr) => "Valeur hors des limites permises.",
         (Invalid::OutOfRange, Lang::En) => "Value out of the allowed range.",
-        (Invalid::NotAllowedForKind, Lang::Fr) => "Ce champ ne s'applique pas à ce type d'organisation.",
-        (Invalid::NotAllowedForKind, Lang::En) => "This field does not apply to this kind of organisation.",
-        (Invalid::WeakPassword, Lang::Fr) => "Mot de passe trop faible : au moins 12 caractères variés.",
+        (Invalid::NotAllowedForKind, Lang::Fr) => {
+            "Ce champ ne s'applique pas à ce type d'organisation."
+        }
+        (Invalid::NotAllowedForKind, Lang::En) => {
+            "This field does not apply to this kind of organisation."
+        }
+        (Invalid::WeakPassword, Lang::Fr) => {
+            "Mot de passe trop faible : au moins 12 caractères variés."
+        }
         (Invalid::WeakPassword, Lang::En) => "Password too weak: at least 12 varied characters.",
     }
 }
@@ -285,14 +313,26 @@ impl poem::error::ResponseError for ApiError {
 
 /// Statuses an operation may answer with, as documented in the spec.
 const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "Malformed request: unreadable JSON, wrong types, missing or out-of-range parameters."),
+    (
+        400,
+        "Malformed request: unreadable JSON, wrong types, missing or out-of-range parameters.",
+    ),
     (401, "Authentication required or failed."),
-    (403, "The caller's organisation kind or role may not take this action."),
+    (
+        403,
+        "The caller's organisation kind or role may not take this action.",
+    ),
     (404, "Not found, or not visible to the caller."),
-    (409, "Conflict with the current state or with a uniqueness rule."),
+    (
+        409,
+        "Conflict with the current state or with a uniqueness rule.",
+    ),
     (412, "`If-Match` does not match the current version."),
     (413, "Request body too large."),
-    (422, "A business rule or field validation refused the request; `errors` lists the fields."),
+    (
+        422,
+        "A business rule or field validation refused the request; `errors` lists the fields.",
+    ),
     (429, "Rate limited; see `Retry-After`."),
     (503, "A dependency (the database) is unavailable."),
 ];
@@ -333,7 +373,10 @@ mod tests {
         assert_eq!(Lang::from_accept_language(None), Lang::Fr);
         assert_eq!(Lang::from_accept_language(Some("en")), Lang::En);
         assert_eq!(Lang::from_accept_language(Some("en-GB,en;q=0.9")), Lang::En);
-        assert_eq!(Lang::from_accept_language(Some("fr-FR,fr;q=0.9,en;q=0.8")), Lang::Fr);
+        assert_eq!(
+            Lang::from_accept_language(Some("fr-FR,fr;q=0.9,en;q=0.8")),
+            Lang::Fr
+        );
         assert_eq!(Lang::from_accept_language(Some("de, en;q=0.5")), Lang::En);
         assert_eq!(Lang::from_accept_language(Some("de")), Lang::Fr);
     }
@@ -343,7 +386,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for code in ErrorCode::ALL {
             assert!(seen.insert(code.code()), "duplicate {}", code.code());
-            assert!(code.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(
+                code.code()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+            );
         }
     }
 }

@@ -85,16 +85,26 @@ impl Worker {
                     .col_expr(outbox::Column::Attempts, Expr::value(msg.attempts + 1)),
                 Err(err) => {
                     let attempts = msg.attempts + 1;
-                    let backoff = TimeDelta::seconds(Ord::min(2i64.pow(attempts.clamp(0, 12) as u32), 3600));
+                    let backoff =
+                        TimeDelta::seconds(Ord::min(2i64.pow(attempts.clamp(0, 12) as u32), 3600));
                     tracing::warn!(outbox.id = %msg.id, outbox.topic = %msg.topic, outbox.attempts = attempts, error = format!("{err:#}"), "outbox message failed");
                     outbox::Entity::update_many()
                         .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-                        .col_expr(outbox::Column::NextAttemptAt, Expr::value(finished + backoff))
-                        .col_expr(outbox::Column::LastError, Expr::value(Some(format!("{err:#}"))))
+                        .col_expr(
+                            outbox::Column::NextAttemptAt,
+                            Expr::value(finished + backoff),
+                        )
+                        .col_expr(
+                            outbox::Column::LastError,
+                            Expr::value(Some(format!("{err:#}"))),
+                        )
                 }
             };
             update
-                .col_expr(outbox::Column::LockedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+                .col_expr(
+                    outbox::Column::LockedUntil,
+                    Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+                )
                 .filter(outbox::Column::Id.eq(msg.id))
                 .exec(&self.db)
                 .await

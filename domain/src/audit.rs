@@ -160,7 +160,10 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys() {
-        assert_eq!(canonical_json(&json!({"b": 1, "a": {"d": 2, "c": [3]}})), r#"{"a":{"c":[3],"d":2},"b":1}"#);
+        assert_eq!(
+            canonical_json(&json!({"b": 1, "a": {"d": 2, "c": [3]}})),
+            r#"{"a":{"c":[3],"d":2},"b":1}"#
+        );
     }
 
     #[test]
@@ -180,7 +183,13 @@ mod tests {
     fn a_removed_event_is_a_gap() {
         let mut events = chain(&[json!({"a": 1}), json!({"b": 2}), json!({"c": 3})]);
         events.remove(1);
-        assert_eq!(verify(&events), Err(ChainBreak::Gap { seq: 3, expected: 2 }));
+        assert_eq!(
+            verify(&events),
+            Err(ChainBreak::Gap {
+                seq: 3,
+                expected: 2
+            })
+        );
     }
 
     #[test]
@@ -196,6 +205,9 @@ mod tests {
             payload: &events[1].payload,
             prev_hash: &events[1].prev,
         });
-        assert_eq!(verify(&events), Err(ChainBreak::PrevHashMismatch { seq: 3 }));
+        assert_eq!(
+            verify(&events),
+            Err(ChainBreak::PrevHashMismatch { seq: 3 })
+        );
     }
 }

@@ -60,7 +60,9 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["claire", "@x.fr", "a@b", "a b@x.fr", "a@@x.fr", "a@x..fr", ".a@x.fr", "a@-x.fr"] {
+        for bad in [
+            "claire", "@x.fr", "a@b", "a b@x.fr", "a@@x.fr", "a@x..fr", ".a@x.fr", "a@-x.fr",
+        ] {
             assert_eq!(Email::parse(bad), Err(Invalid::InvalidEmail), "{bad}");
         }
         assert_eq!(Email::parse(""), Err(Invalid::Required));

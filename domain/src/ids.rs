@@ -20,7 +20,7 @@ fn luhn_valid(digits: &str) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Removes the spaces and dots people type in identifiers ("398 259 796").
@@ -75,7 +75,11 @@ impl Siret {
         let siren = &s[..9];
         let valid = if siren == LA_POSTE_SIREN {
             // The head office (…00048) is Luhn-valid; the other establishments are not.
-            luhn_valid(&s) || s.bytes().map(|b| u32::from(b - b'0')).sum::<u32>() % 5 == 0
+            luhn_valid(&s)
+                || s.bytes()
+                    .map(|b| u32::from(b - b'0'))
+                    .sum::<u32>()
+                    .is_multiple_of(5)
         } else {
             luhn_valid(siren) && luhn_valid(&s)
         };
@@ -214,20 +218,45 @@ mod tests {
 
     #[test]
     fn rna_numbers_are_w_and_nine_characters() {
-        assert_eq!(Rna::parse("w412003456").map(|r| r.0), Ok("W412003456".into()));
+        assert_eq!(
+            Rna::parse("w412003456").map(|r| r.0),
+            Ok("W412003456".into())
+        );
         assert!(Rna::parse("W2A1000123").is_ok());
-        for bad in ["412003456", "W41200345", "W4120034567", "WABCDEFGHI", "X412003456"] {
+        for bad in [
+            "412003456",
+            "W41200345",
+            "W4120034567",
+            "WABCDEFGHI",
+            "X412003456",
+        ] {
             assert_eq!(Rna::parse(bad), Err(Invalid::InvalidRna), "{bad}");
         }
     }
 
     #[test]
     fn insee_codes_know_corsica_and_overseas() {
-        assert_eq!(InseeCode::parse("2a004").map(|c| c.departement().to_owned()), Ok("2A".into()));
-        assert_eq!(InseeCode::parse("97411").map(|c| c.departement().to_owned()), Ok("974".into()));
-        assert_eq!(InseeCode::parse("41230").map(|c| c.departement().to_owned()), Ok("41".into()));
-        for bad in ["20004", "2C004", "00123", "96001", "99999", "97901", "4123", "412300", "41000", "4I230"] {
-            assert_eq!(InseeCode::parse(bad), Err(Invalid::InvalidInseeCode), "{bad}");
+        assert_eq!(
+            InseeCode::parse("2a004").map(|c| c.departement().to_owned()),
+            Ok("2A".into())
+        );
+        assert_eq!(
+            InseeCode::parse("97411").map(|c| c.departement().to_owned()),
+            Ok("974".into())
+        );
+        assert_eq!(
+            InseeCode::parse("41230").map(|c| c.departement().to_owned()),
+            Ok("41".into())
+        );
+        for bad in [
+            "20004", "2C004", "00123", "96001", "99999", "97901", "4123", "412300", "41000",
+            "4I230",
+        ] {
+            assert_eq!(
+                InseeCode::parse(bad),
+                Err(Invalid::InvalidInseeCode),
+                "{bad}"
+            );
         }
     }
 

@@ -211,12 +211,14 @@ impl VerificationStatus {
     /// The status after `action`, or `None` when the action makes no sense from here.
     pub fn apply(self, action: VerificationAction) -> Option<VerificationStatus> {
         match (self, action) {
-            (VerificationStatus::Pending | VerificationStatus::Suspended, VerificationAction::Verify) => {
-                Some(VerificationStatus::Verified)
-            }
-            (VerificationStatus::Pending | VerificationStatus::Verified, VerificationAction::Suspend) => {
-                Some(VerificationStatus::Suspended)
-            }
+            (
+                VerificationStatus::Pending | VerificationStatus::Suspended,
+                VerificationAction::Verify,
+            ) => Some(VerificationStatus::Verified),
+            (
+                VerificationStatus::Pending | VerificationStatus::Verified,
+                VerificationAction::Suspend,
+            ) => Some(VerificationStatus::Suspended),
             (VerificationStatus::Verified, VerificationAction::Verify)
             | (VerificationStatus::Suspended, VerificationAction::Suspend) => None,
         }
@@ -319,9 +321,15 @@ pub fn parse_profile(kind: OrganisationKind, input: &ProfileInput) -> Result<Pro
     };
     let present = |s: &Option<String>| s.as_deref().is_some_and(|v| !v.trim().is_empty());
 
-    let siret_required = matches!(kind, OrganisationKind::PublicBody | OrganisationKind::Refurbisher);
+    let siret_required = matches!(
+        kind,
+        OrganisationKind::PublicBody | OrganisationKind::Refurbisher
+    );
     let siret = if present(&input.siret) {
-        errors.check("siret", Siret::parse(input.siret.as_deref().unwrap_or_default()))
+        errors.check(
+            "siret",
+            Siret::parse(input.siret.as_deref().unwrap_or_default()),
+        )
     } else {
         if siret_required {
             errors.push("siret", Invalid::Required);
@@ -346,7 +354,10 @@ pub fn parse_profile(kind: OrganisationKind, input: &ProfileInput) -> Result<Pro
         }
         OrganisationKind::Refurbisher => {
             esus_reference = errors
-                .check("esus_reference", Text::<100>::parse_optional(input.esus_reference.as_deref()))
+                .check(
+                    "esus_reference",
+                    Text::<100>::parse_optional(input.esus_reference.as_deref()),
+                )
                 .flatten();
             esus_expires_on = input.esus_expires_on;
             match (&esus_reference, esus_expires_on) {
@@ -370,7 +381,10 @@ pub fn parse_profile(kind: OrganisationKind, input: &ProfileInput) -> Result<Pro
             }
             public_utility = input.public_utility.unwrap_or(false);
             statutory_purpose = errors
-                .check("statutory_purpose", LongText::parse_optional(input.statutory_purpose.as_deref()))
+                .check(
+                    "statutory_purpose",
+                    LongText::parse_optional(input.statutory_purpose.as_deref()),
+                )
                 .flatten();
         }
         OrganisationKind::Operator => {}
@@ -435,7 +449,10 @@ pub fn check_password(password: &str) -> Result<(), Invalid> {
     if len > 256 {
         return Err(Invalid::TooLong);
     }
-    let distinct = password.chars().collect::<std::collections::HashSet<_>>().len();
+    let distinct = password
+        .chars()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     if distinct < 5 {
         return Err(Invalid::WeakPassword);
     }
@@ -466,14 +483,23 @@ mod tests {
     #[test]
     fn a_commune_registers_with_siret_and_type() {
         let p = parse_profile(OrganisationKind::PublicBody, &base()).expect("valid");
-        assert_eq!(p.siren.map(|s| s.as_str().to_owned()), Some("398259796".into()));
+        assert_eq!(
+            p.siren.map(|s| s.as_str().to_owned()),
+            Some("398259796".into())
+        );
     }
 
     #[test]
     fn a_public_body_without_type_is_refused() {
-        let input = ProfileInput { public_body_type: None, ..base() };
+        let input = ProfileInput {
+            public_body_type: None,
+            ..base()
+        };
         let err = parse_profile(OrganisationKind::PublicBody, &input).expect_err("refused");
-        assert_eq!(fields(err), vec![("public_body_type".into(), Invalid::Required)]);
+        assert_eq!(
+            fields(err),
+            vec![("public_body_type".into(), Invalid::Required)]
+        );
     }
 
     #[test]
@@ -502,7 +528,10 @@ mod tests {
             ..base()
         };
         let err = parse_profile(OrganisationKind::Refurbisher, &input).expect_err("refused");
-        assert_eq!(fields(err), vec![("esus_expires_on".into(), Invalid::Required)]);
+        assert_eq!(
+            fields(err),
+            vec![("esus_expires_on".into(), Invalid::Required)]
+        );
     }
 
     #[test]
@@ -518,7 +547,10 @@ mod tests {
         };
         let err = parse_profile(OrganisationKind::PublicBody, &input).expect_err("refused");
         let names: Vec<_> = fields(err).into_iter().map(|(f, _)| f).collect();
-        assert_eq!(names, ["name", "insee_code", "postcode", "latitude", "siret"]);
+        assert_eq!(
+            names,
+            ["name", "insee_code", "postcode", "latitude", "siret"]
+        );
     }
 
     #[test]
@@ -535,7 +567,10 @@ mod tests {
     #[test]
     fn passwords_must_be_long_and_varied() {
         assert_eq!(check_password("short"), Err(Invalid::WeakPassword));
-        assert_eq!(check_password("aaaaaaaaaaaaaaaa"), Err(Invalid::WeakPassword));
+        assert_eq!(
+            check_password("aaaaaaaaaaaaaaaa"),
+            Err(Invalid::WeakPassword)
+        );
         assert_eq!(check_password("correct horse battery"), Ok(()));
     }
 }

@@ -15,7 +15,10 @@ impl<const MAX: usize> Text<MAX> {
         if trimmed.chars().count() > MAX {
             return Err(Invalid::TooLong);
         }
-        if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(Invalid::InvalidFormat);
         }
         Ok(Self(trimmed.to_owned()))
@@ -51,10 +54,16 @@ mod tests {
 
     #[test]
     fn text_is_trimmed_and_bounded() {
-        assert_eq!(Name::parse("  Mairie  ").map(Text::into_inner), Ok("Mairie".into()));
+        assert_eq!(
+            Name::parse("  Mairie  ").map(Text::into_inner),
+            Ok("Mairie".into())
+        );
         assert_eq!(Name::parse("   "), Err(Invalid::Required));
         assert_eq!(Text::<3>::parse("abcd"), Err(Invalid::TooLong));
-        assert_eq!(Text::<3>::parse("éèà").map(Text::into_inner), Ok("éèà".into()));
+        assert_eq!(
+            Text::<3>::parse("éèà").map(Text::into_inner),
+            Ok("éèà".into())
+        );
         assert_eq!(Name::parse("a\u{0}b"), Err(Invalid::InvalidFormat));
         assert_eq!(Name::parse_optional(Some("  ")), Ok(None));
     }

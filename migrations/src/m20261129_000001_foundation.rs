@@ -3,8 +3,8 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, boolean, date_null, double_null, integer, string, string_null, string_uniq,
-    text, text_null, timestamp_with_time_zone, timestamp_with_time_zone_null, uuid, uuid_null,
+    big_integer, boolean, date_null, double_null, integer, string, string_null, string_uniq, text,
+    text_null, timestamp_with_time_zone, timestamp_with_time_zone_null, uuid, uuid_null,
 };
 
 #[derive(DeriveMigrationName)]
@@ -14,7 +14,11 @@ fn pk(name: &'static str) -> ColumnDef {
     uuid(name).primary_key().take()
 }
 
-fn fk(from_table: &'static str, from_col: &'static str, to_table: &'static str) -> ForeignKeyCreateStatement {
+fn fk(
+    from_table: &'static str,
+    from_col: &'static str,
+    to_table: &'static str,
+) -> ForeignKeyCreateStatement {
     ForeignKey::create()
         .name(format!("fk_{from_table}_{from_col}"))
         .from(from_table, from_col)
@@ -25,8 +29,13 @@ fn fk(from_table: &'static str, from_col: &'static str, to_table: &'static str) 
 
 fn index(table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
     let mut stmt = Index::create();
-    stmt.name(format!("{}_{}_{}", if unique { "ux" } else { "ix" }, table, cols.join("_")))
-        .table(table);
+    stmt.name(format!(
+        "{}_{}_{}",
+        if unique { "ux" } else { "ix" },
+        table,
+        cols.join("_")
+    ))
+    .table(table);
     for col in cols {
         stmt.col(*col);
     }
@@ -85,10 +94,16 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager.create_index(index("organisations", &["kind", "status"], false)).await?;
+        manager
+            .create_index(index("organisations", &["kind", "status"], false))
+            .await?;
         // Several NULLs are allowed by a unique index on both SQLite and PostgreSQL.
-        manager.create_index(index("organisations", &["siret"], true)).await?;
-        manager.create_index(index("organisations", &["rna"], true)).await?;
+        manager
+            .create_index(index("organisations", &["siret"], true))
+            .await?;
+        manager
+            .create_index(index("organisations", &["rna"], true))
+            .await?;
 
         manager
             .create_table(
@@ -121,7 +136,9 @@ impl MigrationTrait for Migration {
         manager
             .create_index(index("memberships", &["user_id", "organisation_id"], true))
             .await?;
-        manager.create_index(index("memberships", &["organisation_id"], false)).await?;
+        manager
+            .create_index(index("memberships", &["organisation_id"], false))
+            .await?;
 
         manager
             .create_table(
@@ -142,7 +159,9 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager.create_index(index("invitations", &["organisation_id"], false)).await?;
+        manager
+            .create_index(index("invitations", &["organisation_id"], false))
+            .await?;
 
         manager
             .create_table(
@@ -179,7 +198,9 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager.create_index(index("api_keys", &["organisation_id"], false)).await?;
+        manager
+            .create_index(index("api_keys", &["organisation_id"], false))
+            .await?;
 
         manager
             .create_table(
@@ -204,7 +225,9 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager.create_index(index("sites", &["organisation_id"], false)).await?;
+        manager
+            .create_index(index("sites", &["organisation_id"], false))
+            .await?;
 
         manager
             .create_table(
@@ -223,8 +246,12 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager.create_index(index("events", &["stream", "seq"], true)).await?;
-        manager.create_index(index("events", &["organisation_id", "id"], false)).await?;
+        manager
+            .create_index(index("events", &["stream", "seq"], true))
+            .await?;
+        manager
+            .create_index(index("events", &["organisation_id", "id"], false))
+            .await?;
 
         manager
             .create_table(
@@ -253,13 +280,17 @@ impl MigrationTrait for Migration {
                     .take(),
             )
             .await?;
-        manager.create_index(index("outbox", &["done_at", "next_attempt_at"], false)).await?;
+        manager
+            .create_index(index("outbox", &["done_at", "next_attempt_at"], false))
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in TABLES {
-            manager.drop_table(Table::drop().table(table).take()).await?;
+            manager
+                .drop_table(Table::drop().table(table).take())
+                .await?;
         }
         Ok(())
     }

@@ -13,10 +13,29 @@ async fn every_write_is_in_the_organisation_audit_log_and_the_chain_verifies() {
     })).await;
     app.add_member(&town, "agent").await;
     let events = app.get(&format!("{base}/events"), Some(&town.token)).await;
-    let kinds: Vec<_> = events.body["items"].as_array().expect("items").iter().map(|e| e["kind"].as_str().unwrap_or_default().to_owned()).collect();
-    assert_eq!(kinds, ["organisation_registered", "member_added", "site_created", "invitation_created", "member_added"]);
-    assert_eq!(events.body["items"][1]["prev_hash"], events.body["items"][0]["hash"]);
-    let verify = app.get(&format!("{base}/events/verify"), Some(&town.token)).await;
+    let kinds: Vec<_> = events.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "organisation_registered",
+            "member_added",
+            "site_created",
+            "invitation_created",
+            "member_added"
+        ]
+    );
+    assert_eq!(
+        events.body["items"][1]["prev_hash"],
+        events.body["items"][0]["hash"]
+    );
+    let verify = app
+        .get(&format!("{base}/events/verify"), Some(&town.token))
+        .await;
     assert_eq!(verify.body["valid"], true, "{}", verify.text);
     assert_eq!(verify.body["events"], 5);
 }
@@ -34,7 +53,12 @@ async fn editing_one_event_row_in_the_database_breaks_the_chain_there() {
         ))
         .await
         .expect("tamper");
-    let verify = app.get(&format!("/v1/organisations/{}/events/verify", town.id), Some(&town.token)).await;
+    let verify = app
+        .get(
+            &format!("/v1/organisations/{}/events/verify", town.id),
+            Some(&town.token),
+        )
+        .await;
     assert_eq!(verify.body["valid"], false, "{}", verify.text);
     assert_eq!(verify.body["broken_at_seq"], 2);
     assert_eq!(verify.body["reason"], "hash_mismatch");
@@ -45,7 +69,10 @@ async fn agents_cannot_read_the_audit_log() {
     let app = spawn_app().await;
     let town = app.register("public_body").await;
     let (agent, _) = app.add_member(&town, "agent").await;
-    app.get(&format!("/v1/organisations/{}/events", town.id), Some(&agent))
-        .await
-        .assert_problem(403, "forbidden");
+    app.get(
+        &format!("/v1/organisations/{}/events", town.id),
+        Some(&agent),
+    )
+    .await
+    .assert_problem(403, "forbidden");
 }

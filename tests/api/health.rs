@@ -31,7 +31,13 @@ async fn an_unknown_route_is_a_french_problem_by_default_and_english_on_request(
     fr.assert_problem(404, "not_found");
     assert_eq!(fr.body["title"], "Ressource introuvable");
     let en = app
-        .send(reqwest::Method::GET, "/v1/nulle-part", None, None, &[("Accept-Language", "en-GB,en;q=0.9")])
+        .send(
+            reqwest::Method::GET,
+            "/v1/nulle-part",
+            None,
+            None,
+            &[("Accept-Language", "en-GB,en;q=0.9")],
+        )
         .await;
     en.assert_problem(404, "not_found");
     assert_eq!(en.body["title"], "Resource not found");
@@ -43,7 +49,13 @@ async fn reads_carry_an_etag_and_if_none_match_answers_304() {
     let first = app.get("/v1/meta/problems", None).await;
     let tag = first.header("etag").expect("etag");
     let again = app
-        .send(reqwest::Method::GET, "/v1/meta/problems", None, None, &[("If-None-Match", &tag)])
+        .send(
+            reqwest::Method::GET,
+            "/v1/meta/problems",
+            None,
+            None,
+            &[("If-None-Match", &tag)],
+        )
         .await;
     assert_eq!(again.status, 304);
     assert!(again.text.is_empty());
@@ -54,9 +66,15 @@ async fn every_error_code_is_listed_with_both_titles() {
     let app = spawn_app().await;
     let r = app.get("/v1/meta/problems", None).await;
     let rows = r.body.as_array().expect("array");
-    assert!(rows.iter().any(|p| p["code"] == "validation_failed" && p["status"] == 422));
-    assert!(rows.iter().all(|p| p["title_fr"].as_str().is_some_and(|t| !t.is_empty())
-        && p["title_en"].as_str().is_some_and(|t| !t.is_empty())));
+    assert!(
+        rows.iter()
+            .any(|p| p["code"] == "validation_failed" && p["status"] == 422)
+    );
+    assert!(
+        rows.iter()
+            .all(|p| p["title_fr"].as_str().is_some_and(|t| !t.is_empty())
+                && p["title_en"].as_str().is_some_and(|t| !t.is_empty()))
+    );
 }
 
 #[tokio::test]
@@ -64,7 +82,11 @@ async fn a_body_over_the_limit_is_refused_with_413() {
     let app = crate::helpers::spawn_app_with(&[("REEMPLOI_MAX_BODY_BYTES", "2048")]).await;
     let big = "x".repeat(4096);
     let r = app
-        .post("/v1/auth/login", None, serde_json::json!({ "email": big, "password": "x" }))
+        .post(
+            "/v1/auth/login",
+            None,
+            serde_json::json!({ "email": big, "password": "x" }),
+        )
         .await;
     r.assert_problem(413, "payload_too_large");
 }
@@ -82,11 +104,17 @@ async fn unreadable_json_is_a_400_problem_and_not_a_500() {
         .expect("sent");
     assert_eq!(r.status().as_u16(), 400);
     assert_eq!(
-        r.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json")
     );
     let wrong_type = app
-        .post("/v1/auth/login", None, serde_json::json!({ "email": 12, "password": [] }))
+        .post(
+            "/v1/auth/login",
+            None,
+            serde_json::json!({ "email": 12, "password": [] }),
+        )
         .await;
     wrong_type.assert_problem(400, "malformed_request");
 }

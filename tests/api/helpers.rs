@@ -31,13 +31,20 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 
     /// Asserts a problem+json answer with this status and code.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) -> &Self {
-        assert_eq!(self.status, status, "unexpected status, body: {}", self.text);
+        assert_eq!(
+            self.status, status,
+            "unexpected status, body: {}",
+            self.text
+        );
         assert_eq!(
             self.header("content-type").as_deref(),
             Some("application/problem+json"),
@@ -54,7 +61,11 @@ impl Resp {
     pub fn problem_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| a.iter().filter_map(|e| e["field"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -70,10 +81,14 @@ pub fn luhn_complete(prefix: &str) -> String {
                 .enumerate()
                 .map(|(i, b)| {
                     let d = u32::from(b - b'0');
-                    if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d }
+                    if i % 2 == 1 {
+                        if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+                    } else {
+                        d
+                    }
                 })
                 .sum();
-            sum % 10 == 0
+            sum.is_multiple_of(10)
         })
         .unwrap_or_default()
 }
@@ -107,19 +122,30 @@ pub struct Org {
 }
 
 async fn test_database_url(dir: &std::path::Path) -> (String, &'static str) {
-    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(server) => {
             let name = format!("reemploi_test_{}", uuid::Uuid::now_v7().simple());
-            let admin = sea_orm::Database::connect(server.clone()).await.expect("connect to TEST_DATABASE_URL");
+            let admin = sea_orm::Database::connect(server.clone())
+                .await
+                .expect("connect to TEST_DATABASE_URL");
             admin
                 .execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await
                 .expect("create test database");
             admin.close().await.ok();
-            let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b).to_owned();
+            let base = server
+                .rsplit_once('/')
+                .map_or(server.as_str(), |(b, _)| b)
+                .to_owned();
             (format!("{base}/{name}"), "postgres")
         }
-        None => (format!("sqlite://{}?mode=rwc", dir.join("test.db").display()), "sqlite"),
+        None => (
+            format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
+            "sqlite",
+        ),
     }
 }
 
@@ -141,15 +167,19 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         ("REEMPLOI_DB_MAX_CONNECTIONS".into(), "5".into()),
     ];
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let settings = Settings::from_vars(|k| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-        .expect("test settings");
+    let settings =
+        Settings::from_vars(|k| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+            .expect("test settings");
     let mailer = MemoryMailer::default();
     let running = reemploi_api::app::spawn(settings, Arc::new(mailer.clone()))
         .await
         .expect("service starts");
     TestApp {
         base: format!("http://{}", running.addr),
-        client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client"),
         mailer,
         db: running.state.db.clone(),
         backend,
@@ -186,23 +216,32 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, body, text }
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
-        self.send(reqwest::Method::GET, path, token, None, &[]).await
+        self.send(reqwest::Method::GET, path, token, None, &[])
+            .await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
-        self.send(reqwest::Method::POST, path, token, Some(body), &[]).await
+        self.send(reqwest::Method::POST, path, token, Some(body), &[])
+            .await
     }
 
     pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
-        self.send(reqwest::Method::PUT, path, token, Some(body), &[]).await
+        self.send(reqwest::Method::PUT, path, token, Some(body), &[])
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
-        self.send(reqwest::Method::DELETE, path, token, None, &[]).await
+        self.send(reqwest::Method::DELETE, path, token, None, &[])
+            .await
     }
 
     /// Counts the rows of a table (to prove that a refused request wrote nothing).
@@ -221,7 +260,13 @@ impl TestApp {
 
     /// Signs in and returns the token.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let r = self.post("/v1/auth/login", None, json!({ "email": email, "password": password })).await;
+        let r = self
+            .post(
+                "/v1/auth/login",
+                None,
+                json!({ "email": email, "password": password }),
+            )
+            .await;
         assert_eq!(r.status, 200, "login failed: {}", r.text);
         r.body["token"].as_str().expect("token").to_owned()
     }
@@ -234,10 +279,16 @@ impl TestApp {
         assert_eq!(r.status, 201, "registration failed: {}", r.text);
         let token = self.login(&email, PASSWORD).await;
         Org {
-            id: r.body["organisation"]["id"].as_str().expect("id").to_owned(),
+            id: r.body["organisation"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
 
             admin_email: email,
-            admin_id: r.body["admin_user_id"].as_str().expect("admin id").to_owned(),
+            admin_id: r.body["admin_user_id"]
+                .as_str()
+                .expect("admin id")
+                .to_owned(),
             token,
         }
     }
@@ -271,7 +322,10 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, 200, "acceptance failed: {}", r.text);
-        let user_id = r.body["user"]["user_id"].as_str().expect("user id").to_owned();
+        let user_id = r.body["user"]["user_id"]
+            .as_str()
+            .expect("user id")
+            .to_owned();
         (r.body["token"].as_str().expect("token").to_owned(), user_id)
     }
 

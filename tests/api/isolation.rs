@@ -18,12 +18,30 @@ fn site_body() -> serde_json::Value {
     })
 }
 
-async fn setup(app: &TestApp) -> (crate::helpers::Org, crate::helpers::Org, String, String, String) {
+async fn setup(
+    app: &TestApp,
+) -> (
+    crate::helpers::Org,
+    crate::helpers::Org,
+    String,
+    String,
+    String,
+) {
     let a = app.register("public_body").await;
     let b = app.register("refurbisher").await;
-    let site = app.post(&format!("/v1/organisations/{}/sites", b.id), Some(&b.token), site_body()).await;
+    let site = app
+        .post(
+            &format!("/v1/organisations/{}/sites", b.id),
+            Some(&b.token),
+            site_body(),
+        )
+        .await;
     let key = app
-        .post(&format!("/v1/organisations/{}/api-keys", b.id), Some(&b.token), json!({ "name": "ERP" }))
+        .post(
+            &format!("/v1/organisations/{}/api-keys", b.id),
+            Some(&b.token),
+            json!({ "name": "ERP" }),
+        )
         .await;
     let inv = app
         .post(
@@ -56,7 +74,9 @@ async fn a_member_of_another_organisation_reads_nothing_private() {
         format!("/v1/organisations/{}/events/verify", b.id),
     ];
     for path in reads {
-        app.get(&path, Some(&a.token)).await.assert_problem(404, "not_found");
+        app.get(&path, Some(&a.token))
+            .await
+            .assert_problem(404, "not_found");
         // The owner reads it.
         assert_eq!(app.get(&path, Some(&b.token)).await.status, 200, "{path}");
     }
@@ -69,19 +89,59 @@ async fn a_member_of_another_organisation_changes_nothing() {
     let events_before = app.count("events").await;
     let org = format!("/v1/organisations/{}", b.id);
     let writes: Vec<(reqwest::Method, String, Option<serde_json::Value>)> = vec![
-        (reqwest::Method::PUT, org.clone(), Some(json!({"name": "Pirate", "insee_code": "41230", "address": "x", "postcode": "41000", "city": "x", "siret": crate::helpers::unique_siret()}))),
-        (reqwest::Method::POST, format!("{org}/sites"), Some(site_body())),
-        (reqwest::Method::PUT, format!("{org}/sites/{site}"), Some(site_body())),
+        (
+            reqwest::Method::PUT,
+            org.clone(),
+            Some(
+                json!({"name": "Pirate", "insee_code": "41230", "address": "x", "postcode": "41000", "city": "x", "siret": crate::helpers::unique_siret()}),
+            ),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{org}/sites"),
+            Some(site_body()),
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("{org}/sites/{site}"),
+            Some(site_body()),
+        ),
         (reqwest::Method::DELETE, format!("{org}/sites/{site}"), None),
-        (reqwest::Method::PUT, format!("{org}/members/{}", b.admin_id), Some(json!({ "role": "agent" }))),
-        (reqwest::Method::DELETE, format!("{org}/members/{}", b.admin_id), None),
-        (reqwest::Method::POST, format!("{org}/invitations"), Some(json!({ "email": "pirate@exemple.fr", "role": "admin" }))),
-        (reqwest::Method::DELETE, format!("{org}/invitations/{inv}"), None),
-        (reqwest::Method::POST, format!("{org}/api-keys"), Some(json!({ "name": "pirate" }))),
-        (reqwest::Method::DELETE, format!("{org}/api-keys/{key}"), None),
+        (
+            reqwest::Method::PUT,
+            format!("{org}/members/{}", b.admin_id),
+            Some(json!({ "role": "agent" })),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("{org}/members/{}", b.admin_id),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{org}/invitations"),
+            Some(json!({ "email": "pirate@exemple.fr", "role": "admin" })),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("{org}/invitations/{inv}"),
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{org}/api-keys"),
+            Some(json!({ "name": "pirate" })),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("{org}/api-keys/{key}"),
+            None,
+        ),
     ];
     for (method, path, body) in writes {
-        let r = app.send(method.clone(), &path, Some(&a.token), body, &[]).await;
+        let r = app
+            .send(method.clone(), &path, Some(&a.token), body, &[])
+            .await;
         r.assert_problem(403, "forbidden");
     }
     assert_eq!(app.count("events").await, events_before);
@@ -95,8 +155,20 @@ async fn the_operator_reads_other_organisations_but_does_not_act_in_them() {
     let app = spawn_app().await;
     let operator = app.operator().await;
     let (_, b, site, _, _) = setup(&app).await;
-    assert_eq!(app.get(&format!("/v1/organisations/{}/sites/{site}", b.id), Some(&operator)).await.status, 200);
-    app.post(&format!("/v1/organisations/{}/sites", b.id), Some(&operator), site_body())
+    assert_eq!(
+        app.get(
+            &format!("/v1/organisations/{}/sites/{site}", b.id),
+            Some(&operator)
+        )
         .await
-        .assert_problem(403, "forbidden");
+        .status,
+        200
+    );
+    app.post(
+        &format!("/v1/organisations/{}/sites", b.id),
+        Some(&operator),
+        site_body(),
+    )
+    .await
+    .assert_problem(403, "forbidden");
 }

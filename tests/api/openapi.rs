@@ -10,7 +10,8 @@ fn committed_spec_path() -> std::path::PathBuf {
 
 fn generated_spec() -> String {
     let settings = reemploi_api::config::Settings::from_vars(|_| None).expect("default settings");
-    let state = reemploi_api::state::AppState::new(sea_orm::DatabaseConnection::default(), settings);
+    let state =
+        reemploi_api::state::AppState::new(sea_orm::DatabaseConnection::default(), settings);
     reemploi_api::http::spec_yaml(&reemploi_api::http::service(&state))
 }
 
@@ -37,14 +38,28 @@ fn every_operation_has_an_id_summary_tag_and_access_declaration() {
     for (path, item) in paths {
         for (method, op) in item.as_mapping().expect("path item") {
             let where_ = format!("{method:?} {path:?}");
-            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{where_} has no operationId"));
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{where_} has no operationId"));
             assert!(ids.insert(id.to_owned()), "{id} is used twice");
-            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{id} has no summary");
-            assert!(op["tags"].as_sequence().is_some_and(|t| !t.is_empty()), "{id} has no tag");
-            assert!(op["x-access"].is_mapping(), "{id} declares no access rule in api/src/http/access.rs");
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{id} has no summary"
+            );
+            assert!(
+                op["tags"].as_sequence().is_some_and(|t| !t.is_empty()),
+                "{id} has no tag"
+            );
+            assert!(
+                op["x-access"].is_mapping(),
+                "{id} declares no access rule in api/src/http/access.rs"
+            );
             let public = op["x-access"]["public"].as_bool().unwrap_or(false);
             let secured = op["security"].as_sequence().is_some_and(|s| !s.is_empty());
-            assert_eq!(public, !secured, "{id}: public operations take no token, others require one");
+            assert_eq!(
+                public, !secured,
+                "{id}: public operations take no token, others require one"
+            );
         }
     }
     // Every rule of the table belongs to an existing operation.
@@ -69,8 +84,10 @@ async fn anonymous_callers_get_401_on_every_operation_that_is_not_public() {
                 .map(|seg| if seg.starts_with('{') { nil } else { seg })
                 .collect::<Vec<_>>()
                 .join("/");
-            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-            let body = matches!(method, reqwest::Method::POST | reqwest::Method::PUT).then(|| serde_json::json!({}));
+            let method =
+                reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let body = matches!(method, reqwest::Method::POST | reqwest::Method::PUT)
+                .then(|| serde_json::json!({}));
             let r = app.send(method.clone(), &concrete, None, body, &[]).await;
             assert_eq!(r.status, 401, "{method} {path} answered {}", r.text);
             r.assert_problem(401, "unauthenticated");

@@ -7,7 +7,9 @@ async fn each_kind_registers_as_pending_with_its_admin() {
     let app = spawn_app().await;
     for kind in ["public_body", "refurbisher", "association"] {
         let email = unique_email("admin");
-        let r = app.post("/v1/organisations", None, registration(kind, &email)).await;
+        let r = app
+            .post("/v1/organisations", None, registration(kind, &email))
+            .await;
         assert_eq!(r.status, 201, "{kind}: {}", r.text);
         let org = &r.body["organisation"];
         assert_eq!(org["kind"], kind);
@@ -15,7 +17,13 @@ async fn each_kind_registers_as_pending_with_its_admin() {
         assert_eq!(org["departement"], "41");
         assert_eq!(
             r.header("location").as_deref(),
-            Some(format!("/v1/organisations/{}", org["id"].as_str().unwrap_or_default()).as_str())
+            Some(
+                format!(
+                    "/v1/organisations/{}",
+                    org["id"].as_str().unwrap_or_default()
+                )
+                .as_str()
+            )
         );
         let token = app.login(&email, PASSWORD).await;
         let me = app.get("/v1/me", Some(&token)).await;
@@ -36,7 +44,10 @@ async fn the_scenario_identifiers_register() {
 
     let mut atelier = registration("refurbisher", &unique_email("ines"));
     atelier["siret"] = json!("48337887362325");
-    assert_eq!(app.post("/v1/organisations", None, atelier).await.status, 201);
+    assert_eq!(
+        app.post("/v1/organisations", None, atelier).await.status,
+        201
+    );
 
     let mut asso = registration("association", &unique_email("theo"));
     asso["siret"] = json!("86012904804798");
@@ -50,16 +61,76 @@ async fn the_scenario_identifiers_register() {
 async fn each_invalid_identifier_is_a_422_naming_the_field_and_writes_nothing() {
     let app = spawn_app().await;
     let cases: Vec<(&str, &str, serde_json::Value, &str, &str)> = vec![
-        ("public_body", "siret", json!("39825979619075"), "siret", "invalid_siret"),
-        ("public_body", "siret", json!("3982597961907"), "siret", "invalid_siret"),
-        ("public_body", "insee_code", json!("20001"), "insee_code", "invalid_insee_code"),
-        ("public_body", "insee_code", json!("2C001"), "insee_code", "invalid_insee_code"),
-        ("public_body", "postcode", json!("4100"), "postcode", "invalid_postcode"),
-        ("public_body", "latitude", json!(123.0), "latitude", "out_of_range"),
-        ("association", "rna", json!("W41200345"), "rna", "invalid_rna"),
-        ("association", "rna", json!("412003456"), "rna", "invalid_rna"),
-        ("association", "siret", json!("86012904804799"), "siret", "invalid_siret"),
-        ("refurbisher", "siret", json!("48337887362326"), "siret", "invalid_siret"),
+        (
+            "public_body",
+            "siret",
+            json!("39825979619075"),
+            "siret",
+            "invalid_siret",
+        ),
+        (
+            "public_body",
+            "siret",
+            json!("3982597961907"),
+            "siret",
+            "invalid_siret",
+        ),
+        (
+            "public_body",
+            "insee_code",
+            json!("20001"),
+            "insee_code",
+            "invalid_insee_code",
+        ),
+        (
+            "public_body",
+            "insee_code",
+            json!("2C001"),
+            "insee_code",
+            "invalid_insee_code",
+        ),
+        (
+            "public_body",
+            "postcode",
+            json!("4100"),
+            "postcode",
+            "invalid_postcode",
+        ),
+        (
+            "public_body",
+            "latitude",
+            json!(123.0),
+            "latitude",
+            "out_of_range",
+        ),
+        (
+            "association",
+            "rna",
+            json!("W41200345"),
+            "rna",
+            "invalid_rna",
+        ),
+        (
+            "association",
+            "rna",
+            json!("412003456"),
+            "rna",
+            "invalid_rna",
+        ),
+        (
+            "association",
+            "siret",
+            json!("86012904804799"),
+            "siret",
+            "invalid_siret",
+        ),
+        (
+            "refurbisher",
+            "siret",
+            json!("48337887362326"),
+            "siret",
+            "invalid_siret",
+        ),
     ];
     for (kind, key, value, field, code) in cases {
         let mut body = registration(kind, &unique_email("x"));
@@ -93,10 +164,17 @@ async fn a_missing_kind_specific_field_is_named() {
         body.as_object_mut().expect("object").remove(field);
         let r = app.post("/v1/organisations", None, body).await;
         r.assert_problem(422, "validation_failed");
-        assert!(r.problem_fields().contains(&field.to_owned()), "{kind}/{field}: {}", r.text);
+        assert!(
+            r.problem_fields().contains(&field.to_owned()),
+            "{kind}/{field}: {}",
+            r.text
+        );
     }
     let mut refurbisher = registration("refurbisher", &unique_email("x"));
-    refurbisher.as_object_mut().expect("object").remove("esus_expires_on");
+    refurbisher
+        .as_object_mut()
+        .expect("object")
+        .remove("esus_expires_on");
     let r = app.post("/v1/organisations", None, refurbisher).await;
     assert_eq!(r.problem_fields(), ["esus_expires_on"]);
     assert_eq!(app.count("organisations").await, 0);
@@ -113,7 +191,9 @@ async fn a_field_of_another_kind_is_refused_and_the_operator_kind_cannot_registe
 
     let mut body = registration("public_body", &unique_email("x"));
     body["kind"] = json!("operator");
-    app.post("/v1/organisations", None, body).await.assert_problem(400, "malformed_request");
+    app.post("/v1/organisations", None, body)
+        .await
+        .assert_problem(400, "malformed_request");
 }
 
 #[tokio::test]
@@ -124,19 +204,34 @@ async fn a_weak_password_or_bad_email_is_refused() {
     let r = app.post("/v1/organisations", None, body).await;
     r.assert_problem(422, "validation_failed");
     let fields = r.problem_fields();
-    assert!(fields.contains(&"admin.email".to_owned()) && fields.contains(&"admin.password".to_owned()), "{fields:?}");
+    assert!(
+        fields.contains(&"admin.email".to_owned()) && fields.contains(&"admin.password".to_owned()),
+        "{fields:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_second_registration_with_the_same_siret_or_email_conflicts() {
     let app = spawn_app().await;
     let first = registration("public_body", &unique_email("a"));
-    assert_eq!(app.post("/v1/organisations", None, first.clone()).await.status, 201);
+    assert_eq!(
+        app.post("/v1/organisations", None, first.clone())
+            .await
+            .status,
+        201
+    );
     let mut same_siret = registration("public_body", &unique_email("b"));
     same_siret["siret"] = first["siret"].clone();
-    app.post("/v1/organisations", None, same_siret).await.assert_problem(409, "siret_taken");
-    let same_email = registration("association", first["admin"]["email"].as_str().unwrap_or_default());
-    app.post("/v1/organisations", None, same_email).await.assert_problem(409, "email_taken");
+    app.post("/v1/organisations", None, same_siret)
+        .await
+        .assert_problem(409, "siret_taken");
+    let same_email = registration(
+        "association",
+        first["admin"]["email"].as_str().unwrap_or_default(),
+    );
+    app.post("/v1/organisations", None, same_email)
+        .await
+        .assert_problem(409, "email_taken");
     assert_eq!(app.count("organisations").await, 1);
     assert_eq!(app.count("users").await, 1);
 }
@@ -153,7 +248,12 @@ async fn twenty_concurrent_registrations_with_one_email_make_exactly_one_account
     let answers = futures::future::join_all(requests).await;
     let created = answers.iter().filter(|r| r.status == 201).count();
     let conflicts: Vec<_> = answers.iter().filter(|r| r.status == 409).collect();
-    assert_eq!(created, 1, "{:?}", answers.iter().map(|r| &r.text).collect::<Vec<_>>());
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        answers.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
     assert_eq!(conflicts.len(), 19);
     for c in conflicts {
         c.assert_problem(409, "email_taken");
@@ -172,8 +272,12 @@ async fn members_read_their_organisation_and_outsiders_get_404() {
     let own = app.get(&path, Some(&town.token)).await;
     assert_eq!(own.status, 200);
     assert_eq!(own.header("etag").as_deref(), Some("\"1\""));
-    app.get(&path, Some(&other.token)).await.assert_problem(404, "not_found");
-    app.get(&path, None).await.assert_problem(401, "unauthenticated");
+    app.get(&path, Some(&other.token))
+        .await
+        .assert_problem(404, "not_found");
+    app.get(&path, None)
+        .await
+        .assert_problem(401, "unauthenticated");
     let operator = app.operator().await;
     assert_eq!(app.get(&path, Some(&operator)).await.status, 200);
 }
@@ -181,7 +285,17 @@ async fn members_read_their_organisation_and_outsiders_get_404() {
 fn profile_of(org: &serde_json::Value) -> serde_json::Value {
     let mut p = org.clone();
     let obj = p.as_object_mut().expect("object");
-    for k in ["id", "kind", "siren", "departement", "status", "status_reason", "version", "created_at", "updated_at"] {
+    for k in [
+        "id",
+        "kind",
+        "siren",
+        "departement",
+        "status",
+        "status_reason",
+        "version",
+        "created_at",
+        "updated_at",
+    ] {
         obj.remove(k);
     }
     obj.retain(|_, v| !v.is_null());
@@ -198,26 +312,44 @@ async fn an_admin_updates_the_profile_with_if_match_and_a_stale_tag_gets_412() {
     profile["name"] = json!("Mairie de Saint-Ouen-sur-Loire");
     profile["phone"] = json!("+33 2 54 00 00 00");
     let r = app
-        .send(reqwest::Method::PUT, &path, Some(&town.token), Some(profile.clone()), &[("If-Match", "\"1\"")])
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&town.token),
+            Some(profile.clone()),
+            &[("If-Match", "\"1\"")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["name"], "Mairie de Saint-Ouen-sur-Loire");
     assert_eq!(r.body["version"], 2);
     assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
     let stale = app
-        .send(reqwest::Method::PUT, &path, Some(&town.token), Some(profile.clone()), &[("If-Match", "\"1\"")])
+        .send(
+            reqwest::Method::PUT,
+            &path,
+            Some(&town.token),
+            Some(profile.clone()),
+            &[("If-Match", "\"1\"")],
+        )
         .await;
     stale.assert_problem(412, "precondition_failed");
 
     let mut bad = profile.clone();
     bad["insee_code"] = json!("99999");
-    app.put(&path, Some(&town.token), bad).await.assert_problem(422, "validation_failed");
+    app.put(&path, Some(&town.token), bad)
+        .await
+        .assert_problem(422, "validation_failed");
     assert_eq!(app.get(&path, Some(&town.token)).await.body["version"], 2);
 
     let (agent, _) = app.add_member(&town, "agent").await;
-    app.put(&path, Some(&agent), profile.clone()).await.assert_problem(403, "forbidden");
+    app.put(&path, Some(&agent), profile.clone())
+        .await
+        .assert_problem(403, "forbidden");
     let stranger = app.register("refurbisher").await;
-    app.put(&path, Some(&stranger.token), profile).await.assert_problem(403, "forbidden");
+    app.put(&path, Some(&stranger.token), profile)
+        .await
+        .assert_problem(403, "forbidden");
 }
 
 #[tokio::test]
@@ -226,7 +358,12 @@ async fn changing_the_siret_of_a_verified_organisation_returns_it_to_pending() {
     let operator = app.operator().await;
     let town = app.register("public_body").await;
     let path = format!("/v1/organisations/{}", town.id);
-    assert_eq!(app.post(&format!("{path}/verify"), Some(&operator), json!({})).await.status, 200);
+    assert_eq!(
+        app.post(&format!("{path}/verify"), Some(&operator), json!({}))
+            .await
+            .status,
+        200
+    );
     let mut profile = profile_of(&app.get(&path, Some(&town.token)).await.body);
     profile["siret"] = json!(crate::helpers::unique_siret());
     let r = app.put(&path, Some(&town.token), profile).await;
@@ -243,23 +380,45 @@ async fn the_operator_verifies_and_suspends_and_nobody_else_can() {
     let verify = format!("/v1/organisations/{}/verify", asso.id);
     let suspend = format!("/v1/organisations/{}/suspend", asso.id);
 
-    app.post(&verify, Some(&asso.token), json!({})).await.assert_problem(403, "forbidden");
-    app.post(&verify, Some(&town.token), json!({})).await.assert_problem(403, "forbidden");
-    app.post(&verify, None, json!({})).await.assert_problem(401, "unauthenticated");
+    app.post(&verify, Some(&asso.token), json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+    app.post(&verify, Some(&town.token), json!({}))
+        .await
+        .assert_problem(403, "forbidden");
+    app.post(&verify, None, json!({}))
+        .await
+        .assert_problem(401, "unauthenticated");
 
     let r = app.post(&verify, Some(&operator), json!({})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "verified");
-    app.post(&verify, Some(&operator), json!({})).await.assert_problem(409, "invalid_transition");
+    app.post(&verify, Some(&operator), json!({}))
+        .await
+        .assert_problem(409, "invalid_transition");
 
-    app.post(&suspend, Some(&operator), json!({ "reason": "  " })).await.assert_problem(422, "validation_failed");
-    let r = app.post(&suspend, Some(&operator), json!({ "reason": "Statuts à fournir" })).await;
+    app.post(&suspend, Some(&operator), json!({ "reason": "  " }))
+        .await
+        .assert_problem(422, "validation_failed");
+    let r = app
+        .post(
+            &suspend,
+            Some(&operator),
+            json!({ "reason": "Statuts à fournir" }),
+        )
+        .await;
     assert_eq!(r.body["status"], "suspended");
     assert_eq!(r.body["status_reason"], "Statuts à fournir");
-    app.post(&suspend, Some(&operator), json!({ "reason": "encore" })).await.assert_problem(409, "invalid_transition");
-    app.post("/v1/organisations/00000000-0000-0000-0000-000000000000/verify", Some(&operator), json!({}))
+    app.post(&suspend, Some(&operator), json!({ "reason": "encore" }))
         .await
-        .assert_problem(404, "not_found");
+        .assert_problem(409, "invalid_transition");
+    app.post(
+        "/v1/organisations/00000000-0000-0000-0000-000000000000/verify",
+        Some(&operator),
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "not_found");
 
     let me = app.get("/v1/me", Some(&asso.token)).await;
     assert_eq!(me.body["memberships"][0]["status"], "suspended");
@@ -273,16 +432,34 @@ async fn only_the_operator_lists_organisations_with_filters_and_pages() {
     for _ in 0..3 {
         app.register("association").await;
     }
-    app.get("/v1/organisations", Some(&town.token)).await.assert_problem(403, "forbidden");
-    let r = app.get("/v1/organisations?kind=association&limit=2", Some(&operator)).await;
+    app.get("/v1/organisations", Some(&town.token))
+        .await
+        .assert_problem(403, "forbidden");
+    let r = app
+        .get(
+            "/v1/organisations?kind=association&limit=2",
+            Some(&operator),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2));
     let cursor = r.body["next_cursor"].as_str().expect("next page");
-    let r2 = app.get(&format!("/v1/organisations?kind=association&limit=2&cursor={cursor}"), Some(&operator)).await;
+    let r2 = app
+        .get(
+            &format!("/v1/organisations?kind=association&limit=2&cursor={cursor}"),
+            Some(&operator),
+        )
+        .await;
     assert_eq!(r2.body["items"].as_array().map(Vec::len), Some(1));
     assert!(r2.body["next_cursor"].is_null());
-    let pending = app.get("/v1/organisations?status=pending", Some(&operator)).await;
+    let pending = app
+        .get("/v1/organisations?status=pending", Some(&operator))
+        .await;
     assert_eq!(pending.body["items"].as_array().map(Vec::len), Some(4));
-    app.get("/v1/organisations?limit=500", Some(&operator)).await.assert_problem(400, "malformed_request");
-    app.get("/v1/organisations?cursor=n%27importe", Some(&operator)).await.assert_problem(422, "validation_failed");
+    app.get("/v1/organisations?limit=500", Some(&operator))
+        .await
+        .assert_problem(400, "malformed_request");
+    app.get("/v1/organisations?cursor=n%27importe", Some(&operator))
+        .await
+        .assert_problem(422, "validation_failed");
 }

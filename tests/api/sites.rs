@@ -27,19 +27,34 @@ async fn members_create_read_update_and_list_sites() {
     let id = created.body["id"].as_str().expect("id").to_owned();
     assert_eq!(created.header("location"), Some(format!("{base}/{id}")));
     let read = app.get(&format!("{base}/{id}"), Some(&town.token)).await;
-    assert_eq!(read.body["access_notes"], "Portail bleu, demander M. Petit.");
+    assert_eq!(
+        read.body["access_notes"],
+        "Portail bleu, demander M. Petit."
+    );
     assert_eq!(read.header("etag").as_deref(), Some("\"1\""));
 
     let mut changed = site();
     changed["name"] = json!("Centre technique municipal");
     let r = app
-        .send(reqwest::Method::PUT, &format!("{base}/{id}"), Some(&agent), Some(changed.clone()), &[("If-Match", "\"1\"")])
+        .send(
+            reqwest::Method::PUT,
+            &format!("{base}/{id}"),
+            Some(&agent),
+            Some(changed.clone()),
+            &[("If-Match", "\"1\"")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["version"], 2);
-    app.send(reqwest::Method::PUT, &format!("{base}/{id}"), Some(&agent), Some(changed), &[("If-Match", "\"1\"")])
-        .await
-        .assert_problem(412, "precondition_failed");
+    app.send(
+        reqwest::Method::PUT,
+        &format!("{base}/{id}"),
+        Some(&agent),
+        Some(changed),
+        &[("If-Match", "\"1\"")],
+    )
+    .await
+    .assert_problem(412, "precondition_failed");
 
     for _ in 0..3 {
         app.post(&base, Some(&town.token), site()).await;
@@ -66,7 +81,9 @@ async fn a_bad_site_is_refused_with_every_field_and_nothing_written() {
     assert_eq!(fields, ["insee_code", "longitude", "name", "postcode"]);
     let mut unknown_kind = site();
     unknown_kind["kind"] = json!("garage");
-    app.post(&base, Some(&town.token), unknown_kind).await.assert_problem(400, "malformed_request");
+    app.post(&base, Some(&town.token), unknown_kind)
+        .await
+        .assert_problem(400, "malformed_request");
     assert_eq!(app.count("sites").await, 0);
 }
 
@@ -76,11 +93,28 @@ async fn only_admins_archive_and_archived_sites_disappear() {
     let town = app.register("public_body").await;
     let (agent, _) = app.add_member(&town, "agent").await;
     let base = format!("/v1/organisations/{}/sites", town.id);
-    let id = app.post(&base, Some(&town.token), site()).await.body["id"].as_str().expect("id").to_owned();
-    app.delete(&format!("{base}/{id}"), Some(&agent)).await.assert_problem(403, "forbidden");
-    assert_eq!(app.delete(&format!("{base}/{id}"), Some(&town.token)).await.status, 204);
-    app.get(&format!("{base}/{id}"), Some(&town.token)).await.assert_problem(404, "not_found");
-    assert_eq!(app.get(&base, Some(&town.token)).await.body["items"].as_array().map(Vec::len), Some(0));
+    let id = app.post(&base, Some(&town.token), site()).await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    app.delete(&format!("{base}/{id}"), Some(&agent))
+        .await
+        .assert_problem(403, "forbidden");
+    assert_eq!(
+        app.delete(&format!("{base}/{id}"), Some(&town.token))
+            .await
+            .status,
+        204
+    );
+    app.get(&format!("{base}/{id}"), Some(&town.token))
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(
+        app.get(&base, Some(&town.token)).await.body["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
 }
 
 #[tokio::test]
@@ -88,7 +122,10 @@ async fn concurrent_updates_with_the_same_if_match_let_exactly_one_win() {
     let app = spawn_app().await;
     let town = app.register("public_body").await;
     let base = format!("/v1/organisations/{}/sites", town.id);
-    let id = app.post(&base, Some(&town.token), site()).await.body["id"].as_str().expect("id").to_owned();
+    let id = app.post(&base, Some(&town.token), site()).await.body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let path = format!("{base}/{id}");
     let attempts = (0..8).map(|i| {
         let mut body = site();
@@ -96,10 +133,24 @@ async fn concurrent_updates_with_the_same_if_match_let_exactly_one_win() {
         let app = &app;
         let path = path.clone();
         let token = town.token.clone();
-        async move { app.send(reqwest::Method::PUT, &path, Some(&token), Some(body), &[("If-Match", "\"1\"")]).await }
+        async move {
+            app.send(
+                reqwest::Method::PUT,
+                &path,
+                Some(&token),
+                Some(body),
+                &[("If-Match", "\"1\"")],
+            )
+            .await
+        }
     });
     let answers = futures::future::join_all(attempts).await;
     assert_eq!(answers.iter().filter(|r| r.status == 200).count(), 1);
-    assert!(answers.iter().filter(|r| r.status != 200).all(|r| r.status == 412));
+    assert!(
+        answers
+            .iter()
+            .filter(|r| r.status != 200)
+            .all(|r| r.status == 412)
+    );
     assert_eq!(app.get(&path, Some(&town.token)).await.body["version"], 2);
 }

@@ -37,7 +37,10 @@ const ANY_ROLE: &[Role] = &Role::ALL;
 
 const fn org(roles: &'static [Role], write: bool) -> Access {
     Access::Organisation {
-        allowed: Allowed { kinds: ALL_KINDS, roles },
+        allowed: Allowed {
+            kinds: ALL_KINDS,
+            roles,
+        },
         write,
     }
 }
@@ -84,7 +87,10 @@ pub const RULES: &[(&str, Access)] = &[
 
 /// The declaration of `operation_id`, if any.
 pub fn rule(operation_id: &str) -> Option<Access> {
-    RULES.iter().find(|(op, _)| *op == operation_id).map(|(_, a)| *a)
+    RULES
+        .iter()
+        .find(|(op, _)| *op == operation_id)
+        .map(|(_, a)| *a)
 }
 
 /// The declaration as published in the spec (`x-access`).
@@ -149,16 +155,24 @@ impl Caller {
     }
 
     pub fn membership(&self, organisation_id: Uuid) -> Option<&CallerMembership> {
-        self.memberships.iter().find(|m| m.organisation_id == organisation_id)
+        self.memberships
+            .iter()
+            .find(|m| m.organisation_id == organisation_id)
     }
 
     pub fn is_operator(&self) -> bool {
-        self.memberships.iter().any(|m| m.kind == OrganisationKind::Operator)
+        self.memberships
+            .iter()
+            .any(|m| m.kind == OrganisationKind::Operator)
     }
 
     /// Checks the caller against the declaration of `operation_id`, for the organisation in the
     /// path when the operation has one. Returns the actor it acts as.
-    pub fn authorize(&self, operation_id: &str, organisation_id: Option<Uuid>) -> Result<Option<Actor>, ApiError> {
+    pub fn authorize(
+        &self,
+        operation_id: &str,
+        organisation_id: Option<Uuid>,
+    ) -> Result<Option<Actor>, ApiError> {
         let Some(access) = rule(operation_id) else {
             tracing::error!(operation = operation_id, "operation without an access rule");
             return Err(ApiError::forbidden());
@@ -171,7 +185,10 @@ impl Caller {
                     .iter()
                     .find(|m| m.kind == OrganisationKind::Operator)
                     .ok_or_else(ApiError::forbidden)?;
-                Ok(Some(Actor { kind: op.kind, role: op.role }))
+                Ok(Some(Actor {
+                    kind: op.kind,
+                    role: op.role,
+                }))
             }
             Access::Organisation { allowed, write } => {
                 let Some(org_id) = organisation_id else {
@@ -179,7 +196,10 @@ impl Caller {
                 };
                 match self.membership(org_id) {
                     Some(m) => {
-                        let actor = Actor { kind: m.kind, role: m.role };
+                        let actor = Actor {
+                            kind: m.kind,
+                            role: m.role,
+                        };
                         if allowed.permits(actor) {
                             Ok(Some(actor))
                         } else {
@@ -204,7 +224,9 @@ async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let state = req
         .data::<AppState>()
         .ok_or_else(|| poem::Error::from(ApiError::new(crate::error::ErrorCode::Internal)))?;
-    resolve(state, &bearer.token).await.map_err(poem::Error::from)
+    resolve(state, &bearer.token)
+        .await
+        .map_err(poem::Error::from)
 }
 
 /// Finds who a token belongs to.
@@ -220,7 +242,10 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> 
             .ok_or_else(ApiError::unauthenticated)?;
         let memberships = memberships_of(state, session.user_id).await?;
         Ok(Caller {
-            principal: Principal::User { id: session.user_id, session_id: session.id },
+            principal: Principal::User {
+                id: session.user_id,
+                session_id: session.id,
+            },
             memberships,
         })
     } else if token.starts_with(security::API_KEY_PREFIX) {
@@ -241,7 +266,10 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> 
             status: VerificationStatus::parse(&org.status).unwrap_or(VerificationStatus::Pending),
         };
         Ok(Caller {
-            principal: Principal::ApiKey { id: key.id, organisation_id: org.id },
+            principal: Principal::ApiKey {
+                id: key.id,
+                organisation_id: org.id,
+            },
             memberships: vec![membership],
         })
     } else {
@@ -250,7 +278,10 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> 
 }
 
 /// The memberships of a user, with their organisations' kinds and statuses.
-pub async fn memberships_of(state: &AppState, user_id: Uuid) -> Result<Vec<CallerMembership>, ApiError> {
+pub async fn memberships_of(
+    state: &AppState,
+    user_id: Uuid,
+) -> Result<Vec<CallerMembership>, ApiError> {
     let rows = membership::Entity::find()
         .filter(membership::Column::UserId.eq(user_id))
         .find_also_related(organisation::Entity)

@@ -5,9 +5,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use poem::web::RemoteAddr;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use reemploi_domain::FieldErrors;
 use reemploi_domain::email::Email;
 use reemploi_domain::organisation::{self as dom, check_password};
-use reemploi_domain::FieldErrors;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -99,7 +99,10 @@ async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {
                 memberships,
             })
         }
-        Principal::ApiKey { id, organisation_id } => {
+        Principal::ApiKey {
+            id,
+            organisation_id,
+        } => {
             let org = find_organisation(&state.db, *organisation_id).await?;
             Ok(MeResponse {
                 user_id: None,
@@ -140,7 +143,9 @@ async fn open_session(state: &AppState, user_id: Uuid) -> ApiResult<(String, Dat
 }
 
 fn client_ip(addr: &RemoteAddr) -> String {
-    addr.as_socket_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    addr.as_socket_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn rate_limited(retry_after: u64) -> ApiError {
@@ -160,17 +165,29 @@ impl AccountsApi {
     /// Exchanges an e-mail and password for a bearer token. Attempts are limited per account and
     /// per client address (429 with `Retry-After`).
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
-    async fn login(&self, remote: &RemoteAddr, body: Json<LoginRequest>) -> ApiResult<Json<LoginResponse>> {
+    async fn login(
+        &self,
+        remote: &RemoteAddr,
+        body: Json<LoginRequest>,
+    ) -> ApiResult<Json<LoginResponse>> {
         let state = &self.state;
         let email_key = body.0.email.trim().to_lowercase();
-        state.login_per_ip.hit(&client_ip(remote)).map_err(rate_limited)?;
-        state.login_per_account.hit(&email_key).map_err(rate_limited)?;
+        state
+            .login_per_ip
+            .hit(&client_ip(remote))
+            .map_err(rate_limited)?;
+        state
+            .login_per_account
+            .hit(&email_key)
+            .map_err(rate_limited)?;
 
         let found = match Email::parse(&body.0.email) {
-            Ok(email) => user::Entity::find()
-                .filter(user::Column::Email.eq(email.as_str()))
-                .one(&state.db)
-                .await?,
+            Ok(email) => {
+                user::Entity::find()
+                    .filter(user::Column::Email.eq(email.as_str()))
+                    .one(&state.db)
+                    .await?
+            }
             Err(_) => None,
         };
         let hash = found
@@ -178,17 +195,29 @@ impl AccountsApi {
             .and_then(|u| u.password_hash.clone())
             .unwrap_or_else(|| security::dummy_hash().to_owned());
         let password = body.0.password.clone();
-        let valid = tokio::task::spawn_blocking(move || security::verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
+        let valid =
+            tokio::task::spawn_blocking(move || security::verify_password(&password, &hash))
+                .await
+                .unwrap_or(false);
         let Some(user) = found.filter(|u| valid && u.password_hash.is_some()) else {
             return Err(ApiError::new(ErrorCode::InvalidCredentials));
         };
         state.login_per_account.reset(&email_key);
         let (token, expires_at) = open_session(state, user.id).await?;
-        let me = me(state, &Principal::User { id: user.id, session_id: Uuid::nil() }).await?;
+        let me = me(
+            state,
+            &Principal::User {
+                id: user.id,
+                session_id: Uuid::nil(),
+            },
+        )
+        .await?;
         tracing::info!(user.id = %user.id, "signed in");
-        Ok(Json(LoginResponse { token, expires_at, user: me }))
+        Ok(Json(LoginResponse {
+            token,
+            expires_at,
+            user: me,
+        }))
     }
 
     /// Sign out
@@ -221,14 +250,21 @@ impl AccountsApi {
     ///
     /// With the one-time token received by mail: creates the account (or, for an existing
     /// account, checks its password) and adds the membership. Answers a session token.
-    #[oai(path = "/invitations/accept", method = "post", operation_id = "accept_invitation")]
+    #[oai(
+        path = "/invitations/accept",
+        method = "post",
+        operation_id = "accept_invitation"
+    )]
     async fn accept_invitation(
         &self,
         remote: &RemoteAddr,
         body: Json<AcceptInvitationRequest>,
     ) -> ApiResult<Json<LoginResponse>> {
         let state = &self.state;
-        state.login_per_ip.hit(&client_ip(remote)).map_err(rate_limited)?;
+        state
+            .login_per_ip
+            .hit(&client_ip(remote))
+            .map_err(rate_limited)?;
         let now = store::now();
         let invalid = || ApiError::new(ErrorCode::InvitationInvalid);
         let inv = invitation::Entity::find()
@@ -244,10 +280,15 @@ impl AccountsApi {
         let password = body.0.password.clone();
         let new_user = match &existing {
             Some(u) => {
-                let hash = u.password_hash.clone().unwrap_or_else(|| security::dummy_hash().to_owned());
-                let ok = tokio::task::spawn_blocking(move || security::verify_password(&password, &hash))
-                    .await
-                    .unwrap_or(false);
+                let hash = u
+                    .password_hash
+                    .clone()
+                    .unwrap_or_else(|| security::dummy_hash().to_owned());
+                let ok = tokio::task::spawn_blocking(move || {
+                    security::verify_password(&password, &hash)
+                })
+                .await
+                .unwrap_or(false);
                 if !ok {
                     return Err(ApiError::new(ErrorCode::InvalidCredentials));
                 }
@@ -255,7 +296,10 @@ impl AccountsApi {
             }
             None => {
                 let mut errors = FieldErrors::new();
-                let name = errors.check("display_name", reemploi_domain::text::Name::parse(&body.0.display_name));
+                let name = errors.check(
+                    "display_name",
+                    reemploi_domain::text::Name::parse(&body.0.display_name),
+                );
                 if let Err(reason) = check_password(&body.0.password) {
                     errors.push("password", reason);
                 }
@@ -297,7 +341,9 @@ impl AccountsApi {
                 .await;
                 match res {
                     Ok(_) => id,
-                    Err(e) if is_unique_violation(&e) => return Err(ApiError::new(ErrorCode::EmailTaken)),
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(ApiError::new(ErrorCode::EmailTaken));
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -314,7 +360,9 @@ impl AccountsApi {
         .await;
         match added {
             Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(ApiError::new(ErrorCode::AlreadyMember)),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ApiError::new(ErrorCode::AlreadyMember));
+            }
             Err(e) => return Err(e.into()),
         }
         org_event(
@@ -327,8 +375,18 @@ impl AccountsApi {
         .await?;
         txn.commit().await?;
         let (token, expires_at) = open_session(state, user_id).await?;
-        let me = me(state, &Principal::User { id: user_id, session_id: Uuid::nil() }).await?;
-        Ok(Json(LoginResponse { token, expires_at, user: me }))
+        let me = me(
+            state,
+            &Principal::User {
+                id: user_id,
+                session_id: Uuid::nil(),
+            },
+        )
+        .await?;
+        Ok(Json(LoginResponse {
+            token,
+            expires_at,
+            user: me,
+        }))
     }
 }
-

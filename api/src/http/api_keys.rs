@@ -85,7 +85,11 @@ impl ApiKeysApi {
     ///
     /// The key is in the response and nowhere else: store it now. It authenticates as
     /// `Authorization: Bearer <key>` and acts as an agent of the organisation.
-    #[oai(path = "/organisations/:id/api-keys", method = "post", operation_id = "create_api_key")]
+    #[oai(
+        path = "/organisations/:id/api-keys",
+        method = "post",
+        operation_id = "create_api_key"
+    )]
     async fn create_api_key(
         &self,
         auth: BearerAuth,
@@ -96,7 +100,10 @@ impl ApiKeysApi {
         let name = Name::parse(&body.0.name).map_err(|r| ApiError::field("name", r))?;
         let now = store::now();
         if body.0.expires_at.is_some_and(|e| e <= now) {
-            return Err(ApiError::field("expires_at", reemploi_domain::Invalid::OutOfRange));
+            return Err(ApiError::field(
+                "expires_at",
+                reemploi_domain::Invalid::OutOfRange,
+            ));
         }
         let creator = auth.0.user_id().ok_or_else(ApiError::forbidden)?;
         let key = security::new_token(security::API_KEY_PREFIX);
@@ -126,10 +133,16 @@ impl ApiKeysApi {
             serde_json::json!({ "api_key_id": key_id, "name": name.as_str() }),
         )
         .await?;
-        let model = api_key::Entity::find_by_id(key_id).one(&txn).await?.ok_or_else(ApiError::not_found)?;
+        let model = api_key::Entity::find_by_id(key_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
         txn.commit().await?;
         Ok(Created::Created(
-            Json(CreatedApiKey { key, api_key: model.into() }),
+            Json(CreatedApiKey {
+                key,
+                api_key: model.into(),
+            }),
             format!("/v1/organisations/{}/api-keys/{key_id}", id.0),
         ))
     }
@@ -137,7 +150,11 @@ impl ApiKeysApi {
     /// List API keys
     ///
     /// Metadata of the organisation's keys, revoked ones included; never the keys themselves.
-    #[oai(path = "/organisations/:id/api-keys", method = "get", operation_id = "list_api_keys")]
+    #[oai(
+        path = "/organisations/:id/api-keys",
+        method = "get",
+        operation_id = "list_api_keys"
+    )]
     async fn list_api_keys(
         &self,
         auth: BearerAuth,
@@ -149,15 +166,29 @@ impl ApiKeysApi {
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         find_organisation(&self.state.db, id.0).await?;
         let select = api_key::Entity::find().filter(api_key::Column::OrganisationId.eq(id.0));
-        let (rows, next_cursor) = page.fetch(&self.state.db, select, api_key::Column::Id, |m| m.id).await?;
-        Ok(Json(ApiKeyPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+        let (rows, next_cursor) = page
+            .fetch(&self.state.db, select, api_key::Column::Id, |m| m.id)
+            .await?;
+        Ok(Json(ApiKeyPage {
+            items: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
     }
 
     /// Revoke an API key
     ///
     /// The key stops working at once. Revoking twice is harmless.
-    #[oai(path = "/organisations/:id/api-keys/:key_id", method = "delete", operation_id = "revoke_api_key")]
-    async fn revoke_api_key(&self, auth: BearerAuth, id: Path<Uuid>, key_id: Path<Uuid>) -> ApiResult<NoContent> {
+    #[oai(
+        path = "/organisations/:id/api-keys/:key_id",
+        method = "delete",
+        operation_id = "revoke_api_key"
+    )]
+    async fn revoke_api_key(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        key_id: Path<Uuid>,
+    ) -> ApiResult<NoContent> {
         auth.0.authorize("revoke_api_key", Some(id.0))?;
         let txn = begin_write(&self.state.db).await?;
         let key = api_key::Entity::find_by_id(key_id.0)

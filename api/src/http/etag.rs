@@ -40,7 +40,11 @@ impl<E: Endpoint> Endpoint for ETagEndpoint<E> {
         if !is_get || resp.status() != StatusCode::OK {
             return Ok(resp);
         }
-        let tag = match resp.headers().get(header::ETAG).and_then(|v| v.to_str().ok()) {
+        let tag = match resp
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+        {
             Some(tag) => tag.to_owned(),
             None => {
                 let body = resp.take_body().into_bytes().await?;
@@ -53,7 +57,9 @@ impl<E: Endpoint> Endpoint for ETagEndpoint<E> {
             }
         };
         if if_none_match.is_some_and(|inm| matches(&inm, &tag)) {
-            let mut not_modified = Response::builder().status(StatusCode::NOT_MODIFIED).finish();
+            let mut not_modified = Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .finish();
             if let Ok(v) = tag.parse() {
                 not_modified.headers_mut().insert(header::ETAG, v);
             }

@@ -85,7 +85,11 @@ impl EventsApi {
     ///
     /// The audit log of the organisation (registration, profile, members, keys, sites…), oldest
     /// first. For its admins and the operator.
-    #[oai(path = "/organisations/:id/events", method = "get", operation_id = "list_organisation_events")]
+    #[oai(
+        path = "/organisations/:id/events",
+        method = "get",
+        operation_id = "list_organisation_events"
+    )]
     async fn list_organisation_events(
         &self,
         auth: BearerAuth,
@@ -97,16 +101,29 @@ impl EventsApi {
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         find_organisation(&self.state.db, id.0).await?;
         let select = event::Entity::find().filter(event::Column::OrganisationId.eq(id.0));
-        let (rows, next_cursor) = page.fetch(&self.state.db, select, event::Column::Id, |m| m.id).await?;
-        Ok(Json(EventPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+        let (rows, next_cursor) = page
+            .fetch(&self.state.db, select, event::Column::Id, |m| m.id)
+            .await?;
+        Ok(Json(EventPage {
+            items: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
     }
 
     /// Verify an organisation's event chain
     ///
     /// Recomputes every hash of the organisation's chain and says whether it holds, or where an
     /// edited, removed or inserted event breaks it.
-    #[oai(path = "/organisations/:id/events/verify", method = "get", operation_id = "verify_organisation_events")]
-    async fn verify_organisation_events(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Json<ChainVerification>> {
+    #[oai(
+        path = "/organisations/:id/events/verify",
+        method = "get",
+        operation_id = "verify_organisation_events"
+    )]
+    async fn verify_organisation_events(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<ChainVerification>> {
         auth.0.authorize("verify_organisation_events", Some(id.0))?;
         find_organisation(&self.state.db, id.0).await?;
         let stream = organisation_stream(id.0);
@@ -114,7 +131,9 @@ impl EventsApi {
         let (broken_at_seq, reason) = match v.broken {
             None => (None, None),
             Some(ChainBreak::Gap { seq, .. }) => (Some(seq), Some("gap".to_owned())),
-            Some(ChainBreak::PrevHashMismatch { seq }) => (Some(seq), Some("prev_hash_mismatch".to_owned())),
+            Some(ChainBreak::PrevHashMismatch { seq }) => {
+                (Some(seq), Some("prev_hash_mismatch".to_owned()))
+            }
             Some(ChainBreak::HashMismatch { seq }) => (Some(seq), Some("hash_mismatch".to_owned())),
         };
         Ok(Json(ChainVerification {

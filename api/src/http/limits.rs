@@ -12,7 +12,9 @@ pub async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(len) if len > max as u64 => return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE)),
+        Some(len) if len > max as u64 => {
+            return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+        }
         Some(_) => {}
         None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
             use tokio::io::AsyncReadExt;

@@ -8,8 +8,8 @@ use reemploi_domain::email::Email;
 use reemploi_domain::organisation as dom;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
-    QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -100,7 +100,10 @@ impl From<invitation::Model> for InvitationResponse {
 /// commit (SQLite's write transaction already excludes other writers).
 async fn lock_organisation(txn: &DatabaseTransaction, id: Uuid) -> ApiResult<()> {
     let locked = organisation::Entity::update_many()
-        .col_expr(organisation::Column::UpdatedAt, Expr::col(organisation::Column::UpdatedAt).into())
+        .col_expr(
+            organisation::Column::UpdatedAt,
+            Expr::col(organisation::Column::UpdatedAt),
+        )
         .filter(organisation::Column::Id.eq(id))
         .exec(txn)
         .await?;
@@ -118,7 +121,11 @@ async fn admin_count<C: ConnectionTrait>(db: &C, org: Uuid) -> ApiResult<u64> {
         .await?)
 }
 
-async fn find_membership<C: ConnectionTrait>(db: &C, org: Uuid, user: Uuid) -> ApiResult<membership::Model> {
+async fn find_membership<C: ConnectionTrait>(
+    db: &C,
+    org: Uuid,
+    user: Uuid,
+) -> ApiResult<membership::Model> {
     membership::Entity::find()
         .filter(membership::Column::OrganisationId.eq(org))
         .filter(membership::Column::UserId.eq(user))
@@ -127,8 +134,14 @@ async fn find_membership<C: ConnectionTrait>(db: &C, org: Uuid, user: Uuid) -> A
         .ok_or_else(ApiError::not_found)
 }
 
-async fn member_response<C: ConnectionTrait>(db: &C, m: membership::Model) -> ApiResult<MemberResponse> {
-    let u = user::Entity::find_by_id(m.user_id).one(db).await?.ok_or_else(ApiError::not_found)?;
+async fn member_response<C: ConnectionTrait>(
+    db: &C,
+    m: membership::Model,
+) -> ApiResult<MemberResponse> {
+    let u = user::Entity::find_by_id(m.user_id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(MemberResponse {
         user_id: u.id,
         email: u.email,
@@ -147,7 +160,11 @@ impl MembersApi {
     /// List members
     ///
     /// The members of the organisation with their roles, oldest first.
-    #[oai(path = "/organisations/:id/members", method = "get", operation_id = "list_members")]
+    #[oai(
+        path = "/organisations/:id/members",
+        method = "get",
+        operation_id = "list_members"
+    )]
     async fn list_members(
         &self,
         auth: BearerAuth,
@@ -172,7 +189,11 @@ impl MembersApi {
     /// Change a member's role
     ///
     /// An organisation always keeps at least one admin (422 `last_admin`).
-    #[oai(path = "/organisations/:id/members/:user_id", method = "put", operation_id = "update_member")]
+    #[oai(
+        path = "/organisations/:id/members/:user_id",
+        method = "put",
+        operation_id = "update_member"
+    )]
     async fn update_member(
         &self,
         auth: BearerAuth,
@@ -185,7 +206,10 @@ impl MembersApi {
         let txn = begin_write(&self.state.db).await?;
         lock_organisation(&txn, id.0).await?;
         let m = find_membership(&txn, id.0, user_id.0).await?;
-        if m.role == dom::Role::Admin.as_str() && role != dom::Role::Admin && admin_count(&txn, id.0).await? <= 1 {
+        if m.role == dom::Role::Admin.as_str()
+            && role != dom::Role::Admin
+            && admin_count(&txn, id.0).await? <= 1
+        {
             return Err(ApiError::new(ErrorCode::LastAdmin));
         }
         membership::Entity::update_many()
@@ -210,8 +234,17 @@ impl MembersApi {
     /// Remove a member
     ///
     /// The person loses access to the organisation at once. The last admin cannot be removed.
-    #[oai(path = "/organisations/:id/members/:user_id", method = "delete", operation_id = "remove_member")]
-    async fn remove_member(&self, auth: BearerAuth, id: Path<Uuid>, user_id: Path<Uuid>) -> ApiResult<NoContent> {
+    #[oai(
+        path = "/organisations/:id/members/:user_id",
+        method = "delete",
+        operation_id = "remove_member"
+    )]
+    async fn remove_member(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        user_id: Path<Uuid>,
+    ) -> ApiResult<NoContent> {
         auth.0.authorize("remove_member", Some(id.0))?;
         let txn = begin_write(&self.state.db).await?;
         lock_organisation(&txn, id.0).await?;
@@ -236,7 +269,11 @@ impl MembersApi {
     ///
     /// Mails a one-time link to join the organisation with the given role. A pending invitation
     /// to the same address is replaced.
-    #[oai(path = "/organisations/:id/invitations", method = "post", operation_id = "create_invitation")]
+    #[oai(
+        path = "/organisations/:id/invitations",
+        method = "post",
+        operation_id = "create_invitation"
+    )]
     async fn create_invitation(
         &self,
         auth: BearerAuth,
@@ -256,10 +293,9 @@ impl MembersApi {
             .filter(user::Column::Email.eq(email.as_str()))
             .one(&txn)
             .await?
+            && find_membership(&txn, id.0, existing.id).await.is_ok()
         {
-            if find_membership(&txn, id.0, existing.id).await.is_ok() {
-                return Err(ApiError::new(ErrorCode::AlreadyMember));
-            }
+            return Err(ApiError::new(ErrorCode::AlreadyMember));
         }
         invitation::Entity::update_many()
             .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
@@ -312,7 +348,10 @@ impl MembersApi {
             serde_json::json!({ "invitation_id": inv_id, "email": email.as_str(), "role": role.as_str() }),
         )
         .await?;
-        let inv = invitation::Entity::find_by_id(inv_id).one(&txn).await?.ok_or_else(ApiError::not_found)?;
+        let inv = invitation::Entity::find_by_id(inv_id)
+            .one(&txn)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
         txn.commit().await?;
         Ok(Created::Created(
             Json(inv.into()),
@@ -323,7 +362,11 @@ impl MembersApi {
     /// List invitations
     ///
     /// Pending, accepted and revoked invitations of the organisation, oldest first.
-    #[oai(path = "/organisations/:id/invitations", method = "get", operation_id = "list_invitations")]
+    #[oai(
+        path = "/organisations/:id/invitations",
+        method = "get",
+        operation_id = "list_invitations"
+    )]
     async fn list_invitations(
         &self,
         auth: BearerAuth,
@@ -338,13 +381,20 @@ impl MembersApi {
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, invitation::Column::Id, |m| m.id)
             .await?;
-        Ok(Json(InvitationPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+        Ok(Json(InvitationPage {
+            items: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
     }
 
     /// Revoke an invitation
     ///
     /// The mailed token stops working. Accepted invitations cannot be revoked (remove the member).
-    #[oai(path = "/organisations/:id/invitations/:invitation_id", method = "delete", operation_id = "revoke_invitation")]
+    #[oai(
+        path = "/organisations/:id/invitations/:invitation_id",
+        method = "delete",
+        operation_id = "revoke_invitation"
+    )]
     async fn revoke_invitation(
         &self,
         auth: BearerAuth,
@@ -366,7 +416,10 @@ impl MembersApi {
         }
         if inv.revoked_at.is_none() {
             invitation::Entity::update_many()
-                .col_expr(invitation::Column::RevokedAt, Expr::value(Some(store::now())))
+                .col_expr(
+                    invitation::Column::RevokedAt,
+                    Expr::value(Some(store::now())),
+                )
                 .filter(invitation::Column::Id.eq(inv.id))
                 .exec(&txn)
                 .await?;

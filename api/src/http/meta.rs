@@ -50,7 +50,10 @@ impl MetaApi {
     /// 200 as long as the process serves requests.
     #[oai(path = "/health/live", method = "get", operation_id = "check_live")]
     async fn check_live(&self) -> Json<Health> {
-        Json(Health { status: "ok".into(), database: None })
+        Json(Health {
+            status: "ok".into(),
+            database: None,
+        })
     }
 
     /// Readiness
@@ -60,10 +63,16 @@ impl MetaApi {
     async fn check_ready(&self) -> Readiness {
         let backend = self.state.settings.database_backend().to_owned();
         match self.state.db.ping().await {
-            Ok(()) => Readiness::Ready(Json(Health { status: "ok".into(), database: Some(backend) })),
+            Ok(()) => Readiness::Ready(Json(Health {
+                status: "ok".into(),
+                database: Some(backend),
+            })),
             Err(err) => {
                 tracing::warn!(error = %err, "readiness: database unavailable");
-                Readiness::NotReady(Json(Health { status: "unavailable".into(), database: Some(backend) }))
+                Readiness::NotReady(Json(Health {
+                    status: "unavailable".into(),
+                    database: Some(backend),
+                }))
             }
         }
     }
@@ -72,7 +81,11 @@ impl MetaApi {
     ///
     /// Every `code` a problem document can carry, with its status and titles. Problem `type`
     /// URIs point here.
-    #[oai(path = "/v1/meta/problems", method = "get", operation_id = "list_problems")]
+    #[oai(
+        path = "/v1/meta/problems",
+        method = "get",
+        operation_id = "list_problems"
+    )]
     async fn list_problems(&self) -> Json<Vec<ProblemType>> {
         Json(
             ErrorCode::ALL

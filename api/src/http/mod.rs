@@ -44,13 +44,27 @@ in French by default or English with `Accept-Language: en`. Lists use cursor pag
 /// The OpenAPI service over `state`.
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     let apis = (
-        meta::MetaApi { state: state.clone() },
-        accounts::AccountsApi { state: state.clone() },
-        organisations::OrganisationsApi { state: state.clone() },
-        members::MembersApi { state: state.clone() },
-        api_keys::ApiKeysApi { state: state.clone() },
-        sites::SitesApi { state: state.clone() },
-        events::EventsApi { state: state.clone() },
+        meta::MetaApi {
+            state: state.clone(),
+        },
+        accounts::AccountsApi {
+            state: state.clone(),
+        },
+        organisations::OrganisationsApi {
+            state: state.clone(),
+        },
+        members::MembersApi {
+            state: state.clone(),
+        },
+        api_keys::ApiKeysApi {
+            state: state.clone(),
+        },
+        sites::SitesApi {
+            state: state.clone(),
+        },
+        events::EventsApi {
+            state: state.clone(),
+        },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
@@ -63,9 +77,13 @@ pub fn spec_value(service: &OpenApiService<Apis, ()>) -> serde_json::Value {
         serde_json::from_str(&service.spec()).unwrap_or(serde_json::Value::Null);
     if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
         for item in paths.values_mut() {
-            let Some(item) = item.as_object_mut() else { continue };
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
             for op in item.values_mut() {
-                let Some(op) = op.as_object_mut() else { continue };
+                let Some(op) = op.as_object_mut() else {
+                    continue;
+                };
                 let declared = op
                     .get("operationId")
                     .and_then(|id| id.as_str())
@@ -96,17 +114,24 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at(
             "/openapi.json",
             get(make_sync(move |_| {
-                Response::builder().content_type("application/json").body(json.clone())
+                Response::builder()
+                    .content_type("application/json")
+                    .body(json.clone())
             })),
         )
         .at(
             "/openapi.yaml",
             get(make_sync(move |_| {
-                Response::builder().content_type("application/yaml").body(yaml.clone())
+                Response::builder()
+                    .content_type("application/yaml")
+                    .body(yaml.clone())
             })),
         )
         .nest("/docs", docs)
-        .at("/", get(make_sync(|_| Html("<a href=\"/docs\">Réemploi API</a>"))))
+        .at(
+            "/",
+            get(make_sync(|_| Html("<a href=\"/docs\">Réemploi API</a>"))),
+        )
         .nest("/", service)
         .with(etag::ETagMiddleware)
         .with(CatchPanic::new())
@@ -115,5 +140,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(state)
         .with(Tracing)
         .map_to_response()
-        .with(poem::middleware::SetHeader::new().overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .with(
+            poem::middleware::SetHeader::new()
+                .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        )
 }

@@ -4,11 +4,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use reemploi_domain::FieldErrors;
 use reemploi_domain::email::Email;
 use reemploi_domain::organisation::{
     self as dom, ProfileInput, VerificationAction, check_password, parse_profile,
 };
-use reemploi_domain::FieldErrors;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -194,7 +194,8 @@ impl From<organisation::Model> for OrganisationResponse {
                 .as_deref()
                 .and_then(dom::BeneficiaryCategory::parse)
                 .map(Into::into),
-            public_utility: (m.kind == dom::OrganisationKind::Association.as_str()).then_some(m.public_utility),
+            public_utility: (m.kind == dom::OrganisationKind::Association.as_str())
+                .then_some(m.public_utility),
             statutory_purpose: m.statutory_purpose,
             version: m.version,
             created_at: m.created_at,
@@ -264,7 +265,10 @@ fn profile_columns(am: &mut organisation::ActiveModel, p: &dom::Profile) {
 }
 
 /// Loads an organisation or answers 404.
-pub async fn find_organisation<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<organisation::Model> {
+pub async fn find_organisation<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> ApiResult<organisation::Model> {
     organisation::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -305,7 +309,11 @@ impl OrganisationsApi {
     /// administrator. Identifiers are checked (SIRET Luhn, RNA, INSEE code) and each kind's own
     /// fields are required. The platform operator then verifies it; until then its members can
     /// sign in and edit the profile but not publish, claim or reserve.
-    #[oai(path = "/organisations", method = "post", operation_id = "register_organisation")]
+    #[oai(
+        path = "/organisations",
+        method = "post",
+        operation_id = "register_organisation"
+    )]
     async fn register_organisation(
         &self,
         body: Json<RegisterOrganisationRequest>,
@@ -321,8 +329,10 @@ impl OrganisationsApi {
             }
         };
         let email = errors.check("admin.email", Email::parse(&body.admin.email));
-        let display_name =
-            errors.check("admin.display_name", reemploi_domain::text::Name::parse(&body.admin.display_name));
+        let display_name = errors.check(
+            "admin.display_name",
+            reemploi_domain::text::Name::parse(&body.admin.display_name),
+        );
         if let Err(reason) = check_password(&body.admin.password) {
             errors.push("admin.password", reason);
         }
@@ -342,9 +352,10 @@ impl OrganisationsApi {
             return Err(ApiError::new(ErrorCode::EmailTaken));
         }
         let password = body.admin.password.clone();
-        let password_hash = tokio::task::spawn_blocking(move || crate::security::hash_password(&password))
-            .await
-            .map_err(anyhow::Error::from)??;
+        let password_hash =
+            tokio::task::spawn_blocking(move || crate::security::hash_password(&password))
+                .await
+                .map_err(anyhow::Error::from)??;
 
         let now = store::now();
         let org_id = store::new_id();
@@ -362,7 +373,11 @@ impl OrganisationsApi {
         .exec_without_returning(&txn)
         .await;
         if let Err(err) = inserted_user {
-            return Err(if is_unique_violation(&err) { conflict_of(&err) } else { err.into() });
+            return Err(if is_unique_violation(&err) {
+                conflict_of(&err)
+            } else {
+                err.into()
+            });
         }
         let mut am = organisation::ActiveModel {
             id: Set(org_id),
@@ -375,8 +390,15 @@ impl OrganisationsApi {
             ..Default::default()
         };
         profile_columns(&mut am, &profile);
-        if let Err(err) = organisation::Entity::insert(am).exec_without_returning(&txn).await {
-            return Err(if is_unique_violation(&err) { conflict_of(&err) } else { err.into() });
+        if let Err(err) = organisation::Entity::insert(am)
+            .exec_without_returning(&txn)
+            .await
+        {
+            return Err(if is_unique_violation(&err) {
+                conflict_of(&err)
+            } else {
+                err.into()
+            });
         }
         membership::Entity::insert(membership::ActiveModel {
             id: Set(store::new_id()),
@@ -414,7 +436,10 @@ impl OrganisationsApi {
         let org = find_organisation(&state.db, org_id).await?;
         tracing::info!(organisation.id = %org_id, organisation.kind = kind.as_str(), "organisation registered");
         Ok(Created::Created(
-            Json(RegisteredOrganisation { organisation: org.into(), admin_user_id: user_id }),
+            Json(RegisteredOrganisation {
+                organisation: org.into(),
+                admin_user_id: user_id,
+            }),
             format!("/v1/organisations/{org_id}"),
         ))
     }
@@ -423,8 +448,16 @@ impl OrganisationsApi {
     ///
     /// Its members and the platform operator read the whole profile; anyone else gets 404.
     /// `ETag` carries the version to send back in `If-Match` when updating.
-    #[oai(path = "/organisations/:id", method = "get", operation_id = "get_organisation")]
-    async fn get_organisation(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Versioned<OrganisationResponse>> {
+    #[oai(
+        path = "/organisations/:id",
+        method = "get",
+        operation_id = "get_organisation"
+    )]
+    async fn get_organisation(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Versioned<OrganisationResponse>> {
         auth.0.authorize("get_organisation", Some(id.0))?;
         let org = find_organisation(&self.state.db, id.0).await?;
         let tag = etag(org.version);
@@ -436,7 +469,11 @@ impl OrganisationsApi {
     /// Replaces the profile (the kind never changes). Changing the SIRET or RNA number of a
     /// verified organisation returns it to `pending` until the operator checks it again.
     /// Send `If-Match` with the `ETag` you read to avoid overwriting someone else's change.
-    #[oai(path = "/organisations/:id", method = "put", operation_id = "update_organisation")]
+    #[oai(
+        path = "/organisations/:id",
+        method = "put",
+        operation_id = "update_organisation"
+    )]
     async fn update_organisation(
         &self,
         auth: BearerAuth,
@@ -453,9 +490,11 @@ impl OrganisationsApi {
         let txn = begin_write(&self.state.db).await?;
         let current = find_organisation(&txn, id.0).await?;
         check_if_match(if_match.0.as_deref(), current.version)?;
-        let identifiers_changed = profile.siret.as_ref().map(|s| s.as_str()) != current.siret.as_deref()
+        let identifiers_changed = profile.siret.as_ref().map(|s| s.as_str())
+            != current.siret.as_deref()
             || profile.rna.as_ref().map(|s| s.as_str()) != current.rna.as_deref();
-        let back_to_pending = identifiers_changed && current.status == dom::VerificationStatus::Verified.as_str();
+        let back_to_pending =
+            identifiers_changed && current.status == dom::VerificationStatus::Verified.as_str();
         let mut am: organisation::ActiveModel = Default::default();
         profile_columns(&mut am, &profile);
         am.updated_at = Set(store::now());
@@ -497,7 +536,11 @@ impl OrganisationsApi {
     /// List organisations (operator)
     ///
     /// For the platform operator: every organisation, filtered by kind and status, oldest first.
-    #[oai(path = "/organisations", method = "get", operation_id = "list_organisations")]
+    #[oai(
+        path = "/organisations",
+        method = "get",
+        operation_id = "list_organisations"
+    )]
     async fn list_organisations(
         &self,
         auth: BearerAuth,
@@ -510,31 +553,50 @@ impl OrganisationsApi {
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         let mut select = organisation::Entity::find();
         if let Some(kind) = kind.0 {
-            select = select.filter(organisation::Column::Kind.eq(dom::OrganisationKind::from(kind).as_str()));
+            select = select
+                .filter(organisation::Column::Kind.eq(dom::OrganisationKind::from(kind).as_str()));
         }
         if let Some(status) = status.0 {
-            select = select.filter(organisation::Column::Status.eq(dom::VerificationStatus::from(status).as_str()));
+            select = select.filter(
+                organisation::Column::Status.eq(dom::VerificationStatus::from(status).as_str()),
+            );
         }
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, organisation::Column::Id, |m| m.id)
             .await?;
-        Ok(Json(OrganisationPage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+        Ok(Json(OrganisationPage {
+            items: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
     }
 
     /// Verify an organisation (operator)
     ///
     /// The operator has checked the organisation's identifiers and documents. Allowed from
     /// `pending` and `suspended`; 409 `invalid_transition` otherwise.
-    #[oai(path = "/organisations/:id/verify", method = "post", operation_id = "verify_organisation")]
-    async fn verify_organisation(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Json<OrganisationResponse>> {
+    #[oai(
+        path = "/organisations/:id/verify",
+        method = "post",
+        operation_id = "verify_organisation"
+    )]
+    async fn verify_organisation(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<OrganisationResponse>> {
         auth.0.authorize("verify_organisation", None)?;
-        self.change_status(&auth.0, id.0, VerificationAction::Verify, None).await
+        self.change_status(&auth.0, id.0, VerificationAction::Verify, None)
+            .await
     }
 
     /// Suspend an organisation (operator)
     ///
     /// Suspends a pending or verified organisation, with a reason its members can read.
-    #[oai(path = "/organisations/:id/suspend", method = "post", operation_id = "suspend_organisation")]
+    #[oai(
+        path = "/organisations/:id/suspend",
+        method = "post",
+        operation_id = "suspend_organisation"
+    )]
     async fn suspend_organisation(
         &self,
         auth: BearerAuth,
@@ -544,7 +606,13 @@ impl OrganisationsApi {
         auth.0.authorize("suspend_organisation", None)?;
         let reason = reemploi_domain::text::Text::<1000>::parse(&body.0.reason)
             .map_err(|r| ApiError::field("reason", r))?;
-        self.change_status(&auth.0, id.0, VerificationAction::Suspend, Some(reason.into_inner())).await
+        self.change_status(
+            &auth.0,
+            id.0,
+            VerificationAction::Suspend,
+            Some(reason.into_inner()),
+        )
+        .await
     }
 }
 
@@ -559,10 +627,13 @@ impl OrganisationsApi {
         let txn = begin_write(&self.state.db).await?;
         let current = find_organisation(&txn, id).await?;
         if current.kind == dom::OrganisationKind::Operator.as_str() {
-            return Err(ApiError::new(ErrorCode::InvalidTransition)
-                .detail("L'opérateur de la plateforme n'est pas soumis à vérification.", "The platform operator is not subject to verification."));
+            return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
+                "L'opérateur de la plateforme n'est pas soumis à vérification.",
+                "The platform operator is not subject to verification.",
+            ));
         }
-        let from = dom::VerificationStatus::parse(&current.status).ok_or_else(ApiError::not_found)?;
+        let from =
+            dom::VerificationStatus::parse(&current.status).ok_or_else(ApiError::not_found)?;
         let Some(to) = from.apply(action) else {
             return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
                 format!("Impossible depuis le statut « {} ».", from.as_str()),
@@ -571,8 +642,14 @@ impl OrganisationsApi {
         };
         let updated = organisation::Entity::update_many()
             .col_expr(organisation::Column::Status, Expr::value(to.as_str()))
-            .col_expr(organisation::Column::StatusReason, Expr::value(reason.clone()))
-            .col_expr(organisation::Column::Version, Expr::value(current.version + 1))
+            .col_expr(
+                organisation::Column::StatusReason,
+                Expr::value(reason.clone()),
+            )
+            .col_expr(
+                organisation::Column::Version,
+                Expr::value(current.version + 1),
+            )
             .col_expr(organisation::Column::UpdatedAt, Expr::value(store::now()))
             .filter(organisation::Column::Id.eq(id))
             .filter(organisation::Column::Version.eq(current.version))
@@ -598,4 +675,3 @@ impl OrganisationsApi {
         Ok(Json(org.into()))
     }
 }
-

@@ -2,7 +2,9 @@
 //! opaque cursor naming the last item seen, and at most 200 items a page.
 
 use base64::Engine;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -27,7 +29,9 @@ pub fn encode_cursor(id: Uuid) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Option<Uuid> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     text.strip_prefix(CURSOR_PREFIX)?.parse().ok()
 }
@@ -43,7 +47,10 @@ impl PageRequest {
         };
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::field("limit", reemploi_domain::Invalid::OutOfRange));
+            return Err(ApiError::field(
+                "limit",
+                reemploi_domain::Invalid::OutOfRange,
+            ));
         }
         Ok(Self { after, limit })
     }

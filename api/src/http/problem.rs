@@ -9,15 +9,16 @@ use crate::error::{ApiError, ErrorCode, Lang, Problem};
 
 /// Serialises a problem document.
 pub fn render(problem: &Problem, retry_after: Option<u64>) -> Response {
-    let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(problem)).unwrap_or_default();
+    let body =
+        serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(problem)).unwrap_or_default();
     let mut resp = Response::builder()
         .status(StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/problem+json")
         .body(body);
-    if let Some(secs) = retry_after {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
     resp
 }
@@ -61,7 +62,10 @@ pub fn from_poem_error(err: poem::Error, lang: Lang, instance: String) -> Respon
     let mut problem = ApiError::new(code).to_problem(lang, Some(instance));
     // Keep the real status (a 4xx without its own row keeps its number).
     problem.status = status.as_u16();
-    if code == ErrorCode::MalformedRequest || code == ErrorCode::PayloadTooLarge || code == ErrorCode::UnsupportedMediaType {
+    if code == ErrorCode::MalformedRequest
+        || code == ErrorCode::PayloadTooLarge
+        || code == ErrorCode::UnsupportedMediaType
+    {
         problem.detail = Some(match lang {
             Lang::Fr => format!("La requête n'a pas pu être lue : {message}"),
             Lang::En => format!("The request could not be read: {message}"),
@@ -70,7 +74,8 @@ pub fn from_poem_error(err: poem::Error, lang: Lang, instance: String) -> Respon
             problem.errors.push(crate::error::ProblemField {
                 field,
                 code: "invalid_format".into(),
-                message: crate::error::field_message(reemploi_domain::Invalid::InvalidFormat, lang).into(),
+                message: crate::error::field_message(reemploi_domain::Invalid::InvalidFormat, lang)
+                    .into(),
             });
         }
     }
@@ -80,7 +85,9 @@ pub fn from_poem_error(err: poem::Error, lang: Lang, instance: String) -> Respon
 /// Middleware rendering every error as problem+json.
 pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let lang = Lang::from_accept_language(
-        req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()),
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
     );
     let instance = req.uri().path().to_owned();
     match next.call(req).await {
@@ -93,7 +100,11 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
                 .is_some_and(|ct| ct.starts_with("application/problem+json"));
             if resp.status().as_u16() >= 400 && !is_problem {
                 let status = resp.status();
-                return Ok(from_poem_error(poem::Error::from_status(status), lang, instance));
+                return Ok(from_poem_error(
+                    poem::Error::from_status(status),
+                    lang,
+                    instance,
+                ));
             }
             Ok(resp)
         }
@@ -108,7 +119,9 @@ mod tests {
     #[test]
     fn field_names_are_read_from_parse_messages() {
         assert_eq!(
-            field_of("parse request payload error: failed to parse \"X\": field `name`: verification failed. maxLength(200)"),
+            field_of(
+                "parse request payload error: failed to parse \"X\": field `name`: verification failed. maxLength(200)"
+            ),
             Some("name".into())
         );
         assert_eq!(field_of("nothing here"), None);

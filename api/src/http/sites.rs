@@ -145,7 +145,10 @@ fn parse_site(req: &SiteRequest) -> Result<site::ActiveModel, FieldErrors> {
             None
         }
     };
-    let notes = errors.check("access_notes", LongText::parse_optional(req.access_notes.as_deref()));
+    let notes = errors.check(
+        "access_notes",
+        LongText::parse_optional(req.access_notes.as_deref()),
+    );
     errors.finish(|| {
         Some(site::ActiveModel {
             name: Set(name?.into_inner()),
@@ -179,7 +182,11 @@ impl SitesApi {
     /// List sites
     ///
     /// The organisation's sites that are not archived, oldest first.
-    #[oai(path = "/organisations/:id/sites", method = "get", operation_id = "list_sites")]
+    #[oai(
+        path = "/organisations/:id/sites",
+        method = "get",
+        operation_id = "list_sites"
+    )]
     async fn list_sites(
         &self,
         auth: BearerAuth,
@@ -193,13 +200,27 @@ impl SitesApi {
         let select = site::Entity::find()
             .filter(site::Column::OrganisationId.eq(id.0))
             .filter(site::Column::ArchivedAt.is_null());
-        let (rows, next_cursor) = page.fetch(&self.state.db, select, site::Column::Id, |m| m.id).await?;
-        Ok(Json(SitePage { items: rows.into_iter().map(Into::into).collect(), next_cursor }))
+        let (rows, next_cursor) = page
+            .fetch(&self.state.db, select, site::Column::Id, |m| m.id)
+            .await?;
+        Ok(Json(SitePage {
+            items: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
     }
 
     /// Create a site
-    #[oai(path = "/organisations/:id/sites", method = "post", operation_id = "create_site")]
-    async fn create_site(&self, auth: BearerAuth, id: Path<Uuid>, body: Json<SiteRequest>) -> ApiResult<Created<SiteResponse>> {
+    #[oai(
+        path = "/organisations/:id/sites",
+        method = "post",
+        operation_id = "create_site"
+    )]
+    async fn create_site(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<SiteRequest>,
+    ) -> ApiResult<Created<SiteResponse>> {
         auth.0.authorize("create_site", Some(id.0))?;
         let mut am = parse_site(&body.0)?;
         let now = store::now();
@@ -212,7 +233,9 @@ impl SitesApi {
         am.archived_at = Set(None);
         let txn = begin_write(&self.state.db).await?;
         find_organisation(&txn, id.0).await?;
-        site::Entity::insert(am).exec_without_returning(&txn).await?;
+        site::Entity::insert(am)
+            .exec_without_returning(&txn)
+            .await?;
         let created = find_site(&txn, id.0, site_id).await?;
         org_event(
             &txn,
@@ -223,14 +246,26 @@ impl SitesApi {
         )
         .await?;
         txn.commit().await?;
-        Ok(Created::Created(Json(created.into()), format!("/v1/organisations/{}/sites/{site_id}", id.0)))
+        Ok(Created::Created(
+            Json(created.into()),
+            format!("/v1/organisations/{}/sites/{site_id}", id.0),
+        ))
     }
 
     /// Read a site
     ///
     /// `ETag` carries the version to send back in `If-Match`.
-    #[oai(path = "/organisations/:id/sites/:site_id", method = "get", operation_id = "get_site")]
-    async fn get_site(&self, auth: BearerAuth, id: Path<Uuid>, site_id: Path<Uuid>) -> ApiResult<Versioned<SiteResponse>> {
+    #[oai(
+        path = "/organisations/:id/sites/:site_id",
+        method = "get",
+        operation_id = "get_site"
+    )]
+    async fn get_site(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        site_id: Path<Uuid>,
+    ) -> ApiResult<Versioned<SiteResponse>> {
         auth.0.authorize("get_site", Some(id.0))?;
         let s = find_site(&self.state.db, id.0, site_id.0).await?;
         let tag = etag(s.version);
@@ -240,7 +275,11 @@ impl SitesApi {
     /// Update a site
     ///
     /// Replaces the site. With `If-Match`, answers 412 if someone changed it since you read it.
-    #[oai(path = "/organisations/:id/sites/:site_id", method = "put", operation_id = "update_site")]
+    #[oai(
+        path = "/organisations/:id/sites/:site_id",
+        method = "put",
+        operation_id = "update_site"
+    )]
     async fn update_site(
         &self,
         auth: BearerAuth,
@@ -282,8 +321,17 @@ impl SitesApi {
     /// Archive a site
     ///
     /// The site disappears from lists; records that refer to it keep it.
-    #[oai(path = "/organisations/:id/sites/:site_id", method = "delete", operation_id = "archive_site")]
-    async fn archive_site(&self, auth: BearerAuth, id: Path<Uuid>, site_id: Path<Uuid>) -> ApiResult<NoContent> {
+    #[oai(
+        path = "/organisations/:id/sites/:site_id",
+        method = "delete",
+        operation_id = "archive_site"
+    )]
+    async fn archive_site(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        site_id: Path<Uuid>,
+    ) -> ApiResult<NoContent> {
         auth.0.authorize("archive_site", Some(id.0))?;
         let txn = begin_write(&self.state.db).await?;
         let current = find_site(&txn, id.0, site_id.0).await?;
@@ -292,8 +340,14 @@ impl SitesApi {
             .filter(site::Column::Id.eq(current.id))
             .exec(&txn)
             .await?;
-        org_event(&txn, id.0, auth.0.actor_ref(), "site_archived", serde_json::json!({ "site_id": current.id }))
-            .await?;
+        org_event(
+            &txn,
+            id.0,
+            auth.0.actor_ref(),
+            "site_archived",
+            serde_json::json!({ "site_id": current.id }),
+        )
+        .await?;
         txn.commit().await?;
         Ok(NoContent::NoContent)
     }

@@ -119,7 +119,9 @@ pub fn etag(version: i32) -> String {
 
 /// Checks an `If-Match` header against the current version (`*` matches anything).
 pub fn check_if_match(if_match: Option<&str>, version: i32) -> Result<(), crate::error::ApiError> {
-    let Some(header) = if_match else { return Ok(()) };
+    let Some(header) = if_match else {
+        return Ok(());
+    };
     let current = etag(version);
     let matches = header.split(',').map(str::trim).any(|tag| {
         tag == "*" || tag == current || tag.strip_prefix("W/") == Some(current.as_str())
@@ -127,6 +129,8 @@ pub fn check_if_match(if_match: Option<&str>, version: i32) -> Result<(), crate:
     if matches {
         Ok(())
     } else {
-        Err(crate::error::ApiError::new(crate::error::ErrorCode::PreconditionFailed))
+        Err(crate::error::ApiError::new(
+            crate::error::ErrorCode::PreconditionFailed,
+        ))
     }
 }

@@ -44,7 +44,11 @@ pub async fn append<C: ConnectionTrait>(db: &C, new: NewEvent) -> Result<event::
             event_stream::Column::LastHash,
         ])
         .values_panic([new.stream.clone().into(), 0i64.into(), GENESIS_HASH.into()])
-        .on_conflict(OnConflict::column(event_stream::Column::Stream).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(event_stream::Column::Stream)
+                .do_nothing()
+                .to_owned(),
+        )
         .to_owned();
     db.execute(&insert_head).await?;
 
@@ -104,7 +108,10 @@ pub struct Verification {
 }
 
 /// Recomputes a stream's chain from the stored rows.
-pub async fn verify_stream<C: ConnectionTrait>(db: &C, stream: &str) -> Result<Verification, DbErr> {
+pub async fn verify_stream<C: ConnectionTrait>(
+    db: &C,
+    stream: &str,
+) -> Result<Verification, DbErr> {
     let rows = event::Entity::find()
         .filter(event::Column::Stream.eq(stream))
         .order_by_asc(event::Column::Seq)
@@ -112,7 +119,9 @@ pub async fn verify_stream<C: ConnectionTrait>(db: &C, stream: &str) -> Result<V
         .await?;
     let payloads: Vec<serde_json::Value> = rows
         .iter()
-        .map(|r| serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::String(r.payload.clone())))
+        .map(|r| {
+            serde_json::from_str(&r.payload).unwrap_or(serde_json::Value::String(r.payload.clone()))
+        })
         .collect();
     let result = verify_chain(rows.iter().zip(&payloads).map(|(r, payload)| {
         (
@@ -129,7 +138,13 @@ pub async fn verify_stream<C: ConnectionTrait>(db: &C, stream: &str) -> Result<V
         )
     }));
     Ok(match result {
-        Ok(n) => Verification { events: n, broken: None },
-        Err(b) => Verification { events: rows.len(), broken: Some(b) },
+        Ok(n) => Verification {
+            events: n,
+            broken: None,
+        },
+        Err(b) => Verification {
+            events: rows.len(),
+            broken: Some(b),
+        },
     })
 }

@@ -29,7 +29,11 @@ impl Topic {
 }
 
 /// Appends a message in the caller's transaction.
-pub async fn enqueue<C: ConnectionTrait, P: Serialize>(db: &C, topic: Topic, payload: &P) -> Result<(), DbErr> {
+pub async fn enqueue<C: ConnectionTrait, P: Serialize>(
+    db: &C,
+    topic: Topic,
+    payload: &P,
+) -> Result<(), DbErr> {
     let now = super::now();
     let payload = serde_json::to_string(payload).map_err(|e| DbErr::Json(e.to_string()))?;
     outbox::Entity::insert(outbox::ActiveModel {

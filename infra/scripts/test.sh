@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The project's test command: the whole suite on SQLite, then the HTTP suite on PostgreSQL.
+# Starts PostgreSQL if needed. Builds go to $CARGO_TARGET_DIR (default outside the clone).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/reemploi-target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "== tests on SQLite"
+cargo test --workspace --locked
+
+echo "== tests on PostgreSQL"
+server=$(infra/scripts/postgres.sh)
+base=${server%/*}
+host_port=${base#*@}
+host=${host_port%:*}
+port=${host_port##*:}
+# Databases left by earlier runs (one per test) are dropped first.
+for db in $(psql -h "$host" -p "$port" -U postgres -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'reemploi_test_%'" postgres); do
+  psql -h "$host" -p "$port" -U postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" postgres >/dev/null
+done
+TEST_DATABASE_URL="$server" cargo test --locked -p reemploi-tests
