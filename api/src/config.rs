@@ -50,6 +50,16 @@ pub struct Settings {
     /// `REEMPLOI_MAX_BODY_BYTES`: largest request body accepted (413 beyond).
     #[validate(range(min = 1024))]
     pub max_body_bytes: usize,
+    /// `REEMPLOI_MAX_JSON_DEPTH`: deepest nesting of a JSON body (400 beyond).
+    #[validate(range(min = 2, max = 512))]
+    pub max_json_depth: usize,
+    /// `REEMPLOI_MAX_JSON_STRING_BYTES`: longest string in a JSON body (400 beyond).
+    #[validate(range(min = 64))]
+    pub max_json_string_bytes: usize,
+    /// `REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE`: calls without credentials per client address and
+    /// minute (429 beyond; health checks and docs are exempt).
+    #[validate(range(min = 1))]
+    pub anonymous_limit_per_minute: u32,
     /// `REEMPLOI_OUTBOX_POLL_MS`: how often the outbox worker looks for work.
     #[validate(range(min = 10, max = 600000))]
     pub outbox_poll_ms: u64,
@@ -114,6 +124,12 @@ const FIELD_VARS: &[(&str, &str)] = &[
     ),
     ("max_body_bytes", "REEMPLOI_MAX_BODY_BYTES"),
     ("outbox_poll_ms", "REEMPLOI_OUTBOX_POLL_MS"),
+    ("max_json_depth", "REEMPLOI_MAX_JSON_DEPTH"),
+    ("max_json_string_bytes", "REEMPLOI_MAX_JSON_STRING_BYTES"),
+    (
+        "anonymous_limit_per_minute",
+        "REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE",
+    ),
     ("mail_from", "MAIL_FROM"),
 ];
 
@@ -182,6 +198,9 @@ impl Settings {
             login_limit_window_secs: parse_var(get, "REEMPLOI_LOGIN_LIMIT_WINDOW_SECS", 900)?,
             max_body_bytes: parse_var(get, "REEMPLOI_MAX_BODY_BYTES", 1024 * 1024)?,
             outbox_poll_ms: parse_var(get, "REEMPLOI_OUTBOX_POLL_MS", 500)?,
+            max_json_depth: parse_var(get, "REEMPLOI_MAX_JSON_DEPTH", 32)?,
+            max_json_string_bytes: parse_var(get, "REEMPLOI_MAX_JSON_STRING_BYTES", 65536)?,
+            anonymous_limit_per_minute: parse_var(get, "REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE", 120)?,
             mail_from: get("MAIL_FROM")
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "Réemploi <no-reply@localhost>".into()),

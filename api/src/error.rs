@@ -163,6 +163,7 @@ pub fn field_message(reason: Invalid, lang: Lang) -> &'static str {
 
 /// One offending field in a problem body.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProblemField {
     /// Path of the field in the request (`admin.email`).
     pub field: String,
@@ -174,6 +175,7 @@ pub struct ProblemField {
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Problem {
     /// URI of the problem type; `/v1/meta/problems` documents each code.
     #[oai(rename = "type")]
@@ -190,8 +192,7 @@ pub struct Problem {
     /// The request path.
     #[oai(skip_serializing_if_is_none)]
     pub instance: Option<String>,
-    /// Offending fields, for validation errors.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Offending fields, for validation errors (empty otherwise).
     pub errors: Vec<ProblemField>,
 }
 
@@ -329,6 +330,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (412, "`If-Match` does not match the current version."),
     (413, "Request body too large."),
+    (
+        415,
+        "The body is not of a supported content type (send `application/json`).",
+    ),
     (
         422,
         "A business rule or field validation refused the request; `errors` lists the fields.",

@@ -15,6 +15,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub login_per_account: Arc<RateLimiter>,
     pub login_per_ip: Arc<RateLimiter>,
+    /// Calls without credentials, per client address and minute.
+    pub anonymous_limit: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -24,6 +26,10 @@ impl AppState {
             db,
             login_per_account: Arc::new(RateLimiter::new(settings.login_limit_per_account, window)),
             login_per_ip: Arc::new(RateLimiter::new(settings.login_limit_per_ip, window)),
+            anonymous_limit: Arc::new(RateLimiter::new(
+                settings.anonymous_limit_per_minute,
+                Duration::from_secs(60),
+            )),
             settings: Arc::new(settings),
         }
     }

@@ -117,4 +117,14 @@ async fn unreadable_json_is_a_400_problem_and_not_a_500() {
         )
         .await;
     wrong_type.assert_problem(400, "malformed_request");
+    // poem-openapi would coerce these to strings; the API refuses them.
+    let boolean_name = app
+        .post(
+            "/v1/organisations",
+            None,
+            serde_json::json!({ "kind": "association", "name": false }),
+        )
+        .await;
+    boolean_name.assert_problem(400, "malformed_request");
+    assert_eq!(app.count("organisations").await, 0);
 }

@@ -7,6 +7,7 @@ mod api_keys;
 mod events;
 mod health;
 mod isolation;
+mod limits;
 mod openapi;
 mod organisations;
 mod sites;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::access::{BearerAuth, Principal, memberships_of};
 use super::organisations::{find_organisation, org_event};
-use super::types::{ApiTags, NoContent, OrganisationKind, Role, VerificationStatus};
+use super::types::{ApiTags, NoContent, OrganisationKind, Role, Str, VerificationStatus};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::security;
 use crate::state::AppState;
@@ -23,15 +23,17 @@ use crate::store::{self, begin_write, is_unique_violation};
 
 /// Credentials.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LoginRequest {
     #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: Str,
     #[oai(validator(max_length = 256))]
-    pub password: String,
+    pub password: Str,
 }
 
 /// A session token to send as `Authorization: Bearer <token>`.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct LoginResponse {
     pub token: String,
     pub expires_at: DateTime<Utc>,
@@ -40,6 +42,7 @@ pub struct LoginResponse {
 
 /// One organisation the user belongs to.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MembershipResponse {
     pub organisation_id: Uuid,
     pub organisation_name: String,
@@ -50,6 +53,7 @@ pub struct MembershipResponse {
 
 /// The signed-in user (or the organisation of an API key) and its memberships.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MeResponse {
     /// The user id; absent when the caller is an API key.
     pub user_id: Option<Uuid>,
@@ -62,15 +66,16 @@ pub struct MeResponse {
 
 /// Accepting an invitation: the token received by mail and the password to set.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AcceptInvitationRequest {
     #[oai(validator(max_length = 100))]
-    pub token: String,
+    pub token: Str,
     /// Name shown to other members (for a new account).
     #[oai(validator(max_length = 200))]
-    pub display_name: String,
+    pub display_name: Str,
     /// The password of the new account, or the current password of an existing one.
     #[oai(validator(max_length = 256))]
-    pub password: String,
+    pub password: Str,
 }
 
 async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {

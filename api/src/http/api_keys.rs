@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::access::BearerAuth;
 use super::organisations::{find_organisation, org_event};
 use super::pagination::PageRequest;
-use super::types::{ApiTags, Created, NoContent, Role};
+use super::types::{ApiTags, Created, NoContent, Role, Str};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::security;
 use crate::state::AppState;
@@ -23,16 +23,19 @@ use crate::store::{self, begin_write};
 
 /// A key to create.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateApiKeyRequest {
     /// What the key is for ("GLPI de la mairie").
     #[oai(validator(max_length = 200))]
-    pub name: String,
+    pub name: Str,
     /// Optional expiry; without it the key lives until revoked.
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An API key's metadata.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyResponse {
     pub id: Uuid,
     pub name: String,
@@ -48,6 +51,7 @@ pub struct ApiKeyResponse {
 
 /// A new key: `key` is shown this once and never again.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreatedApiKey {
     pub key: String,
     pub api_key: ApiKeyResponse,
@@ -55,6 +59,7 @@ pub struct CreatedApiKey {
 
 /// A page of API keys.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ApiKeyPage {
     pub items: Vec<ApiKeyResponse>,
     pub next_cursor: Option<String>,

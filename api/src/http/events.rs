@@ -18,6 +18,7 @@ use crate::store::events::{organisation_stream, verify_stream};
 
 /// One event of the audit log.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventResponse {
     pub id: Uuid,
     /// The chain it belongs to (`organisation/<id>`).
@@ -40,6 +41,7 @@ pub struct EventResponse {
 
 /// A page of events.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPage {
     pub items: Vec<EventResponse>,
     pub next_cursor: Option<String>,
@@ -47,6 +49,7 @@ pub struct EventPage {
 
 /// The result of recomputing a chain.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChainVerification {
     pub stream: String,
     /// Whether every event's hash matches its content and predecessor.

@@ -1,36 +1,184 @@
-//! Request body size limit: 413 `payload_too_large` beyond the configured size, whether the
-//! client declares `Content-Length` or streams a chunked body.
+//! Request limits: body size (413), JSON nesting depth and string length (400), and a per-address
+//! rate limit on anonymous calls (429 with `Retry-After`). All configurable.
+
+use std::sync::Arc;
 
 use poem::http::{StatusCode, header};
-use poem::{Body, Endpoint, Error, Request, Result};
+use poem::web::RemoteAddr;
+use poem::{Body, Endpoint, Error, IntoResponse, Request, Response, Result};
 
-/// Refuses bodies larger than `max` bytes.
-pub async fn limit_body<E: Endpoint>(next: E, mut req: Request, max: usize) -> Result<E::Output> {
+use crate::error::{ApiError, ErrorCode};
+use crate::ratelimit::RateLimiter;
+
+/// The limits applied before any handler runs.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest body, in bytes.
+    pub max_body_bytes: usize,
+    /// Deepest nesting of arrays and objects in a JSON body.
+    pub max_json_depth: usize,
+    /// Longest string (in bytes) anywhere in a JSON body.
+    pub max_json_string_bytes: usize,
+    /// Calls without credentials, per client address and minute.
+    pub anonymous: Arc<RateLimiter>,
+}
+
+/// Why a JSON body is refused before parsing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JsonShape {
+    TooDeep,
+    StringTooLong,
+}
+
+/// Scans a JSON text without parsing it: nesting depth and string lengths.
+pub fn check_json_shape(
+    bytes: &[u8],
+    max_depth: usize,
+    max_string: usize,
+) -> std::result::Result<(), JsonShape> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut string_len = 0usize;
+    for &b in bytes {
+        if in_string {
+            string_len += 1;
+            if string_len > max_string {
+                return Err(JsonShape::StringTooLong);
+            }
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                string_len = 0;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(JsonShape::TooDeep);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"))
+}
+
+fn client_key(req: &Request) -> String {
+    match req.remote_addr() {
+        RemoteAddr(poem::Addr::SocketAddr(addr)) => addr.ip().to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Applies [`Limits`] to a request.
+pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> Result<Response> {
+    let anonymous = !req.headers().contains_key(header::AUTHORIZATION);
+    let path = req.uri().path();
+    let exempt =
+        path.starts_with("/health/") || path.starts_with("/docs") || path.starts_with("/openapi.");
+    if anonymous
+        && !exempt
+        && let Err(retry_after) = limits.anonymous.hit(&client_key(&req))
+    {
+        let mut e = ApiError::new(ErrorCode::RateLimited);
+        e.retry_after = Some(retry_after);
+        return Err(e.into());
+    }
+
+    let max = limits.max_body_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > max as u64 => {
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+    }
+    let chunked = declared.is_none() && req.headers().contains_key(header::TRANSFER_ENCODING);
+    if chunked || is_json(&req) {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let read = req
+            .take_body()
+            .into_async_read()
+            .take(max as u64 + 1)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|_| Error::from_status(StatusCode::BAD_REQUEST))?;
+        if read > max {
             return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
         }
-        Some(_) => {}
-        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
-            use tokio::io::AsyncReadExt;
-            let mut buf = Vec::new();
-            let reader = req.take_body().into_async_read();
-            let read = reader
-                .take(max as u64 + 1)
-                .read_to_end(&mut buf)
-                .await
-                .map_err(|_| Error::from_status(StatusCode::BAD_REQUEST))?;
-            if read > max {
-                return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+        if is_json(&req) {
+            match check_json_shape(&buf, limits.max_json_depth, limits.max_json_string_bytes) {
+                Ok(()) => {}
+                Err(JsonShape::TooDeep) => {
+                    return Err(ApiError::new(ErrorCode::MalformedRequest)
+                        .detail(
+                            format!(
+                                "Le JSON est trop imbriqué (profondeur maximale {}).",
+                                limits.max_json_depth
+                            ),
+                            format!(
+                                "The JSON is nested too deeply (maximum depth {}).",
+                                limits.max_json_depth
+                            ),
+                        )
+                        .into());
+                }
+                Err(JsonShape::StringTooLong) => {
+                    return Err(ApiError::new(ErrorCode::MalformedRequest)
+                        .detail(
+                            format!(
+                                "Une chaîne du JSON est trop longue (au plus {} octets).",
+                                limits.max_json_string_bytes
+                            ),
+                            format!(
+                                "A JSON string is too long (at most {} bytes).",
+                                limits.max_json_string_bytes
+                            ),
+                        )
+                        .into());
+                }
             }
-            req.set_body(Body::from(buf));
         }
-        None => {}
+        req.set_body(Body::from(buf));
     }
-    next.call(req).await
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shapes_are_measured_outside_strings() {
+        assert_eq!(check_json_shape(br#"{"a":[[1]]}"#, 3, 10), Ok(()));
+        assert_eq!(
+            check_json_shape(br#"{"a":[[[1]]]}"#, 3, 10),
+            Err(JsonShape::TooDeep)
+        );
+        assert_eq!(check_json_shape(br#"{"a":"[[[[[[["}"#, 2, 100), Ok(()));
+        assert_eq!(
+            check_json_shape(br#"{"a":"0123456789A"}"#, 5, 10),
+            Err(JsonShape::StringTooLong)
+        );
+        assert_eq!(check_json_shape(br#"{"a":"\"\"\""}"#, 5, 10), Ok(()));
+    }
 }

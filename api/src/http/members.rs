@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::access::BearerAuth;
 use super::organisations::{find_organisation, org_event};
 use super::pagination::PageRequest;
-use super::types::{ApiTags, Created, NoContent, Role};
+use super::types::{ApiTags, Created, NoContent, Role, Str};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::Mail;
 use crate::security;
@@ -27,6 +27,7 @@ use crate::store::{self, begin_write};
 
 /// A member of an organisation.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MemberResponse {
     pub user_id: Uuid,
     pub email: String,
@@ -37,6 +38,7 @@ pub struct MemberResponse {
 
 /// A page of members.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MemberPage {
     pub items: Vec<MemberResponse>,
     pub next_cursor: Option<String>,
@@ -44,21 +46,24 @@ pub struct MemberPage {
 
 /// A change of a member's role.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UpdateMemberRequest {
     pub role: Role,
 }
 
 /// An invitation to create.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct CreateInvitationRequest {
     /// Where the invitation is mailed.
     #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: Str,
     pub role: Role,
 }
 
 /// An invitation (its token is only ever mailed).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InvitationResponse {
     pub id: Uuid,
     pub email: String,
@@ -72,6 +77,7 @@ pub struct InvitationResponse {
 
 /// A page of invitations.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InvitationPage {
     pub items: Vec<InvitationResponse>,
     pub next_cursor: Option<String>,

@@ -9,6 +9,7 @@ use crate::state::AppState;
 
 /// Health of the process or of its dependencies.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// `ok` or `unavailable`.
     pub status: String,
@@ -30,6 +31,7 @@ pub enum Readiness {
 
 /// One row of the error table.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ProblemType {
     /// Stable code, the `code` of problem documents.
     pub code: String,

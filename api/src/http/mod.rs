@@ -106,10 +106,17 @@ pub fn spec_yaml(service: &OpenApiService<Apis, ()>) -> String {
 /// The whole application: API, docs, spec, middlewares.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = service(&state);
-    let json = serde_json::to_string_pretty(&spec_value(&service)).unwrap_or_default();
+    let spec = spec_value(&service);
+    let allowed = std::sync::Arc::new(problem::AllowedMethods::from_spec(&spec));
+    let json = serde_json::to_string_pretty(&spec).unwrap_or_default();
     let yaml = spec_yaml(&service);
     let docs = service.swagger_ui();
-    let max_body = state.settings.max_body_bytes;
+    let limits = std::sync::Arc::new(limits::Limits {
+        max_body_bytes: state.settings.max_body_bytes,
+        max_json_depth: state.settings.max_json_depth,
+        max_json_string_bytes: state.settings.max_json_string_bytes,
+        anonymous: state.anonymous_limit.clone(),
+    });
     Route::new()
         .at(
             "/openapi.json",
@@ -135,8 +142,14 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", service)
         .with(etag::ETagMiddleware)
         .with(CatchPanic::new())
-        .around(move |ep, req| limits::limit_body(ep, req, max_body))
-        .around(problem::middleware)
+        .around(move |ep, req| {
+            let limits = limits.clone();
+            async move { limits::apply(ep, req, &limits).await }
+        })
+        .around(move |ep, req| {
+            let allowed = allowed.clone();
+            async move { problem::middleware(ep, req, &allowed).await }
+        })
         .data(state)
         .with(Tracing)
         .map_to_response()

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::access::BearerAuth;
 use super::pagination::PageRequest;
 use super::types::{
-    ApiTags, BeneficiaryCategory, Created, OrganisationKind, PublicBodyType, RegistrableKind,
+    ApiTags, BeneficiaryCategory, Created, OrganisationKind, PublicBodyType, RegistrableKind, Str,
     VerificationStatus, Versioned, check_if_match, etag,
 };
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -29,94 +29,109 @@ use crate::store::{self, begin_write, is_unique_violation, unique_violation_deta
 
 /// An organisation's profile as sent by a client (registration or update).
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrganisationProfile {
     /// Legal name.
     #[oai(validator(max_length = 200))]
-    pub name: String,
+    pub name: Str,
     /// SIRET (14 digits, Luhn). Required for public bodies and refurbishers.
     #[oai(validator(max_length = 20))]
-    pub siret: Option<String>,
+    #[oai(nullable)]
+    pub siret: Option<Str>,
     /// RNA number (`W` + 9 digits). Required for associations.
     #[oai(validator(max_length = 12))]
-    pub rna: Option<String>,
+    #[oai(nullable)]
+    pub rna: Option<Str>,
     /// INSEE code of the commune of the seat (5 characters; 2A/2B for Corsica).
     #[oai(validator(max_length = 5))]
-    pub insee_code: String,
+    pub insee_code: Str,
     /// Street address of the seat.
     #[oai(validator(max_length = 300))]
-    pub address: String,
+    pub address: Str,
     /// Postcode of the seat.
     #[oai(validator(max_length = 5))]
-    pub postcode: String,
+    pub postcode: Str,
     /// City of the seat.
     #[oai(validator(max_length = 200))]
-    pub city: String,
+    pub city: Str,
     /// Latitude of the seat (WGS 84), with `longitude`.
+    #[oai(nullable)]
     pub latitude: Option<f64>,
     /// Longitude of the seat (WGS 84), with `latitude`.
+    #[oai(nullable)]
     pub longitude: Option<f64>,
     /// Contact e-mail of the organisation.
     #[oai(validator(max_length = 254))]
-    pub contact_email: Option<String>,
+    #[oai(nullable)]
+    pub contact_email: Option<Str>,
     /// Contact phone number.
     #[oai(validator(max_length = 30))]
-    pub phone: Option<String>,
+    #[oai(nullable)]
+    pub phone: Option<Str>,
     /// Public bodies only: the type of body.
+    #[oai(nullable)]
     pub public_body_type: Option<PublicBodyType>,
     /// Refurbishers only: reference of the ESUS accreditation, with its expiry.
     #[oai(validator(max_length = 100))]
-    pub esus_reference: Option<String>,
+    #[oai(nullable)]
+    pub esus_reference: Option<Str>,
     /// Refurbishers only: expiry date of the ESUS accreditation.
+    #[oai(nullable)]
     pub esus_expires_on: Option<NaiveDate>,
     /// Associations only: beneficiary category (CG3P L3212-2 3°).
+    #[oai(nullable)]
     pub beneficiary_category: Option<BeneficiaryCategory>,
     /// Associations only: recognised as of public utility.
+    #[oai(nullable)]
     pub public_utility: Option<bool>,
     /// Associations only: statutory purpose.
     #[oai(validator(max_length = 2000))]
-    pub statutory_purpose: Option<String>,
+    #[oai(nullable)]
+    pub statutory_purpose: Option<Str>,
 }
 
 impl OrganisationProfile {
     fn to_input(&self) -> ProfileInput {
         ProfileInput {
-            name: self.name.clone(),
-            siret: self.siret.clone(),
-            rna: self.rna.clone(),
-            insee_code: self.insee_code.clone(),
-            address: self.address.clone(),
-            postcode: self.postcode.clone(),
-            city: self.city.clone(),
+            name: self.name.to_string(),
+            siret: self.siret.as_deref().map(str::to_owned),
+            rna: self.rna.as_deref().map(str::to_owned),
+            insee_code: self.insee_code.to_string(),
+            address: self.address.to_string(),
+            postcode: self.postcode.to_string(),
+            city: self.city.to_string(),
             latitude: self.latitude,
             longitude: self.longitude,
-            contact_email: self.contact_email.clone(),
-            phone: self.phone.clone(),
+            contact_email: self.contact_email.as_deref().map(str::to_owned),
+            phone: self.phone.as_deref().map(str::to_owned),
             public_body_type: self.public_body_type.map(Into::into),
-            esus_reference: self.esus_reference.clone(),
+            esus_reference: self.esus_reference.as_deref().map(str::to_owned),
             esus_expires_on: self.esus_expires_on,
             beneficiary_category: self.beneficiary_category.map(Into::into),
             public_utility: self.public_utility,
-            statutory_purpose: self.statutory_purpose.clone(),
+            statutory_purpose: self.statutory_purpose.as_deref().map(str::to_owned),
         }
     }
 }
 
 /// The first administrator, created with the organisation.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct NewAdmin {
     /// E-mail address, used to sign in. Must not belong to an existing account.
     #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: Str,
     /// Name shown to other members.
     #[oai(validator(max_length = 200))]
-    pub display_name: String,
+    pub display_name: Str,
     /// At least 12 varied characters.
     #[oai(validator(max_length = 256))]
-    pub password: String,
+    pub password: Str,
 }
 
 /// Registration of a public body, refurbisher or association.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RegisterOrganisationRequest {
     pub kind: RegistrableKind,
     #[oai(flatten)]
@@ -126,6 +141,7 @@ pub struct RegisterOrganisationRequest {
 
 /// An organisation as its members and the operator see it.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrganisationResponse {
     pub id: Uuid,
     pub kind: OrganisationKind,
@@ -206,6 +222,7 @@ impl From<organisation::Model> for OrganisationResponse {
 
 /// The registered organisation and its first admin.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct RegisteredOrganisation {
     pub organisation: OrganisationResponse,
     /// The first administrator's user id; they sign in with their e-mail and password.
@@ -214,6 +231,7 @@ pub struct RegisteredOrganisation {
 
 /// A page of organisations.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct OrganisationPage {
     pub items: Vec<OrganisationResponse>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -222,10 +240,11 @@ pub struct OrganisationPage {
 
 /// Why the operator suspends an organisation.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SuspendRequest {
     /// Reason, shown to the organisation's members.
     #[oai(validator(min_length = 1, max_length = 1000))]
-    pub reason: String,
+    pub reason: Str,
 }
 
 /// Maps a unique violation of a registration to its conflict code.

@@ -82,15 +82,80 @@ pub fn from_poem_error(err: poem::Error, lang: Lang, instance: String) -> Respon
     render(&problem, None)
 }
 
+/// The methods each path template of the API accepts, for the `Allow` header of 405 answers.
+#[derive(Debug, Clone, Default)]
+pub struct AllowedMethods(Vec<(Vec<String>, String)>);
+
+impl AllowedMethods {
+    /// Reads the path templates and methods of a spec.
+    pub fn from_spec(spec: &serde_json::Value) -> Self {
+        let mut table = Vec::new();
+        if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
+            for (path, item) in paths {
+                let mut methods: Vec<String> = item
+                    .as_object()
+                    .map(|o| o.keys().map(|m| m.to_uppercase()).collect())
+                    .unwrap_or_default();
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".into());
+                }
+                methods.sort();
+                let segments = path.split('/').map(str::to_owned).collect();
+                table.push((segments, methods.join(", ")));
+            }
+        }
+        Self(table)
+    }
+
+    fn lookup(&self, path: &str) -> Option<&str> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|(segments, methods)| {
+            let same = segments.len() == parts.len()
+                && segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(s, p)| s.starts_with('{') || s == p);
+            same.then_some(methods.as_str())
+        })
+    }
+}
+
 /// Middleware rendering every error as problem+json.
-pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+pub async fn middleware<E: Endpoint>(
+    next: E,
+    req: Request,
+    allowed: &AllowedMethods,
+) -> poem::Result<Response> {
+    let resp = render_errors(next, req).await?;
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let mut resp = resp;
+        let path = resp
+            .extensions()
+            .get::<RequestPath>()
+            .map(|p| p.0.clone())
+            .unwrap_or_default();
+        if let Some(methods) = allowed.lookup(&path)
+            && let Ok(v) = HeaderValue::from_str(methods)
+        {
+            resp.headers_mut().insert(header::ALLOW, v);
+        }
+        return Ok(resp);
+    }
+    Ok(resp)
+}
+
+/// The path of the request a response answers (for the `Allow` header).
+#[derive(Debug, Clone)]
+struct RequestPath(String);
+
+async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
     let lang = Lang::from_accept_language(
         req.headers()
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
     let instance = req.uri().path().to_owned();
-    match next.call(req).await {
+    let mut resp = match next.call(req).await {
         Ok(resp) => {
             let resp = resp.into_response();
             let is_problem = resp
@@ -100,16 +165,15 @@ pub async fn middleware<E: Endpoint>(next: E, req: Request) -> poem::Result<Resp
                 .is_some_and(|ct| ct.starts_with("application/problem+json"));
             if resp.status().as_u16() >= 400 && !is_problem {
                 let status = resp.status();
-                return Ok(from_poem_error(
-                    poem::Error::from_status(status),
-                    lang,
-                    instance,
-                ));
+                from_poem_error(poem::Error::from_status(status), lang, instance.clone())
+            } else {
+                resp
             }
-            Ok(resp)
         }
-        Err(err) => Ok(from_poem_error(err, lang, instance)),
-    }
+        Err(err) => from_poem_error(err, lang, instance.clone()),
+    };
+    resp.extensions_mut().insert(RequestPath(instance));
+    Ok(resp)
 }
 
 #[cfg(test)]

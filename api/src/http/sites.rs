@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::access::BearerAuth;
 use super::organisations::{find_organisation, org_event};
 use super::pagination::PageRequest;
-use super::types::{ApiTags, Created, NoContent, Versioned, check_if_match, etag};
+use super::types::{ApiTags, Created, NoContent, Str, Versioned, check_if_match, etag};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::entities::site;
@@ -58,28 +58,33 @@ impl SiteKind {
 
 /// A site as sent by a client.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SiteRequest {
     #[oai(validator(max_length = 200))]
-    pub name: String,
+    pub name: Str,
     pub kind: SiteKind,
     #[oai(validator(max_length = 300))]
-    pub address: String,
+    pub address: Str,
     #[oai(validator(max_length = 5))]
-    pub postcode: String,
+    pub postcode: Str,
     #[oai(validator(max_length = 200))]
-    pub city: String,
+    pub city: Str,
     /// INSEE code of the commune (5 characters; 2A/2B for Corsica).
     #[oai(validator(max_length = 5))]
-    pub insee_code: String,
+    pub insee_code: Str,
+    #[oai(nullable)]
     pub latitude: Option<f64>,
+    #[oai(nullable)]
     pub longitude: Option<f64>,
     /// Opening hours, access codes, who to ask for.
     #[oai(validator(max_length = 2000))]
-    pub access_notes: Option<String>,
+    #[oai(nullable)]
+    pub access_notes: Option<Str>,
 }
 
 /// A site.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SiteResponse {
     pub id: Uuid,
     pub organisation_id: Uuid,
@@ -99,6 +104,7 @@ pub struct SiteResponse {
 
 /// A page of sites.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SitePage {
     pub items: Vec<SiteResponse>,
     pub next_cursor: Option<String>,
