@@ -63,6 +63,13 @@ pub struct Settings {
     /// `REEMPLOI_OUTBOX_POLL_MS`: how often the outbox worker looks for work.
     #[validate(range(min = 10, max = 600000))]
     pub outbox_poll_ms: u64,
+    /// `REEMPLOI_TODAY`: pretend today is this date (tests and demos); unset means the clock.
+    pub today: Option<chrono::NaiveDate>,
+    /// `REEMPLOI_IMPORT_MAX_BYTES`: largest inventory file accepted by the import.
+    #[validate(range(min = 1024))]
+    pub import_max_bytes: usize,
+    /// `REEMPLOI_IMPORT_SYNC_MAX_BYTES`: files larger than this are imported as a background job.
+    pub import_sync_max_bytes: usize,
     /// `MAIL_FROM`: sender of the mails.
     #[validate(length(min = 3))]
     pub mail_from: String,
@@ -131,6 +138,7 @@ const FIELD_VARS: &[(&str, &str)] = &[
         "REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE",
     ),
     ("mail_from", "MAIL_FROM"),
+    ("import_max_bytes", "REEMPLOI_IMPORT_MAX_BYTES"),
 ];
 
 impl Settings {
@@ -201,6 +209,23 @@ impl Settings {
             max_json_depth: parse_var(get, "REEMPLOI_MAX_JSON_DEPTH", 32)?,
             max_json_string_bytes: parse_var(get, "REEMPLOI_MAX_JSON_STRING_BYTES", 65536)?,
             anonymous_limit_per_minute: parse_var(get, "REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE", 120)?,
+            today: match get("REEMPLOI_TODAY").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(v) => Some(
+                    v.trim()
+                        .parse()
+                        .map_err(|e: chrono::ParseError| ConfigError {
+                            var: "REEMPLOI_TODAY",
+                            message: format!("expected YYYY-MM-DD: {e}"),
+                        })?,
+                ),
+            },
+            import_max_bytes: parse_var(get, "REEMPLOI_IMPORT_MAX_BYTES", 64 * 1024 * 1024)?,
+            import_sync_max_bytes: parse_var(
+                get,
+                "REEMPLOI_IMPORT_SYNC_MAX_BYTES",
+                2 * 1024 * 1024,
+            )?,
             mail_from: get("MAIL_FROM")
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "Réemploi <no-reply@localhost>".into()),
@@ -236,6 +261,12 @@ impl Settings {
         } else {
             "postgres"
         }
+    }
+
+    /// Today's date (UTC), or the configured one.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.today
+            .unwrap_or_else(|| chrono::Utc::now().date_naive())
     }
 
     /// Whether the embedded SQLite database is used.

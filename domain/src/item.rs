@@ -287,15 +287,15 @@ pub type Serial = Text<100>;
 
 /// The alphabet of public codes: Crockford's base 32 (no I, L, O, U), easy to read and type.
 pub const PUBLIC_CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// Characters of a public code.
-pub const PUBLIC_CODE_LEN: usize = 8;
+/// Characters of a public code (50 random bits: collisions stay negligible at millions of items).
+pub const PUBLIC_CODE_LEN: usize = 10;
 
-/// A short code printed on a device's label (QR code), e.g. `7K3M-9QXA` (shown with a dash).
+/// A short code printed on a device's label (QR code), e.g. `7K3M9-QXA2B` (shown with a dash).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PublicCode(String);
 
 impl PublicCode {
-    /// Builds a code from 40 random bits (the caller draws them).
+    /// Builds a code from 50 random bits (the caller draws them).
     pub fn from_random(bits: u64) -> Self {
         let mut s = String::with_capacity(PUBLIC_CODE_LEN);
         for i in (0..PUBLIC_CODE_LEN).rev() {
@@ -332,9 +332,9 @@ impl PublicCode {
         &self.0
     }
 
-    /// The code as printed: two groups of four (`7K3M-9QXA`).
+    /// The code as printed: two groups of five (`7K3M9-QXA2B`).
     pub fn display(&self) -> String {
-        format!("{}-{}", &self.0[..4], &self.0[4..])
+        format!("{}-{}", &self.0[..5], &self.0[5..])
     }
 }
 
@@ -379,7 +379,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn public_codes_round_trip_through_what_people_type(bits in 0u64..(1u64 << 40)) {
+        fn public_codes_round_trip_through_what_people_type(bits in 0u64..(1u64 << 50)) {
             let code = PublicCode::from_random(bits);
             prop_assert_eq!(PublicCode::parse(&code.display().to_lowercase()), Ok(code.clone()));
             prop_assert_eq!(code.as_str().len(), PUBLIC_CODE_LEN);

@@ -9,7 +9,10 @@ pub mod email;
 pub mod error;
 pub mod geo;
 pub mod ids;
+pub mod import;
 pub mod item;
+pub mod lifecycle;
+pub mod lot;
 pub mod organisation;
 pub mod text;
 

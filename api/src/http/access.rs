@@ -29,11 +29,45 @@ pub enum Access {
     Organisation { allowed: Allowed, write: bool },
     /// Members of the platform operator.
     Operator { write: bool },
+    /// Members of an organisation related to the resource in the path (the owner of a device,
+    /// its custodian, the body that published a lot…), of these kinds and roles. Outsiders get
+    /// 404 on reads and 403 on writes; the operator may read.
+    Related { allowed: Allowed, write: bool },
+    /// Members of one of their organisations of these kinds (chosen with `organisation_id` when
+    /// they belong to several).
+    Acting { allowed: Allowed, write: bool },
 }
 
 const ALL_KINDS: &[OrganisationKind] = &OrganisationKind::ALL;
 const ADMIN: &[Role] = &[Role::Admin];
 const ANY_ROLE: &[Role] = &Role::ALL;
+
+const PUBLIC_BODY: &[OrganisationKind] = &[OrganisationKind::PublicBody];
+const REFURBISHER: &[OrganisationKind] = &[OrganisationKind::Refurbisher];
+const SUPPLY: &[OrganisationKind] = &[OrganisationKind::PublicBody, OrganisationKind::Refurbisher];
+const WORKING_KINDS: &[OrganisationKind] = &[
+    OrganisationKind::PublicBody,
+    OrganisationKind::Refurbisher,
+    OrganisationKind::Association,
+];
+
+const fn related(
+    kinds: &'static [OrganisationKind],
+    roles: &'static [Role],
+    write: bool,
+) -> Access {
+    Access::Related {
+        allowed: Allowed { kinds, roles },
+        write,
+    }
+}
+
+const fn acting(kinds: &'static [OrganisationKind], roles: &'static [Role], write: bool) -> Access {
+    Access::Acting {
+        allowed: Allowed { kinds, roles },
+        write,
+    }
+}
 
 const fn org(roles: &'static [Role], write: bool) -> Access {
     Access::Organisation {
@@ -83,6 +117,42 @@ pub const RULES: &[(&str, Access)] = &[
     // Audit log.
     ("list_organisation_events", org(ADMIN, false)),
     ("verify_organisation_events", org(ADMIN, false)),
+    // Inventory.
+    ("create_item", acting(PUBLIC_BODY, ANY_ROLE, true)),
+    ("list_items", acting(WORKING_KINDS, ANY_ROLE, false)),
+    ("get_item", related(WORKING_KINDS, ANY_ROLE, false)),
+    ("update_item", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("list_item_events", related(WORKING_KINDS, ANY_ROLE, false)),
+    (
+        "verify_item_events",
+        related(WORKING_KINDS, ANY_ROLE, false),
+    ),
+    ("get_public_item", Access::Public),
+    ("get_lifecycle", Access::Public),
+    ("import_items", acting(PUBLIC_BODY, ANY_ROLE, true)),
+    ("get_import_template", Access::Public),
+    ("get_job", related(WORKING_KINDS, ANY_ROLE, false)),
+    // Lots, partnerships, claims, collection.
+    ("create_lot", acting(PUBLIC_BODY, ANY_ROLE, true)),
+    ("list_lots", acting(PUBLIC_BODY, ANY_ROLE, false)),
+    ("list_open_lots", acting(REFURBISHER, ANY_ROLE, false)),
+    ("get_lot", related(SUPPLY, ANY_ROLE, false)),
+    ("update_lot", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("add_lot_items", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("remove_lot_item", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("publish_lot", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("withdraw_lot", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("claim_lot", acting(REFURBISHER, ANY_ROLE, true)),
+    ("list_lot_claims", related(PUBLIC_BODY, ANY_ROLE, false)),
+    ("list_my_claims", acting(REFURBISHER, ANY_ROLE, false)),
+    ("accept_claim", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("reject_claim", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("withdraw_claim", related(REFURBISHER, ANY_ROLE, true)),
+    ("record_collection", related(SUPPLY, ANY_ROLE, true)),
+    ("list_refurbishers", acting(PUBLIC_BODY, ANY_ROLE, false)),
+    ("create_partnership", acting(PUBLIC_BODY, ADMIN, true)),
+    ("list_partnerships", acting(PUBLIC_BODY, ANY_ROLE, false)),
+    ("delete_partnership", related(PUBLIC_BODY, ADMIN, true)),
 ];
 
 /// The declaration of `operation_id`, if any.
@@ -111,6 +181,19 @@ pub fn describe(access: Access) -> serde_json::Value {
             "public": false,
             "kinds": ["operator"],
             "roles": ["admin", "agent"],
+        }),
+        Access::Related { allowed, write } => serde_json::json!({
+            "public": false,
+            "scope": "organisation_related_to_resource",
+            "kinds": names(allowed.kinds),
+            "roles": roles(allowed.roles),
+            "operator_reads": !write,
+        }),
+        Access::Acting { allowed, .. } => serde_json::json!({
+            "public": false,
+            "scope": "own_organisation",
+            "kinds": names(allowed.kinds),
+            "roles": roles(allowed.roles),
         }),
     }
 }
@@ -179,6 +262,13 @@ impl Caller {
         };
         match access {
             Access::Public | Access::SignedIn => Ok(None),
+            Access::Related { .. } | Access::Acting { .. } => {
+                tracing::error!(
+                    operation = operation_id,
+                    "use authorize_related or acting_as"
+                );
+                Err(ApiError::forbidden())
+            }
             Access::Operator { .. } => {
                 let op = self
                     .memberships
@@ -211,6 +301,120 @@ impl Caller {
                     None => Err(ApiError::not_found()),
                 }
             }
+        }
+    }
+}
+
+/// The organisation a caller acts for, with its kind and role there.
+#[derive(Debug, Clone, Copy)]
+pub struct Acting {
+    pub organisation_id: Uuid,
+    pub actor: Actor,
+    pub status: VerificationStatus,
+}
+
+impl Acting {
+    /// Refuses the action unless the operator verified the organisation.
+    pub fn require_verified(&self) -> Result<(), ApiError> {
+        if self.status == VerificationStatus::Verified {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                crate::error::ErrorCode::OrganisationNotVerified,
+            ))
+        }
+    }
+}
+
+impl Caller {
+    /// For `Access::Acting` operations: the caller's organisation of an allowed kind, the one
+    /// named by `requested` when given (which must be one of the caller's).
+    pub fn acting_as(
+        &self,
+        operation_id: &str,
+        requested: Option<Uuid>,
+    ) -> Result<Acting, ApiError> {
+        let Some(Access::Acting { allowed, .. }) = rule(operation_id) else {
+            tracing::error!(operation = operation_id, "not an Acting operation");
+            return Err(ApiError::forbidden());
+        };
+        let to_acting = |m: &CallerMembership| Acting {
+            organisation_id: m.organisation_id,
+            actor: Actor {
+                kind: m.kind,
+                role: m.role,
+            },
+            status: m.status,
+        };
+        if let Some(org) = requested {
+            let m = self.membership(org).ok_or_else(ApiError::forbidden)?;
+            return if allowed.permits(Actor {
+                kind: m.kind,
+                role: m.role,
+            }) {
+                Ok(to_acting(m))
+            } else {
+                Err(ApiError::forbidden())
+            };
+        }
+        let candidates: Vec<&CallerMembership> = self
+            .memberships
+            .iter()
+            .filter(|m| {
+                allowed.permits(Actor {
+                    kind: m.kind,
+                    role: m.role,
+                })
+            })
+            .collect();
+        match candidates.as_slice() {
+            [one] => Ok(to_acting(one)),
+            [] => Err(ApiError::forbidden()),
+            _ => Err(
+                ApiError::field("organisation_id", reemploi_domain::Invalid::Required).detail(
+                    "Vous êtes membre de plusieurs organisations : précisez organisation_id.",
+                    "You belong to several organisations: give organisation_id.",
+                ),
+            ),
+        }
+    }
+
+    /// For `Access::Related` operations: acts through the first of `related` organisations the
+    /// caller belongs to with an allowed kind and role. `Ok(None)` is the operator reading.
+    pub fn authorize_related(
+        &self,
+        operation_id: &str,
+        related: &[Uuid],
+    ) -> Result<Option<Acting>, ApiError> {
+        let Some(Access::Related { allowed, write }) = rule(operation_id) else {
+            tracing::error!(operation = operation_id, "not a Related operation");
+            return Err(ApiError::forbidden());
+        };
+        let mut member_of_related = false;
+        for org in related {
+            if let Some(m) = self.membership(*org) {
+                member_of_related = true;
+                let actor = Actor {
+                    kind: m.kind,
+                    role: m.role,
+                };
+                if allowed.permits(actor) {
+                    return Ok(Some(Acting {
+                        organisation_id: m.organisation_id,
+                        actor,
+                        status: m.status,
+                    }));
+                }
+            }
+        }
+        if member_of_related {
+            Err(ApiError::forbidden())
+        } else if !write && self.is_operator() {
+            Ok(None)
+        } else if write {
+            Err(ApiError::forbidden())
+        } else {
+            Err(ApiError::not_found())
         }
     }
 }

@@ -62,6 +62,27 @@ pub struct ChainVerification {
     pub reason: Option<String>,
 }
 
+impl ChainVerification {
+    /// The answer for a recomputed stream.
+    pub fn from_verification(stream: String, v: crate::store::events::Verification) -> Self {
+        let (broken_at_seq, reason) = match v.broken {
+            None => (None, None),
+            Some(ChainBreak::Gap { seq, .. }) => (Some(seq), Some("gap".to_owned())),
+            Some(ChainBreak::PrevHashMismatch { seq }) => {
+                (Some(seq), Some("prev_hash_mismatch".to_owned()))
+            }
+            Some(ChainBreak::HashMismatch { seq }) => (Some(seq), Some("hash_mismatch".to_owned())),
+        };
+        Self {
+            stream,
+            valid: broken_at_seq.is_none(),
+            events: v.events as u64,
+            broken_at_seq,
+            reason,
+        }
+    }
+}
+
 impl From<event::Model> for EventResponse {
     fn from(m: event::Model) -> Self {
         Self {
@@ -131,20 +152,6 @@ impl EventsApi {
         find_organisation(&self.state.db, id.0).await?;
         let stream = organisation_stream(id.0);
         let v = verify_stream(&self.state.db, &stream).await?;
-        let (broken_at_seq, reason) = match v.broken {
-            None => (None, None),
-            Some(ChainBreak::Gap { seq, .. }) => (Some(seq), Some("gap".to_owned())),
-            Some(ChainBreak::PrevHashMismatch { seq }) => {
-                (Some(seq), Some("prev_hash_mismatch".to_owned()))
-            }
-            Some(ChainBreak::HashMismatch { seq }) => (Some(seq), Some("hash_mismatch".to_owned())),
-        };
-        Ok(Json(ChainVerification {
-            stream,
-            valid: broken_at_seq.is_none(),
-            events: v.events as u64,
-            broken_at_seq,
-            reason,
-        }))
+        Ok(Json(ChainVerification::from_verification(stream, v)))
     }
 }

@@ -6,13 +6,16 @@ pub mod accounts;
 pub mod api_keys;
 pub mod etag;
 pub mod events;
+pub mod items;
 pub mod limits;
+pub mod lots;
 pub mod members;
 pub mod meta;
 pub mod organisations;
 pub mod pagination;
 pub mod problem;
 pub mod sites;
+pub mod transitions;
 pub mod types;
 
 use poem::endpoint::make_sync;
@@ -33,6 +36,8 @@ pub type Apis = (
     api_keys::ApiKeysApi,
     sites::SitesApi,
     events::EventsApi,
+    items::ItemsApi,
+    lots::LotsApi,
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -43,28 +48,17 @@ in French by default or English with `Accept-Language: en`. Lists use cursor pag
 
 /// The OpenAPI service over `state`.
 pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
+    let s = || state.clone();
     let apis = (
-        meta::MetaApi {
-            state: state.clone(),
-        },
-        accounts::AccountsApi {
-            state: state.clone(),
-        },
-        organisations::OrganisationsApi {
-            state: state.clone(),
-        },
-        members::MembersApi {
-            state: state.clone(),
-        },
-        api_keys::ApiKeysApi {
-            state: state.clone(),
-        },
-        sites::SitesApi {
-            state: state.clone(),
-        },
-        events::EventsApi {
-            state: state.clone(),
-        },
+        meta::MetaApi { state: s() },
+        accounts::AccountsApi { state: s() },
+        organisations::OrganisationsApi { state: s() },
+        members::MembersApi { state: s() },
+        api_keys::ApiKeysApi { state: s() },
+        sites::SitesApi { state: s() },
+        events::EventsApi { state: s() },
+        items::ItemsApi { state: s() },
+        lots::LotsApi { state: s() },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)

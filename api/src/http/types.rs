@@ -21,6 +21,10 @@ pub enum ApiTags {
     Sites,
     /// The tamper-evident audit log.
     Events,
+    /// Devices of the inventory, their history and public page, and the import.
+    Items,
+    /// Lots offered to refurbishers, claims, partnerships and collection.
+    Lots,
     /// Health checks and reference data.
     Meta,
 }

@@ -1,0 +1,818 @@
+//! Devices of a public body's inventory: create, read, update, list; their hash-chained history;
+//! the public page a QR label opens; and the life-cycle table.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
+use rand::Rng;
+use reemploi_domain::FieldErrors;
+use reemploi_domain::item::{
+    self as dom, Category as DomCategory, InventoryNumber, PublicCode, Specs,
+};
+use reemploi_domain::lifecycle::{self, ItemStatus as DomStatus};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+};
+use uuid::Uuid;
+
+use super::access::BearerAuth;
+use super::events::{ChainVerification, EventPage, EventResponse};
+use super::pagination::PageRequest;
+use super::transitions::item_stream;
+use super::types::{ApiTags, Created, Str, Versioned, check_if_match, etag};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+use crate::store::entities::{event, item, organisation};
+use crate::store::events::{self, NewEvent, verify_stream};
+use crate::store::{self, begin_write, is_unique_violation};
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $wire:ident <=> $dom:path { $($v:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+        #[oai(rename_all = "snake_case")]
+        pub enum $wire { $($v),* }
+
+        impl From<$wire> for $dom {
+            fn from(v: $wire) -> Self {
+                match v { $($wire::$v => <$dom>::$v),* }
+            }
+        }
+
+        impl From<$dom> for $wire {
+            fn from(v: $dom) -> Self {
+                match v { $(<$dom>::$v => $wire::$v),* }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Category of a device.
+    Category <=> dom::Category {
+        Laptop, Desktop, AllInOne, Monitor, Tablet, Smartphone, Printer, MultifunctionPrinter,
+        Projector, Network, Server, Peripheral, Other
+    }
+);
+wire_enum!(
+    /// Kind of storage medium.
+    StorageKind <=> dom::StorageKind { Hdd, Ssd, Nvme, Emmc, Flash }
+);
+wire_enum!(
+    /// Where a device is in its life cycle.
+    ItemStatus <=> DomStatus {
+        Inventoried, Listed, Awarded, Collected, Refurbished, Available, Reserved, Donated, Recycled
+    }
+);
+
+/// Technical specifications; which apply depends on the category.
+#[derive(Debug, Clone, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ItemSpecs {
+    #[oai(validator(max_length = 100))]
+    pub cpu: Option<String>,
+    pub ram_gb: Option<i32>,
+    pub storage_gb: Option<i32>,
+    pub storage_kind: Option<StorageKind>,
+    pub screen_inches: Option<f64>,
+    pub battery_health_percent: Option<i32>,
+}
+
+impl ItemSpecs {
+    fn to_domain(&self) -> Specs {
+        Specs {
+            cpu: self.cpu.clone(),
+            ram_gb: self.ram_gb,
+            storage_gb: self.storage_gb,
+            storage_kind: self.storage_kind.map(Into::into),
+            screen_inches: self.screen_inches,
+            battery_health_percent: self.battery_health_percent,
+        }
+    }
+}
+
+/// A device as entered by its public body.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ItemRequest {
+    /// The public body the device belongs to, when the caller belongs to several.
+    #[oai(nullable)]
+    pub organisation_id: Option<Uuid>,
+    /// Inventory number (≤ 25 characters), unique in the body and never reused.
+    #[oai(validator(max_length = 25))]
+    pub inventory_number: Str,
+    pub category: Category,
+    #[oai(nullable, validator(max_length = 100))]
+    pub brand: Option<Str>,
+    #[oai(nullable, validator(max_length = 200))]
+    pub model: Option<Str>,
+    #[oai(nullable, validator(max_length = 100))]
+    pub serial_number: Option<Str>,
+    /// The body's own name for it (GLPI "Nom").
+    #[oai(nullable, validator(max_length = 200))]
+    pub name: Option<Str>,
+    /// Where it is kept.
+    #[oai(nullable, validator(max_length = 200))]
+    pub location: Option<Str>,
+    #[oai(nullable)]
+    pub specs: Option<ItemSpecs>,
+    /// Whether it holds user data; defaults from the category.
+    #[oai(nullable)]
+    pub has_data_storage: Option<bool>,
+    #[oai(nullable)]
+    pub acquisition_date: Option<NaiveDate>,
+    /// Acquisition value in euro cents.
+    #[oai(
+        nullable,
+        validator(minimum(value = "0"), maximum(value = "100000000000"))
+    )]
+    pub acquisition_value_cents: Option<i64>,
+    /// Net book value in euro cents (compared with the 300 € ceiling of free cessions).
+    #[oai(
+        nullable,
+        validator(minimum(value = "0"), maximum(value = "100000000000"))
+    )]
+    pub net_book_value_cents: Option<i64>,
+    /// Condition reported by the body.
+    #[oai(nullable, validator(max_length = 2000))]
+    pub condition_notes: Option<Str>,
+}
+
+/// A device.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ItemResponse {
+    pub id: Uuid,
+    /// Code printed on the label; `/v1/public/items/{public_code}` shows its history.
+    pub public_code: String,
+    /// The public body it comes from.
+    pub organisation_id: Uuid,
+    pub inventory_number: String,
+    pub category: Category,
+    pub brand: Option<String>,
+    pub model: Option<String>,
+    pub serial_number: Option<String>,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub specs: ItemSpecs,
+    pub has_data_storage: bool,
+    pub acquisition_date: Option<NaiveDate>,
+    pub acquisition_value_cents: Option<i64>,
+    pub net_book_value_cents: Option<i64>,
+    pub condition_notes: Option<String>,
+    /// Grade after refurbishment (A, B or C).
+    pub grade: Option<String>,
+    pub status: ItemStatus,
+    pub owner_id: Uuid,
+    pub custodian_id: Uuid,
+    pub lot_id: Option<Uuid>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<item::Model> for ItemResponse {
+    fn from(m: item::Model) -> Self {
+        Self {
+            id: m.id,
+            public_code: m.public_code,
+            organisation_id: m.organisation_id,
+            inventory_number: m.inventory_number,
+            category: DomCategory::parse(&m.category)
+                .unwrap_or(DomCategory::Other)
+                .into(),
+            brand: m.brand,
+            model: m.model,
+            serial_number: m.serial_number,
+            name: m.name,
+            location: m.location,
+            specs: ItemSpecs {
+                cpu: m.cpu,
+                ram_gb: m.ram_gb,
+                storage_gb: m.storage_gb,
+                storage_kind: m
+                    .storage_kind
+                    .as_deref()
+                    .and_then(dom::StorageKind::parse)
+                    .map(Into::into),
+                screen_inches: m.screen_inches,
+                battery_health_percent: m.battery_health_percent,
+            },
+            has_data_storage: m.has_data_storage,
+            acquisition_date: m.acquisition_date,
+            acquisition_value_cents: m.acquisition_value_cents,
+            net_book_value_cents: m.net_book_value_cents,
+            condition_notes: m.condition_notes,
+            grade: m.grade,
+            status: DomStatus::parse(&m.status)
+                .unwrap_or(DomStatus::Inventoried)
+                .into(),
+            owner_id: m.owner_id,
+            custodian_id: m.custodian_id,
+            lot_id: m.lot_id,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// A page of devices.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ItemPage {
+    pub items: Vec<ItemResponse>,
+    pub next_cursor: Option<String>,
+}
+
+/// Validated fields of a device, shared by the form and the import.
+#[derive(Debug, Clone)]
+pub struct ItemFields {
+    pub inventory_number: InventoryNumber,
+    pub category: DomCategory,
+    pub brand: Option<String>,
+    pub model: Option<String>,
+    pub serial_number: Option<String>,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub donor_status: Option<String>,
+    pub specs: Specs,
+    pub has_data_storage: bool,
+    pub acquisition_date: Option<NaiveDate>,
+    pub acquisition_value_cents: Option<i64>,
+    pub net_book_value_cents: Option<i64>,
+    pub condition_notes: Option<String>,
+}
+
+fn optional_text<const MAX: usize>(
+    errors: &mut FieldErrors,
+    field: &str,
+    value: Option<&Str>,
+) -> Option<String> {
+    errors
+        .check(
+            field,
+            reemploi_domain::text::Text::<MAX>::parse_optional(value.map(|s| &**s)),
+        )
+        .flatten()
+        .map(|t| t.into_inner())
+}
+
+impl ItemRequest {
+    fn parse(&self, today: NaiveDate) -> Result<ItemFields, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let inventory_number = errors.check(
+            "inventory_number",
+            InventoryNumber::parse(&self.inventory_number),
+        );
+        let category: DomCategory = self.category.into();
+        let specs = self
+            .specs
+            .as_ref()
+            .map(ItemSpecs::to_domain)
+            .unwrap_or_default();
+        specs.check(category, "specs.", &mut errors);
+        if self.acquisition_date.is_some_and(|d| d > today) {
+            errors.push("acquisition_date", reemploi_domain::Invalid::OutOfRange);
+        }
+        let fields = ItemFields {
+            inventory_number: inventory_number
+                .clone()
+                .unwrap_or_else(|| InventoryNumber::parse("-").expect("placeholder")),
+            category,
+            brand: optional_text::<100>(&mut errors, "brand", self.brand.as_ref()),
+            model: optional_text::<200>(&mut errors, "model", self.model.as_ref()),
+            serial_number: optional_text::<100>(
+                &mut errors,
+                "serial_number",
+                self.serial_number.as_ref(),
+            ),
+            name: optional_text::<200>(&mut errors, "name", self.name.as_ref()),
+            location: optional_text::<200>(&mut errors, "location", self.location.as_ref()),
+            donor_status: None,
+            specs,
+            has_data_storage: self
+                .has_data_storage
+                .unwrap_or(category.has_data_storage_by_default()),
+            acquisition_date: self.acquisition_date,
+            acquisition_value_cents: self.acquisition_value_cents,
+            net_book_value_cents: self.net_book_value_cents,
+            condition_notes: optional_text::<2000>(
+                &mut errors,
+                "condition_notes",
+                self.condition_notes.as_ref(),
+            ),
+        };
+        errors.finish(|| inventory_number.map(|_| fields))
+    }
+}
+
+/// A fresh public code.
+pub fn new_public_code() -> String {
+    let bits: u64 = rand::rng().random::<u64>() & ((1u64 << 50) - 1);
+    PublicCode::from_random(bits).as_str().to_owned()
+}
+
+/// Writes the columns of `fields` into an active model.
+pub fn set_fields(am: &mut item::ActiveModel, f: &ItemFields) {
+    am.inventory_number = Set(f.inventory_number.as_str().to_owned());
+    am.category = Set(f.category.as_str().to_owned());
+    am.brand = Set(f.brand.clone());
+    am.model = Set(f.model.clone());
+    am.serial_number = Set(f.serial_number.clone());
+    am.name = Set(f.name.clone());
+    am.location = Set(f.location.clone());
+    am.donor_status = Set(f.donor_status.clone());
+    am.cpu = Set(f
+        .specs
+        .cpu
+        .as_ref()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty()));
+    am.ram_gb = Set(f.specs.ram_gb);
+    am.storage_gb = Set(f.specs.storage_gb);
+    am.storage_kind = Set(f.specs.storage_kind.map(|k| k.as_str().to_owned()));
+    am.screen_inches = Set(f.specs.screen_inches);
+    am.battery_health_percent = Set(f.specs.battery_health_percent);
+    am.has_data_storage = Set(f.has_data_storage);
+    am.acquisition_date = Set(f.acquisition_date);
+    am.acquisition_value_cents = Set(f.acquisition_value_cents);
+    am.net_book_value_cents = Set(f.net_book_value_cents);
+    am.condition_notes = Set(f.condition_notes.clone());
+}
+
+/// A new device's row, owned and held by its public body.
+pub fn new_item(org: Uuid, f: &ItemFields, now: DateTime<Utc>) -> item::ActiveModel {
+    let mut am = item::ActiveModel {
+        id: Set(store::new_id()),
+        public_code: Set(new_public_code()),
+        organisation_id: Set(org),
+        grade: Set(None),
+        status: Set(DomStatus::Inventoried.as_str().to_owned()),
+        owner_id: Set(org),
+        custodian_id: Set(org),
+        lot_id: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    set_fields(&mut am, f);
+    am
+}
+
+/// The payload of an `item_registered` event.
+pub fn registered_payload(org: Uuid, f: &ItemFields, public_code: &str) -> serde_json::Value {
+    serde_json::json!({
+        "organisation_id": org,
+        "inventory_number": f.inventory_number.as_str(),
+        "category": f.category.as_str(),
+        "public_code": public_code,
+        "to": "inventoried",
+    })
+}
+
+/// Loads a device or answers 404.
+pub async fn find_item<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<item::Model> {
+    item::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The organisations related to a device: origin, owner, custodian.
+pub fn related_orgs(m: &item::Model) -> [Uuid; 3] {
+    [m.organisation_id, m.owner_id, m.custodian_id]
+}
+
+/// One step of a device's public history.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PublicStep {
+    pub at: String,
+    /// The transition (`award`, `collect`…) or `item_registered`.
+    pub step: String,
+    /// What happened, in French.
+    pub label: String,
+    /// The organisation that acted.
+    pub organisation: Option<String>,
+    /// Where the device went, for transfers.
+    pub to_organisation: Option<String>,
+}
+
+/// What anyone scanning a label sees: no serial number, no people, only organisations and steps.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct PublicItem {
+    pub public_code: String,
+    pub category: Category,
+    pub category_label: String,
+    pub brand: Option<String>,
+    pub model: Option<String>,
+    pub status: ItemStatus,
+    pub status_label: String,
+    pub grade: Option<String>,
+    pub history: Vec<PublicStep>,
+    /// Whether the hash chain of its history verifies.
+    pub history_verified: bool,
+}
+
+/// One transition of the life-cycle table.
+#[derive(Debug, Clone, Object)]
+pub struct LifecycleTransition {
+    pub name: String,
+    pub from: Vec<ItemStatus>,
+    pub to: ItemStatus,
+    /// Organisation kinds that may fire it.
+    pub kinds: Vec<String>,
+    pub roles: Vec<String>,
+    pub preconditions: Vec<String>,
+    pub label: String,
+}
+
+/// The life cycle of a device.
+#[derive(Debug, Clone, Object)]
+pub struct Lifecycle {
+    pub states: Vec<ItemStatus>,
+    pub transitions: Vec<LifecycleTransition>,
+    /// The same table as a Mermaid state diagram.
+    pub mermaid: String,
+}
+
+pub struct ItemsApi {
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Items")]
+impl ItemsApi {
+    /// Register a device
+    ///
+    /// Adds a device to the public body's inventory (`inventoried`). Its inventory number must
+    /// be new in the body: numbers are never reused, even after the device has left.
+    #[oai(path = "/items", method = "post", operation_id = "create_item")]
+    async fn create_item(
+        &self,
+        auth: BearerAuth,
+        body: Json<ItemRequest>,
+    ) -> ApiResult<Created<ItemResponse>> {
+        let acting = auth.0.acting_as("create_item", body.0.organisation_id)?;
+        let fields = body.0.parse(self.state.settings.today())?;
+        let org = acting.organisation_id;
+        let now = store::now();
+        let am = new_item(org, &fields, now);
+        let id = *am.id.as_ref();
+        let code = am.public_code.as_ref().clone();
+        let txn = begin_write(&self.state.db).await?;
+        match item::Entity::insert(am).exec_without_returning(&txn).await {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ApiError::new(ErrorCode::InventoryNumberTaken));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        events::append(
+            &txn,
+            NewEvent {
+                stream: item_stream(id),
+                organisation_id: Some(org),
+                actor: auth.0.actor_ref(),
+                kind: "item_registered",
+                payload: registered_payload(org, &fields, &code),
+            },
+        )
+        .await?;
+        let created = find_item(&txn, id).await?;
+        txn.commit().await?;
+        Ok(Created::Created(
+            Json(created.into()),
+            format!("/v1/items/{id}"),
+        ))
+    }
+
+    /// List devices
+    ///
+    /// The devices of the caller's organisation: its inventory for a public body, the devices in
+    /// its custody or ownership for a refurbisher or association. Filters combine.
+    #[oai(path = "/items", method = "get", operation_id = "list_items")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_items(
+        &self,
+        auth: BearerAuth,
+        organisation_id: Query<Option<Uuid>>,
+        status: Query<Option<ItemStatus>>,
+        category: Query<Option<Category>>,
+        lot_id: Query<Option<Uuid>>,
+        /// Free text on brand, model, serial number and inventory number.
+        #[oai(validator(max_length = 100))]
+        q: Query<Option<String>>,
+        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<ItemPage>> {
+        let acting = auth.0.acting_as("list_items", organisation_id.0)?;
+        let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
+        let org = acting.organisation_id;
+        let mut select = item::Entity::find().filter(
+            Condition::any()
+                .add(item::Column::OrganisationId.eq(org))
+                .add(item::Column::OwnerId.eq(org))
+                .add(item::Column::CustodianId.eq(org)),
+        );
+        if let Some(s) = status.0 {
+            select = select.filter(item::Column::Status.eq(DomStatus::from(s).as_str()));
+        }
+        if let Some(c) = category.0 {
+            select = select.filter(item::Column::Category.eq(DomCategory::from(c).as_str()));
+        }
+        if let Some(l) = lot_id.0 {
+            select = select.filter(item::Column::LotId.eq(l));
+        }
+        if let Some(q) = q.0.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let pattern = format!("%{escaped}%");
+            let like = |col: item::Column| {
+                Expr::expr(Func::lower(Expr::col(col)))
+                    .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+            };
+            select = select.filter(
+                Condition::any()
+                    .add(like(item::Column::Brand))
+                    .add(like(item::Column::Model))
+                    .add(like(item::Column::SerialNumber))
+                    .add(like(item::Column::InventoryNumber)),
+            );
+        }
+        let (rows, next_cursor) = page
+            .fetch(&self.state.db, select, item::Column::Id, |m| m.id)
+            .await?;
+        Ok(Json(ItemPage {
+            items: rows.into_iter().map(Into::into).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Read a device
+    ///
+    /// For the organisations it came from, belongs to or is held by (and the operator).
+    #[oai(path = "/items/:id", method = "get", operation_id = "get_item")]
+    async fn get_item(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Versioned<ItemResponse>> {
+        let m = find_item(&self.state.db, id.0).await?;
+        auth.0.authorize_related("get_item", &related_orgs(&m))?;
+        let tag = etag(m.version);
+        Ok(Versioned::Ok(Json(m.into()), tag))
+    }
+
+    /// Update a device
+    ///
+    /// The public body corrects a device while it is still in its inventory (`inventoried`).
+    /// The inventory number cannot change. Send `If-Match` with the `ETag` you read.
+    #[oai(path = "/items/:id", method = "put", operation_id = "update_item")]
+    async fn update_item(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        #[oai(name = "If-Match")] if_match: Header<Option<String>>,
+        body: Json<ItemRequest>,
+    ) -> ApiResult<Versioned<ItemResponse>> {
+        let current = find_item(&self.state.db, id.0).await?;
+        let acting = auth
+            .0
+            .authorize_related("update_item", &[current.organisation_id])?;
+        let acting = acting.ok_or_else(ApiError::forbidden)?;
+        let fields = body.0.parse(self.state.settings.today())?;
+        if fields.inventory_number.as_str() != current.inventory_number {
+            return Err(ApiError::field(
+                "inventory_number",
+                reemploi_domain::Invalid::NotAllowedForKind,
+            )
+            .detail(
+                "Le numéro d'inventaire d'un équipement ne change pas.",
+                "A device's inventory number does not change.",
+            ));
+        }
+        let txn = begin_write(&self.state.db).await?;
+        let current = find_item(&txn, id.0).await?;
+        check_if_match(if_match.0.as_deref(), current.version)?;
+        if current.status != DomStatus::Inventoried.as_str() {
+            return Err(ApiError::new(ErrorCode::ItemNotEditable));
+        }
+        let mut am: item::ActiveModel = Default::default();
+        set_fields(&mut am, &fields);
+        am.version = Set(current.version + 1);
+        am.updated_at = Set(store::now());
+        let done = item::Entity::update_many()
+            .set(am)
+            .filter(item::Column::Id.eq(current.id))
+            .filter(item::Column::Version.eq(current.version))
+            .exec(&txn)
+            .await?;
+        if done.rows_affected != 1 {
+            return Err(ApiError::new(ErrorCode::PreconditionFailed));
+        }
+        events::append(
+            &txn,
+            NewEvent {
+                stream: item_stream(current.id),
+                organisation_id: Some(acting.organisation_id),
+                actor: auth.0.actor_ref(),
+                kind: "item_updated",
+                payload: serde_json::json!({ "organisation_id": acting.organisation_id, "version": current.version + 1 }),
+            },
+        )
+        .await?;
+        let updated = find_item(&txn, id.0).await?;
+        txn.commit().await?;
+        let tag = etag(updated.version);
+        Ok(Versioned::Ok(Json(updated.into()), tag))
+    }
+
+    /// A device's history
+    ///
+    /// Every event of the device, oldest first, each chained to the previous one by its hash.
+    #[oai(
+        path = "/items/:id/events",
+        method = "get",
+        operation_id = "list_item_events"
+    )]
+    async fn list_item_events(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<EventPage>> {
+        let m = find_item(&self.state.db, id.0).await?;
+        auth.0
+            .authorize_related("list_item_events", &related_orgs(&m))?;
+        let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
+        let select = event::Entity::find().filter(event::Column::Stream.eq(item_stream(m.id)));
+        let (rows, next_cursor) = page
+            .fetch(&self.state.db, select, event::Column::Id, |e| e.id)
+            .await?;
+        Ok(Json(EventPage {
+            items: rows.into_iter().map(EventResponse::from).collect(),
+            next_cursor,
+        }))
+    }
+
+    /// Verify a device's history
+    ///
+    /// Recomputes the hash chain of the device's events and says where it breaks, if it does.
+    #[oai(
+        path = "/items/:id/events/verify",
+        method = "get",
+        operation_id = "verify_item_events"
+    )]
+    async fn verify_item_events(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<ChainVerification>> {
+        let m = find_item(&self.state.db, id.0).await?;
+        auth.0
+            .authorize_related("verify_item_events", &related_orgs(&m))?;
+        let stream = item_stream(m.id);
+        let v = verify_stream(&self.state.db, &stream).await?;
+        Ok(Json(ChainVerification::from_verification(stream, v)))
+    }
+
+    /// Public history of a device
+    ///
+    /// What a QR label opens: the device, its status and its steps from public body to
+    /// refurbisher to association, with dates and organisation names; nothing personal.
+    #[oai(
+        path = "/public/items/:public_code",
+        method = "get",
+        operation_id = "get_public_item"
+    )]
+    async fn get_public_item(
+        &self,
+        #[oai(validator(max_length = 20))] public_code: Path<String>,
+    ) -> ApiResult<Json<PublicItem>> {
+        let code = PublicCode::parse(&public_code.0).map_err(|_| ApiError::not_found())?;
+        let db = &self.state.db;
+        let m = item::Entity::find()
+            .filter(item::Column::PublicCode.eq(code.as_str()))
+            .one(db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let rows = event::Entity::find()
+            .filter(event::Column::Stream.eq(item_stream(m.id)))
+            .order_by_asc(event::Column::Seq)
+            .all(db)
+            .await?;
+        let mut names = std::collections::HashMap::new();
+        let mut history = Vec::with_capacity(rows.len());
+        for e in &rows {
+            let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
+            let org_name = |key: &str| {
+                payload
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| s.parse::<Uuid>().ok())
+            };
+            let mut resolve = async |id: Option<Uuid>| -> ApiResult<Option<String>> {
+                let Some(id) = id else { return Ok(None) };
+                if let Some(n) = names.get(&id) {
+                    return Ok(Some(String::clone(n)));
+                }
+                let name = organisation::Entity::find_by_id(id)
+                    .one(db)
+                    .await?
+                    .map(|o| o.name);
+                if let Some(n) = &name {
+                    names.insert(id, n.clone());
+                }
+                Ok(name)
+            };
+            let organisation = resolve(org_name("organisation_id")).await?;
+            let to_organisation = resolve(org_name("to_organisation_id")).await?;
+            let label = lifecycle::transition(&e.kind).map_or_else(
+                || match e.kind.as_str() {
+                    "item_registered" => "Inscrit à l'inventaire".to_owned(),
+                    "item_updated" => "Fiche mise à jour".to_owned(),
+                    other => other.to_owned(),
+                },
+                |t| t.label_fr.to_owned(),
+            );
+            history.push(PublicStep {
+                at: e.occurred_at.clone(),
+                step: e.kind.clone(),
+                label,
+                organisation,
+                to_organisation,
+            });
+        }
+        let verified = verify_stream(db, &item_stream(m.id))
+            .await?
+            .broken
+            .is_none();
+        let category = DomCategory::parse(&m.category).unwrap_or(DomCategory::Other);
+        let status = DomStatus::parse(&m.status).unwrap_or(DomStatus::Inventoried);
+        Ok(Json(PublicItem {
+            public_code: PublicCode::parse(&m.public_code)
+                .map(|c| c.display())
+                .unwrap_or(m.public_code),
+            category: category.into(),
+            category_label: category.label_fr().to_owned(),
+            brand: m.brand,
+            model: m.model,
+            status: status.into(),
+            status_label: status.label_fr().to_owned(),
+            grade: m.grade,
+            history,
+            history_verified: verified,
+        }))
+    }
+
+    /// The life cycle of a device
+    ///
+    /// The declarative table every status change goes through: transitions, who may fire them,
+    /// their preconditions, and a Mermaid diagram of it.
+    #[oai(
+        path = "/meta/lifecycle",
+        method = "get",
+        operation_id = "get_lifecycle"
+    )]
+    async fn get_lifecycle(&self) -> Json<Lifecycle> {
+        Json(Lifecycle {
+            states: DomStatus::ALL.into_iter().map(Into::into).collect(),
+            transitions: lifecycle::TRANSITIONS
+                .iter()
+                .map(|t| LifecycleTransition {
+                    name: t.name.to_owned(),
+                    from: t.from.iter().copied().map(Into::into).collect(),
+                    to: t.to.into(),
+                    kinds: t
+                        .allowed
+                        .kinds
+                        .iter()
+                        .map(|k| k.as_str().to_owned())
+                        .collect(),
+                    roles: t
+                        .allowed
+                        .roles
+                        .iter()
+                        .map(|r| r.as_str().to_owned())
+                        .collect(),
+                    preconditions: t
+                        .preconditions
+                        .iter()
+                        .map(|p| p.code().to_owned())
+                        .collect(),
+                    label: t.label_fr.to_owned(),
+                })
+                .collect(),
+            mermaid: lifecycle::mermaid(),
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! The `items` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "items")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub public_code: String,
+    pub organisation_id: Uuid,
+    pub inventory_number: String,
+    pub serial_number: Option<String>,
+    pub category: String,
+    pub brand: Option<String>,
+    pub model: Option<String>,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub donor_status: Option<String>,
+    pub cpu: Option<String>,
+    pub ram_gb: Option<i32>,
+    pub storage_gb: Option<i32>,
+    pub storage_kind: Option<String>,
+    pub screen_inches: Option<f64>,
+    pub battery_health_percent: Option<i32>,
+    pub has_data_storage: bool,
+    pub acquisition_date: Option<Date>,
+    pub acquisition_value_cents: Option<i64>,
+    pub net_book_value_cents: Option<i64>,
+    pub condition_notes: Option<String>,
+    pub grade: Option<String>,
+    pub status: String,
+    pub owner_id: Uuid,
+    pub custodian_id: Uuid,
+    pub lot_id: Option<Uuid>,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
