@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod importer;
 pub mod mail;
 pub mod ratelimit;
 pub mod security;

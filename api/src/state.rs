@@ -17,6 +17,8 @@ pub struct AppState {
     pub login_per_ip: Arc<RateLimiter>,
     /// Calls without credentials, per client address and minute.
     pub anonymous_limit: Arc<RateLimiter>,
+    /// Progress of the background jobs running in this process: (processed, total).
+    pub job_progress: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u64, u64)>>>,
 }
 
 impl AppState {
@@ -30,6 +32,7 @@ impl AppState {
                 settings.anonymous_limit_per_minute,
                 Duration::from_secs(60),
             )),
+            job_progress: Arc::default(),
             settings: Arc::new(settings),
         }
     }

@@ -27,7 +27,7 @@ const WINDOWS_1252_80_9F: [char; 32] = [
 
 /// The character a Windows-1252 byte stands for. 0xA0–0xFF are Latin-1, i.e. the code point of
 /// the same value.
-fn windows_1252(byte: u8) -> char {
+pub fn windows_1252(byte: u8) -> char {
     match byte {
         0x80..=0x9F => WINDOWS_1252_80_9F[usize::from(byte - 0x80)],
         _ => char::from(byte),

@@ -165,6 +165,8 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         ("DATABASE_URL".into(), url),
         ("REEMPLOI_OUTBOX_POLL_MS".into(), "50".into()),
         ("REEMPLOI_DB_MAX_CONNECTIONS".into(), "5".into()),
+        // The sample inventory has a purchase date in 2027 that must stay "in the future".
+        ("REEMPLOI_TODAY".into(), "2026-11-29".into()),
     ];
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings =
@@ -291,6 +293,61 @@ impl TestApp {
                 .to_owned(),
             token,
         }
+    }
+
+    /// Verifies an organisation as the operator.
+    pub async fn verify(&self, operator: &str, org: &Org) {
+        let r = self
+            .post(
+                &format!("/v1/organisations/{}/verify", org.id),
+                Some(operator),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "verification failed: {}", r.text);
+    }
+
+    /// Creates a site for `org` at the given coordinates.
+    pub async fn site(&self, org: &Org, lat: f64, lon: f64) -> String {
+        let r = self
+            .post(
+                &format!("/v1/organisations/{}/sites", org.id),
+                Some(&org.token),
+                json!({
+                    "name": "Services techniques", "kind": "pickup", "address": "5 rue des Ateliers",
+                    "postcode": "41000", "city": "Saint-Ouen-sur-Loire", "insee_code": "41230",
+                    "latitude": lat, "longitude": lon
+                }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "site: {}", r.text);
+        r.body["id"].as_str().expect("site id").to_owned()
+    }
+
+    /// Registers `n` devices of `category` in `org` and returns their ids.
+    pub async fn items(&self, org: &Org, category: &str, n: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            let r = self
+                .post(
+                    "/v1/items",
+                    Some(&org.token),
+                    json!({
+                        "inventory_number": format!("INV-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]),
+                        "category": category,
+                        "brand": "Dell",
+                        "model": "Latitude 5490",
+                        "serial_number": "1954RGQKK9",
+                        "acquisition_date": "2019-03-15",
+                        "acquisition_value_cents": 94861,
+                        "net_book_value_cents": 0
+                    }),
+                )
+                .await;
+            assert_eq!(r.status, 201, "item: {}", r.text);
+            ids.push(r.body["id"].as_str().expect("item id").to_owned());
+        }
+        ids
     }
 
     /// Bootstraps the platform operator and signs it in.

@@ -15,6 +15,8 @@ use crate::ratelimit::RateLimiter;
 pub struct Limits {
     /// Largest body, in bytes.
     pub max_body_bytes: usize,
+    /// Larger limits for some paths (file uploads), streamed rather than buffered.
+    pub upload_routes: Vec<(&'static str, usize)>,
     /// Deepest nesting of arrays and objects in a JSON body.
     pub max_json_depth: usize,
     /// Longest string (in bytes) anywhere in a JSON body.
@@ -102,6 +104,27 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
         return Err(e.into());
     }
 
+    if let Some((_, upload_max)) = limits
+        .upload_routes
+        .iter()
+        .find(|(p, _)| *p == req.uri().path())
+    {
+        let upload_max = *upload_max;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > upload_max as u64) {
+            return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+        }
+        let body = req.take_body().into_async_read();
+        req.set_body(Body::from_async_read(Limited {
+            inner: Box::pin(body),
+            left: upload_max as u64 + 1,
+        }));
+        return next.call(req).await.map(IntoResponse::into_response);
+    }
     let max = limits.max_body_bytes;
     let declared = req
         .headers()
@@ -161,6 +184,34 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
         req.set_body(Body::from(buf));
     }
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The message of the IO error a [`Limited`] body raises once over its limit.
+pub const TOO_LARGE: &str = "request body too large";
+
+/// A body reader that fails once more than its limit has been read.
+struct Limited {
+    inner: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    left: u64,
+}
+
+impl tokio::io::AsyncRead for Limited {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = self.inner.as_mut().poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            let read = (buf.filled().len() - before) as u64;
+            if read >= self.left {
+                return std::task::Poll::Ready(Err(std::io::Error::other(TOO_LARGE)));
+            }
+            self.left -= read;
+        }
+        poll
+    }
 }
 
 #[cfg(test)]

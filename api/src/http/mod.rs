@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod etag;
 pub mod events;
+pub mod imports;
 pub mod items;
 pub mod limits;
 pub mod lots;
@@ -38,6 +39,7 @@ pub type Apis = (
     events::EventsApi,
     items::ItemsApi,
     lots::LotsApi,
+    imports::ImportsApi,
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -59,6 +61,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         events::EventsApi { state: s() },
         items::ItemsApi { state: s() },
         lots::LotsApi { state: s() },
+        imports::ImportsApi { state: s() },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
@@ -107,6 +110,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     let docs = service.swagger_ui();
     let limits = std::sync::Arc::new(limits::Limits {
         max_body_bytes: state.settings.max_body_bytes,
+        upload_routes: vec![("/v1/items/import", state.settings.import_max_bytes)],
         max_json_depth: state.settings.max_json_depth,
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),

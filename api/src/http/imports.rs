@@ -1,0 +1,429 @@
+//! Importing an inventory file (GLPI export or our template) and following background jobs.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use poem::{Body, Request, RequestBody};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Json, ParsePayload, Payload, PlainText};
+use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
+};
+use reemploi_domain::import::TEMPLATE_HEADER;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use super::access::BearerAuth;
+use super::types::ApiTags;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::importer::{self, ImportFailure, ImportOptions, Report};
+use crate::state::AppState;
+use crate::store::entities::job;
+use crate::store::{self};
+
+/// Content types accepted for an inventory file.
+const CSV_TYPES: &[&str] = &[
+    "text/csv",
+    "application/csv",
+    "text/plain",
+    "application/octet-stream",
+    "application/vnd.ms-excel",
+];
+
+/// A CSV file sent as the request body, streamed (never held whole in memory).
+pub struct CsvBody(pub Body);
+
+impl Payload for CsvBody {
+    const CONTENT_TYPE: &'static str = "text/csv";
+
+    fn check_content_type(content_type: &str) -> bool {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        CSV_TYPES.contains(&essence.as_str())
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            format: Some("binary"),
+            ..MetaSchema::new("string")
+        }))
+    }
+}
+
+impl ParsePayload for CsvBody {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Self(
+            <Body as poem::FromRequest>::from_request(request, body).await?,
+        ))
+    }
+}
+
+impl<'a> ApiExtractor<'a> for CsvBody {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Self as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some(
+                "The inventory file: CSV with `;`, `,` or tab, UTF-8 (with or without BOM) or Windows-1252.",
+            ),
+            content: CSV_TYPES
+                .iter()
+                .map(|ct| MetaMediaType {
+                    content_type: ct,
+                    schema: <Self as Payload>::schema_ref(),
+                })
+                .collect(),
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _: ExtractParamOptions<()>,
+    ) -> poem::Result<Self> {
+        match request.content_type() {
+            Some(ct) if Self::check_content_type(ct) => {
+                <Self as ParsePayload>::from_request(request, body).await
+            }
+            Some(ct) => Err(poem_openapi::error::ContentTypeError::NotSupported {
+                content_type: ct.to_owned(),
+            }
+            .into()),
+            None => Err(poem_openapi::error::ContentTypeError::ExpectContentType.into()),
+        }
+    }
+}
+
+/// One rejected row of an import.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct RejectedRow {
+    /// Line in the file (the header is line 1).
+    pub line: u64,
+    /// The column at fault, as named in the file.
+    pub column: Option<String>,
+    /// Stable reason code (`missing_inventory_number`, `unknown_type`…).
+    pub code: String,
+    /// The reason, in the response language.
+    pub message: String,
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, Object)]
+pub struct ImportReport {
+    /// Data rows read.
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: Vec<RejectedRow>,
+    /// Whether anything was written: false for a dry run, and when rows were rejected without
+    /// `partial=true` (all or nothing).
+    pub committed: bool,
+    pub dry_run: bool,
+}
+
+/// A background job.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct JobResponse {
+    pub id: Uuid,
+    pub kind: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// Rows processed so far.
+    pub processed: u64,
+    /// Rows to process (known once the file is validated).
+    pub total: u64,
+    /// The import report, once the job succeeded.
+    pub report: Option<ImportReport>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An import's answer: the report, or a job for large files.
+#[derive(ApiResponse)]
+pub enum ImportResponse {
+    /// The file was processed; see `committed`.
+    #[oai(status = 200)]
+    Done(Json<ImportReport>),
+    /// The file is large: it is imported in the background; follow `Location`.
+    #[oai(status = 202)]
+    Accepted(Json<JobResponse>, #[oai(header = "Location")] String),
+}
+
+/// The CSV template.
+#[derive(ApiResponse)]
+pub enum TemplateResponse {
+    /// The header line of our template, with one example row.
+    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
+    Ok(PlainText<String>),
+}
+
+fn report_response(r: &Report, lang: crate::error::Lang) -> ImportReport {
+    ImportReport {
+        rows: r.rows,
+        created: r.created,
+        updated: r.updated,
+        unchanged: r.unchanged,
+        rejected: r
+            .rejected
+            .iter()
+            .map(|x| RejectedRow {
+                line: x.line,
+                column: x.column.clone(),
+                code: x.code.clone(),
+                message: match lang {
+                    crate::error::Lang::Fr => x.message_fr.clone(),
+                    crate::error::Lang::En => x.message_en.clone(),
+                },
+            })
+            .collect(),
+        committed: r.committed,
+        dry_run: r.dry_run,
+    }
+}
+
+fn failure_error(f: ImportFailure) -> ApiError {
+    match f {
+        ImportFailure::Header(h) => {
+            ApiError::new(ErrorCode::ImportHeaderInvalid).detail(h.message_fr(), h.message_en())
+        }
+        ImportFailure::Empty => ApiError::new(ErrorCode::ImportHeaderInvalid)
+            .detail("Le fichier est vide.", "The file is empty."),
+        ImportFailure::Other(e) => ApiError::from(e),
+    }
+}
+
+/// Streams the body to a temporary file; 413 beyond the upload limit.
+async fn spool(state: &AppState, body: Body) -> ApiResult<(PathBuf, u64)> {
+    let dir = state.settings.data_dir.join("tmp");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let path = dir.join(format!("import-{}.csv", store::new_id()));
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let mut reader = body.into_async_read();
+    let copied = tokio::io::copy(&mut reader, &mut file).await;
+    let size = match copied {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(if e.to_string().contains(super::limits::TOO_LARGE) {
+                ApiError::new(ErrorCode::PayloadTooLarge)
+            } else {
+                ApiError::new(ErrorCode::MalformedRequest).detail(
+                    "Le fichier n'a pas pu être lu.",
+                    "The file could not be read.",
+                )
+            });
+        }
+    };
+    file.flush().await.map_err(anyhow::Error::from)?;
+    Ok((path, size))
+}
+
+fn job_response(m: job::Model, live: Option<(u64, u64)>) -> JobResponse {
+    let report: Option<ImportReport> = m
+        .result
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|v| {
+            <ImportReport as poem_openapi::types::ParseFromJSON>::parse_from_json(Some(v)).ok()
+        });
+    let (processed, total) = live.unwrap_or((m.processed.max(0) as u64, m.total.max(0) as u64));
+    JobResponse {
+        id: m.id,
+        kind: m.kind,
+        status: m.status,
+        processed,
+        total,
+        report,
+        error: m.error,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    }
+}
+
+pub struct ImportsApi {
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Items")]
+impl ImportsApi {
+    /// Import an inventory file
+    ///
+    /// A GLPI list export as it is (French or English column names) or our template
+    /// (`GET /v1/items/import/template`): `;`, `,` or tab, UTF-8 or Windows-1252, dates
+    /// `YYYY-MM-DD` or `DD/MM/YYYY`, decimal comma or point. Devices are created or updated by
+    /// inventory number; each rejected row is reported with its line, column and reason. All or
+    /// nothing unless `partial=true`; `dry_run=true` writes nothing. Large files are imported as
+    /// a background job (202, follow `Location`).
+    #[oai(path = "/items/import", method = "post", operation_id = "import_items")]
+    async fn import_items(
+        &self,
+        auth: BearerAuth,
+        req: &Request,
+        organisation_id: Query<Option<Uuid>>,
+        /// Validate and report, write nothing.
+        dry_run: Query<Option<bool>>,
+        /// Import the valid rows even if others are rejected.
+        partial: Query<Option<bool>>,
+        body: CsvBody,
+    ) -> ApiResult<ImportResponse> {
+        let acting = auth.0.acting_as("import_items", organisation_id.0)?;
+        let lang = crate::error::Lang::from_accept_language(req.header("accept-language"));
+        let state = &self.state;
+        let (path, size) = spool(state, body.0).await?;
+        let opts = ImportOptions {
+            organisation_id: acting.organisation_id,
+            actor_ref: auth.0.actor_ref(),
+            dry_run: dry_run.0.unwrap_or(false),
+            partial: partial.0.unwrap_or(false),
+            today: state.settings.today(),
+        };
+        if size as usize <= state.settings.import_sync_max_bytes {
+            let result = importer::run(&state.db, &path, &opts, &|_, _| {}).await;
+            let _ = tokio::fs::remove_file(&path).await;
+            let report = result.map_err(failure_error)?;
+            return Ok(ImportResponse::Done(Json(report_response(&report, lang))));
+        }
+
+        let now = store::now();
+        let job_id = store::new_id();
+        job::Entity::insert(job::ActiveModel {
+            id: Set(job_id),
+            organisation_id: Set(acting.organisation_id),
+            kind: Set("item_import".to_owned()),
+            status: Set("running".to_owned()),
+            total: Set(0),
+            processed: Set(0),
+            result: Set(None),
+            error: Set(None),
+            created_by: Set(auth.0.actor_ref()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(&state.db)
+        .await?;
+        let background = state.clone();
+        tokio::spawn(async move {
+            let progress_map = background.job_progress.clone();
+            let progress = move |done: u64, total: u64| {
+                if let Ok(mut m) = progress_map.lock() {
+                    m.insert(job_id, (done, total));
+                }
+            };
+            let result = importer::run(&background.db, &path, &opts, &progress).await;
+            let _ = tokio::fs::remove_file(&path).await;
+            let (status, result_json, error, processed, total) = match result {
+                Ok(report) => {
+                    let json = poem_openapi::types::ToJSON::to_json(&report_response(
+                        &report,
+                        crate::error::Lang::Fr,
+                    ));
+                    (
+                        "succeeded",
+                        json.map(|j| j.to_string()),
+                        None,
+                        report.rows,
+                        report.rows,
+                    )
+                }
+                Err(ImportFailure::Header(h)) => {
+                    ("failed", None, Some(h.message_fr().to_owned()), 0, 0)
+                }
+                Err(ImportFailure::Empty) => (
+                    "failed",
+                    None,
+                    Some("Le fichier est vide.".to_owned()),
+                    0,
+                    0,
+                ),
+                Err(ImportFailure::Other(e)) => {
+                    tracing::error!(job.id = %job_id, error = format!("{e:#}"), "import job failed");
+                    ("failed", None, Some("erreur interne".to_owned()), 0, 0)
+                }
+            };
+            let saved = job::Entity::update_many()
+                .col_expr(job::Column::Status, Expr::value(status))
+                .col_expr(job::Column::Result, Expr::value(result_json))
+                .col_expr(job::Column::Error, Expr::value(error))
+                .col_expr(job::Column::Processed, Expr::value(processed as i64))
+                .col_expr(job::Column::Total, Expr::value(total as i64))
+                .col_expr(job::Column::UpdatedAt, Expr::value(store::now()))
+                .filter(job::Column::Id.eq(job_id))
+                .exec(&background.db)
+                .await;
+            if let Err(e) = saved {
+                tracing::error!(job.id = %job_id, error = %e, "could not record the job outcome");
+            }
+            if let Ok(mut m) = background.job_progress.lock() {
+                m.remove(&job_id);
+            }
+        });
+        let m = job::Entity::find_by_id(job_id)
+            .one(&state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        Ok(ImportResponse::Accepted(
+            Json(job_response(m, None)),
+            format!("/v1/jobs/{job_id}"),
+        ))
+    }
+
+    /// Import template
+    ///
+    /// The header of our CSV template, with an example row. GLPI exports are accepted as they are.
+    #[oai(
+        path = "/items/import/template",
+        method = "get",
+        operation_id = "get_import_template"
+    )]
+    async fn get_import_template(&self) -> TemplateResponse {
+        let header = TEMPLATE_HEADER.join(";");
+        let example = "INV-2024-00042;laptop;Dell;Latitude 5490;1954RGQKK9;POR-0042;Mairie > Accueil;2019-03-15;948,61;0,00;8;256;ssd;14;Intel Core i5-8350U;oui;Batterie faible";
+        TemplateResponse::Ok(PlainText(format!("{header}\r\n{example}\r\n")))
+    }
+
+    /// Follow a job
+    ///
+    /// Progress of a background job (a large import), then its report.
+    #[oai(path = "/jobs/:id", method = "get", operation_id = "get_job")]
+    async fn get_job(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Json<JobResponse>> {
+        let m = job::Entity::find_by_id(id.0)
+            .one(&self.state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        auth.0.authorize_related("get_job", &[m.organisation_id])?;
+        let live = if m.status == "running" {
+            self.state
+                .job_progress
+                .lock()
+                .ok()
+                .and_then(|p| p.get(&m.id).copied())
+        } else {
+            None
+        };
+        Ok(Json(job_response(m, live)))
+    }
+}

@@ -1,0 +1,585 @@
+//! The inventory import engine: reads a CSV file from disk in bounded memory (streaming,
+//! transcoding Windows-1252 on the fly), validates every row, then writes devices in batches
+//! inside one transaction, committed only when the import is all valid (or `partial`) and not a
+//! dry run. Used by `POST /v1/items/import` (directly or as a background job) and by the bench.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use reemploi_domain::audit::{ChainedEvent, GENESIS_HASH, canonical_json, event_hash};
+use reemploi_domain::import::{self as imp, DuplicateTracker, HeaderMap, ImportRow, RowError};
+use reemploi_domain::lifecycle::ItemStatus;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter,
+};
+use uuid::Uuid;
+
+use crate::http::items::{ItemFields, new_item, registered_payload, set_fields};
+use crate::http::transitions::item_stream;
+use crate::store::entities::{event, event_stream, item};
+use crate::store::events::{self as store_events, NewEvent};
+use crate::store::{self, begin_write};
+
+/// Rows written per statement.
+const BATCH: usize = 500;
+
+/// What to import and how.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub organisation_id: Uuid,
+    pub actor_ref: String,
+    /// Validate and count, write nothing.
+    pub dry_run: bool,
+    /// Import the valid rows even when others are rejected.
+    pub partial: bool,
+    pub today: NaiveDate,
+}
+
+/// One rejected row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub line: u64,
+    pub column: Option<String>,
+    pub code: String,
+    pub message_fr: String,
+    pub message_en: String,
+}
+
+impl From<&RowError> for Rejected {
+    fn from(e: &RowError) -> Self {
+        Self {
+            line: e.line,
+            column: e.column.clone(),
+            code: e.reason.code().to_owned(),
+            message_fr: e.reason.message_fr(),
+            message_en: e.reason.message_en(),
+        }
+    }
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Data rows read (the header excluded, blank lines skipped).
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: Vec<Rejected>,
+    /// Whether the changes were written.
+    pub committed: bool,
+    pub dry_run: bool,
+    /// Inventory numbers created, in file order (for the caller's own checks).
+    pub created_inventory_numbers: Vec<String>,
+}
+
+/// Why a whole file is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    #[error("header: {}", .0.message_en())]
+    Header(imp::HeaderError),
+    #[error("the file is empty")]
+    Empty,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sea_orm::DbErr> for ImportFailure {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ImportFailure::Other(e.into())
+    }
+}
+
+/// Encodings the reader knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    Utf8,
+    Windows1252,
+}
+
+/// Decides the encoding by scanning the file once in chunks (valid UTF-8 or not).
+fn sniff_encoding(path: &Path) -> anyhow::Result<Encoding> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut first = true;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(if carry.is_empty() {
+                Encoding::Utf8
+            } else {
+                Encoding::Windows1252
+            });
+        }
+        let mut chunk = std::mem::take(&mut carry);
+        chunk.extend_from_slice(&buf[..n]);
+        if first && chunk.starts_with(b"\xEF\xBB\xBF") {
+            return Ok(Encoding::Utf8);
+        }
+        first = false;
+        match std::str::from_utf8(&chunk) {
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() => carry = chunk[e.valid_up_to()..].to_vec(),
+            Err(_) => return Ok(Encoding::Windows1252),
+        }
+    }
+}
+
+/// A reader yielding UTF-8: the BOM removed, Windows-1252 transcoded byte by byte, and CRLF
+/// turned into LF (so that the CSV reader counts lines as people do).
+struct Utf8Reader<R> {
+    inner: R,
+    encoding: Encoding,
+    pending: Vec<u8>,
+    pos: usize,
+    started: bool,
+    /// A carriage return held back until we know whether a line feed follows.
+    held_cr: bool,
+}
+
+impl<R> Utf8Reader<R> {
+    fn new(inner: R, encoding: Encoding) -> Self {
+        Self {
+            inner,
+            encoding,
+            pending: Vec::new(),
+            pos: 0,
+            started: false,
+            held_cr: false,
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        if self.held_cr {
+            self.held_cr = false;
+            if b != b'\n' {
+                self.pending.push(b'\r');
+            }
+        }
+        if b == b'\r' {
+            self.held_cr = true;
+        } else {
+            self.pending.push(b);
+        }
+    }
+}
+
+impl<R: Read> Read for Utf8Reader<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.pending.len() {
+            let mut raw = [0u8; 16 * 1024];
+            let n = self.inner.read(&mut raw)?;
+            if n == 0 {
+                if self.held_cr {
+                    self.held_cr = false;
+                    out[0] = b'\r';
+                    return Ok(1);
+                }
+                return Ok(0);
+            }
+            let mut raw = &raw[..n];
+            if !self.started {
+                self.started = true;
+                if raw.starts_with(b"\xEF\xBB\xBF") {
+                    raw = &raw[3..];
+                }
+            }
+            self.pending.clear();
+            self.pos = 0;
+            let mut tmp = [0u8; 4];
+            for &b in raw {
+                match self.encoding {
+                    Encoding::Utf8 => self.push(b),
+                    Encoding::Windows1252 => {
+                        for &u in imp::windows_1252(b).encode_utf8(&mut tmp).as_bytes() {
+                            self.push(u);
+                        }
+                    }
+                }
+            }
+            if self.pending.is_empty() {
+                // Only a held carriage return so far: read on.
+                return self.read(out);
+            }
+        }
+        let n = out.len().min(self.pending.len() - self.pos);
+        out[..n].copy_from_slice(&self.pending[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn open_csv(path: &Path) -> anyhow::Result<csv::Reader<Utf8Reader<BufReader<File>>>> {
+    let encoding = sniff_encoding(path)?;
+    // The delimiter is read from the first line.
+    let mut head = Utf8Reader::new(BufReader::new(File::open(path)?), encoding);
+    let mut first = Vec::new();
+    let mut byte = [0u8; 1];
+    // Bytes one at a time over a buffered reader: only the first line is read.
+    while first.len() < 64 * 1024 && head.read(&mut byte)? == 1 && byte[0] != b'\n' {
+        first.push(byte[0]);
+    }
+    let delimiter = imp::detect_delimiter(&String::from_utf8_lossy(&first));
+    let reader = Utf8Reader::new(BufReader::new(File::open(path)?), encoding);
+    Ok(csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(reader))
+}
+
+fn is_blank(record: &csv::StringRecord) -> bool {
+    record.iter().all(|f| f.trim().is_empty())
+}
+
+/// Reads the header and hands each data row (parsed or rejected) to `each`.
+fn scan(
+    path: &Path,
+    today: NaiveDate,
+    mut each: impl FnMut(Result<ImportRow, RowError>) -> anyhow::Result<()>,
+) -> Result<u64, ImportFailure> {
+    let mut reader = open_csv(path)?;
+    let mut record = csv::StringRecord::new();
+    let headers = loop {
+        if !reader
+            .read_record(&mut record)
+            .context("reading the header")?
+        {
+            return Err(ImportFailure::Empty);
+        }
+        if !is_blank(&record) {
+            let fields: Vec<&str> = record.iter().collect();
+            break HeaderMap::from_headers(&fields).map_err(ImportFailure::Header)?;
+        }
+    };
+    let mut duplicates = DuplicateTracker::new(&headers);
+    let mut rows = 0u64;
+    while reader
+        .read_record(&mut record)
+        .context("reading the file")?
+    {
+        if is_blank(&record) {
+            continue;
+        }
+        rows += 1;
+        let line = record.position().map_or(rows + 1, |p| p.line());
+        let fields: Vec<&str> = record.iter().collect();
+        let parsed = imp::parse_row(&headers, &fields, line, today)
+            .and_then(|row| duplicates.check(&row).map(|()| row));
+        each(parsed)?;
+    }
+    Ok(rows)
+}
+
+fn fields_of(row: ImportRow) -> ItemFields {
+    ItemFields {
+        inventory_number: row.inventory_number,
+        category: row.category,
+        brand: row.brand,
+        model: row.model,
+        serial_number: row.serial,
+        name: row.name,
+        location: row.location,
+        donor_status: row.donor_status,
+        specs: row.specs,
+        has_data_storage: row.has_data_storage,
+        acquisition_date: row.acquisition_date,
+        acquisition_value_cents: row.acquisition_value_cents,
+        net_book_value_cents: row.net_book_value_cents,
+        condition_notes: row.condition_notes,
+    }
+}
+
+/// Whether the stored device already holds exactly these fields.
+fn same(m: &item::Model, f: &ItemFields) -> bool {
+    let cpu = f
+        .specs
+        .cpu
+        .as_ref()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
+    m.category == f.category.as_str()
+        && m.brand == f.brand
+        && m.model == f.model
+        && m.serial_number == f.serial_number
+        && m.name == f.name
+        && m.location == f.location
+        && m.donor_status == f.donor_status
+        && m.cpu == cpu
+        && m.ram_gb == f.specs.ram_gb
+        && m.storage_gb == f.specs.storage_gb
+        && m.storage_kind.as_deref() == f.specs.storage_kind.map(|k| k.as_str())
+        && m.screen_inches == f.specs.screen_inches
+        && m.battery_health_percent == f.specs.battery_health_percent
+        && m.has_data_storage == f.has_data_storage
+        && m.acquisition_date == f.acquisition_date
+        && m.acquisition_value_cents == f.acquisition_value_cents
+        && m.net_book_value_cents == f.net_book_value_cents
+        && m.condition_notes == f.condition_notes
+}
+
+/// Writes one batch: new devices in bulk with the first event of their chains; changed devices
+/// one by one; devices no longer in the inventory are rejected.
+async fn write_batch(
+    txn: &DatabaseTransaction,
+    opts: &ImportOptions,
+    batch: Vec<(u64, ItemFields)>,
+    inventory_header: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let numbers: Vec<String> = batch
+        .iter()
+        .map(|(_, f)| f.inventory_number.as_str().to_owned())
+        .collect();
+    let existing: HashMap<String, item::Model> = item::Entity::find()
+        .filter(item::Column::OrganisationId.eq(opts.organisation_id))
+        .filter(item::Column::InventoryNumber.is_in(numbers))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|m| (m.inventory_number.clone(), m))
+        .collect();
+    let now = store::now();
+    let occurred_at = now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let mut new_items = Vec::new();
+    let mut new_events = Vec::new();
+    let mut new_heads = Vec::new();
+    for (line, f) in batch {
+        match existing.get(f.inventory_number.as_str()) {
+            None => {
+                let am = new_item(opts.organisation_id, &f, now);
+                let id = *am.id.as_ref();
+                let stream = item_stream(id);
+                let payload = registered_payload(opts.organisation_id, &f, am.public_code.as_ref());
+                let hash = event_hash(&ChainedEvent {
+                    stream: &stream,
+                    seq: 1,
+                    kind: "item_registered",
+                    occurred_at: &occurred_at,
+                    actor: &opts.actor_ref,
+                    payload: &payload,
+                    prev_hash: GENESIS_HASH,
+                });
+                new_events.push(event::ActiveModel {
+                    id: Set(store::new_id()),
+                    stream: Set(stream.clone()),
+                    seq: Set(1),
+                    organisation_id: Set(Some(opts.organisation_id)),
+                    actor: Set(opts.actor_ref.clone()),
+                    kind: Set("item_registered".to_owned()),
+                    payload: Set(canonical_json(&payload)),
+                    occurred_at: Set(occurred_at.clone()),
+                    prev_hash: Set(GENESIS_HASH.to_owned()),
+                    hash: Set(hash.clone()),
+                });
+                new_heads.push(event_stream::ActiveModel { stream: Set(stream), last_seq: Set(1), last_hash: Set(hash) });
+                new_items.push(am);
+                report.created += 1;
+                report.created_inventory_numbers.push(f.inventory_number.as_str().to_owned());
+            }
+            Some(m) if same(m, &f) => report.unchanged += 1,
+            Some(m) if m.status == ItemStatus::Inventoried.as_str() => {
+                let mut am: item::ActiveModel = Default::default();
+                set_fields(&mut am, &f);
+                am.version = Set(m.version + 1);
+                am.updated_at = Set(now);
+                item::Entity::update_many().set(am).filter(item::Column::Id.eq(m.id)).exec(txn).await?;
+                store_events::append(
+                    txn,
+                    NewEvent {
+                        stream: item_stream(m.id),
+                        organisation_id: Some(opts.organisation_id),
+                        actor: opts.actor_ref.clone(),
+                        kind: "item_updated",
+                        payload: serde_json::json!({ "organisation_id": opts.organisation_id, "version": m.version + 1, "source": "import" }),
+                    },
+                )
+                .await?;
+                report.updated += 1;
+            }
+            Some(m) => report.rejected.push(Rejected {
+                line,
+                column: Some(inventory_header.to_owned()),
+                code: "item_not_editable".to_owned(),
+                message_fr: format!("L'équipement {} n'est plus à l'inventaire (statut « {} ») : il ne peut pas être modifié.", m.inventory_number, m.status),
+                message_en: format!("Device {} is no longer in the inventory (status `{}`): it cannot be changed.", m.inventory_number, m.status),
+            }),
+        }
+    }
+    if !new_items.is_empty() {
+        item::Entity::insert_many(new_items)
+            .exec_without_returning(txn)
+            .await?;
+        event::Entity::insert_many(new_events)
+            .exec_without_returning(txn)
+            .await?;
+        event_stream::Entity::insert_many(new_heads)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Imports `path` for `opts.organisation_id`. `progress(processed, total)` is called after each
+/// batch of the writing pass.
+pub async fn run(
+    db: &DatabaseConnection,
+    path: &Path,
+    opts: &ImportOptions,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<Report, ImportFailure> {
+    // Pass 1: validate every row, keeping only the rejections (memory does not grow with rows
+    // beyond the set of inventory numbers seen, which duplicate detection needs).
+    let mut report = Report {
+        dry_run: opts.dry_run,
+        ..Report::default()
+    };
+    let mut rejected_lines = HashSet::new();
+    let owned_path = path.to_owned();
+    let today = opts.today;
+    let (rows, rejected) = tokio::task::spawn_blocking(move || {
+        let mut rejected = Vec::new();
+        let rows = scan(&owned_path, today, |parsed| {
+            if let Err(e) = parsed {
+                rejected.push(Rejected::from(&e));
+            }
+            Ok(())
+        })?;
+        Ok::<_, ImportFailure>((rows, rejected))
+    })
+    .await
+    .context("validation task")??;
+    report.rows = rows;
+    for r in &rejected {
+        rejected_lines.insert(r.line);
+    }
+    report.rejected = rejected;
+    progress(0, rows);
+
+    // Pass 2: read again and write in batches, in one transaction.
+    let inventory_header = {
+        let mut reader = open_csv(path)?;
+        let mut record = csv::StringRecord::new();
+        let mut header = String::from("inventory_number");
+        while reader
+            .read_record(&mut record)
+            .context("reading the header")?
+        {
+            if !is_blank(&record) {
+                let fields: Vec<&str> = record.iter().collect();
+                if let Ok(map) = HeaderMap::from_headers(&fields) {
+                    header = map
+                        .header(imp::Column::InventoryNumber)
+                        .unwrap_or("inventory_number")
+                        .to_owned();
+                }
+                break;
+            }
+        }
+        header
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(u64, ItemFields)>>(4);
+    let owned_path = path.to_owned();
+    let reader_task = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(BATCH);
+        scan(&owned_path, today, |parsed| {
+            if let Ok(row) = parsed
+                && !rejected_lines.contains(&row.line)
+            {
+                batch.push((row.line, fields_of(row)));
+                if batch.len() == BATCH {
+                    tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .map_err(|_| anyhow::anyhow!("import writer stopped"))?;
+                }
+            }
+            Ok(())
+        })?;
+        if !batch.is_empty() {
+            tx.blocking_send(batch)
+                .map_err(|_| anyhow::anyhow!("import writer stopped"))?;
+        }
+        Ok::<_, ImportFailure>(())
+    });
+    let txn = begin_write(db).await?;
+    let mut processed = 0u64;
+    let mut failure = None;
+    while let Some(batch) = rx.recv().await {
+        let n = batch.len() as u64;
+        if let Err(e) = write_batch(&txn, opts, batch, &inventory_header, &mut report).await {
+            failure = Some(e);
+            break;
+        }
+        processed += n;
+        progress(processed, rows);
+    }
+    drop(rx);
+    let read = reader_task.await.context("reading task")?;
+    if let Some(e) = failure {
+        txn.rollback().await.ok();
+        return Err(ImportFailure::Other(e));
+    }
+    read?;
+    report.rejected.sort_by_key(|r| r.line);
+    let commit = !opts.dry_run && (opts.partial || report.rejected.is_empty());
+    if commit {
+        txn.commit().await?;
+    } else {
+        txn.rollback().await?;
+    }
+    report.committed = commit;
+    progress(rows, rows);
+    Ok(report)
+}
+
+/// Marks jobs left running by a previous process as failed (their work was lost with it).
+pub async fn fail_interrupted_jobs(db: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
+    use crate::store::entities::job;
+    let r = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value("failed"))
+        .col_expr(
+            job::Column::Error,
+            Expr::value(Some("interrompu par un redémarrage du service")),
+        )
+        .col_expr(job::Column::UpdatedAt, Expr::value(store::now()))
+        .filter(job::Column::Status.is_in(["queued", "running"]))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(bytes: &[u8], encoding: Encoding) -> String {
+        let mut out = String::new();
+        Utf8Reader::new(bytes, encoding)
+            .read_to_string(&mut out)
+            .expect("read");
+        out
+    }
+
+    #[test]
+    fn crlf_becomes_lf_and_the_bom_goes() {
+        assert_eq!(
+            read_all(b"\xEF\xBB\xBFa;b\r\nc;d\r\n", Encoding::Utf8),
+            "a;b\nc;d\n"
+        );
+        assert_eq!(read_all(b"a\rb\r", Encoding::Utf8), "a\rb\r");
+    }
+
+    #[test]
+    fn windows_1252_is_transcoded() {
+        assert_eq!(
+            read_all(b"\xC9cran;\x80\r\n", Encoding::Windows1252),
+            "Écran;€\n"
+        );
+    }
+}
