@@ -40,6 +40,25 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Benchmarks, writing their results to a file.
+    Bench {
+        #[command(subcommand)]
+        which: BenchAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchAction {
+    /// Import generated devices into a fresh database and measure rows per second.
+    Import {
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        /// A database to use instead of a fresh SQLite file (`postgres://…/db`, emptied first by you).
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value = "bench-results/import.json")]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +135,14 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench {
+            which:
+                BenchAction::Import {
+                    rows,
+                    database_url,
+                    output,
+                },
+        } => crate::bench::import(rows, database_url, &output).await,
         Command::Admin {
             action:
                 AdminAction::CreateOperator {

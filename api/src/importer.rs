@@ -16,7 +16,7 @@ use reemploi_domain::lifecycle::ItemStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter,
+    QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -331,21 +331,27 @@ async fn write_batch(
     txn: &DatabaseTransaction,
     opts: &ImportOptions,
     batch: Vec<(u64, ItemFields)>,
+    known: &HashMap<String, Uuid>,
     inventory_header: &str,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let numbers: Vec<String> = batch
+    // Devices that existed before this import are fetched by primary key: a lookup by number
+    // would be planned against statistics that ignore the rows this transaction just wrote.
+    let ids: Vec<Uuid> = batch
         .iter()
-        .map(|(_, f)| f.inventory_number.as_str().to_owned())
+        .filter_map(|(_, f)| known.get(f.inventory_number.as_str()).copied())
         .collect();
-    let existing: HashMap<String, item::Model> = item::Entity::find()
-        .filter(item::Column::OrganisationId.eq(opts.organisation_id))
-        .filter(item::Column::InventoryNumber.is_in(numbers))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|m| (m.inventory_number.clone(), m))
-        .collect();
+    let existing: HashMap<String, item::Model> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        item::Entity::find()
+            .filter(item::Column::Id.is_in(ids))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|m| (m.inventory_number.clone(), m))
+            .collect()
+    };
     let now = store::now();
     let occurred_at = now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
     let mut new_items = Vec::new();
@@ -508,11 +514,23 @@ pub async fn run(
         Ok::<_, ImportFailure>(())
     });
     let txn = begin_write(db).await?;
+    // The body's inventory numbers before the import (small next to the file: number and id).
+    let known: HashMap<String, Uuid> = item::Entity::find()
+        .select_only()
+        .column(item::Column::InventoryNumber)
+        .column(item::Column::Id)
+        .filter(item::Column::OrganisationId.eq(opts.organisation_id))
+        .into_tuple::<(String, Uuid)>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .collect();
     let mut processed = 0u64;
     let mut failure = None;
     while let Some(batch) = rx.recv().await {
         let n = batch.len() as u64;
-        if let Err(e) = write_batch(&txn, opts, batch, &inventory_header, &mut report).await {
+        if let Err(e) = write_batch(&txn, opts, batch, &known, &inventory_header, &mut report).await
+        {
             failure = Some(e);
             break;
         }
