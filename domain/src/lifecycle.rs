@@ -468,6 +468,38 @@ mod tests {
     }
 
     #[test]
+    fn every_transition_is_refused_from_every_state_it_does_not_leave() {
+        let everything = Facts {
+            accepted_claim: true,
+            signed_handover: true,
+            grade: Some(Grade::A),
+            has_data_storage: false,
+            storage_sanitised: true,
+            acquisition_date: None,
+            today: None,
+            eligible_beneficiary: true,
+        };
+        for t in TRANSITIONS {
+            for from in ItemStatus::ALL {
+                let result = fire(t.name, from, None, &everything);
+                if t.from.contains(&from) {
+                    assert_eq!(result, Ok(t.to), "{} from {from:?}", t.name);
+                } else {
+                    assert_eq!(
+                        result,
+                        Err(Refusal::NotFromHere {
+                            transition: t.name,
+                            from
+                        }),
+                        "{} from {from:?}",
+                        t.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn ten_years_is_counted_to_the_day() {
         let acquired = NaiveDate::from_ymd_opt(2016, 11, 29).expect("date");
         assert!(!over_ten_years(

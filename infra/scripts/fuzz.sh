@@ -46,7 +46,7 @@ login() { post /v1/auth/login "{\"email\":\"$1\",\"password\":\"$password\"}" | 
 admin() { printf '"admin":{"email":"%s","display_name":"Fuzz","password":"%s"}' "$1" "$password"; }
 
 town=$(post /v1/organisations "{\"kind\":\"public_body\",\"name\":\"Ville\",\"siret\":\"39825979619074\",\"insee_code\":\"41230\",\"address\":\"1 place\",\"postcode\":\"41000\",\"city\":\"Saint-Ouen\",\"public_body_type\":\"commune\",$(admin mairie@fuzz.test)}" | json "['organisation']['id']")
-post /v1/organisations "{\"kind\":\"refurbisher\",\"name\":\"Atelier\",\"siret\":\"48337887362325\",\"insee_code\":\"41018\",\"address\":\"2 rue\",\"postcode\":\"41000\",\"city\":\"Blois\",$(admin atelier@fuzz.test)}" >/dev/null
+atelier=$(post /v1/organisations "{\"kind\":\"refurbisher\",\"name\":\"Atelier\",\"siret\":\"48337887362325\",\"insee_code\":\"41018\",\"address\":\"2 rue\",\"postcode\":\"41000\",\"city\":\"Blois\",$(admin atelier@fuzz.test)}" | json "['organisation']['id']")
 post /v1/organisations "{\"kind\":\"association\",\"name\":\"Asso\",\"rna\":\"W412003456\",\"insee_code\":\"41018\",\"address\":\"3 allée\",\"postcode\":\"41000\",\"city\":\"Blois\",\"beneficiary_category\":\"etudiants\",$(admin asso@fuzz.test)}" >/dev/null
 town_token=$(login mairie@fuzz.test)
 operator_token=$(login operateur@fuzz.test)
@@ -54,6 +54,23 @@ admin_id=$(curl -fsS -H "Authorization: Bearer $town_token" "$base/v1/me" | json
 key=$(post "/v1/organisations/$town/api-keys" '{"name":"GLPI"}' "$town_token" | json "['api_key']['id']")
 invitation=$(post "/v1/organisations/$town/invitations" '{"email":"agent@fuzz.test","role":"agent"}' "$town_token" | json "['id']")
 site=$(post "/v1/organisations/$town/sites" '{"name":"Services techniques","kind":"pickup","address":"5 rue","postcode":"41000","city":"Saint-Ouen","insee_code":"41230"}' "$town_token" | json "['id']")
+# Supply side: the operator verifies both; a published lot with a pending claim, a draft lot
+# with a device, a partnership.
+atelier_token=$(login atelier@fuzz.test)
+post "/v1/organisations/$town/verify" '{}' "$operator_token" >/dev/null
+post "/v1/organisations/$atelier/verify" '{}' "$operator_token" >/dev/null
+new_item() { post /v1/items "{\"inventory_number\":\"$1\",\"category\":\"laptop\",\"brand\":\"Dell\"}" "$town_token"; }
+lot_body="{\"title\":\"Lot\",\"pickup_site_id\":\"$site\",\"pickup_from\":\"2026-12-01\",\"pickup_until\":\"2026-12-14\",\"allocation_policy\":\"selection\",\"claim_deadline\":\"2026-12-10\",\"visibility\":\"all_verified\",\"cession_mode\":\"service\"}"
+item_one=$(new_item FUZZ-1 | json "['id']")
+item_code=$(curl -fsS -H "Authorization: Bearer $town_token" "$base/v1/items/$item_one" | json "['public_code']")
+item_two=$(new_item FUZZ-2 | json "['id']")
+published_lot=$(post /v1/lots "$lot_body" "$town_token" | json "['id']")
+post "/v1/lots/$published_lot/items" "{\"item_ids\":[\"$item_two\"]}" "$town_token" >/dev/null
+post "/v1/lots/$published_lot/publish" '{}' "$town_token" >/dev/null
+claim=$(post "/v1/lots/$published_lot/claims" '{}' "$atelier_token" | json "['id']")
+draft_lot=$(post /v1/lots "$lot_body" "$town_token" | json "['id']")
+post "/v1/lots/$draft_lot/items" "{\"item_ids\":[\"$item_one\"]}" "$town_token" >/dev/null
+partnership=$(post /v1/partnerships "{\"refurbisher_id\":\"$atelier\"}" "$town_token" | json "['id']")
 
 cat > "$work/schemathesis.toml" <<TOML
 base-url = "$base"
@@ -79,6 +96,30 @@ max-examples = $examples
 [[operations]]
 include-operation-id-regex = "^(get_site|update_site)$"
 parameters = { "path.id" = "$town", "path.site_id" = "$site" }
+
+[[operations]]
+include-operation-id-regex = "^(get_item|update_item|list_item_events|verify_item_events)$"
+parameters = { "path.id" = "$item_one" }
+
+[[operations]]
+include-operation-id-regex = "^(get_lot|update_lot|add_lot_items|remove_lot_item|publish_lot|withdraw_lot|record_collection)$"
+parameters = { "path.id" = "$draft_lot", "path.item_id" = "$item_one" }
+
+[[operations]]
+include-operation-id-regex = "^(list_lot_claims|claim_lot)$"
+parameters = { "path.id" = "$published_lot" }
+
+[[operations]]
+include-operation-id-regex = "^(accept_claim|reject_claim|withdraw_claim)$"
+parameters = { "path.id" = "$claim" }
+
+[[operations]]
+include-operation-id = "delete_partnership"
+parameters = { "path.id" = "$partnership" }
+
+[[operations]]
+include-operation-id = "get_public_item"
+parameters = { "path.public_code" = "$item_code" }
 
 [[operations]]
 include-operation-id-regex = "^(list_organisations|verify_organisation|suspend_organisation)$"

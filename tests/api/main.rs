@@ -13,4 +13,5 @@ mod limits;
 mod lots;
 mod openapi;
 mod organisations;
+mod scenario;
 mod sites;
