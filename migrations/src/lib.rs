@@ -4,6 +4,7 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod helpers;
 mod m20261129_000001_foundation;
 mod m20261129_000002_supply;
 

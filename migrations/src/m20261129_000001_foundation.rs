@@ -7,43 +7,10 @@ use sea_orm_migration::schema::{
     text_null, timestamp_with_time_zone, timestamp_with_time_zone_null, uuid, uuid_null,
 };
 
+use crate::helpers::{fk, index, pk};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn pk(name: &'static str) -> ColumnDef {
-    uuid(name).primary_key().take()
-}
-
-fn fk(
-    from_table: &'static str,
-    from_col: &'static str,
-    to_table: &'static str,
-) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .name(format!("fk_{from_table}_{from_col}"))
-        .from(from_table, from_col)
-        .to(to_table, "id")
-        .on_delete(ForeignKeyAction::Restrict)
-        .take()
-}
-
-fn index(table: &'static str, cols: &[&'static str], unique: bool) -> IndexCreateStatement {
-    let mut stmt = Index::create();
-    stmt.name(format!(
-        "{}_{}_{}",
-        if unique { "ux" } else { "ix" },
-        table,
-        cols.join("_")
-    ))
-    .table(table);
-    for col in cols {
-        stmt.col(*col);
-    }
-    if unique {
-        stmt.unique();
-    }
-    stmt.take()
-}
 
 const TABLES: [&str; 10] = [
     "outbox",

@@ -226,6 +226,35 @@ impl TestApp {
         }
     }
 
+    /// Posts a raw body (a CSV file) with its content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Resp {
+        let r = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
         self.send(reqwest::Method::GET, path, token, None, &[])
             .await

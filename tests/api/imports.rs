@@ -16,24 +16,13 @@ async fn import(
     body: Vec<u8>,
     content_type: &str,
 ) -> crate::helpers::Resp {
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/items/import{query}")))
-        .bearer_auth(&org.token)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("sent");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap_or_default();
-    crate::helpers::Resp {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    }
+    app.post_raw(
+        &format!("/v1/items/import{query}"),
+        &org.token,
+        body,
+        content_type,
+    )
+    .await
 }
 
 fn expected() -> Value {

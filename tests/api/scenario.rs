@@ -25,24 +25,8 @@ async fn register(app: &TestApp, kind: &str, edit: impl FnOnce(&mut Value)) -> O
 }
 
 async fn import(app: &TestApp, token: &str, body: Vec<u8>) -> Resp {
-    let r = app
-        .client
-        .post(app.url("/v1/items/import?partial=true"))
-        .bearer_auth(token)
-        .header("content-type", "text/csv")
-        .body(body)
-        .send()
+    app.post_raw("/v1/items/import?partial=true", token, body, "text/csv")
         .await
-        .expect("sent");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap_or_default();
-    Resp {
-        status,
-        headers,
-        body: serde_json::from_str(&text).unwrap_or(Value::Null),
-        text,
-    }
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use rand::Rng;
 use reemploi_domain::FieldErrors;
 use reemploi_domain::item::{
@@ -21,46 +21,25 @@ use super::access::BearerAuth;
 use super::events::{ChainVerification, EventPage, EventResponse};
 use super::pagination::PageRequest;
 use super::transitions::item_stream;
-use super::types::{ApiTags, Created, Str, Versioned, check_if_match, etag};
+use super::types::{ApiTags, Created, Str, Versioned, check_if_match, etag, mirror_enum};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::entities::{event, item, organisation};
 use crate::store::events::{self, NewEvent, verify_stream};
 use crate::store::{self, begin_write, is_unique_violation};
 
-macro_rules! wire_enum {
-    ($(#[$m:meta])* $wire:ident <=> $dom:path { $($v:ident),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-        #[oai(rename_all = "snake_case")]
-        pub enum $wire { $($v),* }
-
-        impl From<$wire> for $dom {
-            fn from(v: $wire) -> Self {
-                match v { $($wire::$v => <$dom>::$v),* }
-            }
-        }
-
-        impl From<$dom> for $wire {
-            fn from(v: $dom) -> Self {
-                match v { $(<$dom>::$v => $wire::$v),* }
-            }
-        }
-    };
-}
-
-wire_enum!(
+mirror_enum!(
     /// Category of a device.
     Category <=> dom::Category {
         Laptop, Desktop, AllInOne, Monitor, Tablet, Smartphone, Printer, MultifunctionPrinter,
         Projector, Network, Server, Peripheral, Other
     }
 );
-wire_enum!(
+mirror_enum!(
     /// Kind of storage medium.
     StorageKind <=> dom::StorageKind { Hdd, Ssd, Nvme, Emmc, Flash }
 );
-wire_enum!(
+mirror_enum!(
     /// Where a device is in its life cycle.
     ItemStatus <=> DomStatus {
         Inventoried, Listed, Awarded, Collected, Refurbished, Available, Reserved, Donated, Recycled

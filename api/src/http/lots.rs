@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use reemploi_domain::geo::Coordinates;
 use reemploi_domain::item::Category as DomCategory;
 use reemploi_domain::lifecycle::{Facts, ItemStatus as DomStatus};
@@ -27,7 +27,9 @@ use super::access::{Acting, BearerAuth, Caller};
 use super::items::{Category, ItemResponse};
 use super::pagination::PageRequest;
 use super::transitions::{self, By};
-use super::types::{ApiTags, Created, NoContent, Str, Versioned, check_if_match, etag};
+use super::types::{
+    ApiTags, Created, NoContent, Str, Versioned, check_if_match, etag, mirror_enum,
+};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::entities::{
@@ -35,44 +37,23 @@ use crate::store::entities::{
 };
 use crate::store::{self, begin_write, is_unique_violation};
 
-macro_rules! wire_enum {
-    ($(#[$m:meta])* $wire:ident <=> $dom:path { $($v:ident),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-        #[oai(rename_all = "snake_case")]
-        pub enum $wire { $($v),* }
-
-        impl From<$wire> for $dom {
-            fn from(v: $wire) -> Self {
-                match v { $($wire::$v => <$dom>::$v),* }
-            }
-        }
-
-        impl From<$dom> for $wire {
-            fn from(v: $dom) -> Self {
-                match v { $(<$dom>::$v => $wire::$v),* }
-            }
-        }
-    };
-}
-
-wire_enum!(
+mirror_enum!(
     /// Status of a lot.
     LotStatus <=> DomLot { Draft, Published, Awarded, Collected, Withdrawn }
 );
-wire_enum!(
+mirror_enum!(
     /// How the refurbisher is chosen: the first claim, or a selection after the claim deadline.
     AllocationPolicy <=> DomPolicy { FirstCome, Selection }
 );
-wire_enum!(
+mirror_enum!(
     /// Who sees a published lot: every verified refurbisher, the body's partners, or those within `radius_km`.
     Visibility <=> DomVisibility { AllVerified, Partners, RadiusKm }
 );
-wire_enum!(
+mirror_enum!(
     /// Who owns the devices after collection: the refurbisher, or still the body (refurbishing as a service).
     CessionMode <=> DomMode { ToRefurbisher, Service }
 );
-wire_enum!(
+mirror_enum!(
     /// Status of a claim.
     ClaimStatus <=> DomClaim { Pending, Accepted, Rejected, Withdrawn }
 );
@@ -640,6 +621,20 @@ async fn lot_event(
     crate::http::organisations::org_event(txn, l.organisation_id, actor, kind, payload).await
 }
 
+/// Takes a device that is not listed out of its lot (no status change).
+async fn detach(txn: &DatabaseTransaction, it: &item::Model) -> ApiResult<()> {
+    item::Entity::update_many()
+        .col_expr(item::Column::LotId, Expr::value(Option::<Uuid>::None))
+        .col_expr(
+            item::Column::Version,
+            Expr::col(item::Column::Version).add(1),
+        )
+        .filter(item::Column::Id.eq(it.id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Sets or clears the lot of devices with a plain column change (no status change).
 fn set_lot(value: Option<Uuid>) -> Vec<(item::Column, SimpleExpr)> {
     vec![(item::Column::LotId, Expr::value(value))]
@@ -993,15 +988,7 @@ impl LotsApi {
             )
             .await?;
         } else {
-            item::Entity::update_many()
-                .col_expr(item::Column::LotId, Expr::value(Option::<Uuid>::None))
-                .col_expr(
-                    item::Column::Version,
-                    Expr::col(item::Column::Version).add(1),
-                )
-                .filter(item::Column::Id.eq(it.id))
-                .exec(&txn)
-                .await?;
+            detach(&txn, &it).await?;
         }
         txn.commit().await?;
         Ok(NoContent::NoContent)
@@ -1113,15 +1100,7 @@ impl LotsApi {
                 )
                 .await?;
             } else {
-                item::Entity::update_many()
-                    .col_expr(item::Column::LotId, Expr::value(Option::<Uuid>::None))
-                    .col_expr(
-                        item::Column::Version,
-                        Expr::col(item::Column::Version).add(1),
-                    )
-                    .filter(item::Column::Id.eq(it.id))
-                    .exec(&txn)
-                    .await?;
+                detach(&txn, &it).await?;
             }
         }
         let now = store::now();

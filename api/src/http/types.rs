@@ -29,48 +29,51 @@ pub enum ApiTags {
     Meta,
 }
 
+/// Declares a wire enum mirroring a `domain` enum variant for variant, with conversions both
+/// ways (a variant added to one side breaks the build until added to the other).
 macro_rules! mirror_enum {
-    ($(#[$m:meta])* $wire:ident <=> $dom:ident { $($v:ident),* $(,)? }) => {
+    ($(#[$m:meta])* $wire:ident <=> $dom:path { $($v:ident),* $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
         #[oai(rename_all = "snake_case")]
         pub enum $wire { $($v),* }
 
-        impl From<$wire> for dom::$dom {
+        impl From<$wire> for $dom {
             fn from(v: $wire) -> Self {
-                match v { $($wire::$v => dom::$dom::$v),* }
+                match v { $($wire::$v => <$dom>::$v),* }
             }
         }
 
-        impl From<dom::$dom> for $wire {
-            fn from(v: dom::$dom) -> Self {
-                match v { $(dom::$dom::$v => $wire::$v),* }
+        impl From<$dom> for $wire {
+            fn from(v: $dom) -> Self {
+                match v { $(<$dom>::$v => $wire::$v),* }
             }
         }
     };
 }
+pub(crate) use mirror_enum;
 
 mirror_enum!(
     /// Kind of organisation.
-    OrganisationKind <=> OrganisationKind { PublicBody, Refurbisher, Association, Operator }
+    OrganisationKind <=> dom::OrganisationKind { PublicBody, Refurbisher, Association, Operator }
 );
 mirror_enum!(
     /// Role of a member in an organisation.
-    Role <=> Role { Admin, Agent }
+    Role <=> dom::Role { Admin, Agent }
 );
 mirror_enum!(
     /// Type of public body.
-    PublicBodyType <=> PublicBodyType { Commune, Epci, Departement, Region, EtablissementPublic, Etat }
+    PublicBodyType <=> dom::PublicBodyType { Commune, Epci, Departement, Region, EtablissementPublic, Etat }
 );
 mirror_enum!(
     /// Category of an association among the beneficiaries of CG3P L3212-2 3°, or `other`.
-    BeneficiaryCategory <=> BeneficiaryCategory {
+    BeneficiaryCategory <=> dom::BeneficiaryCategory {
         ParentsEleves, SoutienScolaire, Etudiants, UtilitePublique, InteretGeneralPrecarite, Other
     }
 );
 mirror_enum!(
     /// Verification status of an organisation.
-    VerificationStatus <=> VerificationStatus { Pending, Verified, Suspended }
+    VerificationStatus <=> dom::VerificationStatus { Pending, Verified, Suspended }
 );
 
 /// Kinds of organisation that register themselves (the operator is bootstrapped from the CLI).
