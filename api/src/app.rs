@@ -34,6 +34,15 @@ pub async fn prepare(
     crate::store::migrate(&db)
         .await
         .context("applying migrations")?;
+    let interrupted = crate::importer::fail_interrupted_jobs(&db)
+        .await
+        .context("closing interrupted jobs")?;
+    if interrupted > 0 {
+        tracing::warn!(
+            jobs = interrupted,
+            "jobs interrupted by the previous stop were marked failed"
+        );
+    }
     let worker = Worker {
         db: db.clone(),
         mailer,

@@ -13,5 +13,6 @@ mod limits;
 mod lots;
 mod openapi;
 mod organisations;
+mod robustness;
 mod scenario;
 mod sites;

@@ -126,7 +126,8 @@ pub fn etag(version: i32) -> String {
 
 /// Checks an `If-Match` header against the current version (`*` matches anything).
 pub fn check_if_match(if_match: Option<&str>, version: i32) -> Result<(), crate::error::ApiError> {
-    let Some(header) = if_match else {
+    // A blank header is treated as absent.
+    let Some(header) = if_match.map(str::trim).filter(|h| !str::is_empty(h)) else {
         return Ok(());
     };
     let current = etag(version);
@@ -207,5 +208,21 @@ impl poem_openapi::types::ParseFromJSON for Str {
 impl ToJSON for Str {
     fn to_json(&self) -> Option<serde_json::Value> {
         Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_compares_versions_and_ignores_a_blank_header() {
+        assert!(check_if_match(None, 2).is_ok());
+        assert!(check_if_match(Some(""), 2).is_ok());
+        assert!(check_if_match(Some("  "), 2).is_ok());
+        assert!(check_if_match(Some("\"2\""), 2).is_ok());
+        assert!(check_if_match(Some("W/\"2\""), 2).is_ok());
+        assert!(check_if_match(Some("*"), 2).is_ok());
+        assert!(check_if_match(Some("\"1\""), 2).is_err());
     }
 }
