@@ -115,6 +115,7 @@ error_table! {
     EsusRequired => ("esus_required", 422, "Seule une structure de réemploi agréée ESUS peut recevoir ce lot", "Only an ESUS-accredited re-use organisation may receive this lot"),
     EsusExpired => ("esus_expired", 422, "L'agrément ESUS de votre structure a expiré", "Your organisation's ESUS accreditation has expired"),
     ClaimDeadlinePassed => ("claim_deadline_passed", 422, "La date limite de candidature est passée", "The claim deadline has passed"),
+    TooOldForReuse => ("too_old_for_reuse", 422, "Équipement de plus de 10 ans : filière de recyclage", "Device over 10 years old: recycling route"),
     ImportHeaderInvalid => ("import_header_invalid", 422, "L'en-tête du fichier importé n'est pas reconnu", "The header of the imported file is not recognised"),
     RateLimited => ("rate_limited", 429, "Trop de tentatives, réessayez plus tard", "Too many attempts, try again later"),
     Internal => ("internal", 500, "Erreur interne", "Internal error"),

@@ -15,5 +15,6 @@ pub mod lifecycle;
 pub mod lot;
 pub mod organisation;
 pub mod text;
+pub mod workshop;
 
 pub use error::{FieldError, FieldErrors, Invalid};

@@ -210,6 +210,14 @@ pub const TRANSITIONS: &[Transition] = &[
         label_fr: "Publié au catalogue",
     },
     Transition {
+        name: "unpublish",
+        from: &[S::Available],
+        to: S::Refurbished,
+        allowed: REFURBISHER,
+        preconditions: &[],
+        label_fr: "Retiré du catalogue",
+    },
+    Transition {
         name: "reserve",
         from: &[S::Available],
         to: S::Reserved,
@@ -266,6 +274,8 @@ pub struct Facts {
     pub storage_sanitised: bool,
     pub acquisition_date: Option<NaiveDate>,
     pub today: Option<NaiveDate>,
+    /// The operator allowed re-use of a device over 10 years old, with a reason.
+    pub age_override: bool,
     pub eligible_beneficiary: bool,
 }
 
@@ -276,6 +286,7 @@ impl Facts {
             Precondition::SignedHandover => self.signed_handover,
             Precondition::GradeRecorded => self.grade.is_some(),
             Precondition::StorageSanitised => !self.has_data_storage || self.storage_sanitised,
+            Precondition::AtMostTenYearsOld if self.age_override => true,
             Precondition::AtMostTenYearsOld => match (self.acquisition_date, self.today) {
                 (Some(acquired), Some(today)) => !over_ten_years(acquired, today),
                 // Unknown age: the device is not refused on that ground.
@@ -477,6 +488,7 @@ mod tests {
             storage_sanitised: true,
             acquisition_date: None,
             today: None,
+            age_override: false,
             eligible_beneficiary: true,
         };
         for t in TRANSITIONS {
@@ -529,6 +541,7 @@ mod tests {
             storage_sanitised: b[3],
             acquisition_date: None,
             today: None,
+            age_override: false,
             eligible_beneficiary: b[4] || b[5],
         })
     }

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod helpers;
 mod m20261129_000001_foundation;
 mod m20261129_000002_supply;
+mod m20261129_000003_workshop;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261129_000001_foundation::Migration),
             Box::new(m20261129_000002_supply::Migration),
+            Box::new(m20261129_000003_workshop::Migration),
         ]
     }
 }

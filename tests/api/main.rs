@@ -16,3 +16,4 @@ mod organisations;
 mod robustness;
 mod scenario;
 mod sites;
+mod workshop;

@@ -18,6 +18,7 @@ pub mod problem;
 pub mod sites;
 pub mod transitions;
 pub mod types;
+pub mod workshop;
 
 use poem::endpoint::make_sync;
 use poem::http::header;
@@ -40,6 +41,7 @@ pub type Apis = (
     items::ItemsApi,
     lots::LotsApi,
     imports::ImportsApi,
+    workshop::WorkshopApi,
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -62,6 +64,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         items::ItemsApi { state: s() },
         lots::LotsApi { state: s() },
         imports::ImportsApi { state: s() },
+        workshop::WorkshopApi { state: s() },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)

@@ -25,6 +25,8 @@ pub enum ApiTags {
     Items,
     /// Lots offered to refurbishers, claims, partnerships and collection.
     Lots,
+    /// The refurbisher's bench: sanitisation, tests and grade, catalogue, recycling.
+    Workshop,
     /// Health checks and reference data.
     Meta,
 }

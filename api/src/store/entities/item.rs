@@ -33,6 +33,7 @@ pub struct Model {
     pub owner_id: Uuid,
     pub custodian_id: Uuid,
     pub lot_id: Option<Uuid>,
+    pub age_override_reason: Option<String>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

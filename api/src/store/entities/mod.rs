@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod claim;
+pub mod disposal;
 pub mod event;
 pub mod event_stream;
 pub mod handover;
@@ -14,6 +15,8 @@ pub mod membership;
 pub mod organisation;
 pub mod outbox;
 pub mod partnership;
+pub mod refurbishment_record;
+pub mod sanitisation_record;
 pub mod session;
 pub mod site;
 pub mod user;

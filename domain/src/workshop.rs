@@ -1,0 +1,213 @@
+//! The refurbisher's bench: data sanitisation (NIST SP 800-88), functional tests and grade, and
+//! disposal to recycling.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{FieldErrors, Invalid};
+use crate::text::Text;
+
+/// How a medium was sanitised (NIST SP 800-88; crypto erase as in its Rev. 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SanitisationMethod {
+    /// Logical overwrite of user-addressable areas: not enough for a medium leaving the body.
+    Clear,
+    /// Recovery infeasible even in a laboratory (block erase, overwrite with verification…).
+    Purge,
+    /// Cryptographic erase: the encryption key is destroyed.
+    CryptoErase,
+    /// The medium is physically destroyed (and leaves the device).
+    Destroy,
+}
+
+impl SanitisationMethod {
+    pub const ALL: [SanitisationMethod; 4] = [
+        SanitisationMethod::Clear,
+        SanitisationMethod::Purge,
+        SanitisationMethod::CryptoErase,
+        SanitisationMethod::Destroy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SanitisationMethod::Clear => "clear",
+            SanitisationMethod::Purge => "purge",
+            SanitisationMethod::CryptoErase => "crypto_erase",
+            SanitisationMethod::Destroy => "destroy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Whether a successful record with this method allows re-use outside the organisation:
+    /// NIST asks at least Purge for media that leave it, so Clear does not.
+    pub fn sufficient_for_reuse(self) -> bool {
+        match self {
+            SanitisationMethod::Purge
+            | SanitisationMethod::CryptoErase
+            | SanitisationMethod::Destroy => true,
+            SanitisationMethod::Clear => false,
+        }
+    }
+}
+
+/// One sanitisation attempt on one medium, as far as the publication rule needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediumAttempt<'a> {
+    pub medium_serial: &'a str,
+    pub method: SanitisationMethod,
+    pub success: bool,
+    pub ended_at: DateTime<Utc>,
+}
+
+/// Whether the storage of a device is sanitised: at least one medium has a record, and each
+/// medium's latest attempt succeeded with a method sufficient for re-use. A failed attempt thus
+/// blocks publication until a later successful one exists for that medium.
+pub fn storage_sanitised(attempts: &[MediumAttempt<'_>]) -> bool {
+    if attempts.is_empty() {
+        return false;
+    }
+    let mut media: Vec<&str> = attempts.iter().map(|a| a.medium_serial).collect();
+    media.sort_unstable();
+    media.dedup();
+    media.iter().all(|medium| {
+        attempts
+            .iter()
+            .filter(|a| a.medium_serial == *medium)
+            .max_by_key(|a| a.ended_at)
+            .is_some_and(|latest| latest.success && latest.method.sufficient_for_reuse())
+    })
+}
+
+/// Checks the times of a sanitisation: it ends after it starts, and not in the future.
+pub fn check_period(
+    started: DateTime<Utc>,
+    ended: DateTime<Utc>,
+    now: DateTime<Utc>,
+    errors: &mut FieldErrors,
+) {
+    if ended < started {
+        errors.push("ended_at", Invalid::OutOfRange);
+    }
+    if ended > now + chrono::TimeDelta::minutes(5) {
+        errors.push("ended_at", Invalid::OutOfRange);
+    }
+}
+
+/// Where a disposed device goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisposalChannel {
+    /// An approved eco-organisation (ecosystem, Ecologic…).
+    EcoOrganisme,
+    /// An approved WEEE recycler.
+    ApprovedRecycler,
+}
+
+impl DisposalChannel {
+    pub const ALL: [DisposalChannel; 2] = [
+        DisposalChannel::EcoOrganisme,
+        DisposalChannel::ApprovedRecycler,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisposalChannel::EcoOrganisme => "eco_organisme",
+            DisposalChannel::ApprovedRecycler => "approved_recycler",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// A hazardous-waste tracking slip number (BSDD, Trackdéchets): letters, digits and dashes.
+pub fn parse_bsdd(raw: &str) -> Result<Text<40>, Invalid> {
+    let t = Text::<40>::parse(raw)?;
+    if t.as_str()
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        Ok(t)
+    } else {
+        Err(Invalid::InvalidFormat)
+    }
+}
+
+/// Checks a disposal: a weight between 1 g and 2 t, a date not in the future.
+pub fn check_disposal(
+    weight_grams: i64,
+    disposed_on: NaiveDate,
+    today: NaiveDate,
+    errors: &mut FieldErrors,
+) {
+    if !(1..=2_000_000).contains(&weight_grams) {
+        errors.push("weight_kg", Invalid::OutOfRange);
+    }
+    if disposed_on > today {
+        errors.push("disposed_on", Invalid::OutOfRange);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_764_000_000 + minute * 60, 0).expect("time")
+    }
+
+    fn attempt(
+        medium: &str,
+        method: SanitisationMethod,
+        success: bool,
+        minute: i64,
+    ) -> MediumAttempt<'_> {
+        MediumAttempt {
+            medium_serial: medium,
+            method,
+            success,
+            ended_at: at(minute),
+        }
+    }
+
+    #[test]
+    fn a_failed_wipe_blocks_until_a_later_success() {
+        use SanitisationMethod::*;
+        assert!(!storage_sanitised(&[]));
+        assert!(!storage_sanitised(&[attempt("S1", Purge, false, 1)]));
+        assert!(storage_sanitised(&[
+            attempt("S1", Purge, false, 1),
+            attempt("S1", Purge, true, 2)
+        ]));
+        assert!(!storage_sanitised(&[
+            attempt("S1", Purge, true, 1),
+            attempt("S1", Purge, false, 2)
+        ]));
+    }
+
+    #[test]
+    fn every_medium_counts_and_clear_is_not_enough() {
+        use SanitisationMethod::*;
+        assert!(!storage_sanitised(&[
+            attempt("S1", Purge, true, 1),
+            attempt("S2", Purge, false, 2)
+        ]));
+        assert!(storage_sanitised(&[
+            attempt("S1", Purge, true, 1),
+            attempt("S2", CryptoErase, true, 2)
+        ]));
+        assert!(!storage_sanitised(&[attempt("S1", Clear, true, 1)]));
+        assert!(storage_sanitised(&[attempt("S1", Destroy, true, 1)]));
+    }
+
+    #[test]
+    fn bsdd_numbers_are_codes() {
+        assert!(parse_bsdd("BSD-20261129-ABCD1234").is_ok());
+        assert_eq!(parse_bsdd("BSD 2026/11"), Err(Invalid::InvalidFormat));
+    }
+}

@@ -1,0 +1,421 @@
+//! The refurbisher's bench: sanitisation, refurbishment, publication, recycling, and who may act.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Org, TestApp, spawn_app};
+
+struct Bench {
+    town: Org,
+    atelier: Org,
+    operator: String,
+    /// Collected laptops (acquired 2019) and one collected desktop acquired in 2014.
+    laptops: Vec<String>,
+    old_desktop: String,
+}
+
+async fn bench(app: &TestApp) -> Bench {
+    let operator = app.operator().await;
+    let town = app.register("public_body").await;
+    let atelier = app.register("refurbisher").await;
+    app.verify(&operator, &town).await;
+    app.verify(&operator, &atelier).await;
+    let site = app.site(&town, 47.6, 1.33).await;
+    let laptops = app.items(&town, "laptop", 3).await;
+    let old = app
+        .post("/v1/items", Some(&town.token), json!({ "inventory_number": "INV-2014-00001", "category": "desktop", "acquisition_date": "2014-05-04" }))
+        .await;
+    let old_desktop = old.body["id"].as_str().expect("id").to_owned();
+    let mut all = laptops.clone();
+    all.push(old_desktop.clone());
+    let lot = app
+        .post(
+            "/v1/lots",
+            Some(&town.token),
+            json!({
+                "title": "Lot atelier", "pickup_site_id": site, "pickup_from": "2026-11-20", "pickup_until": "2026-12-20",
+                "allocation_policy": "first_come", "visibility": "all_verified", "cession_mode": "to_refurbisher"
+            }),
+        )
+        .await;
+    let lot_id = lot.body["id"].as_str().expect("lot").to_owned();
+    app.post(
+        &format!("/v1/lots/{lot_id}/items"),
+        Some(&town.token),
+        json!({ "item_ids": all }),
+    )
+    .await;
+    app.post(
+        &format!("/v1/lots/{lot_id}/publish"),
+        Some(&town.token),
+        json!({}),
+    )
+    .await;
+    let claim = app
+        .post(
+            &format!("/v1/lots/{lot_id}/claims"),
+            Some(&atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(claim.body["status"], "accepted", "{}", claim.text);
+    let collected = app
+        .post(
+            &format!("/v1/lots/{lot_id}/collection"),
+            Some(&atelier.token),
+            json!({
+                "occurred_on": "2026-11-28",
+                "public_body_signatory": { "name": "Claire Martin", "role": "Responsable du patrimoine" },
+                "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" }
+            }),
+        )
+        .await;
+    assert_eq!(collected.status, 201, "{}", collected.text);
+    Bench {
+        town,
+        atelier,
+        operator,
+        laptops,
+        old_desktop,
+    }
+}
+
+fn wipe(medium: &str, method: &str, success: bool, minute: u32) -> Value {
+    json!({
+        "medium_serial": medium,
+        "medium_type": "ssd",
+        "method": method,
+        "tool": "nwipe",
+        "tool_version": "0.35",
+        "verification_method": "Relecture complète",
+        "success": success,
+        "operator_name": "Inès Bernard",
+        "started_at": format!("2026-11-28T10:{minute:02}:00Z"),
+        "ended_at": format!("2026-11-28T10:{:02}:00Z", minute + 1),
+    })
+}
+
+fn bench_result(grade: &str) -> Value {
+    json!({
+        "tests": [{ "name": "boot", "passed": true }, { "name": "display", "passed": true }, { "name": "battery", "passed": true }],
+        "parts_replaced": ["Batterie"],
+        "operating_system": "Ubuntu 24.04 LTS",
+        "grade": grade,
+        "minutes_spent": 45,
+        "technician_name": "Inès Bernard"
+    })
+}
+
+fn disposal() -> Value {
+    json!({
+        "channel": "eco_organisme",
+        "recycler_name": "ecosystem",
+        "bsdd_number": "BSD-20261128-0042",
+        "weight_kg": 8.77,
+        "disposed_on": "2026-11-28"
+    })
+}
+
+#[tokio::test]
+async fn a_device_with_storage_is_published_only_after_a_successful_purge() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let item = &b.laptops[0];
+    let base = format!("/v1/items/{item}");
+    app.post(
+        &format!("{base}/publish"),
+        Some(&b.atelier.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "invalid_transition");
+    let r = app
+        .post(
+            &format!("{base}/refurbishments"),
+            Some(&b.atelier.token),
+            bench_result("B"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let read = app.get(&base, Some(&b.atelier.token)).await;
+    assert_eq!(
+        (read.body["status"].as_str(), read.body["grade"].as_str()),
+        (Some("refurbished"), Some("B"))
+    );
+
+    let refused = app
+        .post(
+            &format!("{base}/publish"),
+            Some(&b.atelier.token),
+            json!({}),
+        )
+        .await;
+    refused.assert_problem(422, "preconditions_unmet");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("storage_sanitised")),
+        "{}",
+        refused.text
+    );
+    // A failed wipe, then a clear: still refused.
+    app.post(
+        &format!("{base}/sanitisations"),
+        Some(&b.atelier.token),
+        wipe("S3NXNF0M", "purge", false, 0),
+    )
+    .await;
+    app.post(
+        &format!("{base}/sanitisations"),
+        Some(&b.atelier.token),
+        wipe("S3NXNF0M", "clear", true, 10),
+    )
+    .await;
+    app.post(
+        &format!("{base}/publish"),
+        Some(&b.atelier.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(422, "preconditions_unmet");
+    let ok = app
+        .post(
+            &format!("{base}/sanitisations"),
+            Some(&b.atelier.token),
+            wipe("S3NXNF0M", "purge", true, 20),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    let records = app
+        .get(&format!("{base}/workshop"), Some(&b.town.token))
+        .await;
+    assert_eq!(records.body["storage_sanitised"], true);
+    assert_eq!(
+        records.body["sanitisations"].as_array().map(Vec::len),
+        Some(3)
+    );
+
+    let published = app
+        .post(
+            &format!("{base}/publish"),
+            Some(&b.atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(published.body["status"], "available", "{}", published.text);
+    let workshop = app.get("/v1/workshop", Some(&b.atelier.token)).await;
+    assert_eq!(workshop.body["total"], 4);
+    assert!(
+        workshop.body["by_status"]
+            .as_array()
+            .expect("counts")
+            .contains(&json!({ "status": "available", "count": 1 }))
+    );
+    let back = app
+        .post(
+            &format!("{base}/unpublish"),
+            Some(&b.atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(back.body["status"], "refurbished");
+    let events = app
+        .get(&format!("{base}/events/verify"), Some(&b.atelier.token))
+        .await;
+    assert_eq!(events.body["valid"], true);
+}
+
+#[tokio::test]
+async fn a_device_over_ten_years_old_goes_to_recycling_unless_the_operator_allows_it() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let base = format!("/v1/items/{}", b.old_desktop);
+    app.post(
+        &format!("{base}/refurbishments"),
+        Some(&b.atelier.token),
+        bench_result("C"),
+    )
+    .await;
+    app.post(
+        &format!("{base}/sanitisations"),
+        Some(&b.atelier.token),
+        wipe("WD-1", "purge", true, 0),
+    )
+    .await;
+    let refused = app
+        .post(
+            &format!("{base}/publish"),
+            Some(&b.atelier.token),
+            json!({}),
+        )
+        .await;
+    refused.assert_problem(422, "too_old_for_reuse");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("recyclage"))
+    );
+    app.post(
+        &format!("{base}/age-override"),
+        Some(&b.atelier.token),
+        json!({ "reason": "Poste de démonstration" }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let allowed = app.post(&format!("{base}/age-override"), Some(&b.operator), json!({ "reason": "Unité centrale en parfait état, demandée par un atelier numérique" })).await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text);
+    let published = app
+        .post(
+            &format!("{base}/publish"),
+            Some(&b.atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(published.body["status"], "available", "{}", published.text);
+}
+
+#[tokio::test]
+async fn devices_are_sent_to_recycling_by_whoever_holds_them() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let base = format!("/v1/items/{}", b.laptops[1]);
+    app.post(&format!("{base}/disposal"), Some(&b.town.token), disposal())
+        .await
+        .assert_problem(403, "forbidden");
+    let r = app
+        .post(
+            &format!("{base}/disposal"),
+            Some(&b.atelier.token),
+            disposal(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["weight_kg"], 8.77);
+    assert_eq!(
+        app.get(&base, Some(&b.atelier.token)).await.body["status"],
+        "recycled"
+    );
+    app.post(
+        &format!("{base}/disposal"),
+        Some(&b.atelier.token),
+        disposal(),
+    )
+    .await
+    .assert_problem(409, "invalid_transition");
+    // The public body recycles a device of its inventory it will not offer.
+    let kept = app.items(&b.town, "printer", 1).await;
+    let r = app
+        .post(
+            &format!("/v1/items/{}/disposal", kept[0]),
+            Some(&b.town.token),
+            disposal(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(app.count("disposals").await, 2);
+}
+
+#[tokio::test]
+async fn bad_bench_input_is_refused_and_writes_nothing() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let base = format!("/v1/items/{}", b.laptops[2]);
+    let mut backwards = wipe("S1", "purge", true, 30);
+    backwards["ended_at"] = json!("2026-11-28T09:00:00Z");
+    backwards["tool"] = json!(" ");
+    let r = app
+        .post(
+            &format!("{base}/sanitisations"),
+            Some(&b.atelier.token),
+            backwards,
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    let mut fields = r.problem_fields();
+    fields.sort();
+    assert_eq!(fields, ["ended_at", "tool"]);
+    let mut unknown = wipe("S1", "degauss", true, 0);
+    unknown["method"] = json!("degauss");
+    app.post(
+        &format!("{base}/sanitisations"),
+        Some(&b.atelier.token),
+        unknown,
+    )
+    .await
+    .assert_problem(400, "malformed_request");
+    let mut heavy = disposal();
+    heavy["weight_kg"] = json!(5000);
+    app.post(&format!("{base}/disposal"), Some(&b.atelier.token), heavy)
+        .await
+        .assert_problem(400, "malformed_request");
+    let mut bad_slip = disposal();
+    bad_slip["bsdd_number"] = json!("BSD 2026/11");
+    app.post(
+        &format!("{base}/disposal"),
+        Some(&b.atelier.token),
+        bad_slip,
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let no_tests = json!({ "tests": [], "grade": "A", "technician_name": "Inès" });
+    app.post(
+        &format!("{base}/refurbishments"),
+        Some(&b.atelier.token),
+        no_tests,
+    )
+    .await
+    .assert_problem(400, "malformed_request");
+    assert_eq!(app.count("sanitisation_records").await, 0);
+    assert_eq!(app.count("refurbishment_records").await, 0);
+    assert_eq!(app.count("disposals").await, 0);
+}
+
+#[tokio::test]
+async fn every_other_role_is_refused_each_workshop_action() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let other = app.register("refurbisher").await;
+    app.verify(&b.operator, &other).await;
+    let asso = app.register("association").await;
+    let item = &b.laptops[0];
+    let actions: Vec<(String, Value)> = vec![
+        (
+            format!("/v1/items/{item}/sanitisations"),
+            wipe("S1", "purge", true, 0),
+        ),
+        (
+            format!("/v1/items/{item}/refurbishments"),
+            bench_result("A"),
+        ),
+        (format!("/v1/items/{item}/publish"), json!({})),
+        (format!("/v1/items/{item}/unpublish"), json!({})),
+        (format!("/v1/items/{item}/disposal"), disposal()),
+    ];
+    for (path, body) in &actions {
+        for org in [&b.town, &other, &asso] {
+            app.post(path, Some(&org.token), body.clone())
+                .await
+                .assert_problem(403, "forbidden");
+        }
+        app.post(path, None, body.clone())
+            .await
+            .assert_problem(401, "unauthenticated");
+    }
+    app.get("/v1/workshop", Some(&b.town.token))
+        .await
+        .assert_problem(403, "forbidden");
+    app.get(&format!("/v1/items/{item}/workshop"), Some(&other.token))
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(
+        app.get(&format!("/v1/items/{item}"), Some(&b.atelier.token))
+            .await
+            .body["status"],
+        "collected"
+    );
+    assert_eq!(
+        app.count("sanitisation_records").await
+            + app.count("refurbishment_records").await
+            + app.count("disposals").await,
+        0
+    );
+}
