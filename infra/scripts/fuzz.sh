@@ -64,6 +64,7 @@ lot_body="{\"title\":\"Lot\",\"pickup_site_id\":\"$site\",\"pickup_from\":\"2026
 item_one=$(new_item FUZZ-1 | json "['id']")
 item_code=$(curl -fsS -H "Authorization: Bearer $town_token" "$base/v1/items/$item_one" | json "['public_code']")
 item_two=$(new_item FUZZ-2 | json "['id']")
+item_three=$(new_item FUZZ-3 | json "['id']")
 published_lot=$(post /v1/lots "$lot_body" "$town_token" | json "['id']")
 post "/v1/lots/$published_lot/items" "{\"item_ids\":[\"$item_two\"]}" "$town_token" >/dev/null
 post "/v1/lots/$published_lot/publish" '{}' "$town_token" >/dev/null
@@ -100,6 +101,10 @@ parameters = { "path.id" = "$town", "path.site_id" = "$site" }
 [[operations]]
 include-operation-id-regex = "^(get_item|update_item|list_item_events|verify_item_events)$"
 parameters = { "path.id" = "$item_one" }
+
+[[operations]]
+include-operation-id-regex = "^(record_sanitisation|record_refurbishment|get_item_workshop|publish_item|unpublish_item|override_item_age|dispose_item)$"
+parameters = { "path.id" = "$item_three" }
 
 [[operations]]
 include-operation-id-regex = "^(get_lot|update_lot|add_lot_items|remove_lot_item|publish_lot|withdraw_lot|record_collection)$"
