@@ -48,7 +48,10 @@ pub async fn prepare(
         mailer,
         mail_from: settings.mail_from.clone(),
     };
-    Ok((AppState::new(db, settings), worker))
+    let blobs = crate::blobs::Blobs::from_settings(&settings)
+        .await
+        .context("opening blob storage")?;
+    Ok((AppState::new(db, settings, blobs), worker))
 }
 
 /// A running server, for tests and embedding.
@@ -60,10 +63,9 @@ pub struct Running {
 }
 
 /// Starts the service on `settings.addr` (port 0 picks a free one) in background tasks.
-pub async fn spawn(settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::Result<Running> {
+pub async fn spawn(mut settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::Result<Running> {
     let poll = Duration::from_millis(settings.outbox_poll_ms);
     let addr = settings.addr;
-    let (state, worker) = prepare(settings, mailer).await?;
     let acceptor = TcpListener::bind(addr.to_string())
         .into_acceptor()
         .await
@@ -73,6 +75,11 @@ pub async fn spawn(settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::Resul
         .into_iter()
         .find_map(|a| a.as_socket_addr().copied())
         .context("no local address")?;
+    // A public URL derived from a port chosen by the system names the port actually bound.
+    if settings.public_url == format!("http://{addr}") {
+        settings.public_url = format!("http://{local}");
+    }
+    let (state, worker) = prepare(settings, mailer).await?;
     let app = crate::http::app(state.clone());
     let server = tokio::spawn(async move {
         if let Err(err) = Server::new_with_acceptor(acceptor).run(app).await {

@@ -96,7 +96,8 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         Command::Serve => crate::app::serve(settings).await,
         Command::Openapi { output, json } => {
             let db = sea_orm::DatabaseConnection::default();
-            let state = crate::state::AppState::new(db, settings);
+            let blobs = crate::blobs::Blobs::Local(crate::blobs::LocalBlobs::detached());
+            let state = crate::state::AppState::new(db, settings, blobs);
             let service = crate::http::service(&state);
             let text = if json {
                 serde_json::to_string_pretty(&crate::http::spec_value(&service))?

@@ -70,6 +70,11 @@ pub struct Settings {
     pub import_max_bytes: usize,
     /// `REEMPLOI_IMPORT_SYNC_MAX_BYTES`: files larger than this are imported as a background job.
     pub import_sync_max_bytes: usize,
+    /// S3-compatible blob storage; `None` keeps blobs under the data directory.
+    pub s3: Option<S3Settings>,
+    /// `REEMPLOI_BLOB_URL_TTL_SECS`: lifetime of signed download URLs.
+    #[validate(range(min = 10, max = 604800))]
+    pub blob_url_ttl_secs: u32,
     /// `MAIL_FROM`: sender of the mails.
     #[validate(length(min = 3))]
     pub mail_from: String,
@@ -85,8 +90,68 @@ impl fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("db_max_connections", &self.db_max_connections)
             .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("s3", &self.s3)
             .finish_non_exhaustive()
     }
+}
+
+/// Where blobs go when an S3-compatible store is configured (`S3_ENDPOINT` set).
+#[derive(Clone)]
+pub struct S3Settings {
+    /// `S3_ENDPOINT`: e.g. `https://s3.fr-par.scw.cloud` or `http://127.0.0.1:9000`.
+    pub endpoint: String,
+    /// `S3_REGION` (default `us-east-1`).
+    pub region: String,
+    /// `S3_BUCKET`.
+    pub bucket: String,
+    /// `S3_ACCESS_KEY`.
+    pub access_key: String,
+    /// `S3_SECRET_KEY`: never logged.
+    pub secret_key: String,
+    /// `S3_PATH_STYLE` (default true): bucket in the path rather than the host name.
+    pub path_style: bool,
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("path_style", &self.path_style)
+            .finish_non_exhaustive()
+    }
+}
+
+fn s3_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<S3Settings>, ConfigError> {
+    let value = |var: &'static str| {
+        get(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let Some(endpoint) = value("S3_ENDPOINT") else {
+        return Ok(None);
+    };
+    if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+        return Err(ConfigError {
+            var: "S3_ENDPOINT",
+            message: "must be an http:// or https:// URL".into(),
+        });
+    }
+    let required = |var: &'static str| {
+        value(var).ok_or_else(|| ConfigError {
+            var,
+            message: "required when S3_ENDPOINT is set".into(),
+        })
+    };
+    Ok(Some(S3Settings {
+        endpoint,
+        region: value("S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+        bucket: required("S3_BUCKET")?,
+        access_key: required("S3_ACCESS_KEY")?,
+        secret_key: required("S3_SECRET_KEY")?,
+        path_style: parse_var(get, "S3_PATH_STYLE", true)?,
+    }))
 }
 
 /// A setting that could not be used, naming its variable.
@@ -139,6 +204,7 @@ const FIELD_VARS: &[(&str, &str)] = &[
     ),
     ("mail_from", "MAIL_FROM"),
     ("import_max_bytes", "REEMPLOI_IMPORT_MAX_BYTES"),
+    ("blob_url_ttl_secs", "REEMPLOI_BLOB_URL_TTL_SECS"),
 ];
 
 impl Settings {
@@ -226,6 +292,8 @@ impl Settings {
                 "REEMPLOI_IMPORT_SYNC_MAX_BYTES",
                 2 * 1024 * 1024,
             )?,
+            s3: s3_settings(get)?,
+            blob_url_ttl_secs: parse_var(get, "REEMPLOI_BLOB_URL_TTL_SECS", 3600)?,
             mail_from: get("MAIL_FROM")
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "Réemploi <no-reply@localhost>".into()),

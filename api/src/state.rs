@@ -18,11 +18,13 @@ pub struct AppState {
     /// Calls without credentials, per client address and minute.
     pub anonymous_limit: Arc<RateLimiter>,
     /// Progress of the background jobs running in this process: (processed, total).
+    /// Blob storage (photos, documents).
+    pub blobs: crate::blobs::Blobs,
     pub job_progress: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u64, u64)>>>,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, settings: Settings) -> Self {
+    pub fn new(db: DatabaseConnection, settings: Settings, blobs: crate::blobs::Blobs) -> Self {
         let window = Duration::from_secs(settings.login_limit_window_secs);
         Self {
             db,
@@ -33,6 +35,7 @@ impl AppState {
                 Duration::from_secs(60),
             )),
             job_progress: Arc::default(),
+            blobs,
             settings: Arc::new(settings),
         }
     }

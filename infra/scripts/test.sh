@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The project's test command: the whole suite on SQLite, then the HTTP suite on PostgreSQL.
-# Starts PostgreSQL if needed. Builds go to $CARGO_TARGET_DIR (default outside the clone).
+# Starts PostgreSQL and an S3-compatible server if needed. Builds go to $CARGO_TARGET_DIR (default outside the clone).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/reemploi-target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
+eval "$(infra/scripts/s3.sh)"
+trap 'kill "$S3_SERVER_PID" 2>/dev/null || true' EXIT
 
 echo "== tests on SQLite"
 cargo test --workspace --locked

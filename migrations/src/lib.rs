@@ -8,6 +8,7 @@ mod helpers;
 mod m20261129_000001_foundation;
 mod m20261129_000002_supply;
 mod m20261129_000003_workshop;
+mod m20261129_000004_photos;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_foundation::Migration),
             Box::new(m20261129_000002_supply::Migration),
             Box::new(m20261129_000003_workshop::Migration),
+            Box::new(m20261129_000004_photos::Migration),
         ]
     }
 }

@@ -13,6 +13,7 @@ mod limits;
 mod lots;
 mod openapi;
 mod organisations;
+mod photos;
 mod robustness;
 mod scenario;
 mod sites;

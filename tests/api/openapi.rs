@@ -10,8 +10,11 @@ fn committed_spec_path() -> std::path::PathBuf {
 
 fn generated_spec() -> String {
     let settings = reemploi_api::config::Settings::from_vars(|_| None).expect("default settings");
-    let state =
-        reemploi_api::state::AppState::new(sea_orm::DatabaseConnection::default(), settings);
+    let state = reemploi_api::state::AppState::new(
+        sea_orm::DatabaseConnection::default(),
+        settings,
+        reemploi_api::blobs::Blobs::Local(reemploi_api::blobs::LocalBlobs::detached()),
+    );
     reemploi_api::http::spec_yaml(&reemploi_api::http::service(&state))
 }
 

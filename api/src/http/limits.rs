@@ -17,6 +17,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Larger limits for some paths (file uploads), streamed rather than buffered.
     pub upload_routes: Vec<(&'static str, usize)>,
+    /// Same, for paths ending with these suffixes (`/v1/items/{id}/photos`).
+    pub upload_suffixes: Vec<(&'static str, usize)>,
     /// Deepest nesting of arrays and objects in a JSON body.
     pub max_json_depth: usize,
     /// Longest string (in bytes) anywhere in a JSON body.
@@ -104,11 +106,18 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
         return Err(e.into());
     }
 
-    if let Some((_, upload_max)) = limits
+    let path = req.uri().path().to_owned();
+    let upload = limits
         .upload_routes
         .iter()
-        .find(|(p, _)| *p == req.uri().path())
-    {
+        .find(|(p, _)| *p == path)
+        .or_else(|| {
+            limits
+                .upload_suffixes
+                .iter()
+                .find(|(suffix, _)| path.ends_with(suffix))
+        });
+    if let Some((_, upload_max)) = upload {
         let upload_max = *upload_max;
         let declared = req
             .headers()

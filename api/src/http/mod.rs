@@ -14,6 +14,7 @@ pub mod members;
 pub mod meta;
 pub mod organisations;
 pub mod pagination;
+pub mod photos;
 pub mod problem;
 pub mod sites;
 pub mod transitions;
@@ -42,6 +43,7 @@ pub type Apis = (
     lots::LotsApi,
     imports::ImportsApi,
     workshop::WorkshopApi,
+    photos::PhotosApi,
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -65,6 +67,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         lots::LotsApi { state: s() },
         imports::ImportsApi { state: s() },
         workshop::WorkshopApi { state: s() },
+        photos::PhotosApi { state: s() },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
@@ -114,6 +117,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     let limits = std::sync::Arc::new(limits::Limits {
         max_body_bytes: state.settings.max_body_bytes,
         upload_routes: vec![("/v1/items/import", state.settings.import_max_bytes)],
+        upload_suffixes: vec![("/photos", photos::MAX_PHOTO_BYTES + 64 * 1024)],
         max_json_depth: state.settings.max_json_depth,
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),

@@ -15,6 +15,7 @@ pub mod membership;
 pub mod organisation;
 pub mod outbox;
 pub mod partnership;
+pub mod photo;
 pub mod refurbishment_record;
 pub mod sanitisation_record;
 pub mod session;
