@@ -103,7 +103,7 @@ include-operation-id-regex = "^(get_item|update_item|list_item_events|verify_ite
 parameters = { "path.id" = "$item_one" }
 
 [[operations]]
-include-operation-id-regex = "^(record_sanitisation|record_refurbishment|get_item_workshop|publish_item|unpublish_item|override_item_age|dispose_item|upload_photo|list_photos|delete_photo)$"
+include-operation-id-regex = "^(record_sanitisation|record_refurbishment|get_item_workshop|publish_item|unpublish_item|override_item_age|dispose_item|upload_photo|list_photos|delete_photo|attach_sanitisation_report)$"
 parameters = { "path.id" = "$item_three" }
 
 [[operations]]

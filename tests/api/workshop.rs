@@ -419,3 +419,47 @@ async fn every_other_role_is_refused_each_workshop_action() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_tool_report_is_attached_to_a_sanitisation_and_served_signed() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let base = format!("/v1/items/{}", b.laptops[0]);
+    let record = app
+        .post(
+            &format!("{base}/sanitisations"),
+            Some(&b.atelier.token),
+            wipe("S3NXNF0M", "purge", true, 0),
+        )
+        .await;
+    let record_id = record.body["id"].as_str().expect("id");
+    let path = format!("{base}/sanitisations/{record_id}/report");
+    let log = "nwipe 0.35: /dev/sda (S3NXNF0M) PRNG stream, 1 round, verify last pass: SUCCESS\n"
+        .as_bytes()
+        .to_vec();
+    let send = |token: &str, bytes: Vec<u8>| {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name("nwipe.log");
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(token.to_owned())
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+    };
+    let refused = send(&b.town.token, log.clone()).await.expect("sent");
+    assert_eq!(refused.status().as_u16(), 403);
+    let binary = send(&b.atelier.token, vec![0u8, 1, 2, 3])
+        .await
+        .expect("sent");
+    assert_eq!(binary.status().as_u16(), 415);
+    let ok = send(&b.atelier.token, log.clone()).await.expect("sent");
+    assert_eq!(ok.status().as_u16(), 200);
+    let view = app
+        .get(&format!("{base}/workshop"), Some(&b.atelier.token))
+        .await;
+    let url = view.body["sanitisations"][0]["report_url"]
+        .as_str()
+        .expect("report url");
+    let fetched = app.client.get(url).send().await.expect("fetch");
+    assert_eq!(fetched.status().as_u16(), 200);
+    assert_eq!(fetched.bytes().await.expect("bytes").to_vec(), log);
+}

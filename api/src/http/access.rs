@@ -152,6 +152,10 @@ pub const RULES: &[(&str, Access)] = &[
     // Workshop.
     ("record_sanitisation", related(REFURBISHER, ANY_ROLE, true)),
     ("record_refurbishment", related(REFURBISHER, ANY_ROLE, true)),
+    (
+        "attach_sanitisation_report",
+        related(REFURBISHER, ANY_ROLE, true),
+    ),
     ("get_item_workshop", related(WORKING_KINDS, ANY_ROLE, false)),
     ("publish_item", related(REFURBISHER, ANY_ROLE, true)),
     ("unpublish_item", related(REFURBISHER, ANY_ROLE, true)),

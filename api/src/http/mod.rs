@@ -117,7 +117,10 @@ pub fn app(state: AppState) -> impl Endpoint {
     let limits = std::sync::Arc::new(limits::Limits {
         max_body_bytes: state.settings.max_body_bytes,
         upload_routes: vec![("/v1/items/import", state.settings.import_max_bytes)],
-        upload_suffixes: vec![("/photos", photos::MAX_PHOTO_BYTES + 64 * 1024)],
+        upload_suffixes: vec![
+            ("/photos", photos::MAX_PHOTO_BYTES + 64 * 1024),
+            ("/report", photos::MAX_PHOTO_BYTES + 64 * 1024),
+        ],
         max_json_depth: state.settings.max_json_depth,
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),

@@ -64,7 +64,8 @@ pub enum BlobResponse {
     Ok(Binary<Vec<u8>>, #[oai(header = "Content-Type")] String),
 }
 
-fn blob_error(e: BlobError) -> ApiError {
+/// Maps a blob failure to what the client sees (503 when the store is down).
+pub fn blob_error(e: BlobError) -> ApiError {
     match e {
         BlobError::NotFound | BlobError::InvalidKey => ApiError::not_found(),
         BlobError::Unavailable(reason) => {

@@ -131,6 +131,8 @@ pub struct SanitisationResponse {
     pub started_at: DateTime<Utc>,
     pub ended_at: DateTime<Utc>,
     pub notes: Option<String>,
+    /// Expiring signed URL of the attached tool report (nwipe log or PDF), if any.
+    pub report_url: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -153,9 +155,38 @@ impl From<sanitisation_record::Model> for SanitisationResponse {
             started_at: m.started_at,
             ended_at: m.ended_at,
             notes: m.notes,
+            report_url: None,
             created_at: m.created_at,
         }
     }
+}
+
+/// A record as answered, with a signed URL for its report.
+async fn sanitisation_response(
+    state: &AppState,
+    m: sanitisation_record::Model,
+) -> ApiResult<SanitisationResponse> {
+    let report_url = match &m.report_blob_key {
+        Some(key) => Some(
+            state
+                .blobs
+                .signed_url(key, state.settings.blob_url_ttl_secs)
+                .await
+                .map_err(super::photos::blob_error)?,
+        ),
+        None => None,
+    };
+    Ok(SanitisationResponse {
+        report_url,
+        ..m.into()
+    })
+}
+
+/// A tool report to attach to a sanitisation record.
+#[derive(Debug, poem_openapi::Multipart)]
+pub struct ReportUpload {
+    /// The tool's report: a PDF, or a text log (nwipe), at most 10 MB.
+    pub file: poem_openapi::types::multipart::Upload,
 }
 
 /// One functional test.
@@ -482,6 +513,95 @@ impl WorkshopApi {
         ))
     }
 
+    /// Attach a tool report to a sanitisation
+    ///
+    /// The erasure tool's own report (nwipe log or PDF certificate), kept as evidence. A PDF is
+    /// recognised from its bytes; anything else must be UTF-8 text. Replaces an earlier report.
+    #[oai(
+        path = "/items/:id/sanitisations/:record_id/report",
+        method = "post",
+        operation_id = "attach_sanitisation_report"
+    )]
+    async fn attach_sanitisation_report(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        record_id: Path<Uuid>,
+        upload: ReportUpload,
+    ) -> ApiResult<Json<SanitisationResponse>> {
+        let m = find_item(&self.state.db, id.0).await?;
+        let by = custody_by(&auth.0, "attach_sanitisation_report", &m)?;
+        let record = sanitisation_record::Entity::find_by_id(record_id.0)
+            .one(&self.state.db)
+            .await?
+            .filter(|r| r.item_id == m.id)
+            .ok_or_else(ApiError::not_found)?;
+        let bytes = upload.file.into_vec().await.map_err(|e| {
+            if e.to_string().contains(super::limits::TOO_LARGE) {
+                ApiError::new(ErrorCode::PayloadTooLarge)
+            } else {
+                ApiError::new(ErrorCode::MalformedRequest)
+            }
+        })?;
+        if bytes.len() > super::photos::MAX_PHOTO_BYTES {
+            return Err(ApiError::new(ErrorCode::PayloadTooLarge));
+        }
+        let (extension, content_type) = if bytes.starts_with(b"%PDF-") {
+            ("pdf", "application/pdf")
+        } else if !bytes.is_empty() && !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok() {
+            ("log", "text/plain; charset=utf-8")
+        } else {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType).detail(
+                "Le rapport doit être un PDF ou un journal texte (UTF-8).",
+                "The report must be a PDF or a text log (UTF-8).",
+            ));
+        };
+        let key = format!(
+            "{}/sanitisation-reports/{}-{}.{extension}",
+            by.organisation_id,
+            record.id,
+            store::new_id()
+        );
+        self.state
+            .blobs
+            .put(&key, bytes, content_type)
+            .await
+            .map_err(super::photos::blob_error)?;
+        let txn = begin_write(&self.state.db).await?;
+        let saved = sanitisation_record::Entity::update_many()
+            .col_expr(
+                sanitisation_record::Column::ReportBlobKey,
+                Expr::value(Some(key.clone())),
+            )
+            .filter(sanitisation_record::Column::Id.eq(record.id))
+            .exec(&txn)
+            .await;
+        if let Err(e) = saved {
+            let _ = self.state.blobs.delete(&key).await;
+            return Err(e.into());
+        }
+        crate::store::events::append(
+            &txn,
+            crate::store::events::NewEvent {
+                stream: transitions::item_stream(m.id),
+                organisation_id: Some(by.organisation_id),
+                actor: auth.0.actor_ref(),
+                kind: "sanitisation_report_attached",
+                payload: serde_json::json!({ "organisation_id": by.organisation_id, "record_id": record.id }),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        if let Some(old) = &record.report_blob_key {
+            let _ = self.state.blobs.delete(old).await;
+        }
+        let updated = sanitisation_record::Entity::find_by_id(record.id)
+            .one(&self.state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        Ok(Json(sanitisation_response(&self.state, updated).await?))
+    }
+
     /// Record the bench result
     ///
     /// Functional tests, parts replaced, operating system and grade of a device in the
@@ -604,8 +724,12 @@ impl WorkshopApi {
             .order_by_asc(refurbishment_record::Column::Id)
             .all(&self.state.db)
             .await?;
+        let mut sanitisations = Vec::with_capacity(records.len());
+        for r in records {
+            sanitisations.push(sanitisation_response(&self.state, r).await?);
+        }
         Ok(Json(WorkshopRecords {
-            sanitisations: records.into_iter().map(Into::into).collect(),
+            sanitisations,
             refurbishments: refurbishments.into_iter().map(Into::into).collect(),
             storage_sanitised,
         }))
