@@ -78,6 +78,22 @@ pub fn blob_error(e: BlobError) -> ApiError {
     }
 }
 
+/// Reads an uploaded file of at most [`MAX_PHOTO_BYTES`] (413 beyond).
+pub async fn read_upload(file: Upload) -> ApiResult<Vec<u8>> {
+    let bytes = file.into_vec().await.map_err(|e| {
+        if e.to_string().contains(super::limits::TOO_LARGE) {
+            ApiError::new(ErrorCode::PayloadTooLarge)
+        } else {
+            ApiError::new(ErrorCode::MalformedRequest)
+        }
+    })?;
+    if bytes.len() > MAX_PHOTO_BYTES {
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge)
+            .detail("Un fichier fait au plus 10 Mo.", "A file is at most 10 MB."));
+    }
+    Ok(bytes)
+}
+
 /// Recognises an image from its first bytes, whatever type the client declared.
 fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -159,17 +175,7 @@ impl PhotosApi {
             .0
             .authorize_related("upload_photo", &[item.custodian_id])?
             .ok_or_else(ApiError::forbidden)?;
-        let bytes = upload.file.into_vec().await.map_err(|e| {
-            if e.to_string().contains(super::limits::TOO_LARGE) {
-                ApiError::new(ErrorCode::PayloadTooLarge)
-            } else {
-                ApiError::new(ErrorCode::MalformedRequest)
-            }
-        })?;
-        if bytes.len() > MAX_PHOTO_BYTES {
-            return Err(ApiError::new(ErrorCode::PayloadTooLarge)
-                .detail("Une photo fait au plus 10 Mo.", "A photo is at most 10 MB."));
-        }
+        let bytes = read_upload(upload.file).await?;
         let format = sniff(&bytes).ok_or_else(|| {
             ApiError::new(ErrorCode::UnsupportedMediaType).detail(
                 "Seules les images JPEG, PNG et WebP sont acceptées (reconnues d'après leur contenu).",

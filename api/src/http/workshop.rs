@@ -536,16 +536,7 @@ impl WorkshopApi {
             .await?
             .filter(|r| r.item_id == m.id)
             .ok_or_else(ApiError::not_found)?;
-        let bytes = upload.file.into_vec().await.map_err(|e| {
-            if e.to_string().contains(super::limits::TOO_LARGE) {
-                ApiError::new(ErrorCode::PayloadTooLarge)
-            } else {
-                ApiError::new(ErrorCode::MalformedRequest)
-            }
-        })?;
-        if bytes.len() > super::photos::MAX_PHOTO_BYTES {
-            return Err(ApiError::new(ErrorCode::PayloadTooLarge));
-        }
+        let bytes = super::photos::read_upload(upload.file).await?;
         let (extension, content_type) = if bytes.starts_with(b"%PDF-") {
             ("pdf", "application/pdf")
         } else if !bytes.is_empty() && !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok() {
