@@ -9,6 +9,7 @@ mod m20261129_000001_foundation;
 mod m20261129_000002_supply;
 mod m20261129_000003_workshop;
 mod m20261129_000004_photos;
+mod m20261129_000005_idempotency;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_supply::Migration),
             Box::new(m20261129_000003_workshop::Migration),
             Box::new(m20261129_000004_photos::Migration),
+            Box::new(m20261129_000005_idempotency::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ mod accounts;
 mod api_keys;
 mod events;
 mod health;
+mod idempotency;
 mod imports;
 mod isolation;
 mod items;

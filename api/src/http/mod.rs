@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod etag;
 pub mod events;
+pub mod idempotency;
 pub mod imports;
 pub mod items;
 pub mod limits;
@@ -71,6 +72,14 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
+        .extra_request_header::<String, _>(
+            poem_openapi::ExtraHeader::new(idempotency::HEADER).description(
+                "On POST: a client-chosen key (1 to 200 visible ASCII characters). A retry with the same \
+                 key and request gets the first successful answer again (`Idempotent-Replayed: true`) \
+                 instead of acting twice; the same key with another request answers 422 \
+                 `idempotency_key_reused`. Kept 24 hours. Ignored on other methods and on file uploads.",
+            ),
+        )
         .server(state.settings.public_url.clone())
 }
 
@@ -106,6 +115,9 @@ pub fn spec_yaml(service: &OpenApiService<Apis, ()>) -> String {
     serde_yaml::to_string(&spec_value(service)).unwrap_or_default()
 }
 
+/// Streamed uploads are not buffered for idempotency.
+const IDEMPOTENCY_SKIP: &[&str] = &["/v1/items/import", "/photos", "/report"];
+
 /// The whole application: API, docs, spec, middlewares.
 pub fn app(state: AppState) -> impl Endpoint {
     let service = service(&state);
@@ -114,6 +126,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     let json = serde_json::to_string_pretty(&spec).unwrap_or_default();
     let yaml = spec_yaml(&service);
     let docs = service.swagger_ui();
+    let idempotency_db = state.db.clone();
     let limits = std::sync::Arc::new(limits::Limits {
         max_body_bytes: state.settings.max_body_bytes,
         upload_routes: vec![("/v1/items/import", state.settings.import_max_bytes)],
@@ -150,6 +163,10 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", service)
         .with(etag::ETagMiddleware)
         .with(CatchPanic::new())
+        .around(move |ep, req| {
+            let db = idempotency_db.clone();
+            async move { idempotency::apply(ep, req, &db, IDEMPOTENCY_SKIP).await }
+        })
         .around(move |ep, req| {
             let limits = limits.clone();
             async move { limits::apply(ep, req, &limits).await }

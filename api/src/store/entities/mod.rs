@@ -7,6 +7,7 @@ pub mod event;
 pub mod event_stream;
 pub mod handover;
 pub mod handover_item;
+pub mod idempotency_key;
 pub mod invitation;
 pub mod item;
 pub mod job;
