@@ -80,6 +80,10 @@ request-timeout = 10.0
 workers = 2
 suppress-health-check = ["too_slow", "filter_too_much", "data_too_large"]
 
+# No crash cache: each run starts from the seed alone (and writes nothing into the repository).
+[cache]
+enabled = false
+
 [auth.openapi.BearerAuth]
 bearer = "$town_token"
 

@@ -70,6 +70,7 @@ pub async fn apply<E: Endpoint>(
     mut req: Request,
     db: &DatabaseConnection,
     skip: &[&str],
+    routes: &super::problem::AllowedMethods,
 ) -> Result<Response> {
     let key = match req.headers().get(HEADER) {
         Some(v) if req.method() == Method::POST => {
@@ -78,18 +79,19 @@ pub async fn apply<E: Endpoint>(
         _ => return next.call(req).await.map(IntoResponse::into_response),
     };
     let path = req.uri().path().to_owned();
-    if skip.iter().any(|s| path == *s || path.ends_with(s)) {
+    // Unknown routes and methods are left to the router (404, 405).
+    let routed = routes
+        .lookup(&path)
+        .is_some_and(|methods| methods.split(", ").any(|m| m == "POST"));
+    if !routed || skip.iter().any(|s| path == *s || path.ends_with(s)) {
         return next.call(req).await.map(IntoResponse::into_response);
     }
+    // A key that is not 1 to 200 visible ASCII characters is ignored (documented in the spec),
+    // so that authentication and validation answer first.
     let Some(key) =
         key.filter(|k| (1..=200).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
     else {
-        return Err(ApiError::new(ErrorCode::MalformedRequest)
-            .detail(
-                "L'en-tête Idempotency-Key doit faire 1 à 200 caractères ASCII visibles.",
-                "The Idempotency-Key header must be 1 to 200 visible ASCII characters.",
-            )
-            .into());
+        return next.call(req).await.map(IntoResponse::into_response);
     };
     let body = req.take_body().into_bytes().await?;
     let query = req.uri().query().unwrap_or_default().to_owned();

@@ -72,12 +72,13 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
-        .extra_request_header::<String, _>(
+        .extra_request_header::<Option<String>, _>(
             poem_openapi::ExtraHeader::new(idempotency::HEADER).description(
                 "On POST: a client-chosen key (1 to 200 visible ASCII characters). A retry with the same \
                  key and request gets the first successful answer again (`Idempotent-Replayed: true`) \
                  instead of acting twice; the same key with another request answers 422 \
-                 `idempotency_key_reused`. Kept 24 hours. Ignored on other methods and on file uploads.",
+                 `idempotency_key_reused`. Kept 24 hours. Ignored on other methods, on file uploads, \
+                 and when it is not 1 to 200 visible ASCII characters.",
             ),
         )
         .server(state.settings.public_url.clone())
@@ -127,6 +128,7 @@ pub fn app(state: AppState) -> impl Endpoint {
     let yaml = spec_yaml(&service);
     let docs = service.swagger_ui();
     let idempotency_db = state.db.clone();
+    let idempotency_routes = allowed.clone();
     let limits = std::sync::Arc::new(limits::Limits {
         max_body_bytes: state.settings.max_body_bytes,
         upload_routes: vec![("/v1/items/import", state.settings.import_max_bytes)],
@@ -165,7 +167,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .with(CatchPanic::new())
         .around(move |ep, req| {
             let db = idempotency_db.clone();
-            async move { idempotency::apply(ep, req, &db, IDEMPOTENCY_SKIP).await }
+            let routes = idempotency_routes.clone();
+            async move { idempotency::apply(ep, req, &db, IDEMPOTENCY_SKIP, &routes).await }
         })
         .around(move |ep, req| {
             let limits = limits.clone();

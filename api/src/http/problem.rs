@@ -107,7 +107,8 @@ impl AllowedMethods {
         Self(table)
     }
 
-    fn lookup(&self, path: &str) -> Option<&str> {
+    /// The methods accepted on `path`, as in an `Allow` header.
+    pub fn lookup(&self, path: &str) -> Option<&str> {
         let parts: Vec<&str> = path.split('/').collect();
         self.0.iter().find_map(|(segments, methods)| {
             let same = segments.len() == parts.len()
