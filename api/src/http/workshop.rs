@@ -20,6 +20,7 @@ use reemploi_domain::{FieldErrors, Invalid};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -968,22 +969,25 @@ impl WorkshopApi {
         organisation_id: Query<Option<Uuid>>,
     ) -> ApiResult<Json<Workshop>> {
         let acting = auth.0.acting_as("get_workshop", organisation_id.0)?;
-        let statuses: Vec<String> = item::Entity::find()
+        // Counted by the database: a workshop may hold thousands of devices.
+        let rows: Vec<(String, i64)> = item::Entity::find()
+            .select_only()
+            .column(item::Column::Status)
+            .column_as(item::Column::Id.count(), "n")
             .filter(item::Column::CustodianId.eq(acting.organisation_id))
+            .group_by(item::Column::Status)
+            .into_tuple()
             .all(&self.state.db)
-            .await?
-            .into_iter()
-            .map(|m| m.status)
-            .collect();
+            .await?;
         let mut counts: BTreeMap<usize, u64> = BTreeMap::new();
-        for s in &statuses {
-            if let Some(i) = DomStatus::ALL.iter().position(|x| x.as_str() == s) {
-                *counts.entry(i).or_default() += 1;
+        for (status, n) in &rows {
+            if let Some(i) = DomStatus::ALL.iter().position(|x| x.as_str() == status) {
+                *counts.entry(i).or_default() += u64::try_from(*n).unwrap_or(0);
             }
         }
         Ok(Json(Workshop {
             organisation_id: acting.organisation_id,
-            total: statuses.len() as u64,
+            total: counts.values().sum(),
             by_status: counts
                 .into_iter()
                 .map(|(i, count)| StatusCount {
