@@ -477,6 +477,20 @@ async fn claim_response<C: ConnectionTrait>(db: &C, c: claim::Model) -> ApiResul
     })
 }
 
+/// One page of claims, as answered.
+async fn claim_page<C: ConnectionTrait>(
+    db: &C,
+    page: &PageRequest,
+    select: sea_orm::Select<claim::Entity>,
+) -> ApiResult<ClaimPage> {
+    let (rows, next_cursor) = page.fetch(db, select, claim::Column::Id, |c| c.id).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for c in rows {
+        items.push(claim_response(db, c).await?);
+    }
+    Ok(ClaimPage { items, next_cursor })
+}
+
 /// Whether a refurbisher may see a published lot.
 async fn visible_to<C: ConnectionTrait>(
     db: &C,
@@ -1245,14 +1259,7 @@ impl LotsApi {
             .authorize_related("list_lot_claims", &[l.organisation_id])?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         let select = claim::Entity::find().filter(claim::Column::LotId.eq(l.id));
-        let (rows, next_cursor) = page
-            .fetch(&self.state.db, select, claim::Column::Id, |c| c.id)
-            .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for c in rows {
-            items.push(claim_response(&self.state.db, c).await?);
-        }
-        Ok(Json(ClaimPage { items, next_cursor }))
+        Ok(Json(claim_page(&self.state.db, &page, select).await?))
     }
 
     /// The refurbisher's claims
@@ -1268,14 +1275,7 @@ impl LotsApi {
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         let select =
             claim::Entity::find().filter(claim::Column::RefurbisherId.eq(acting.organisation_id));
-        let (rows, next_cursor) = page
-            .fetch(&self.state.db, select, claim::Column::Id, |c| c.id)
-            .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for c in rows {
-            items.push(claim_response(&self.state.db, c).await?);
-        }
-        Ok(Json(ClaimPage { items, next_cursor }))
+        Ok(Json(claim_page(&self.state.db, &page, select).await?))
     }
 
     /// Accept a claim
