@@ -43,15 +43,40 @@ pub async fn prepare(
             "jobs interrupted by the previous stop were marked failed"
         );
     }
+    let search = crate::search::Search::from_settings(&settings)
+        .await
+        .context("opening the search engine")?;
+    if let crate::search::Search::Embedded(e) = &search {
+        // An index created empty (first start, or a new schema) is rebuilt from the database.
+        for index in e.created_empty().to_vec() {
+            let (db, search) = (db.clone(), search.clone());
+            tokio::spawn(async move {
+                match crate::search::indexer::rebuild(&db, &search, index, |_, _| {}).await {
+                    Ok(n) => tracing::info!(
+                        index = index.as_str(),
+                        documents = n,
+                        "search index rebuilt"
+                    ),
+                    Err(err) => tracing::error!(
+                        index = index.as_str(),
+                        error = format!("{err:#}"),
+                        "search index rebuild failed"
+                    ),
+                }
+            });
+        }
+    }
     let worker = Worker {
         db: db.clone(),
         mailer,
         mail_from: settings.mail_from.clone(),
+        search: search.clone(),
+        max_backoff_secs: settings.outbox_max_backoff_secs as i64,
     };
     let blobs = crate::blobs::Blobs::from_settings(&settings)
         .await
         .context("opening blob storage")?;
-    Ok((AppState::new(db, settings, blobs), worker))
+    Ok((AppState::new(db, settings, blobs, search), worker))
 }
 
 /// A running server, for tests and embedding.

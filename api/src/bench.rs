@@ -137,3 +137,352 @@ pub async fn import(rows: u64, database_url: Option<String>, output: &Path) -> a
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
+
+/// A small deterministic generator (SplitMix64), so every run indexes the same documents.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn pick<'a, T>(&mut self, from: &'a [T]) -> &'a T {
+        &from[(self.next() % from.len() as u64) as usize]
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// French towns (name, département, latitude, longitude) the generated devices are spread around.
+const TOWNS: &[(&str, &str, f64, f64)] = &[
+    ("Blois", "41", 47.5861, 1.3359),
+    ("Tours", "37", 47.3941, 0.6848),
+    ("Orléans", "45", 47.9030, 1.9093),
+    ("Paris", "75", 48.8566, 2.3522),
+    ("Lyon", "69", 45.7640, 4.8357),
+    ("Marseille", "13", 43.2965, 5.3698),
+    ("Lille", "59", 50.6292, 3.0573),
+    ("Nantes", "44", 47.2184, -1.5536),
+    ("Bordeaux", "33", 44.8378, -0.5792),
+    ("Toulouse", "31", 43.6047, 1.4442),
+    ("Strasbourg", "67", 48.5734, 7.7521),
+    ("Rennes", "35", 48.1173, -1.6778),
+    ("Ajaccio", "2A", 41.9192, 8.7386),
+    ("Limoges", "87", 45.8336, 1.2611),
+    ("Dijon", "21", 47.3220, 5.0415),
+];
+
+/// A generated catalogue device.
+fn bench_document(g: &mut Mix) -> crate::search::Document {
+    use crate::search::{Document, GeoPoint};
+    use reemploi_domain::item::Category;
+    // (category, (brand, model) choices, RAM GB, storage GB, screen inches); 0 means none.
+    type Kind = (
+        Category,
+        &'static [(&'static str, &'static str)],
+        f64,
+        f64,
+        f64,
+    );
+    let kinds: &[Kind] = &[
+        (
+            Category::Laptop,
+            &[
+                ("Dell", "Latitude 5490"),
+                ("Lenovo", "ThinkPad T480"),
+                ("HP", "EliteBook 840 G5"),
+            ],
+            8.0,
+            256.0,
+            14.0,
+        ),
+        (
+            Category::Desktop,
+            &[
+                ("HP", "ProDesk 600 G4"),
+                ("Dell", "OptiPlex 7060"),
+                ("Lenovo", "ThinkCentre M720q"),
+            ],
+            16.0,
+            512.0,
+            0.0,
+        ),
+        (
+            Category::Monitor,
+            &[
+                ("Iiyama", "ProLite XU2492HSU"),
+                ("Dell", "P2419H"),
+                ("Samsung", "S24F350"),
+            ],
+            0.0,
+            0.0,
+            24.0,
+        ),
+        (
+            Category::Tablet,
+            &[
+                ("Apple", "iPad 7e génération"),
+                ("Samsung", "Galaxy Tab A7"),
+            ],
+            3.0,
+            32.0,
+            10.2,
+        ),
+        (
+            Category::Smartphone,
+            &[("Samsung", "Galaxy A52"), ("Apple", "iPhone 8")],
+            6.0,
+            128.0,
+            6.5,
+        ),
+        (
+            Category::Printer,
+            &[("Brother", "HL-L2350DW"), ("HP", "LaserJet Pro M404")],
+            0.0,
+            0.0,
+            0.0,
+        ),
+    ];
+    let (category, models, ram, storage, screen) = g.pick(kinds);
+    let (brand, model) = g.pick(models);
+    let (town, dep, lat, lon) = g.pick(TOWNS);
+    let grade = *g.pick(&["A", "B", "C"]);
+    let mut numbers = Vec::new();
+    if *ram > 0.0 {
+        numbers.push(("ram_gb", ram * (1 + g.next() % 2) as f64));
+    }
+    if *storage > 0.0 {
+        numbers.push(("storage_gb", storage * (1 + g.next() % 2) as f64));
+    }
+    if *screen > 0.0 {
+        numbers.push(("screen_inches", *screen));
+    }
+    let refurbisher = format!("00000000-0000-7000-8000-{:012}", g.next() % 200);
+    Document {
+        id: uuid::Uuid::from_u64_pair(g.next(), g.next()),
+        title: format!("{} {brand} {model}", category.label_fr()),
+        body: format!("Atelier solidaire de {town}"),
+        keywords: vec![
+            ("category", vec![category.as_str().to_owned()]),
+            ("grade", vec![grade.to_owned()]),
+            ("brand", vec![(*brand).to_owned()]),
+            ("departement", vec![(*dep).to_owned()]),
+            ("commune", vec![(*town).to_owned()]),
+            ("refurbisher_id", vec![refurbisher]),
+        ],
+        numbers,
+        location: Some(GeoPoint {
+            lat: lat + (g.unit() - 0.5) * 0.6,
+            lon: lon + (g.unit() - 0.5) * 0.8,
+        }),
+        published_ts: 1_760_000_000 + (g.next() % 10_000_000) as i64,
+    }
+}
+
+/// The fixed query mix: text with typos and prefixes, facets, numeric filters and distance.
+fn query_mix() -> Vec<(&'static str, crate::search::Query)> {
+    use crate::search::{Filter, GeoPoint, Query, Sort};
+    let facets = vec!["category", "grade", "brand", "departement"];
+    let blois = GeoPoint {
+        lat: 47.5861,
+        lon: 1.3359,
+    };
+    let lyon = GeoPoint {
+        lat: 45.7640,
+        lon: 4.8357,
+    };
+    vec![
+        (
+            "text+facets+distance: ordinateur portable, 30 km of Blois",
+            Query {
+                text: Some("ordinateur portable".into()),
+                near: Some(blois),
+                within_km: Some(30.0),
+                sort: Sort::Distance,
+                facets: facets.clone(),
+                ..Query::all(20)
+            },
+        ),
+        (
+            "typo+filter+distance: ordinatuer, >= 16 GB, 50 km of Lyon",
+            Query {
+                text: Some("ordinatuer".into()),
+                filters: vec![Filter::AtLeast("ram_gb", 16.0)],
+                near: Some(lyon),
+                within_km: Some(50.0),
+                sort: Sort::Relevance,
+                facets: facets.clone(),
+                ..Query::all(20)
+            },
+        ),
+        (
+            "accent-folded text+facets: ecran dell",
+            Query {
+                text: Some("ecran dell".into()),
+                facets: facets.clone(),
+                ..Query::all(20)
+            },
+        ),
+        (
+            "prefix text: lati, grade A, newest",
+            Query {
+                text: Some("lati".into()),
+                filters: vec![Filter::AnyOf("grade", vec!["A".into()])],
+                sort: Sort::Newest,
+                facets: facets.clone(),
+                ..Query::all(20)
+            },
+        ),
+        (
+            "filters+distance sort: tablets in 37 or 41, nearest to Blois",
+            Query {
+                filters: vec![
+                    Filter::AnyOf("category", vec!["tablet".into()]),
+                    Filter::AnyOf("departement", vec!["37".into(), "41".into()]),
+                ],
+                near: Some(blois),
+                sort: Sort::Distance,
+                facets: facets.clone(),
+                ..Query::all(20)
+            },
+        ),
+    ]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Loads `items` generated documents into `search` and times `queries` queries of the mix.
+async fn bench_engine(
+    search: &crate::search::Search,
+    items: u64,
+    queries: u64,
+) -> anyhow::Result<serde_json::Value> {
+    use crate::search::IndexName;
+    let mut g = Mix(20261130);
+    search.clear(IndexName::Catalogue).await?;
+    let start = Instant::now();
+    let batch = 50_000u64;
+    let mut done = 0u64;
+    let mut bar = crate::search::indexer::progress_bar("catalogue");
+    while done < items {
+        let n = batch.min(items - done);
+        let docs: Vec<_> = (0..n).map(|_| bench_document(&mut g)).collect();
+        search.apply(IndexName::Catalogue, docs, Vec::new()).await?;
+        done += n;
+        bar(done, items);
+    }
+    if let crate::search::Search::Embedded(e) = search {
+        let e = e.clone();
+        tokio::task::spawn_blocking(move || e.optimise(IndexName::Catalogue)).await??;
+    }
+    let index_seconds = start.elapsed().as_secs_f64();
+    let mix = query_mix();
+    // Warm-up: every query once per 10 timed rounds.
+    for (_, q) in &mix {
+        search.search(IndexName::Catalogue, q).await?;
+    }
+    let mut all = Vec::with_capacity(queries as usize);
+    let mut per: Vec<Vec<f64>> = vec![Vec::new(); mix.len()];
+    let mut hits: Vec<u64> = vec![0; mix.len()];
+    for i in 0..queries {
+        let k = (i % mix.len() as u64) as usize;
+        let t = Instant::now();
+        let found = search.search(IndexName::Catalogue, &mix[k].1).await?;
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        hits[k] = found.total;
+        all.push(ms);
+        per[k].push(ms);
+    }
+    all.sort_by(f64::total_cmp);
+    let queries_json: Vec<serde_json::Value> = mix
+        .iter()
+        .zip(per.iter_mut())
+        .zip(hits)
+        .map(|(((name, _), times), total)| {
+            times.sort_by(f64::total_cmp);
+            serde_json::json!({
+                "query": name,
+                "matching_documents": total,
+                "p50_ms": round3(percentile(times, 50.0)),
+                "p99_ms": round3(percentile(times, 99.0)),
+            })
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "engine": search.engine_name(),
+        "items": items,
+        "index_seconds": round3(index_seconds),
+        "queries": queries,
+        "p50_ms": round3(percentile(&all, 50.0)),
+        "p95_ms": round3(percentile(&all, 95.0)),
+        "p99_ms": round3(percentile(&all, 99.0)),
+        "max_ms": round3(all.last().copied().unwrap_or(0.0)),
+        "target_p99_ms": 15,
+        "per_query": queries_json,
+    }))
+}
+
+/// `reemploi bench search`: the embedded engine always, Meilisearch when `MEILI_URL` is set.
+pub async fn search(
+    settings: &crate::config::Settings,
+    items: u64,
+    queries: u64,
+    output: &Path,
+) -> anyhow::Result<()> {
+    let dir =
+        std::env::temp_dir().join(format!("reemploi-bench-search-{}", crate::store::new_id()));
+    std::fs::create_dir_all(&dir)?;
+    let embedded = crate::search::Search::Embedded(std::sync::Arc::new(
+        crate::search::embedded::Embedded::open(&dir)?,
+    ));
+    let mut engines = vec![bench_engine(&embedded, items, queries).await?];
+    let index_bytes: u64 = std::fs::read_dir(dir.join("catalogue"))?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    if let Some(obj) = engines[0].as_object_mut() {
+        obj.insert("index_mib".into(), (index_bytes / (1024 * 1024)).into());
+        obj.insert(
+            "peak_rss_mib".into(),
+            peak_rss_kib().map(|k| k / 1024).into(),
+        );
+    }
+    drop(embedded);
+    std::fs::remove_dir_all(&dir).ok();
+    if let Some(url) = &settings.meili_url {
+        let meili = crate::search::Search::Meili(std::sync::Arc::new(
+            crate::search::meili::Meili::new(url, settings.meili_api_key.as_deref(), "bench_")
+                .await?,
+        ));
+        engines.push(bench_engine(&meili, items, queries).await?);
+    } else {
+        println!("MEILI_URL is not set: Meilisearch not measured");
+    }
+    let result = serde_json::json!({
+        "benchmark": "catalogue_search",
+        "engines": engines,
+        "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "finished_at": chrono::Utc::now().to_rfc3339(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(output, serde_json::to_string_pretty(&result)? + "\n")?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}

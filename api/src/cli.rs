@@ -40,6 +40,13 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Rebuild a search index (or both) from the database, with a progress bar. With the
+    /// embedded engine the service must be stopped (it holds the index); with Meilisearch it may run.
+    Reindex {
+        /// `lots` or `catalogue`; both when omitted.
+        #[arg(value_parser = ["lots", "catalogue"])]
+        index: Option<String>,
+    },
     /// Benchmarks, writing their results to a file.
     Bench {
         #[command(subcommand)]
@@ -57,6 +64,17 @@ pub enum BenchAction {
         #[arg(long)]
         database_url: Option<String>,
         #[arg(long, default_value = "bench-results/import.json")]
+        output: PathBuf,
+    },
+    /// Load generated catalogue devices into the embedded engine (and Meilisearch when
+    /// `MEILI_URL` is set) and measure the latency of a fixed query mix.
+    Search {
+        #[arg(long, default_value_t = 1_000_000)]
+        items: u64,
+        /// Queries of the mix to time (after a warm-up).
+        #[arg(long, default_value_t = 2000)]
+        queries: u64,
+        #[arg(long, default_value = "bench-results/search.json")]
         output: PathBuf,
     },
 }
@@ -97,7 +115,10 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
         Command::Openapi { output, json } => {
             let db = sea_orm::DatabaseConnection::default();
             let blobs = crate::blobs::Blobs::Local(crate::blobs::LocalBlobs::detached());
-            let state = crate::state::AppState::new(db, settings, blobs);
+            let search = crate::search::Search::Embedded(std::sync::Arc::new(
+                crate::search::embedded::Embedded::in_ram()?,
+            ));
+            let state = crate::state::AppState::new(db, settings, blobs, search);
             let service = crate::http::service(&state);
             let text = if json {
                 serde_json::to_string_pretty(&crate::http::spec_value(&service))?
@@ -144,6 +165,47 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                     output,
                 },
         } => crate::bench::import(rows, database_url, &output).await,
+        Command::Bench {
+            which:
+                BenchAction::Search {
+                    items,
+                    queries,
+                    output,
+                },
+        } => crate::bench::search(&settings, items, queries, &output).await,
+        Command::Reindex { index } => {
+            let db = crate::store::connect(&settings)
+                .await
+                .context("connecting to the database")?;
+            crate::store::migrate(&db)
+                .await
+                .context("applying migrations")?;
+            let search = crate::search::Search::from_settings(&settings)
+                .await
+                .context(
+                    "opening the search engine (with the embedded engine, stop the service first)",
+                )?;
+            let which: Vec<crate::search::IndexName> = match index.as_deref() {
+                Some(name) => crate::search::IndexName::parse(name).into_iter().collect(),
+                None => crate::search::IndexName::ALL.to_vec(),
+            };
+            for name in which {
+                let n = crate::search::indexer::rebuild(
+                    &db,
+                    &search,
+                    name,
+                    crate::search::indexer::progress_bar(name.as_str()),
+                )
+                .await
+                .with_context(|| format!("rebuilding the {} index", name.as_str()))?;
+                println!(
+                    "{}: {n} documents indexed with {}",
+                    name.as_str(),
+                    search.engine_name()
+                );
+            }
+            Ok(())
+        }
         Command::Admin {
             action:
                 AdminAction::CreateOperator {

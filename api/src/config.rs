@@ -78,6 +78,19 @@ pub struct Settings {
     /// `MAIL_FROM`: sender of the mails.
     #[validate(length(min = 3))]
     pub mail_from: String,
+    /// `MEILI_URL`: a Meilisearch server; unset keeps the embedded (tantivy) search.
+    pub meili_url: Option<String>,
+    /// `MEILI_API_KEY`: its key (never logged).
+    pub meili_api_key: Option<String>,
+    /// `MEILI_INDEX_PREFIX`: prefix of the index names, so deployments can share a server.
+    #[validate(length(max = 64))]
+    pub meili_prefix: String,
+    /// `REEMPLOI_OUTBOX_MAX_BACKOFF_SECS`: longest wait between two attempts of an outbox message.
+    #[validate(range(min = 1, max = 86400))]
+    pub outbox_max_backoff_secs: u64,
+    /// `REEMPLOI_RESERVATION_DAYS`: how long a reservation holds items by default.
+    #[validate(range(min = 1, max = 90))]
+    pub reservation_days: u32,
 }
 
 impl fmt::Debug for Settings {
@@ -91,6 +104,7 @@ impl fmt::Debug for Settings {
             .field("db_max_connections", &self.db_max_connections)
             .field("session_ttl_hours", &self.session_ttl_hours)
             .field("s3", &self.s3)
+            .field("meili_url", &self.meili_url)
             .finish_non_exhaustive()
     }
 }
@@ -205,6 +219,12 @@ const FIELD_VARS: &[(&str, &str)] = &[
     ("mail_from", "MAIL_FROM"),
     ("import_max_bytes", "REEMPLOI_IMPORT_MAX_BYTES"),
     ("blob_url_ttl_secs", "REEMPLOI_BLOB_URL_TTL_SECS"),
+    ("meili_prefix", "MEILI_INDEX_PREFIX"),
+    (
+        "outbox_max_backoff_secs",
+        "REEMPLOI_OUTBOX_MAX_BACKOFF_SECS",
+    ),
+    ("reservation_days", "REEMPLOI_RESERVATION_DAYS"),
 ];
 
 impl Settings {
@@ -297,6 +317,25 @@ impl Settings {
             mail_from: get("MAIL_FROM")
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "Réemploi <no-reply@localhost>".into()),
+            meili_url: match get("MEILI_URL").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(v) => {
+                    let v = v.trim().trim_end_matches('/').to_owned();
+                    if !(v.starts_with("http://") || v.starts_with("https://")) {
+                        return Err(ConfigError {
+                            var: "MEILI_URL",
+                            message: "must be an http:// or https:// URL".into(),
+                        });
+                    }
+                    Some(v)
+                }
+            },
+            meili_api_key: get("MEILI_API_KEY").filter(|v| !v.trim().is_empty()),
+            meili_prefix: get("MEILI_INDEX_PREFIX")
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default(),
+            outbox_max_backoff_secs: parse_var(get, "REEMPLOI_OUTBOX_MAX_BACKOFF_SECS", 300)?,
+            reservation_days: parse_var(get, "REEMPLOI_RESERVATION_DAYS", 7)?,
         };
         settings.validate().map_err(|errors| {
             let (field, detail) = errors

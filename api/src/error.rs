@@ -122,6 +122,7 @@ error_table! {
     RateLimited => ("rate_limited", 429, "Trop de tentatives, réessayez plus tard", "Too many attempts, try again later"),
     Internal => ("internal", 500, "Erreur interne", "Internal error"),
     Unavailable => ("unavailable", 503, "Service momentanément indisponible", "Service temporarily unavailable"),
+    SearchUnavailable => ("search_unavailable", 503, "La recherche est momentanément indisponible", "Search is temporarily unavailable"),
 }
 
 /// A localised message for a field refusal.

@@ -12,6 +12,7 @@ pub mod http;
 pub mod importer;
 pub mod mail;
 pub mod ratelimit;
+pub mod search;
 pub mod security;
 pub mod state;
 pub mod store;

@@ -20,11 +20,18 @@ pub struct AppState {
     /// Progress of the background jobs running in this process: (processed, total).
     /// Blob storage (photos, documents).
     pub blobs: crate::blobs::Blobs,
+    /// The search engine (embedded tantivy or Meilisearch).
+    pub search: crate::search::Search,
     pub job_progress: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u64, u64)>>>,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, settings: Settings, blobs: crate::blobs::Blobs) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        settings: Settings,
+        blobs: crate::blobs::Blobs,
+        search: crate::search::Search,
+    ) -> Self {
         let window = Duration::from_secs(settings.login_limit_window_secs);
         Self {
             db,
@@ -36,6 +43,7 @@ impl AppState {
             )),
             job_progress: Arc::default(),
             blobs,
+            search,
             settings: Arc::new(settings),
         }
     }

@@ -24,6 +24,9 @@ pub struct Worker {
     pub db: DatabaseConnection,
     pub mailer: Arc<dyn Mailer>,
     pub mail_from: String,
+    pub search: crate::search::Search,
+    /// Longest wait between two attempts of a message, in seconds.
+    pub max_backoff_secs: i64,
 }
 
 impl Worker {
@@ -47,7 +50,12 @@ impl Worker {
         let due = outbox::Entity::find()
             .filter(outbox::Column::DoneAt.is_null())
             .filter(outbox::Column::NextAttemptAt.lte(now))
-            .filter(outbox::Column::Attempts.lt(MAX_ATTEMPTS))
+            // Index messages are never parked: the index must catch up whenever the engine returns.
+            .filter(
+                outbox::Column::Attempts
+                    .lt(MAX_ATTEMPTS)
+                    .or(outbox::Column::Topic.eq(Topic::Index.as_str())),
+            )
             .filter(
                 outbox::Column::LockedUntil
                     .is_null()
@@ -58,7 +66,7 @@ impl Worker {
             .all(&self.db)
             .await
             .context("listing due outbox messages")?;
-        let mut handled = 0;
+        let mut claimed_msgs = Vec::new();
         for msg in due {
             // Claim: only one worker wins the lease of a message.
             let claimed = outbox::Entity::update_many()
@@ -73,44 +81,74 @@ impl Worker {
                 .exec(&self.db)
                 .await
                 .context("claiming an outbox message")?;
-            if claimed.rows_affected != 1 {
-                continue;
+            if claimed.rows_affected == 1 {
+                claimed_msgs.push(msg);
             }
-            handled += 1;
+        }
+        let handled = claimed_msgs.len();
+        // Index messages are performed together: one derivation and one engine commit.
+        let (index_msgs, others): (Vec<_>, Vec<_>) = claimed_msgs
+            .into_iter()
+            .partition(|m| Topic::parse(&m.topic) == Some(Topic::Index));
+        if !index_msgs.is_empty() {
+            let outcome = self.perform_index(&index_msgs).await;
+            let err = outcome.err().map(|e| format!("{e:#}"));
+            for msg in &index_msgs {
+                self.record(msg, err.clone()).await?;
+            }
+        }
+        for msg in others {
             let outcome = self.perform(&msg).await;
-            let finished = crate::store::now();
-            let update = match outcome {
-                Ok(()) => outbox::Entity::update_many()
-                    .col_expr(outbox::Column::DoneAt, Expr::value(Some(finished)))
-                    .col_expr(outbox::Column::Attempts, Expr::value(msg.attempts + 1)),
-                Err(err) => {
-                    let attempts = msg.attempts + 1;
-                    let backoff =
-                        TimeDelta::seconds(Ord::min(2i64.pow(attempts.clamp(0, 12) as u32), 3600));
-                    tracing::warn!(outbox.id = %msg.id, outbox.topic = %msg.topic, outbox.attempts = attempts, error = format!("{err:#}"), "outbox message failed");
-                    outbox::Entity::update_many()
-                        .col_expr(outbox::Column::Attempts, Expr::value(attempts))
-                        .col_expr(
-                            outbox::Column::NextAttemptAt,
-                            Expr::value(finished + backoff),
-                        )
-                        .col_expr(
-                            outbox::Column::LastError,
-                            Expr::value(Some(format!("{err:#}"))),
-                        )
-                }
-            };
-            update
-                .col_expr(
-                    outbox::Column::LockedUntil,
-                    Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-                )
-                .filter(outbox::Column::Id.eq(msg.id))
-                .exec(&self.db)
-                .await
-                .context("recording an outbox outcome")?;
+            self.record(&msg, outcome.err().map(|e| format!("{e:#}")))
+                .await?;
         }
         Ok(handled)
+    }
+
+    /// Marks a message done, or schedules its next attempt with exponential back-off.
+    async fn record(&self, msg: &outbox::Model, error: Option<String>) -> anyhow::Result<()> {
+        let finished = crate::store::now();
+        let attempts = msg.attempts + 1;
+        let update = match error {
+            None => outbox::Entity::update_many()
+                .col_expr(outbox::Column::DoneAt, Expr::value(Some(finished)))
+                .col_expr(outbox::Column::Attempts, Expr::value(attempts)),
+            Some(err) => {
+                let backoff = TimeDelta::seconds(Ord::min(
+                    2i64.pow(attempts.clamp(0, 20) as u32),
+                    Ord::max(self.max_backoff_secs, 1),
+                ));
+                tracing::warn!(outbox.id = %msg.id, outbox.topic = %msg.topic, outbox.attempts = attempts, error = %err, "outbox message failed");
+                outbox::Entity::update_many()
+                    .col_expr(outbox::Column::Attempts, Expr::value(attempts))
+                    .col_expr(
+                        outbox::Column::NextAttemptAt,
+                        Expr::value(finished + backoff),
+                    )
+                    .col_expr(outbox::Column::LastError, Expr::value(Some(err)))
+            }
+        };
+        update
+            .col_expr(
+                outbox::Column::LockedUntil,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
+            .filter(outbox::Column::Id.eq(msg.id))
+            .exec(&self.db)
+            .await
+            .context("recording an outbox outcome")?;
+        Ok(())
+    }
+
+    async fn perform_index(&self, msgs: &[outbox::Model]) -> anyhow::Result<()> {
+        let mut jobs = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            jobs.push(
+                serde_json::from_str::<crate::search::indexer::IndexJob>(&m.payload)
+                    .context("decoding an index job")?,
+            );
+        }
+        crate::search::indexer::perform(&self.db, &self.search, &jobs).await
     }
 
     async fn perform(&self, msg: &outbox::Model) -> anyhow::Result<()> {
@@ -124,6 +162,7 @@ impl Worker {
                     .context("mail task")??;
                 Ok(())
             }
+            Some(Topic::Index) => self.perform_index(std::slice::from_ref(msg)).await,
             None => anyhow::bail!("unknown outbox topic `{}`", msg.topic),
         }
     }

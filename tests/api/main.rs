@@ -17,5 +17,6 @@ mod organisations;
 mod photos;
 mod robustness;
 mod scenario;
+mod search;
 mod sites;
 mod workshop;

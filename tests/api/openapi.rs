@@ -14,6 +14,9 @@ fn generated_spec() -> String {
         sea_orm::DatabaseConnection::default(),
         settings,
         reemploi_api::blobs::Blobs::Local(reemploi_api::blobs::LocalBlobs::detached()),
+        reemploi_api::search::Search::Embedded(std::sync::Arc::new(
+            reemploi_api::search::embedded::Embedded::in_ram().expect("in-memory search"),
+        )),
     );
     reemploi_api::http::spec_yaml(&reemploi_api::http::service(&state))
 }

@@ -45,6 +45,8 @@ const ANY_ROLE: &[Role] = &Role::ALL;
 const PUBLIC_BODY: &[OrganisationKind] = &[OrganisationKind::PublicBody];
 const REFURBISHER: &[OrganisationKind] = &[OrganisationKind::Refurbisher];
 const SUPPLY: &[OrganisationKind] = &[OrganisationKind::PublicBody, OrganisationKind::Refurbisher];
+/// Who browses the catalogue: associations, and refurbishers (their own and others' offers).
+const DEMAND: &[OrganisationKind] = &[OrganisationKind::Association, OrganisationKind::Refurbisher];
 const WORKING_KINDS: &[OrganisationKind] = &[
     OrganisationKind::PublicBody,
     OrganisationKind::Refurbisher,
@@ -136,6 +138,8 @@ pub const RULES: &[(&str, Access)] = &[
     ("create_lot", acting(PUBLIC_BODY, ANY_ROLE, true)),
     ("list_lots", acting(PUBLIC_BODY, ANY_ROLE, false)),
     ("list_open_lots", acting(REFURBISHER, ANY_ROLE, false)),
+    ("search_lots", acting(REFURBISHER, ANY_ROLE, false)),
+    ("search_catalogue", acting(DEMAND, ANY_ROLE, false)),
     ("get_lot", related(SUPPLY, ANY_ROLE, false)),
     ("update_lot", related(PUBLIC_BODY, ANY_ROLE, true)),
     ("add_lot_items", related(PUBLIC_BODY, ANY_ROLE, true)),

@@ -597,6 +597,7 @@ impl ItemsApi {
         if done.rows_affected != 1 {
             return Err(ApiError::new(ErrorCode::PreconditionFailed));
         }
+        crate::search::indexer::items_changed(&txn, &[current.id]).await?;
         events::append(
             &txn,
             NewEvent {

@@ -378,6 +378,8 @@ async fn lock_lot(txn: &DatabaseTransaction, id: Uuid) -> ApiResult<lot::Model> 
     if locked.rows_affected == 0 {
         return Err(ApiError::not_found());
     }
+    // Whatever the write does to the lot, its search document is refreshed after commit.
+    crate::search::indexer::lots_changed(txn, &[id]).await?;
     find_lot(txn, id).await
 }
 
@@ -389,7 +391,7 @@ async fn lot_items<C: ConnectionTrait>(db: &C, lot_id: Uuid) -> ApiResult<Vec<it
         .await?)
 }
 
-async fn lot_response<C: ConnectionTrait>(
+pub(crate) async fn lot_response<C: ConnectionTrait>(
     db: &C,
     m: lot::Model,
     with_items: bool,
@@ -492,7 +494,7 @@ async fn claim_page<C: ConnectionTrait>(
 }
 
 /// Whether a refurbisher may see a published lot.
-async fn visible_to<C: ConnectionTrait>(
+pub(crate) async fn visible_to<C: ConnectionTrait>(
     db: &C,
     l: &lot::Model,
     refurbisher: Uuid,
@@ -1637,6 +1639,8 @@ impl LotsApi {
             }
             Err(e) => return Err(e.into()),
         }
+        // Partners-only lots of the body become visible to the new partner.
+        crate::search::indexer::organisation_changed(&txn, acting.organisation_id).await?;
         crate::http::organisations::org_event(
             &txn,
             acting.organisation_id,
@@ -1704,6 +1708,7 @@ impl LotsApi {
             .authorize_related("delete_partnership", &[p.public_body_id])?;
         let txn = begin_write(&self.state.db).await?;
         partnership::Entity::delete_by_id(p.id).exec(&txn).await?;
+        crate::search::indexer::organisation_changed(&txn, p.public_body_id).await?;
         crate::http::organisations::org_event(
             &txn,
             p.public_body_id,

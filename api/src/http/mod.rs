@@ -17,6 +17,7 @@ pub mod organisations;
 pub mod pagination;
 pub mod photos;
 pub mod problem;
+pub mod search;
 pub mod sites;
 pub mod transitions;
 pub mod types;
@@ -45,6 +46,7 @@ pub type Apis = (
     imports::ImportsApi,
     workshop::WorkshopApi,
     photos::PhotosApi,
+    search::SearchApi,
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -69,6 +71,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         imports::ImportsApi { state: s() },
         workshop::WorkshopApi { state: s() },
         photos::PhotosApi { state: s() },
+        search::SearchApi { state: s() },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)

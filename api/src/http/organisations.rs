@@ -533,6 +533,7 @@ impl OrganisationsApi {
             Err(err) if is_unique_violation(&err) => return Err(conflict_of(&err)),
             Err(err) => return Err(err.into()),
         }
+        crate::search::indexer::organisation_changed(&txn, id.0).await?;
         org_event(
             &txn,
             id.0,
@@ -677,6 +678,7 @@ impl OrganisationsApi {
         if updated.rows_affected != 1 {
             return Err(ApiError::new(ErrorCode::Conflict));
         }
+        crate::search::indexer::organisation_changed(&txn, id).await?;
         let kind = match action {
             VerificationAction::Verify => "organisation_verified",
             VerificationAction::Suspend => "organisation_suspended",

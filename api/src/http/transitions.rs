@@ -93,6 +93,7 @@ pub async fn fire(
             "The device was changed concurrently; try again.",
         ));
     }
+    crate::search::indexer::items_changed(txn, &[current.id]).await?;
     let mut body = serde_json::json!({
         "transition": name,
         "from": from.as_str(),

@@ -11,18 +11,22 @@ use super::entities::outbox;
 pub enum Topic {
     /// Deliver a mail through the configured mailer.
     Mail,
+    /// Refresh search documents ([`crate::search::indexer::IndexJob`]).
+    Index,
 }
 
 impl Topic {
     pub fn as_str(self) -> &'static str {
         match self {
             Topic::Mail => "mail",
+            Topic::Index => "index",
         }
     }
 
     pub fn parse(s: &str) -> Option<Topic> {
         match s {
             "mail" => Some(Topic::Mail),
+            "index" => Some(Topic::Index),
             _ => None,
         }
     }

@@ -1,0 +1,664 @@
+//! Searching published lots (refurbishers) and the catalogue of available devices (associations).
+//!
+//! The engine finds candidates; every hit is then read from the database and checked again
+//! (still published and visible to the caller, still available), so a lagging index may show
+//! fewer hits but never one the caller may not see.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi};
+use reemploi_domain::Invalid;
+use reemploi_domain::item as dom;
+use reemploi_domain::lifecycle::ItemStatus;
+use reemploi_domain::lot::LotStatus;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+use super::access::BearerAuth;
+use super::items::{Category, ItemSpecs};
+use super::lots::{CessionMode, LotResponse};
+use super::types::ApiTags;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::search::{self as engine, Filter, GeoPoint, IndexName, SearchError, Sort};
+use crate::state::AppState;
+use crate::store::entities::{item, lot, organisation, photo};
+
+/// Hits per page when the client does not say, and at most.
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
+/// Deepest a client may page (engines answer at most this many hits).
+const MAX_OFFSET: usize = engine::meili::MAX_TOTAL_HITS;
+
+/// Order of search hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SearchSort {
+    /// Best text match first (newest first when there is no text).
+    Relevance,
+    /// Nearest to `lat`/`lon` first.
+    Distance,
+    /// Most recently published first.
+    Newest,
+}
+
+/// Value counts of a facet: `{"laptop": 12, "desktop": 3}`.
+pub type FacetCounts = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// A published lot found by search.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct LotHit {
+    pub lot: LotResponse,
+    /// Distance from the query point to the pickup site, in km.
+    pub distance_km: Option<f64>,
+}
+
+/// A page of lots found by search.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct LotSearchPage {
+    pub items: Vec<LotHit>,
+    /// Counts per facet (`categories`, `departement`, `cession_mode`) over every match.
+    pub facets: FacetCounts,
+    /// How many lots match (an estimate with Meilisearch).
+    pub estimated_total: u64,
+    pub next_cursor: Option<String>,
+}
+
+/// The refurbisher offering a device.
+#[derive(Debug, Clone, Object)]
+pub struct CatalogueHolder {
+    pub id: Uuid,
+    pub name: String,
+    pub city: String,
+    pub departement: String,
+}
+
+/// An available device in the catalogue (summary; details at `GET /v1/catalogue/items/{id}`).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CatalogueItem {
+    pub id: Uuid,
+    pub public_code: String,
+    pub category: Category,
+    pub brand: Option<String>,
+    pub model: Option<String>,
+    /// A (as new), B (signs of use) or C (works, visible wear).
+    pub grade: Option<String>,
+    pub specs: ItemSpecs,
+    pub refurbisher: CatalogueHolder,
+    /// Distance from the query point to the refurbisher, in km.
+    pub distance_km: Option<f64>,
+    /// Expiring signed URL of the first photo's thumbnail.
+    pub thumbnail_url: Option<String>,
+    pub available_since: DateTime<Utc>,
+}
+
+/// A page of the catalogue.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CatalogueSearchPage {
+    pub items: Vec<CatalogueItem>,
+    /// Counts per facet (`category`, `grade`, `brand`, `departement`) over every match.
+    pub facets: FacetCounts,
+    /// How many devices match (an estimate with Meilisearch).
+    pub estimated_total: u64,
+    pub next_cursor: Option<String>,
+}
+
+const CURSOR_PREFIX: &str = "s1:";
+
+fn encode_offset(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{offset}"))
+}
+
+fn decode_offset(cursor: Option<&str>) -> Result<usize, ApiError> {
+    let Some(c) = cursor.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(0);
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| t.strip_prefix(CURSOR_PREFIX)?.parse::<usize>().ok())
+        .filter(|o| *o <= MAX_OFFSET)
+        .ok_or_else(|| ApiError::field("cursor", Invalid::InvalidFormat))
+}
+
+/// The common parameters of both searches, validated together (every refusal reported at once).
+struct Common {
+    text: Option<String>,
+    near: Option<GeoPoint>,
+    within_km: Option<f64>,
+    sort: Sort,
+    offset: usize,
+    limit: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn common(
+    q: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    within_km: Option<f64>,
+    sort: Option<SearchSort>,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    errors: &mut Vec<(String, Invalid)>,
+) -> Option<Common> {
+    let text = q.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+    let near = match (lat, lon) {
+        (None, None) => None,
+        (Some(la), Some(lo)) if (-90.0..=90.0).contains(&la) && (-180.0..=180.0).contains(&lo) => {
+            Some(GeoPoint { lat: la, lon: lo })
+        }
+        (Some(la), Some(_)) if !(-90.0..=90.0).contains(&la) => {
+            errors.push(("lat".into(), Invalid::OutOfRange));
+            None
+        }
+        (Some(_), Some(_)) => {
+            errors.push(("lon".into(), Invalid::OutOfRange));
+            None
+        }
+        (None, Some(_)) => {
+            errors.push(("lat".into(), Invalid::Required));
+            None
+        }
+        (Some(_), None) => {
+            errors.push(("lon".into(), Invalid::Required));
+            None
+        }
+    };
+    if let Some(km) = within_km {
+        if !(km > 0.0 && km <= 1000.0) {
+            errors.push(("within_km".into(), Invalid::OutOfRange));
+        } else if lat.is_none() && lon.is_none() {
+            errors.push(("lat".into(), Invalid::Required));
+        }
+    }
+    let sort = match sort.unwrap_or(SearchSort::Relevance) {
+        SearchSort::Relevance => Sort::Relevance,
+        SearchSort::Newest => Sort::Newest,
+        SearchSort::Distance => {
+            if lat.is_none() && lon.is_none() {
+                errors.push(("lat".into(), Invalid::Required));
+            }
+            Sort::Distance
+        }
+    };
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        errors.push(("limit".into(), Invalid::OutOfRange));
+    }
+    let offset = match decode_offset(cursor) {
+        Ok(o) => o,
+        Err(_) => {
+            errors.push(("cursor".into(), Invalid::InvalidFormat));
+            0
+        }
+    };
+    Some(Common {
+        text,
+        near,
+        within_km,
+        sort,
+        offset,
+        limit: limit as usize,
+    })
+}
+
+fn fail(errors: Vec<(String, Invalid)>) -> ApiResult<()> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let mut e = ApiError::new(ErrorCode::ValidationFailed);
+    e.fields = errors;
+    Err(e)
+}
+
+fn search_error(e: SearchError) -> ApiError {
+    match e {
+        SearchError::Unavailable(msg) => {
+            tracing::warn!(error = %msg, "search engine unavailable");
+            ApiError::new(ErrorCode::SearchUnavailable)
+        }
+        SearchError::Internal(msg) => {
+            tracing::error!(error = %msg, "search engine failure");
+            ApiError::new(ErrorCode::SearchUnavailable)
+        }
+    }
+}
+
+/// A département code as written in INSEE codes: 2 digits, 2A/2B, or 3 digits overseas.
+fn departement_ok(d: &str) -> bool {
+    let d = d.trim();
+    matches!(d.len(), 2 | 3) && d.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn keyword_values(
+    field: &'static str,
+    values: Vec<String>,
+    check: impl Fn(&str) -> bool,
+    errors: &mut Vec<(String, Invalid)>,
+) -> Option<Filter> {
+    if values.is_empty() {
+        return None;
+    }
+    if values.len() > 20 || values.iter().any(|v| !check(v)) {
+        errors.push((field.into(), Invalid::InvalidFormat));
+        return None;
+    }
+    Some(Filter::AnyOf(
+        field,
+        values
+            .into_iter()
+            .map(|v| v.trim().to_uppercase())
+            .collect(),
+    ))
+}
+
+/// Search endpoints.
+pub struct SearchApi {
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Search")]
+impl SearchApi {
+    /// Search published lots
+    ///
+    /// For refurbishers: free text in French (accents folded, stemming, typos tolerated, the last
+    /// word as a prefix), filters, facet counts and distance from a point. Only lots the caller's
+    /// refurbisher may claim appear (all verified refurbishers, the body's partners, or within the
+    /// lot's radius). Example: `GET /v1/lots/search?q=ordinatuer%20portable&category=laptop&lat=47.59&lon=1.33&within_km=50&sort=distance`.
+    #[oai(path = "/lots/search", method = "get", operation_id = "search_lots")]
+    #[allow(clippy::too_many_arguments)]
+    async fn search_lots(
+        &self,
+        auth: BearerAuth,
+        /// Free text: title, description, public body, commune, categories.
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        /// Lots holding devices of any of these categories.
+        category: Query<Vec<Category>>,
+        /// Département codes of the pickup site (`41`, `2A`, `971`).
+        departement: Query<Vec<String>>,
+        cession_mode: Query<Option<CessionMode>>,
+        /// Latitude of the point distances are measured from.
+        lat: Query<Option<f64>>,
+        lon: Query<Option<f64>>,
+        /// Keep lots within this many km of `lat`/`lon` (1 000 at most).
+        within_km: Query<Option<f64>>,
+        sort: Query<Option<SearchSort>>,
+        organisation_id: Query<Option<Uuid>>,
+        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<LotSearchPage>> {
+        let acting = auth.0.acting_as("search_lots", organisation_id.0)?;
+        acting.require_verified()?;
+        let mut errors = Vec::new();
+        let c = common(
+            q.0,
+            lat.0,
+            lon.0,
+            within_km.0,
+            sort.0,
+            cursor.0.as_deref(),
+            limit.0,
+            &mut errors,
+        );
+        let mut filters = Vec::new();
+        if !category.0.is_empty() {
+            filters.push(Filter::AnyOf(
+                "categories",
+                category
+                    .0
+                    .iter()
+                    .map(|c| dom::Category::from(*c).as_str().to_owned())
+                    .collect(),
+            ));
+        }
+        filters.extend(keyword_values(
+            "departement",
+            departement.0,
+            departement_ok,
+            &mut errors,
+        ));
+        if let Some(m) = cession_mode.0 {
+            filters.push(Filter::AnyOf(
+                "cession_mode",
+                vec![
+                    reemploi_domain::lot::CessionMode::from(m)
+                        .as_str()
+                        .to_owned(),
+                ],
+            ));
+        }
+        fail(errors)?;
+        let Some(c) = c else {
+            return Err(ApiError::new(ErrorCode::ValidationFailed));
+        };
+        // Coarse visibility in the engine; the exact rule is applied to each hit below.
+        filters.push(Filter::Or(vec![
+            Filter::AnyOf(
+                "visibility",
+                vec!["all_verified".into(), "radius_km".into()],
+            ),
+            Filter::AnyOf("partner_ids", vec![acting.organisation_id.to_string()]),
+        ]));
+        let db = &self.state.db;
+        let mut out = Vec::new();
+        let found = collect_hits(
+            &self.state,
+            IndexName::Lots,
+            &c,
+            filters,
+            vec!["categories", "departement", "cession_mode"],
+            |id, distance| async move {
+                let Some(l) = lot::Entity::find_by_id(id).one(db).await? else {
+                    return Ok(None);
+                };
+                if l.status != LotStatus::Published.as_str()
+                    || !super::lots::visible_to(db, &l, acting.organisation_id).await?
+                {
+                    return Ok(None);
+                }
+                Ok(Some(LotHit {
+                    lot: super::lots::lot_response(db, l, false).await?,
+                    distance_km: distance,
+                }))
+            },
+            &mut out,
+        )
+        .await?;
+        Ok(Json(LotSearchPage {
+            items: out,
+            facets: found.facets,
+            estimated_total: found.total,
+            next_cursor: found.next_cursor,
+        }))
+    }
+
+    /// Search the catalogue
+    ///
+    /// Available refurbished devices, for associations (and refurbishers) of verified
+    /// organisations: free text in French (accents folded, stemming, typos tolerated, the last
+    /// word as a prefix), filters on category, grade, brand, département, refurbisher and minimum
+    /// specs, facet counts, distance from a point. Reserved or withdrawn devices never appear.
+    /// Example: `GET /v1/catalogue/search?q=ordinateur%20portable&min_ram_gb=8&lat=47.59&lon=1.33&within_km=30&sort=distance`.
+    #[oai(
+        path = "/catalogue/search",
+        method = "get",
+        operation_id = "search_catalogue"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn search_catalogue(
+        &self,
+        auth: BearerAuth,
+        /// Free text: category, brand, model, processor, refurbisher, commune.
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        category: Query<Vec<Category>>,
+        /// Grades `A`, `B` or `C`.
+        grade: Query<Vec<String>>,
+        /// Brands, as written in the facet counts.
+        brand: Query<Vec<String>>,
+        /// Département codes of the refurbisher (`41`, `2A`, `971`).
+        departement: Query<Vec<String>>,
+        refurbisher_id: Query<Option<Uuid>>,
+        #[oai(validator(minimum(value = "0"), maximum(value = "4096")))] min_ram_gb: Query<
+            Option<u32>,
+        >,
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))] min_storage_gb: Query<
+            Option<u32>,
+        >,
+        #[oai(validator(minimum(value = "0"), maximum(value = "200")))] min_screen_inches: Query<
+            Option<f64>,
+        >,
+        lat: Query<Option<f64>>,
+        lon: Query<Option<f64>>,
+        /// Keep devices within this many km of `lat`/`lon` (1 000 at most).
+        within_km: Query<Option<f64>>,
+        sort: Query<Option<SearchSort>>,
+        organisation_id: Query<Option<Uuid>>,
+        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<CatalogueSearchPage>> {
+        let acting = auth.0.acting_as("search_catalogue", organisation_id.0)?;
+        acting.require_verified()?;
+        let mut errors = Vec::new();
+        let c = common(
+            q.0,
+            lat.0,
+            lon.0,
+            within_km.0,
+            sort.0,
+            cursor.0.as_deref(),
+            limit.0,
+            &mut errors,
+        );
+        let mut filters = Vec::new();
+        if !category.0.is_empty() {
+            filters.push(Filter::AnyOf(
+                "category",
+                category
+                    .0
+                    .iter()
+                    .map(|c| dom::Category::from(*c).as_str().to_owned())
+                    .collect(),
+            ));
+        }
+        filters.extend(keyword_values(
+            "grade",
+            grade.0,
+            |g| matches!(g.trim().to_uppercase().as_str(), "A" | "B" | "C"),
+            &mut errors,
+        ));
+        if !brand.0.is_empty() {
+            if brand.0.len() > 20 || brand.0.iter().any(|b| b.trim().is_empty() || b.len() > 100) {
+                errors.push(("brand".into(), Invalid::InvalidFormat));
+            } else {
+                filters.push(Filter::AnyOf(
+                    "brand",
+                    brand.0.iter().map(|b| b.trim().to_owned()).collect(),
+                ));
+            }
+        }
+        filters.extend(keyword_values(
+            "departement",
+            departement.0,
+            departement_ok,
+            &mut errors,
+        ));
+        if let Some(r) = refurbisher_id.0 {
+            filters.push(Filter::AnyOf("refurbisher_id", vec![r.to_string()]));
+        }
+        if let Some(v) = min_ram_gb.0 {
+            filters.push(Filter::AtLeast("ram_gb", f64::from(v)));
+        }
+        if let Some(v) = min_storage_gb.0 {
+            filters.push(Filter::AtLeast("storage_gb", f64::from(v)));
+        }
+        if let Some(v) = min_screen_inches.0 {
+            filters.push(Filter::AtLeast("screen_inches", v));
+        }
+        fail(errors)?;
+        let Some(c) = c else {
+            return Err(ApiError::new(ErrorCode::ValidationFailed));
+        };
+        let db = &self.state.db;
+        let state = &self.state;
+        let holders: std::sync::Mutex<HashMap<Uuid, organisation::Model>> = Default::default();
+        let holders = &holders;
+        let mut out = Vec::new();
+        let found = collect_hits(
+            &self.state,
+            IndexName::Catalogue,
+            &c,
+            filters,
+            vec!["category", "grade", "brand", "departement"],
+            |id, distance| async move {
+                let Some(i) = item::Entity::find_by_id(id).one(db).await? else {
+                    return Ok(None);
+                };
+                if i.status != ItemStatus::Available.as_str() {
+                    return Ok(None);
+                }
+                let cached = holders
+                    .lock()
+                    .ok()
+                    .and_then(|h| h.get(&i.custodian_id).cloned());
+                let holder = match cached {
+                    Some(h) => h,
+                    None => {
+                        let h = organisation::Entity::find_by_id(i.custodian_id)
+                            .one(db)
+                            .await?
+                            .ok_or_else(ApiError::not_found)?;
+                        if let Ok(mut map) = holders.lock() {
+                            map.insert(h.id, h.clone());
+                        }
+                        h
+                    }
+                };
+                Ok(Some(catalogue_item(state, i, &holder, distance).await?))
+            },
+            &mut out,
+        )
+        .await?;
+        Ok(Json(CatalogueSearchPage {
+            items: out,
+            facets: found.facets,
+            estimated_total: found.total,
+            next_cursor: found.next_cursor,
+        }))
+    }
+}
+
+/// The summary of an available device held by `holder`.
+pub async fn catalogue_item(
+    state: &AppState,
+    i: item::Model,
+    holder: &organisation::Model,
+    distance_km: Option<f64>,
+) -> ApiResult<CatalogueItem> {
+    let thumb = photo::Entity::find()
+        .filter(photo::Column::ItemId.eq(i.id))
+        .order_by_asc(photo::Column::Id)
+        .one(&state.db)
+        .await?;
+    let thumbnail_url = match thumb {
+        Some(p) => Some(
+            state
+                .blobs
+                .signed_url(&p.thumbnail_key, state.settings.blob_url_ttl_secs)
+                .await
+                .map_err(super::photos::blob_error)?,
+        ),
+        None => None,
+    };
+    Ok(CatalogueItem {
+        id: i.id,
+        public_code: i.public_code,
+        category: dom::Category::parse(&i.category)
+            .unwrap_or(dom::Category::Other)
+            .into(),
+        brand: i.brand,
+        model: i.model,
+        grade: i.grade,
+        specs: ItemSpecs {
+            cpu: i.cpu,
+            ram_gb: i.ram_gb,
+            storage_gb: i.storage_gb,
+            storage_kind: i
+                .storage_kind
+                .as_deref()
+                .and_then(dom::StorageKind::parse)
+                .map(Into::into),
+            screen_inches: i.screen_inches,
+            battery_health_percent: i.battery_health_percent,
+        },
+        refurbisher: CatalogueHolder {
+            id: holder.id,
+            name: holder.name.clone(),
+            city: holder.city.clone(),
+            departement: holder.departement.clone(),
+        },
+        distance_km: distance_km.map(|d| (d * 10.0).round() / 10.0),
+        thumbnail_url,
+        available_since: i.updated_at,
+    })
+}
+
+struct Collected {
+    facets: FacetCounts,
+    total: u64,
+    next_cursor: Option<String>,
+}
+
+/// Pages through the engine's hits from `c.offset`, keeping those `check` accepts, until `c.limit`
+/// are kept or the hits run out. The cursor names the engine position after the last hit used.
+async fn collect_hits<T, F, Fut>(
+    state: &AppState,
+    index: IndexName,
+    c: &Common,
+    filters: Vec<Filter>,
+    facets: Vec<&'static str>,
+    check: F,
+    out: &mut Vec<T>,
+) -> ApiResult<Collected>
+where
+    F: Fn(Uuid, Option<f64>) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<Option<T>>>,
+{
+    let mut query = engine::Query {
+        text: c.text.clone(),
+        filters,
+        near: c.near,
+        within_km: c.within_km,
+        sort: c.sort,
+        facets,
+        offset: c.offset,
+        limit: c.limit,
+    };
+    let mut first: Option<(FacetCounts, u64)> = None;
+    let mut next_cursor = None;
+    // A few rounds at most: hits refused by the database are rare (an index lagging a write).
+    for _ in 0..5 {
+        let found = state
+            .search
+            .search(index, &query)
+            .await
+            .map_err(search_error)?;
+        if first.is_none() {
+            first = Some((found.facets.clone(), found.total));
+            query.facets = Vec::new();
+        }
+        let n = found.hits.len();
+        let mut used = 0;
+        for hit in found.hits {
+            used += 1;
+            if let Some(t) = check(hit.id, hit.distance_km).await? {
+                out.push(t);
+                if out.len() == c.limit {
+                    break;
+                }
+            }
+        }
+        let position = query.offset + used;
+        let more = (position as u64) < found.total && position < MAX_OFFSET;
+        next_cursor = more.then(|| encode_offset(position));
+        if out.len() == c.limit || n < query.limit || !more {
+            break;
+        }
+        query.offset = position;
+    }
+    let (facets, total) = first.unwrap_or_default();
+    Ok(Collected {
+        facets,
+        total,
+        next_cursor,
+    })
+}

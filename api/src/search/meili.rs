@@ -1,0 +1,332 @@
+//! The Meilisearch engine (`MEILI_URL`): one Meilisearch index per [`IndexName`], named
+//! `<MEILI_INDEX_PREFIX><name>`, whose settings (searchable, filterable and sortable attributes,
+//! typo tolerance, French) are applied before first use — lazily, so the service starts and
+//! writes succeed while the server is down.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use meilisearch_sdk::client::Client;
+use meilisearch_sdk::errors::Error as MeiliError;
+use meilisearch_sdk::search::{MatchingStrategies, Selectors};
+use meilisearch_sdk::settings::{
+    FacetingSettings, LocalizedAttributes, MinWordSizeForTypos, PaginationSetting, Settings,
+    TypoToleranceSettings,
+};
+use meilisearch_sdk::task_info::TaskInfo;
+use meilisearch_sdk::tasks::Task;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::{Document, Filter, GeoPoint, Hit, Hits, IndexName, Query, SearchError, Sort};
+
+/// Most hits a query can page through.
+pub const MAX_TOTAL_HITS: usize = 10_000;
+const TASK_POLL: Duration = Duration::from_millis(50);
+const TASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A Meilisearch server and its two indexes.
+pub struct Meili {
+    client: Client,
+    prefix: String,
+    ready: [AtomicBool; 2],
+}
+
+fn error(err: MeiliError) -> SearchError {
+    match err {
+        MeiliError::HttpError(e) => SearchError::Unavailable(e.to_string()),
+        MeiliError::MeilisearchCommunication(e) if e.status_code >= 500 => {
+            SearchError::Unavailable(e.to_string())
+        }
+        MeiliError::Timeout => SearchError::Unavailable("a task did not finish in time".into()),
+        other => SearchError::Internal(other.to_string()),
+    }
+}
+
+fn slot(index: IndexName) -> usize {
+    match index {
+        IndexName::Lots => 0,
+        IndexName::Catalogue => 1,
+    }
+}
+
+/// A quoted filter value, escaped as Meilisearch's filter grammar wants.
+fn quote(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn filter_expr(f: &Filter) -> String {
+    match f {
+        Filter::AnyOf(field, values) => format!(
+            "{field} IN [{}]",
+            values
+                .iter()
+                .map(|v| quote(v))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Filter::AtLeast(field, min) => format!("{field} >= {min}"),
+        Filter::Or(any) => format!(
+            "({})",
+            any.iter().map(filter_expr).collect::<Vec<_>>().join(" OR ")
+        ),
+    }
+}
+
+/// The JSON Meilisearch stores for a document.
+fn to_json(d: &Document) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(d.id));
+    m.insert("title".into(), json!(d.title));
+    m.insert("body".into(), json!(d.body));
+    for (k, v) in &d.keywords {
+        m.insert((*k).into(), json!(v));
+    }
+    for (k, v) in &d.numbers {
+        m.insert((*k).into(), json!(v));
+    }
+    if let Some(p) = d.location {
+        m.insert("_geo".into(), json!({ "lat": p.lat, "lng": p.lon }));
+    }
+    m.insert("published_ts".into(), json!(d.published_ts));
+    Value::Object(m)
+}
+
+#[derive(Deserialize)]
+struct MeiliHit {
+    id: Uuid,
+    #[serde(rename = "_geo")]
+    geo: Option<MeiliGeo>,
+}
+
+#[derive(Deserialize)]
+struct MeiliGeo {
+    lat: f64,
+    lng: f64,
+}
+
+impl Meili {
+    pub async fn new(url: &str, key: Option<&str>, prefix: &str) -> anyhow::Result<Self> {
+        if !prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            anyhow::bail!("MEILI_INDEX_PREFIX may hold only letters, digits, - and _");
+        }
+        let client = Client::new(url, key)?;
+        let meili = Meili {
+            client,
+            prefix: prefix.to_owned(),
+            ready: [AtomicBool::new(false), AtomicBool::new(false)],
+        };
+        for index in IndexName::ALL {
+            if let Err(err) = meili.ensure_settings(index).await {
+                tracing::warn!(index = index.as_str(), error = %err, "Meilisearch not ready yet; settings will be applied when it answers");
+            }
+        }
+        Ok(meili)
+    }
+
+    fn uid(&self, index: IndexName) -> String {
+        format!("{}{}", self.prefix, index.as_str())
+    }
+
+    async fn wait(&self, task: TaskInfo) -> Result<(), SearchError> {
+        match task
+            .wait_for_completion(&self.client, Some(TASK_POLL), Some(TASK_TIMEOUT))
+            .await
+            .map_err(error)?
+        {
+            Task::Failed { content } => Err(SearchError::Internal(format!(
+                "Meilisearch task failed: {}",
+                content.error
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn settings(index: IndexName) -> Settings {
+        let mut filterable: Vec<&str> = index.keyword_fields().to_vec();
+        filterable.extend(index.number_fields());
+        filterable.push("_geo");
+        Settings::new()
+            .with_searchable_attributes(["title", "body"])
+            .with_filterable_attributes(filterable)
+            .with_sortable_attributes(["published_ts", "_geo"])
+            .with_typo_tolerance(TypoToleranceSettings {
+                enabled: Some(true),
+                disable_on_attributes: None,
+                disable_on_words: None,
+                min_word_size_for_typos: Some(MinWordSizeForTypos {
+                    one_typo: Some(5),
+                    two_typos: Some(9),
+                }),
+                disable_on_numbers: None,
+            })
+            .with_localized_attributes([LocalizedAttributes {
+                locales: vec!["fra".into()],
+                attribute_patterns: vec!["title".into(), "body".into()],
+            }])
+            .with_pagination(PaginationSetting {
+                max_total_hits: MAX_TOTAL_HITS,
+            })
+            .with_faceting(FacetingSettings {
+                max_values_per_facet: 200,
+                sort_facet_values_by: None,
+            })
+    }
+
+    /// Creates the index and applies its settings once per process.
+    async fn ensure_settings(&self, index: IndexName) -> Result<(), SearchError> {
+        if self.ready[slot(index)].load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let uid = self.uid(index);
+        match self.client.create_index(&uid, Some("id")).await {
+            Ok(task) => self.wait(task).await.or_else(|e| match e {
+                // Already there: fine.
+                SearchError::Internal(m) if m.contains("already exists") => Ok(()),
+                other => Err(other),
+            })?,
+            Err(e) => return Err(error(e)),
+        }
+        let task = self
+            .client
+            .index(&uid)
+            .set_settings(&Self::settings(index))
+            .await
+            .map_err(error)?;
+        self.wait(task).await?;
+        self.ready[slot(index)].store(true, Ordering::Release);
+        tracing::info!(index = %uid, "Meilisearch index settings applied");
+        Ok(())
+    }
+
+    pub async fn apply(
+        &self,
+        index: IndexName,
+        upsert: &[Document],
+        delete: &[Uuid],
+    ) -> Result<(), SearchError> {
+        self.ensure_settings(index).await?;
+        let idx = self.client.index(self.uid(index));
+        if !delete.is_empty() {
+            let task = idx.delete_documents(delete).await.map_err(error)?;
+            self.wait(task).await?;
+        }
+        if !upsert.is_empty() {
+            let docs: Vec<Value> = upsert.iter().map(to_json).collect();
+            let task = idx.add_or_replace(&docs, Some("id")).await.map_err(error)?;
+            self.wait(task).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn clear(&self, index: IndexName) -> Result<(), SearchError> {
+        self.ensure_settings(index).await?;
+        let task = self
+            .client
+            .index(self.uid(index))
+            .delete_all_documents()
+            .await
+            .map_err(error)?;
+        self.wait(task).await
+    }
+
+    pub async fn search(&self, index: IndexName, query: &Query) -> Result<Hits, SearchError> {
+        self.ensure_settings(index).await?;
+        let idx = self.client.index(self.uid(index));
+        let mut filters: Vec<String> = query.filters.iter().map(filter_expr).collect();
+        if let (Some(p), Some(km)) = (query.near, query.within_km) {
+            filters.push(format!(
+                "_geoRadius({}, {}, {})",
+                p.lat,
+                p.lon,
+                (km * 1000.0).round()
+            ));
+        }
+        let filter = filters.join(" AND ");
+        let scored = query
+            .text
+            .as_deref()
+            .is_some_and(|t| !super::words(t).is_empty());
+        let sort_spec: Vec<String> = match (query.sort, query.near) {
+            (Sort::Distance, Some(p)) => vec![format!("_geoPoint({}, {}):asc", p.lat, p.lon)],
+            (Sort::Relevance, _) if scored => Vec::new(),
+            _ => vec!["published_ts:desc".into()],
+        };
+        let sort: Vec<&str> = sort_spec.iter().map(String::as_str).collect();
+        let facets: Vec<&str> = query.facets.clone();
+        let retrieve = ["id", "_geo"];
+        let text = query.text.clone().unwrap_or_default();
+        let mut q = idx.search();
+        q.with_query(&text)
+            .with_offset(query.offset)
+            .with_limit(query.limit)
+            .with_matching_strategy(MatchingStrategies::ALL)
+            .with_attributes_to_retrieve(Selectors::Some(&retrieve));
+        if !filter.is_empty() {
+            q.with_filter(&filter);
+        }
+        if !sort.is_empty() {
+            q.with_sort(&sort);
+        }
+        if !facets.is_empty() {
+            q.with_facets(Selectors::Some(&facets));
+        }
+        let res = q.execute::<MeiliHit>().await.map_err(error)?;
+        let mut out_facets: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+        for f in &query.facets {
+            out_facets.insert((*f).to_owned(), BTreeMap::new());
+        }
+        let dist: HashMap<String, HashMap<String, usize>> =
+            res.facet_distribution.unwrap_or_default();
+        for (name, values) in dist {
+            out_facets.insert(
+                name,
+                values.into_iter().map(|(v, n)| (v, n as u64)).collect(),
+            );
+        }
+        Ok(Hits {
+            total: res
+                .estimated_total_hits
+                .or(res.total_hits)
+                .unwrap_or(res.hits.len()) as u64,
+            hits: res
+                .hits
+                .into_iter()
+                .map(|h| Hit {
+                    id: h.result.id,
+                    distance_km: match (query.near, h.result.geo) {
+                        (Some(p), Some(g)) => Some(p.distance_km(GeoPoint {
+                            lat: g.lat,
+                            lon: g.lng,
+                        })),
+                        _ => None,
+                    },
+                })
+                .collect(),
+            facets: out_facets,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_written_in_meilisearch_grammar() {
+        let f = Filter::Or(vec![
+            Filter::AnyOf("visibility", vec!["all_verified".into()]),
+            Filter::AnyOf("partner_ids", vec!["a\"b".into(), "c".into()]),
+            Filter::AtLeast("ram_gb", 8.0),
+        ]);
+        assert_eq!(
+            filter_expr(&f),
+            r#"(visibility IN ["all_verified"] OR partner_ids IN ["a\"b", "c"] OR ram_gb >= 8)"#
+        );
+    }
+}
