@@ -84,6 +84,7 @@ pub async fn create_operator(
                 beneficiary_category: Set(None),
                 public_utility: Set(false),
                 statutory_purpose: Set(None),
+                fair_share_cap: Set(None),
                 version: Set(1),
                 created_at: Set(now),
                 updated_at: Set(now),

@@ -72,6 +72,7 @@ pub async fn prepare(
         mail_from: settings.mail_from.clone(),
         search: search.clone(),
         max_backoff_secs: settings.outbox_max_backoff_secs as i64,
+        today: settings.today,
     };
     let blobs = crate::blobs::Blobs::from_settings(&settings)
         .await

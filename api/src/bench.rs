@@ -91,6 +91,7 @@ pub async fn import(rows: u64, database_url: Option<String>, output: &Path) -> a
         beneficiary_category: Set(None),
         public_utility: Set(false),
         statutory_purpose: Set(None),
+        fair_share_cap: Set(None),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),

@@ -122,6 +122,10 @@ error_table! {
     RateLimited => ("rate_limited", 429, "Trop de tentatives, réessayez plus tard", "Too many attempts, try again later"),
     Internal => ("internal", 500, "Erreur interne", "Internal error"),
     Unavailable => ("unavailable", 503, "Service momentanément indisponible", "Service temporarily unavailable"),
+    ItemNotAvailable => ("item_not_available", 409, "Cet équipement n'est plus disponible", "This device is no longer available"),
+    NotEligible => ("not_eligible", 422, "Cession non autorisée par la loi", "Cession not allowed by law"),
+    FairShareExceeded => ("fair_share_exceeded", 422, "Nombre maximal d'équipements réservés atteint chez ce reconditionneur", "Most devices one association may hold at this refurbisher reached"),
+    MixedReservation => ("mixed_reservation", 422, "Une réservation porte sur les équipements d'un seul reconditionneur et d'un seul mode de cession", "A reservation covers the devices of one refurbisher and one cession mode"),
     SearchUnavailable => ("search_unavailable", 503, "La recherche est momentanément indisponible", "Search is temporarily unavailable"),
 }
 

@@ -27,12 +27,17 @@ pub struct Worker {
     pub search: crate::search::Search,
     /// Longest wait between two attempts of a message, in seconds.
     pub max_backoff_secs: i64,
+    /// `REEMPLOI_TODAY`, when set.
+    pub today: Option<chrono::NaiveDate>,
 }
 
 impl Worker {
     /// Runs forever, polling every `poll`.
     pub async fn run(self, poll: Duration) {
         loop {
+            if let Err(err) = crate::http::demand::upkeep(&self.db, self.today()).await {
+                tracing::warn!(error = ?err, "reservation upkeep failed");
+            }
             match self.drain_once(50).await {
                 Ok(0) => tokio::time::sleep(poll).await,
                 Ok(_) => {}
@@ -42,6 +47,11 @@ impl Worker {
                 }
             }
         }
+    }
+
+    fn today(&self) -> chrono::NaiveDate {
+        self.today
+            .unwrap_or_else(|| chrono::Utc::now().date_naive())
     }
 
     /// Performs up to `batch` due messages; returns how many were handled.

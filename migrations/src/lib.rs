@@ -10,6 +10,7 @@ mod m20261129_000002_supply;
 mod m20261129_000003_workshop;
 mod m20261129_000004_photos;
 mod m20261129_000005_idempotency;
+mod m20261130_000006_demand;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_workshop::Migration),
             Box::new(m20261129_000004_photos::Migration),
             Box::new(m20261129_000005_idempotency::Migration),
+            Box::new(m20261130_000006_demand::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod api_keys;
+mod demand;
 mod events;
 mod health;
 mod idempotency;

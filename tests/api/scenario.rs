@@ -1,5 +1,5 @@
 //! The story of `SCENARIO.md`, through HTTP only, as far as the service tells it today (steps 1 to
-//! 5, and the public history of step 9 up to the refurbisher).
+//! 9: from the town hall's inventory to the association, and the device's public history).
 
 use serde_json::{Value, json};
 
@@ -30,7 +30,7 @@ async fn import(app: &TestApp, token: &str, body: Vec<u8>) -> Resp {
 }
 
 #[tokio::test]
-async fn the_town_hall_devices_reach_the_refurbisher_with_a_verifiable_history() {
+async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() {
     let app = spawn_app().await;
 
     // 1. The three organisations register; the operator verifies them; Claire invites Karim.
@@ -149,7 +149,21 @@ async fn the_town_hall_devices_reach_the_refurbisher_with_a_verifiable_history()
         200
     );
 
-    // 4. Inès finds it and claims it; first come, so it is accepted at once.
+    // 4. Inès finds it by searching with a typo, and claims it; first come, so it is accepted.
+    app.settle().await;
+    let found = app
+        .get(
+            "/v1/lots/search?q=lot%20ordinateurs%20portabels%20Loir-et-Cher",
+            Some(&atelier.token),
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    assert_eq!(
+        found.body["items"][0]["lot"]["id"].as_str(),
+        Some(lot_id.as_str()),
+        "{}",
+        found.text
+    );
     let open = app.get("/v1/lots/open", Some(&atelier.token)).await;
     assert_eq!(
         open.body["items"][0]["title"],
@@ -225,34 +239,250 @@ async fn the_town_hall_devices_reach_the_refurbisher_with_a_verifiable_history()
             .all(|i| i["owner_id"] == atelier.id.as_str())
     );
 
-    // 9 (so far). Anyone scanning a collected device's label sees town hall → Atelier, verified.
-    let code = custody.body["items"][0]["public_code"]
-        .as_str()
-        .expect("code");
-    let public = app.get(&format!("/v1/public/items/{code}"), None).await;
-    let orgs: Vec<_> = public.body["history"]
+    // 6. At the workshop: a failed wipe then a purge for every device with storage, tests and a
+    // grade; devices over 10 years old go to recycling; the rest is published.
+    let mut published = Vec::new();
+    for (n, item) in custody.body["items"]
         .as_array()
-        .expect("history")
+        .expect("items")
         .iter()
-        .map(|s| s["organisation"].clone())
+        .enumerate()
+    {
+        let id = item["id"].as_str().expect("id");
+        let base = format!("/v1/items/{id}");
+        if item["has_data_storage"] == true {
+            if n == 0 {
+                let failed = app
+                    .post(
+                        &format!("{base}/sanitisations"),
+                        Some(&atelier.token),
+                        wipe(id, false),
+                    )
+                    .await;
+                assert_eq!(failed.status, 201, "{}", failed.text);
+            }
+            let ok = app
+                .post(
+                    &format!("{base}/sanitisations"),
+                    Some(&atelier.token),
+                    wipe(id, true),
+                )
+                .await;
+            assert_eq!(ok.status, 201, "{}", ok.text);
+        }
+        let bench = app
+            .post(
+                &format!("{base}/refurbishments"),
+                Some(&atelier.token),
+                json!({
+                    "tests": [{ "name": "démarrage", "passed": true }, { "name": "affichage", "passed": true }],
+                    "parts_replaced": [], "operating_system": "Ubuntu 24.04 LTS", "grade": "B",
+                    "minutes_spent": 40, "technician_name": "Inès Bernard"
+                }),
+            )
+            .await;
+        assert_eq!(bench.status, 201, "{}", bench.text);
+        let publish = app
+            .post(&format!("{base}/publish"), Some(&atelier.token), json!({}))
+            .await;
+        if publish.status == 422 && publish.body["code"] == "too_old_for_reuse" {
+            let disposed = app
+                .post(
+                    &format!("{base}/disposal"),
+                    Some(&atelier.token),
+                    json!({ "channel": "eco_organisme", "recycler_name": "ecosystem", "weight_kg": 4.2, "disposed_on": "2026-11-29" }),
+                )
+                .await;
+            assert_eq!(disposed.status, 201, "{}", disposed.text);
+            let gone = app.get(&base, Some(&atelier.token)).await;
+            assert_eq!(gone.body["status"], "recycled");
+        } else {
+            assert_eq!(publish.body["status"], "available", "{}", publish.text);
+            published.push((
+                id.to_owned(),
+                item["category"].as_str().expect("category").to_owned(),
+            ));
+        }
+    }
+    let laptops: Vec<String> = published
+        .iter()
+        .filter(|(_, c)| c == "laptop")
+        .map(|(id, _)| id.clone())
         .collect();
-    assert_eq!(orgs.first(), Some(&json!("Ville de Saint-Ouen-sur-Loire")));
-    assert_eq!(
-        public.body["history"]
-            .as_array()
-            .and_then(|h| h.last())
-            .map(|s| s["to_organisation"].clone()),
-        Some(json!("Atelier Solidaire du Val"))
-    );
-    assert_eq!(public.body["history_verified"], true);
-    let id = custody.body["items"][0]["id"].as_str().expect("id");
-    let verify = app
+    let screens: Vec<String> = published
+        .iter()
+        .filter(|(_, c)| c == "monitor")
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(laptops.len() >= 6, "{} laptops published", laptops.len());
+
+    // 7. Théo searches laptops near Blois, files a request, reserves 4 laptops; Inès proposes
+    // more against the request; Théo accepts.
+    app.settle().await;
+    let near = app
         .get(
-            &format!("/v1/items/{id}/events/verify"),
-            Some(&atelier.token),
+            "/v1/catalogue/search?q=ordinateur%20portable&lat=47.59&lon=1.33&within_km=20&limit=100",
+            Some(&asso.token),
         )
         .await;
-    assert_eq!(verify.body["valid"], true);
+    assert_eq!(near.status, 200, "{}", near.text);
+    let mut found: Vec<String> = near.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| i["id"].as_str().expect("id").to_owned())
+        .collect();
+    found.sort();
+    let mut expected = laptops.clone();
+    expected.sort();
+    assert_eq!(found, expected, "every published laptop, and only them");
+    let request = app
+        .post(
+            "/v1/requests",
+            Some(&asso.token),
+            json!({
+                "purpose": "Atelier d'inclusion numérique pour les habitants du quartier",
+                "beneficiaries": 40, "needed_by": "2027-01-31",
+                "lines": [{ "category": "laptop", "quantity": 6 }, { "category": "monitor", "quantity": 6 }]
+            }),
+        )
+        .await;
+    assert_eq!(request.status, 201, "{}", request.text);
+    let request_id = request.body["id"].as_str().expect("request").to_owned();
+    let reserved = app
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": laptops[..4], "request_id": request_id, "line": 1 }),
+        )
+        .await;
+    assert_eq!(reserved.status, 201, "{}", reserved.text);
+    assert!(reserved.body["refurbisher"]["name"] == "Atelier Solidaire du Val");
+    let fair = app
+        .put(
+            &format!("/v1/organisations/{}/fair-share", atelier.id),
+            Some(&atelier.token),
+            json!({ "max_items_per_association": 20 }),
+        )
+        .await;
+    assert_eq!(fair.status, 200, "{}", fair.text);
+    let open_requests = app.get("/v1/requests/open", Some(&atelier.token)).await;
+    assert_eq!(
+        open_requests.body["items"][0]["id"].as_str(),
+        Some(request_id.as_str())
+    );
+    let mut proposals = Vec::new();
+    for (line, ids) in [
+        (1, laptops[4..6].to_vec()),
+        (2, screens.iter().take(6).cloned().collect()),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let p = app
+            .post(
+                &format!("/v1/requests/{request_id}/proposals"),
+                Some(&atelier.token),
+                json!({ "line": line, "item_ids": ids }),
+            )
+            .await;
+        assert_eq!(p.status, 201, "{}", p.text);
+        assert_eq!(p.body["status"], "proposed");
+        proposals.push(p.body["id"].as_str().expect("id").to_owned());
+    }
+    for p in &proposals {
+        app.post(
+            &format!("/v1/reservations/{p}/accept"),
+            Some(&atelier.token),
+            json!({}),
+        )
+        .await
+        .assert_problem(403, "forbidden");
+        let accepted = app
+            .post(
+                &format!("/v1/reservations/{p}/accept"),
+                Some(&asso.token),
+                json!({}),
+            )
+            .await;
+        assert_eq!(accepted.body["status"], "active", "{}", accepted.text);
+    }
+
+    // 8. Handover: Théo signs and commits; the devices become the association's.
+    let mut reservations = vec![reserved.body["id"].as_str().expect("id").to_owned()];
+    reservations.extend(proposals);
+    let handover = json!({
+        "mode": "pickup", "occurred_on": "2026-11-29",
+        "association_signatory": { "name": "Théo Lambert", "role": "Président" },
+        "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" },
+        "commitment_no_resale": true, "commitment_reuse": true
+    });
+    for r in &reservations {
+        app.post(
+            &format!("/v1/reservations/{r}/handover"),
+            Some(&asso.token),
+            handover.clone(),
+        )
+        .await
+        .assert_problem(403, "forbidden");
+        let done = app
+            .post(
+                &format!("/v1/reservations/{r}/handover"),
+                Some(&atelier.token),
+                handover.clone(),
+            )
+            .await;
+        assert_eq!(done.body["status"], "handed_over", "{}", done.text);
+        let receipt = app
+            .post(
+                &format!("/v1/reservations/{r}/receipt"),
+                Some(&asso.token),
+                json!({}),
+            )
+            .await;
+        assert!(receipt.body["received_at"].is_string(), "{}", receipt.text);
+    }
+    let request = app
+        .get(&format!("/v1/requests/{request_id}"), Some(&asso.token))
+        .await;
+    assert_eq!(request.body["lines"][0]["fulfilled"], 6, "{}", request.text);
+    assert_eq!(
+        request.body["lines"][1]["fulfilled"].as_u64(),
+        Some(screens.len().min(6) as u64)
+    );
+    let donated = app
+        .get(&format!("/v1/items/{}", laptops[0]), Some(&asso.token))
+        .await;
+    assert_eq!(donated.body["status"], "donated", "{}", donated.text);
+    assert_eq!(donated.body["owner_id"], asso.id.as_str());
+
+    // 9. Anyone scanning a donated laptop's label sees town hall → Atelier → association, verified.
+    let code = donated.body["public_code"].as_str().expect("code");
+    let public = app.get(&format!("/v1/public/items/{code}"), None).await;
+    let history = public.body["history"].as_array().expect("history");
+    assert_eq!(
+        history.first().map(|s| s["organisation"].clone()),
+        Some(json!("Ville de Saint-Ouen-sur-Loire"))
+    );
+    assert_eq!(
+        history.last().map(|s| s["to_organisation"].clone()),
+        Some(json!("Les Petits Débrouillards du Blésois")),
+        "{}",
+        public.text
+    );
+    assert!(
+        history
+            .iter()
+            .any(|s| s["to_organisation"] == "Atelier Solidaire du Val")
+    );
+    assert_eq!(public.body["history_verified"], true);
+    let verify = app
+        .get(
+            &format!("/v1/items/{}/events/verify", laptops[0]),
+            Some(&asso.token),
+        )
+        .await;
+    assert_eq!(verify.body["valid"], true, "{}", verify.text);
     let town_log = app
         .get(
             &format!("/v1/organisations/{}/events/verify", town.id),
@@ -260,4 +490,14 @@ async fn the_town_hall_devices_reach_the_refurbisher_with_a_verifiable_history()
         )
         .await;
     assert_eq!(town_log.body["valid"], true);
+}
+
+fn wipe(item: &str, success: bool) -> Value {
+    json!({
+        "medium_serial": format!("DISK-{item}"), "medium_type": "ssd", "method": "purge",
+        "tool": "nwipe", "tool_version": "0.35", "verification_method": "Relecture complète",
+        "success": success, "operator_name": "Inès Bernard",
+        "started_at": if success { "2026-11-29T10:30:00Z" } else { "2026-11-29T10:00:00Z" },
+        "ended_at": if success { "2026-11-29T10:50:00Z" } else { "2026-11-29T10:20:00Z" }
+    })
 }

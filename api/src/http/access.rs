@@ -45,6 +45,7 @@ const ANY_ROLE: &[Role] = &Role::ALL;
 const PUBLIC_BODY: &[OrganisationKind] = &[OrganisationKind::PublicBody];
 const REFURBISHER: &[OrganisationKind] = &[OrganisationKind::Refurbisher];
 const SUPPLY: &[OrganisationKind] = &[OrganisationKind::PublicBody, OrganisationKind::Refurbisher];
+const ASSOCIATION: &[OrganisationKind] = &[OrganisationKind::Association];
 /// Who browses the catalogue: associations, and refurbishers (their own and others' offers).
 const DEMAND: &[OrganisationKind] = &[OrganisationKind::Association, OrganisationKind::Refurbisher];
 const WORKING_KINDS: &[OrganisationKind] = &[
@@ -140,6 +141,23 @@ pub const RULES: &[(&str, Access)] = &[
     ("list_open_lots", acting(REFURBISHER, ANY_ROLE, false)),
     ("search_lots", acting(REFURBISHER, ANY_ROLE, false)),
     ("search_catalogue", acting(DEMAND, ANY_ROLE, false)),
+    // Demand side.
+    ("get_catalogue_item", acting(DEMAND, ANY_ROLE, false)),
+    ("create_reservation", acting(ASSOCIATION, ANY_ROLE, true)),
+    ("list_reservations", acting(DEMAND, ANY_ROLE, false)),
+    ("get_reservation", related(DEMAND, ANY_ROLE, false)),
+    ("cancel_reservation", related(DEMAND, ANY_ROLE, true)),
+    ("accept_proposal", related(ASSOCIATION, ANY_ROLE, true)),
+    ("decline_proposal", related(ASSOCIATION, ANY_ROLE, true)),
+    ("record_handover", related(REFURBISHER, ANY_ROLE, true)),
+    ("confirm_receipt", related(ASSOCIATION, ANY_ROLE, true)),
+    ("create_request", acting(ASSOCIATION, ANY_ROLE, true)),
+    ("list_requests", acting(ASSOCIATION, ANY_ROLE, false)),
+    ("list_open_requests", acting(REFURBISHER, ANY_ROLE, false)),
+    ("get_request", related(ASSOCIATION, ANY_ROLE, false)),
+    ("cancel_request", related(ASSOCIATION, ANY_ROLE, true)),
+    ("propose_items", acting(REFURBISHER, ANY_ROLE, true)),
+    ("set_fair_share", org(ADMIN, true)),
     ("get_lot", related(SUPPLY, ANY_ROLE, false)),
     ("update_lot", related(PUBLIC_BODY, ANY_ROLE, true)),
     ("add_lot_items", related(PUBLIC_BODY, ANY_ROLE, true)),

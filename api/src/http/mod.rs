@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod api_keys;
+pub mod demand;
 pub mod etag;
 pub mod events;
 pub mod idempotency;
@@ -47,6 +48,7 @@ pub type Apis = (
     workshop::WorkshopApi,
     photos::PhotosApi,
     search::SearchApi,
+    demand::DemandApi,
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -72,6 +74,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         workshop::WorkshopApi { state: s() },
         photos::PhotosApi { state: s() },
         search::SearchApi { state: s() },
+        demand::DemandApi { state: s() },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)

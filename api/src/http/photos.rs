@@ -128,7 +128,7 @@ fn process(bytes: &[u8], format: ImageFormat) -> Result<(Vec<u8>, Vec<u8>, u32, 
     Ok((full, thumb, width, height))
 }
 
-async fn response(blobs: &Blobs, ttl: u32, p: photo::Model) -> ApiResult<PhotoResponse> {
+pub(crate) async fn response(blobs: &Blobs, ttl: u32, p: photo::Model) -> ApiResult<PhotoResponse> {
     Ok(PhotoResponse {
         url: blobs
             .signed_url(&p.blob_key, ttl)

@@ -27,6 +27,8 @@ pub enum ApiTags {
     Lots,
     /// The refurbisher's bench: sanitisation, tests and grade, catalogue, recycling.
     Workshop,
+    /// The associations' side: catalogue details, reservations, handover, requests.
+    Demand,
     /// Searching published lots and the catalogue of available devices.
     Search,
     /// Health checks and reference data.

@@ -344,7 +344,7 @@ fn optional<const MAX: usize>(
         .map(|t| t.into_inner())
 }
 
-async fn attempts<C: ConnectionTrait>(
+pub(crate) async fn attempts<C: ConnectionTrait>(
     db: &C,
     item_id: Uuid,
 ) -> ApiResult<Vec<sanitisation_record::Model>> {
@@ -355,7 +355,7 @@ async fn attempts<C: ConnectionTrait>(
         .await?)
 }
 
-fn sanitised(records: &[sanitisation_record::Model]) -> bool {
+pub(crate) fn sanitised(records: &[sanitisation_record::Model]) -> bool {
     let attempts: Vec<MediumAttempt<'_>> = records
         .iter()
         .map(|r| MediumAttempt {

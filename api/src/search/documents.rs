@@ -130,9 +130,17 @@ async fn lot_documents<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<Vec<D
             .filter_map(|c| Category::parse(c))
             .map(Category::label_fr)
             .collect();
-        let mut body_text = vec![l.description.clone().unwrap_or_default()];
+        let count: u64 = cats.values().sum();
+        let mut body_text = vec![
+            format!("Lot de {count} équipements"),
+            l.description.clone().unwrap_or_default(),
+        ];
         body_text.extend(body.map(|b| b.name.clone()));
         body_text.extend(s.map(|s| s.city.clone()));
+        body_text.extend(
+            s.and_then(|s| reemploi_domain::geo::departement_name(&departement(&s.insee_code)))
+                .map(str::to_owned),
+        );
         body_text.push(labels.join(" "));
         out.push(Document {
             id: l.id,
@@ -178,6 +186,18 @@ async fn catalogue_documents<C: ConnectionTrait>(
         .all(db)
         .await?;
     let holders = organisations(db, items.iter().map(|i| i.custodian_id)).await?;
+    // A refurbisher without coordinates on its seat is placed at its first located site.
+    let mut places: HashMap<Uuid, GeoPoint> = HashMap::new();
+    for s in site::Entity::find()
+        .filter(site::Column::OrganisationId.is_in(holders.keys().copied()))
+        .filter(site::Column::ArchivedAt.is_null())
+        .all(db)
+        .await?
+    {
+        if let Some(p) = point(s.latitude, s.longitude) {
+            places.entry(s.organisation_id).or_insert(p);
+        }
+    }
     Ok(items
         .into_iter()
         // A suspended refurbisher's devices are not offered.
@@ -188,14 +208,19 @@ async fn catalogue_documents<C: ConnectionTrait>(
         })
         .map(|i| {
             let holder = holders.get(&i.custodian_id);
-            catalogue_document(i, holder)
+            let site = places.get(&i.custodian_id).copied();
+            catalogue_document(i, holder, site)
         })
         .collect())
 }
 
 /// The catalogue document of an available device held by `holder` (its refurbisher), located
 /// at the refurbisher's seat.
-pub fn catalogue_document(i: item::Model, holder: Option<&organisation::Model>) -> Document {
+pub fn catalogue_document(
+    i: item::Model,
+    holder: Option<&organisation::Model>,
+    site: Option<GeoPoint>,
+) -> Document {
     let category = Category::parse(&i.category).unwrap_or(Category::Other);
     let brand = i.brand.clone().unwrap_or_default();
     let model = i.model.clone().unwrap_or_default();
@@ -207,7 +232,18 @@ pub fn catalogue_document(i: item::Model, holder: Option<&organisation::Model>) 
     let mut body = Vec::new();
     body.extend(i.name.clone());
     body.extend(i.cpu.clone());
-    body.extend(i.storage_kind.clone());
+    if let Some(v) = i.ram_gb {
+        body.push(format!("{v} Go de RAM"));
+    }
+    if let Some(v) = i.storage_gb {
+        body.push(format!(
+            "{v} Go {}",
+            i.storage_kind.as_deref().unwrap_or_default().to_uppercase()
+        ));
+    }
+    if let Some(v) = i.screen_inches {
+        body.push(format!("{v} pouces"));
+    }
     if let Some(h) = holder {
         body.push(h.name.clone());
         body.push(h.city.clone());
@@ -249,7 +285,7 @@ pub fn catalogue_document(i: item::Model, holder: Option<&organisation::Model>) 
             ("refurbisher_id", vec![i.custodian_id.to_string()]),
         ],
         numbers,
-        location: holder.and_then(|h| point(h.latitude, h.longitude)),
+        location: holder.and_then(|h| point(h.latitude, h.longitude)).or(site),
         published_ts: i.updated_at.timestamp(),
     }
 }

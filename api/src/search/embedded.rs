@@ -33,7 +33,13 @@ use uuid::Uuid;
 use super::{Document, Filter, GeoPoint, Hit, Hits, IndexName, Query, SearchError, Sort};
 
 /// Bumped when the schema or analysis changes: an index of another version is rebuilt.
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
+/// Most dictionary terms one query word expands to (typos and prefix).
+const MAX_EXPANSIONS: usize = 64;
+/// Grid cells indexed for each position (name, size in degrees), coarse to fine; a distance
+/// filter looks up the finest grid whose cells covering the circle stay few.
+const GEO_GRIDS: [(&str, f64); 3] = [("a", 1.0), ("b", 0.25), ("c", 0.05)];
+const MAX_CELLS: usize = 64;
 const STEMMED: &str = "fr_stem";
 const FOLDED: &str = "fr_fold";
 /// Indexing memory budget of the writer (one thread).
@@ -62,6 +68,7 @@ struct Fields {
     body_raw: Field,
     lat: Field,
     lon: Field,
+    geo_cells: Field,
     published_ts: Field,
 }
 
@@ -89,8 +96,9 @@ fn schema(name: IndexName) -> Schema {
     for n in name.number_fields() {
         b.add_f64_field(n, INDEXED | FAST);
     }
-    b.add_f64_field("lat", INDEXED | FAST);
-    b.add_f64_field("lon", INDEXED | FAST);
+    b.add_f64_field("lat", FAST);
+    b.add_f64_field("lon", FAST);
+    b.add_text_field("geo_cells", STRING);
     b.add_i64_field("published_ts", FAST);
     b.build()
 }
@@ -150,6 +158,7 @@ impl One {
             body_raw: f("body_raw")?,
             lat: f("lat")?,
             lon: f("lon")?,
+            geo_cells: f("geo_cells")?,
             published_ts: f("published_ts")?,
         };
         let writer = index.writer_with_num_threads(1, WRITER_HEAP)?;
@@ -186,6 +195,9 @@ impl One {
         if let Some(p) = d.location {
             doc.add_f64(f.lat, p.lat);
             doc.add_f64(f.lon, p.lon);
+            for (name, size) in GEO_GRIDS {
+                doc.add_text(f.geo_cells, cell(name, size, p.lat, p.lon));
+            }
         }
         doc.add_i64(f.published_ts, d.published_ts);
         Ok(doc)
@@ -204,7 +216,41 @@ impl One {
         out
     }
 
-    fn text_query(&self, text: &str) -> Option<Box<dyn TQuery>> {
+    /// The dictionary terms of `field` within `typos` of `word` (or starting like it, for the
+    /// last word), over every segment: typo tolerance becomes a few exact term lookups.
+    fn expand(
+        &self,
+        searcher: &tantivy::Searcher,
+        field: Field,
+        word: &str,
+        typos: u8,
+        prefix: bool,
+    ) -> Vec<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let term = Term::from_field_text(field, word);
+        let fuzzy = if prefix {
+            FuzzyTermQuery::new_prefix(term, typos, true)
+        } else {
+            FuzzyTermQuery::new(term, typos, true)
+        };
+        for reader in searcher.segment_readers() {
+            let (Ok(automaton), Ok(inverted)) = (fuzzy.automaton(), reader.inverted_index(field))
+            else {
+                continue;
+            };
+            let Ok(mut stream) = inverted.terms().search(automaton).into_stream() else {
+                continue;
+            };
+            while stream.advance() && out.len() < MAX_EXPANSIONS {
+                if let Ok(t) = std::str::from_utf8(stream.key()) {
+                    out.insert(t.to_owned());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    fn text_query(&self, searcher: &tantivy::Searcher, text: &str) -> Option<Box<dyn TQuery>> {
         let words = super::words(text);
         let f = self.fields;
         let mut musts: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
@@ -217,25 +263,18 @@ impl One {
                 continue;
             };
             let typos = super::typos_allowed(w);
-            let mut should: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
-            for (field, boost) in [(f.title, 2.0), (f.body, 1.0)] {
+            let term = |field: Field, t: &str, boost: f32| -> (Occur, Box<dyn TQuery>) {
                 let q = TermQuery::new(
-                    Term::from_field_text(field, &stem),
+                    Term::from_field_text(field, t),
                     IndexRecordOption::WithFreqs,
                 );
-                should.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
-            }
+                (Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost)))
+            };
+            let mut should = vec![term(f.title, &stem, 2.0), term(f.body, &stem, 1.0)];
             for (field, boost) in [(f.title_raw, 1.5), (f.body_raw, 0.8)] {
-                let term = Term::from_field_text(field, &raw);
-                let fuzzy = if i == last {
-                    FuzzyTermQuery::new_prefix(term, typos, true)
-                } else {
-                    FuzzyTermQuery::new(term, typos, true)
-                };
-                should.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(fuzzy), boost)),
-                ));
+                for t in self.expand(searcher, field, &raw, typos, i == last) {
+                    should.push(term(field, &t, boost));
+                }
             }
             musts.push((Occur::Must, Box::new(BooleanQuery::new(should))));
         }
@@ -277,34 +316,48 @@ impl One {
         })
     }
 
-    /// A bounding box around `center` large enough to hold a circle of `km`.
-    fn bbox(&self, center: GeoPoint, km: f64) -> Vec<(Occur, Box<dyn TQuery>)> {
+    /// The grid cells covering a circle of `km` around `center`, as one should-query; `None`
+    /// when the circle is too large for any grid (the exact filter then does all the work).
+    fn cells_query(&self, center: GeoPoint, km: f64) -> Option<Box<dyn TQuery>> {
         let dlat = km / 111.0;
         let coslat = center.lat.to_radians().cos().abs().max(0.01);
-        let dlon = (km / (111.320 * coslat)).min(180.0);
-        let range = |field: Field, lo: f64, hi: f64| -> Box<dyn TQuery> {
-            Box::new(RangeQuery::new(
-                Bound::Included(Term::from_field_f64(field, lo)),
-                Bound::Included(Term::from_field_f64(field, hi)),
-            ))
-        };
-        let mut out = vec![(
-            Occur::Must,
-            range(self.fields.lat, center.lat - dlat, center.lat + dlat),
-        )];
-        // Near the antimeridian the longitude band wraps: leave it to the exact filter.
-        if center.lon - dlon >= -180.0 && center.lon + dlon <= 180.0 {
-            out.push((
-                Occur::Must,
-                range(self.fields.lon, center.lon - dlon, center.lon + dlon),
-            ));
+        let dlon = km / (111.320 * coslat);
+        for (name, size) in GEO_GRIDS.iter().rev() {
+            let lat0 = ((center.lat - dlat) / size).floor() as i64;
+            let lat1 = ((center.lat + dlat) / size).floor() as i64;
+            let lon0 = ((center.lon - dlon) / size).floor() as i64;
+            let lon1 = ((center.lon + dlon) / size).floor() as i64;
+            let count = ((lat1 - lat0 + 1) * (lon1 - lon0 + 1)) as usize;
+            if count > MAX_CELLS {
+                continue;
+            }
+            let mut should: Vec<(Occur, Box<dyn TQuery>)> = Vec::with_capacity(count);
+            for la in lat0..=lat1 {
+                for lo in lon0..=lon1 {
+                    should.push((
+                        Occur::Should,
+                        Box::new(TermQuery::new(
+                            Term::from_field_text(
+                                self.fields.geo_cells,
+                                &format!("{name}:{la}:{lo}"),
+                            ),
+                            IndexRecordOption::Basic,
+                        )),
+                    ));
+                }
+            }
+            return Some(Box::new(BooleanQuery::new(should)));
         }
-        out
+        None
     }
 
     fn search(&self, query: &Query) -> Result<Hits, SearchError> {
+        let searcher = self.reader.searcher();
         let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
-        let text = query.text.as_deref().and_then(|t| self.text_query(t));
+        let text = query
+            .text
+            .as_deref()
+            .and_then(|t| self.text_query(&searcher, t));
         let scored = text.is_some();
         if let Some(t) = text {
             clauses.push((Occur::Must, t));
@@ -312,8 +365,10 @@ impl One {
         for f in &query.filters {
             clauses.push((Occur::Must, self.filter_query(f)?));
         }
-        if let (Some(center), Some(km)) = (query.near, query.within_km) {
-            clauses.extend(self.bbox(center, km));
+        if let (Some(center), Some(km)) = (query.near, query.within_km)
+            && let Some(cells) = self.cells_query(center, km)
+        {
+            clauses.push((Occur::Must, cells));
         }
         let q: Box<dyn TQuery> = if clauses.is_empty() {
             Box::new(AllQuery)
@@ -332,7 +387,6 @@ impl One {
             within_km: query.within_km,
             facets: query.facets.iter().map(|f| (*f).to_owned()).collect(),
         };
-        let searcher = self.reader.searcher();
         let found = searcher.search(q.as_ref(), &collector).map_err(internal)?;
         Ok(Hits {
             hits: found
@@ -447,6 +501,15 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
         .unwrap_or_else(|_| panic!("a current-thread runtime always builds"))
 }
 
+/// The name of the grid cell of `size` degrees holding a position.
+fn cell(name: &str, size: f64, lat: f64, lon: f64) -> String {
+    format!(
+        "{name}:{}:{}",
+        (lat / size).floor() as i64,
+        (lon / size).floor() as i64
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // The collector: exact distance filter, facet counts and top hits in one pass.
 
@@ -495,13 +558,15 @@ struct Found {
 struct SegmentTop {
     want: usize,
     sort: Sort,
-    near: Option<GeoPoint>,
-    within_km: Option<f64>,
+    center: Option<Center>,
     ids: StrColumn,
     lat: Option<Column<f64>>,
     lon: Option<Column<f64>>,
     published: Option<Column<i64>>,
-    facets: Vec<(String, Option<StrColumn>, Vec<u64>)>,
+    /// Per facet: name, column, counts per term ordinal, whether single-valued.
+    facets: Vec<(String, Option<StrColumn>, Vec<u64>, bool)>,
+    lat_buf: Vec<Option<f64>>,
+    lon_buf: Vec<Option<f64>>,
     /// Min-heap (by `Reverse`) of the best `want` candidates: (key, doc, distance).
     heap: BinaryHeap<std::cmp::Reverse<(OrdF64, DocId)>>,
     distances: HashMap<DocId, f64>,
@@ -541,13 +606,15 @@ impl Collector for TopCollector {
         for name in &self.facets {
             let col = ff.str(name)?;
             let n = col.as_ref().map(|c| c.num_terms()).unwrap_or(0);
-            facets.push((name.clone(), col, vec![0u64; n]));
+            let single = col.as_ref().is_some_and(|c| {
+                c.ords().get_cardinality() != tantivy::columnar::Cardinality::Multivalued
+            });
+            facets.push((name.clone(), col, vec![0u64; n], single));
         }
         Ok(SegmentTop {
             want: self.want,
             sort: self.sort,
-            near: self.near,
-            within_km: self.within_km,
+            center: self.near.map(|p| Center::new(p, self.within_km)),
             ids,
             lat: if geo { Some(ff.f64("lat")?) } else { None },
             lon: if geo { Some(ff.f64("lon")?) } else { None },
@@ -557,6 +624,8 @@ impl Collector for TopCollector {
                 None
             },
             facets,
+            lat_buf: Vec::new(),
+            lon_buf: Vec::new(),
             heap: BinaryHeap::new(),
             distances: HashMap::new(),
             total: 0,
@@ -594,31 +663,76 @@ impl Collector for TopCollector {
     }
 }
 
-impl SegmentCollector for SegmentTop {
-    type Fruit = Found;
+/// The query point prepared for the haversine formula: distances are compared through
+/// `a = sin²(Δφ/2) + cos φ1 cos φ2 sin²(Δλ/2)`, which grows with distance, so the arc sine is
+/// only taken for the hits returned.
+#[derive(Debug, Clone, Copy)]
+struct Center {
+    lat: f64,
+    lon: f64,
+    cos_lat: f64,
+    /// `a` at the radius, when there is one.
+    a_max: Option<f64>,
+}
 
-    fn collect(&mut self, doc: DocId, score: Score) {
-        let mut distance = None;
-        if let (Some(center), Some(lat), Some(lon)) = (self.near, &self.lat, &self.lon) {
-            match (lat.first(doc), lon.first(doc)) {
-                (Some(la), Some(lo)) => {
-                    let d = center.distance_km(GeoPoint { lat: la, lon: lo });
-                    if self.within_km.is_some_and(|km| d > km) {
+const EARTH_KM: f64 = 6371.0088;
+
+impl Center {
+    fn new(p: GeoPoint, within_km: Option<f64>) -> Self {
+        Center {
+            lat: p.lat.to_radians(),
+            lon: p.lon.to_radians(),
+            cos_lat: p.lat.to_radians().cos(),
+            a_max: within_km.map(|km| {
+                let half = (km / (2.0 * EARTH_KM)).min(std::f64::consts::FRAC_PI_2);
+                half.sin().powi(2)
+            }),
+        }
+    }
+
+    fn a(&self, lat: f64, lon: f64) -> f64 {
+        let (p2, l2) = (lat.to_radians(), lon.to_radians());
+        let dp = ((p2 - self.lat) / 2.0).sin();
+        let dl = ((l2 - self.lon) / 2.0).sin();
+        dp * dp + self.cos_lat * p2.cos() * dl * dl
+    }
+
+    fn km(a: f64) -> f64 {
+        2.0 * EARTH_KM * a.sqrt().min(1.0).asin()
+    }
+}
+
+impl SegmentTop {
+    fn consider(&mut self, doc: DocId, score: Score, position: Option<(f64, f64)>) {
+        let mut hav = None;
+        if let Some(center) = self.center {
+            match position {
+                Some((la, lo)) => {
+                    let a = center.a(la, lo);
+                    if center.a_max.is_some_and(|max| a > max) {
                         return;
                     }
-                    distance = Some(d);
+                    hav = Some(a);
                 }
                 // Without a position a document cannot be within a radius.
-                _ if self.within_km.is_some() => return,
-                _ => {}
+                None if center.a_max.is_some() => return,
+                None => {}
             }
         }
         self.total += 1;
-        for (_, col, counts) in &mut self.facets {
+        for (_, col, counts, single) in &mut self.facets {
             if let Some(col) = col {
-                for ord in col.term_ords(doc) {
-                    if let Some(c) = counts.get_mut(ord as usize) {
+                if *single {
+                    if let Some(ord) = col.ords().first(doc)
+                        && let Some(c) = counts.get_mut(ord as usize)
+                    {
                         *c += 1;
+                    }
+                } else {
+                    for ord in col.term_ords(doc) {
+                        if let Some(c) = counts.get_mut(ord as usize) {
+                            *c += 1;
+                        }
                     }
                 }
             }
@@ -626,7 +740,7 @@ impl SegmentCollector for SegmentTop {
         let key = match self.sort {
             Sort::Relevance => f64::from(score),
             // Documents without a position sort last.
-            Sort::Distance => -distance.unwrap_or(f64::MAX),
+            Sort::Distance => -hav.unwrap_or(f64::MAX),
             Sort::Newest => self
                 .published
                 .as_ref()
@@ -650,8 +764,38 @@ impl SegmentCollector for SegmentTop {
         } else {
             return;
         }
-        if let Some(d) = distance {
-            self.distances.insert(doc, d);
+        if let Some(a) = hav {
+            self.distances.insert(doc, a);
+        }
+    }
+}
+
+impl SegmentCollector for SegmentTop {
+    type Fruit = Found;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let position = match (&self.lat, &self.lon) {
+            (Some(lat), Some(lon)) => lat.first(doc).zip(lon.first(doc)),
+            _ => None,
+        };
+        self.consider(doc, score, position);
+    }
+
+    /// Without scores, documents come in blocks: positions are read in batches.
+    fn collect_block(&mut self, docs: &[DocId]) {
+        if let (Some(lat), Some(lon)) = (&self.lat, &self.lon) {
+            self.lat_buf.resize(docs.len(), None);
+            self.lon_buf.resize(docs.len(), None);
+            lat.first_vals(docs, &mut self.lat_buf);
+            lon.first_vals(docs, &mut self.lon_buf);
+            for i in 0..docs.len() {
+                let position = self.lat_buf[i].zip(self.lon_buf[i]);
+                self.consider(docs[i], 0.0, position);
+            }
+        } else {
+            for doc in docs {
+                self.consider(*doc, 0.0, None);
+            }
         }
     }
 
@@ -669,11 +813,11 @@ impl SegmentCollector for SegmentTop {
             hits.push(Ranked {
                 key,
                 id: buf.clone(),
-                distance_km: self.distances.get(&doc).copied(),
+                distance_km: self.distances.get(&doc).map(|a| Center::km(*a)),
             });
         }
         let mut facets = BTreeMap::new();
-        for (name, col, counts) in self.facets {
+        for (name, col, counts, _) in self.facets {
             let mut values = BTreeMap::new();
             if let Some(col) = col {
                 for (ord, n) in counts.into_iter().enumerate() {

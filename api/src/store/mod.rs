@@ -94,6 +94,10 @@ pub fn new_id() -> uuid::Uuid {
 
 /// The current time, truncated to microseconds so that it survives a database round trip
 /// identically on SQLite and PostgreSQL.
+/// A UTC instant as stored.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+pub use chrono::TimeDelta;
+
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::{DurationRound, TimeDelta};
     let now = chrono::Utc::now();

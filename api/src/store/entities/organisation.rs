@@ -29,6 +29,7 @@ pub struct Model {
     pub beneficiary_category: Option<String>,
     pub public_utility: bool,
     pub statutory_purpose: Option<String>,
+    pub fair_share_cap: Option<i32>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -1,0 +1,730 @@
+//! The demand side: reservations (one holder per device, under concurrency), eligibility in
+//! `service` mode, fair share, expiry, requests and proposals, handover, roles and bad input.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+
+use crate::helpers::{Chain, Org, TestApp, chain_at, spawn_app};
+
+const BLOIS: (f64, f64) = (47.5861, 1.3359);
+
+async fn association(app: &TestApp, operator: &str, category: &str) -> Org {
+    let asso = app
+        .register_with("association", |b| {
+            b["beneficiary_category"] = json!(category);
+        })
+        .await;
+    app.verify(operator, &asso).await;
+    asso
+}
+
+fn laptops(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|_| json!({ "category": "laptop", "brand": "Dell", "model": "Latitude 5490", "specs": { "ram_gb": 8 } }))
+        .collect()
+}
+
+fn handover() -> Value {
+    json!({
+        "mode": "delivery", "occurred_on": "2026-11-29",
+        "association_signatory": { "name": "Théo Lambert", "role": "Président" },
+        "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" },
+        "commitment_no_resale": true, "commitment_reuse": true
+    })
+}
+
+async fn status(app: &TestApp, chain: &Chain, id: &str) -> String {
+    let r = app
+        .get(&format!("/v1/items/{id}"), Some(&chain.atelier.token))
+        .await;
+    r.body["status"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn fifty_associations_reserving_one_device_at_once_leave_exactly_one_holder() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let item = app.make_available(&chain, &laptops(1)).await.remove(0);
+    let mut tokens = Vec::new();
+    for _ in 0..50 {
+        tokens.push(
+            association(&app, &chain.operator, "interet_general_precarite")
+                .await
+                .token,
+        );
+    }
+    let attempts = tokens.iter().map(|t| {
+        app.post(
+            "/v1/reservations",
+            Some(t),
+            json!({ "item_ids": [item.clone()] }),
+        )
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let won = answers.iter().filter(|r| r.status == 201).count();
+    let lost = answers
+        .iter()
+        .filter(|r| r.status == 409 && r.body["code"] == "item_not_available")
+        .count();
+    assert_eq!(
+        (won, lost),
+        (1, 49),
+        "{:?}",
+        answers
+            .iter()
+            .filter(|r| r.status != 201 && r.status != 409)
+            .map(|r| &r.text)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(app.count("item_holds").await, 1);
+    assert_eq!(app.count("reservations").await, 1);
+    assert_eq!(status(&app, &chain, &item).await, "reserved");
+}
+
+#[tokio::test]
+async fn a_reservation_records_its_legal_basis_and_can_be_cancelled() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app.make_available(&chain, &laptops(2)).await;
+    let asso = association(&app, &chain.operator, "parents_eleves").await;
+    let r = app
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": items }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["status"], "active");
+    assert_eq!(r.body["cession_mode"], "to_refurbisher");
+    assert!(
+        r.body["legal_basis"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert!(
+        r.body["resale_terms"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert_eq!(r.body["refurbisher"]["id"], chain.atelier.id.as_str());
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2));
+    assert!(r.header("location").is_some());
+    let id = r.body["id"].as_str().expect("id");
+    // Reserved devices leave the catalogue at once.
+    let search = app.get("/v1/catalogue/search", Some(&asso.token)).await;
+    assert_eq!(
+        search.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        search.text
+    );
+    // Another association may not read or cancel it; the public body may not either.
+    let other = association(&app, &chain.operator, "etudiants").await;
+    app.get(&format!("/v1/reservations/{id}"), Some(&other.token))
+        .await
+        .assert_problem(404, "not_found");
+    app.post(
+        &format!("/v1/reservations/{id}/cancel"),
+        Some(&other.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    app.post(
+        &format!("/v1/reservations/{id}/cancel"),
+        Some(&chain.town.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let list = app
+        .get("/v1/reservations", Some(&chain.atelier.token))
+        .await;
+    assert_eq!(list.body["items"][0]["id"], id);
+    let cancelled = app
+        .post(
+            &format!("/v1/reservations/{id}/cancel"),
+            Some(&asso.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.body["status"], "cancelled", "{}", cancelled.text);
+    for i in &items {
+        assert_eq!(status(&app, &chain, i).await, "available");
+    }
+    assert_eq!(app.count("item_holds").await, 0);
+    app.post(
+        &format!("/v1/reservations/{id}/cancel"),
+        Some(&asso.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "invalid_transition");
+}
+
+/// A device of a `service`-mode lot: the public body stays owner and gives to the association.
+async fn service_item(app: &TestApp, chain: &Chain, net_book_value_cents: i64) -> String {
+    let r = app
+        .post(
+            "/v1/items",
+            Some(&chain.town.token),
+            json!({
+                "inventory_number": format!("INV-S-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]),
+                "category": "laptop", "brand": "HP", "model": "EliteBook 840 G5",
+                "acquisition_date": "2021-09-01", "acquisition_value_cents": 112000,
+                "net_book_value_cents": net_book_value_cents
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let lot = app
+        .post(
+            "/v1/lots",
+            Some(&chain.town.token),
+            json!({
+                "title": "Portables en prestation", "pickup_site_id": chain.site,
+                "pickup_from": "2026-11-20", "pickup_until": "2026-12-20",
+                "allocation_policy": "first_come", "visibility": "all_verified", "cession_mode": "service"
+            }),
+        )
+        .await;
+    let lot_id = lot.body["id"].as_str().expect("lot").to_owned();
+    app.post(
+        &format!("/v1/lots/{lot_id}/items"),
+        Some(&chain.town.token),
+        json!({ "item_ids": [id] }),
+    )
+    .await;
+    app.post(
+        &format!("/v1/lots/{lot_id}/publish"),
+        Some(&chain.town.token),
+        json!({}),
+    )
+    .await;
+    let claim = app
+        .post(
+            &format!("/v1/lots/{lot_id}/claims"),
+            Some(&chain.atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(claim.body["status"], "accepted", "{}", claim.text);
+    let c = app
+        .post(
+            &format!("/v1/lots/{lot_id}/collection"),
+            Some(&chain.atelier.token),
+            json!({
+                "occurred_on": "2026-11-28",
+                "public_body_signatory": { "name": "Claire Martin", "role": "Responsable du patrimoine" },
+                "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" }
+            }),
+        )
+        .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    let base = format!("/v1/items/{id}");
+    app.post(
+        &format!("{base}/sanitisations"),
+        Some(&chain.atelier.token),
+        json!({
+            "medium_serial": "SSD-1", "medium_type": "ssd", "method": "purge", "tool": "nwipe",
+            "tool_version": "0.35", "verification_method": "Relecture", "success": true,
+            "operator_name": "Inès Bernard", "started_at": "2026-11-28T10:00:00Z", "ended_at": "2026-11-28T10:30:00Z"
+        }),
+    )
+    .await;
+    app.post(
+        &format!("{base}/refurbishments"),
+        Some(&chain.atelier.token),
+        json!({ "tests": [{ "name": "boot", "passed": true }], "parts_replaced": [], "operating_system": "Ubuntu 24.04 LTS", "grade": "A", "minutes_spent": 20, "technician_name": "Inès Bernard" }),
+    )
+    .await;
+    let p = app
+        .post(
+            &format!("{base}/publish"),
+            Some(&chain.atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(p.body["status"], "available", "{}", p.text);
+    id
+}
+
+#[tokio::test]
+async fn in_service_mode_the_law_refuses_ineligible_associations_and_devices_over_300_euros() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let cheap = service_item(&app, &chain, 15000).await;
+    let dear = service_item(&app, &chain, 35000).await;
+    let other = association(&app, &chain.operator, "other").await;
+    let refused = app
+        .post(
+            "/v1/reservations",
+            Some(&other.token),
+            json!({ "item_ids": [cheap] }),
+        )
+        .await;
+    refused.assert_problem(422, "not_eligible");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("L3212-2")),
+        "{}",
+        refused.text
+    );
+    let eligible = association(&app, &chain.operator, "soutien_scolaire").await;
+    let refused = app
+        .post(
+            "/v1/reservations",
+            Some(&eligible.token),
+            json!({ "item_ids": [dear] }),
+        )
+        .await;
+    refused.assert_problem(422, "not_eligible");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("300")),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        app.count("reservations").await,
+        0,
+        "a refusal writes nothing"
+    );
+    assert_eq!(status(&app, &chain, &dear).await, "available");
+    let ok = app
+        .post(
+            "/v1/reservations",
+            Some(&eligible.token),
+            json!({ "item_ids": [cheap] }),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    assert_eq!(ok.body["cession_mode"], "service");
+    assert_eq!(ok.body["giver_id"], chain.town.id.as_str());
+    assert!(
+        ok.body["legal_basis"]
+            .as_str()
+            .is_some_and(|t| t.contains("L3212-2")),
+        "{}",
+        ok.text
+    );
+    // Handover: the device becomes the association's.
+    let id = ok.body["id"].as_str().expect("id");
+    let done = app
+        .post(
+            &format!("/v1/reservations/{id}/handover"),
+            Some(&chain.atelier.token),
+            handover(),
+        )
+        .await;
+    assert_eq!(done.body["status"], "handed_over", "{}", done.text);
+    let item = app
+        .get(&format!("/v1/items/{cheap}"), Some(&eligible.token))
+        .await;
+    assert_eq!(item.body["status"], "donated");
+    assert_eq!(item.body["owner_id"], eligible.id.as_str());
+}
+
+#[tokio::test]
+async fn a_replayed_reservation_returns_the_first_answer_and_reserves_once() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app.make_available(&chain, &laptops(1)).await;
+    let asso = association(&app, &chain.operator, "etudiants").await;
+    let send = || {
+        app.send(
+            reqwest::Method::POST,
+            "/v1/reservations",
+            Some(&asso.token),
+            Some(json!({ "item_ids": items })),
+            &[("Idempotency-Key", "reserve-theo-1")],
+        )
+    };
+    let first = send().await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let again = send().await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(again.body["id"], first.body["id"]);
+    assert_eq!(app.count("reservations").await, 1);
+}
+
+#[tokio::test]
+async fn the_fair_share_cap_limits_what_one_association_holds() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app.make_available(&chain, &laptops(3)).await;
+    let asso = association(&app, &chain.operator, "utilite_publique").await;
+    app.put(
+        &format!("/v1/organisations/{}/fair-share", chain.atelier.id),
+        Some(&asso.token),
+        json!({ "max_items_per_association": 2 }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let set = app
+        .put(
+            &format!("/v1/organisations/{}/fair-share", chain.atelier.id),
+            Some(&chain.atelier.token),
+            json!({ "max_items_per_association": 2 }),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{}", set.text);
+    let r = app
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": items }),
+        )
+        .await;
+    r.assert_problem(422, "fair_share_exceeded");
+    let r = app
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": items[..2] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.post(
+        "/v1/reservations",
+        Some(&asso.token),
+        json!({ "item_ids": [items[2]] }),
+    )
+    .await
+    .assert_problem(422, "fair_share_exceeded");
+}
+
+fn chrono_hours(h: i64) -> reemploi_api::store::Timestamp {
+    reemploi_api::store::now() + reemploi_api::store::TimeDelta::hours(h)
+}
+
+/// Moves a reservation's expiry (time passing, without waiting days).
+async fn set_expiry(app: &TestApp, id: &str, at: reemploi_api::store::Timestamp) {
+    use reemploi_api::store::entities::reservation;
+    reservation::Entity::update_many()
+        .col_expr(reservation::Column::ExpiresAt, Expr::value(at))
+        .filter(reservation::Column::Id.eq(uuid::Uuid::parse_str(id).expect("uuid")))
+        .exec(&app.db)
+        .await
+        .expect("update");
+}
+
+#[tokio::test]
+async fn an_expired_reservation_returns_its_devices_to_the_catalogue() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app.make_available(&chain, &laptops(1)).await;
+    let asso = association(&app, &chain.operator, "etudiants").await;
+    let r = app
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": items }),
+        )
+        .await;
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    // Time passes: the reservation is due within the day, then past its expiry.
+    set_expiry(&app, &id, chrono_hours(2)).await;
+    let mut reminded = false;
+    for _ in 0..100 {
+        if app
+            .mailer
+            .sent()
+            .iter()
+            .any(|m| m.subject.contains("expire bientôt"))
+        {
+            reminded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        reminded,
+        "the association is told before its reservation expires"
+    );
+    set_expiry(&app, &id, chrono_hours(-1)).await;
+    let mut expired = false;
+    for _ in 0..100 {
+        let r = app
+            .get(&format!("/v1/reservations/{id}"), Some(&asso.token))
+            .await;
+        if r.body["status"] == "expired" {
+            expired = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(expired);
+    assert_eq!(status(&app, &chain, &items[0]).await, "available");
+    assert_eq!(app.count("item_holds").await, 0);
+}
+
+#[tokio::test]
+async fn refurbishers_propose_devices_against_requests_and_fulfil_them() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app
+        .make_available(
+            &chain,
+            &[
+                json!({ "category": "laptop", "brand": "Dell", "model": "Latitude 5490", "specs": { "ram_gb": 8 } }),
+                json!({ "category": "laptop", "brand": "Dell", "model": "Latitude 5490", "specs": { "ram_gb": 8 } }),
+                json!({ "category": "laptop", "brand": "Acer", "model": "TravelMate", "specs": { "ram_gb": 4 } }),
+                json!({ "category": "monitor", "brand": "Iiyama", "model": "ProLite" }),
+            ],
+        )
+        .await;
+    let asso = association(&app, &chain.operator, "interet_general_precarite").await;
+    let request = app
+        .post(
+            "/v1/requests",
+            Some(&asso.token),
+            json!({
+                "purpose": "Cours d'informatique pour seniors", "beneficiaries": 12,
+                "needed_by": "2027-02-15",
+                "lines": [{ "category": "laptop", "quantity": 3, "min_ram_gb": 8 }]
+            }),
+        )
+        .await;
+    assert_eq!(request.status, 201, "{}", request.text);
+    assert_eq!(request.body["status"], "open");
+    let rid = request.body["id"].as_str().expect("id").to_owned();
+    let open = app
+        .get("/v1/requests/open", Some(&chain.atelier.token))
+        .await;
+    assert_eq!(open.body["items"][0]["id"], rid.as_str(), "{}", open.text);
+    app.get("/v1/requests/open", Some(&asso.token))
+        .await
+        .assert_problem(403, "forbidden");
+    // A device that does not match the line (4 GB, or a screen) is refused.
+    for wrong in [&items[2], &items[3]] {
+        let r = app
+            .post(
+                &format!("/v1/requests/{rid}/proposals"),
+                Some(&chain.atelier.token),
+                json!({ "line": 1, "item_ids": [wrong] }),
+            )
+            .await;
+        r.assert_problem(422, "validation_failed");
+    }
+    app.post(
+        &format!("/v1/requests/{rid}/proposals"),
+        Some(&asso.token),
+        json!({ "line": 1, "item_ids": [items[0]] }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let first = app
+        .post(
+            &format!("/v1/requests/{rid}/proposals"),
+            Some(&chain.atelier.token),
+            json!({ "line": 1, "item_ids": [items[0]] }),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert_eq!(first.body["status"], "proposed");
+    assert_eq!(status(&app, &chain, &items[0]).await, "reserved");
+    let second = app
+        .post(
+            &format!("/v1/requests/{rid}/proposals"),
+            Some(&chain.atelier.token),
+            json!({ "line": 1, "item_ids": [items[1]] }),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    // The association is told of each proposal.
+    let mut told = 0;
+    for _ in 0..100 {
+        told = app
+            .mailer
+            .sent()
+            .iter()
+            .filter(|m| m.to == asso.admin_email && m.subject.contains("Proposition"))
+            .count();
+        if told == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(told, 2);
+    let (p1, p2) = (
+        first.body["id"].as_str().expect("id"),
+        second.body["id"].as_str().expect("id"),
+    );
+    let declined = app
+        .post(
+            &format!("/v1/reservations/{p2}/decline"),
+            Some(&asso.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(declined.body["status"], "declined", "{}", declined.text);
+    assert_eq!(status(&app, &chain, &items[1]).await, "available");
+    // A proposal must be accepted before it is handed over.
+    app.post(
+        &format!("/v1/reservations/{p1}/handover"),
+        Some(&chain.atelier.token),
+        handover(),
+    )
+    .await
+    .assert_problem(409, "invalid_transition");
+    let accepted = app
+        .post(
+            &format!("/v1/reservations/{p1}/accept"),
+            Some(&asso.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(accepted.body["status"], "active", "{}", accepted.text);
+    let done = app
+        .post(
+            &format!("/v1/reservations/{p1}/handover"),
+            Some(&chain.atelier.token),
+            handover(),
+        )
+        .await;
+    assert_eq!(done.body["status"], "handed_over", "{}", done.text);
+    let r = app
+        .get(&format!("/v1/requests/{rid}"), Some(&asso.token))
+        .await;
+    assert_eq!(r.body["status"], "partially_fulfilled", "{}", r.text);
+    assert_eq!(r.body["lines"][0]["fulfilled"], 1);
+    let mine = app.get("/v1/requests", Some(&asso.token)).await;
+    assert_eq!(mine.body["items"][0]["id"], rid.as_str());
+    let cancelled = app
+        .post(
+            &format!("/v1/requests/{rid}/cancel"),
+            Some(&asso.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.body["status"], "cancelled", "{}", cancelled.text);
+    app.post(
+        &format!("/v1/requests/{rid}/proposals"),
+        Some(&chain.atelier.token),
+        json!({ "line": 1, "item_ids": [items[1]] }),
+    )
+    .await
+    .assert_problem(409, "invalid_transition");
+}
+
+#[tokio::test]
+async fn the_wrong_organisations_are_refused_and_bad_input_changes_nothing() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app.make_available(&chain, &laptops(1)).await;
+    let asso = association(&app, &chain.operator, "etudiants").await;
+    let unverified = app.register("association").await;
+    let body = json!({ "item_ids": items });
+    app.post("/v1/reservations", None, body.clone())
+        .await
+        .assert_problem(401, "unauthenticated");
+    app.post("/v1/reservations", Some(&chain.town.token), body.clone())
+        .await
+        .assert_problem(403, "forbidden");
+    app.post("/v1/reservations", Some(&chain.atelier.token), body.clone())
+        .await
+        .assert_problem(403, "forbidden");
+    app.post("/v1/reservations", Some(&unverified.token), body.clone())
+        .await
+        .assert_problem(403, "organisation_not_verified");
+    let bad = app
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": [] }),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    app.post(
+        "/v1/reservations",
+        Some(&asso.token),
+        json!({ "item_ids": [uuid::Uuid::now_v7()] }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let r = app.post("/v1/reservations", Some(&asso.token), body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().expect("id");
+    // Handover without commitments, with a future date: every field named, nothing written.
+    let mut h = handover();
+    h["commitment_no_resale"] = json!(false);
+    h["commitment_reuse"] = json!(false);
+    h["occurred_on"] = json!("2030-01-01");
+    h["association_signatory"]["name"] = json!("  ");
+    let refused = app
+        .post(
+            &format!("/v1/reservations/{id}/handover"),
+            Some(&chain.atelier.token),
+            h,
+        )
+        .await;
+    refused.assert_problem(422, "validation_failed");
+    let mut fields = refused.problem_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec![
+            "association_signatory.name",
+            "commitment_no_resale",
+            "commitment_reuse",
+            "occurred_on"
+        ]
+    );
+    assert_eq!(status(&app, &chain, &items[0]).await, "reserved");
+    app.post(
+        &format!("/v1/reservations/{id}/receipt"),
+        Some(&asso.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(409, "invalid_transition");
+    let req = app
+        .post(
+            "/v1/requests",
+            Some(&asso.token),
+            json!({ "purpose": " ", "beneficiaries": 3, "needed_by": "2020-01-01", "lines": [{ "category": "laptop", "quantity": 1 }] }),
+        )
+        .await;
+    req.assert_problem(422, "validation_failed");
+    let mut fields = req.problem_fields();
+    fields.sort();
+    assert_eq!(fields, vec!["needed_by", "purpose"]);
+    assert_eq!(app.count("requests").await, 0);
+    app.post(
+        "/v1/requests",
+        Some(&chain.atelier.token),
+        json!({ "purpose": "x", "beneficiaries": 3, "needed_by": "2027-01-01", "lines": [{ "category": "laptop", "quantity": 1 }] }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    // The catalogue detail shows the refurbisher's contact; a reserved device is not in it.
+    let other = app.make_available(&chain, &laptops(1)).await;
+    let detail = app
+        .get(
+            &format!("/v1/catalogue/items/{}", other[0]),
+            Some(&asso.token),
+        )
+        .await;
+    assert_eq!(detail.status, 200, "{}", detail.text);
+    assert_eq!(detail.body["refurbisher_contact"]["city"], "Blois");
+    assert_eq!(detail.body["item"]["category"], "laptop");
+    app.get(
+        &format!("/v1/catalogue/items/{}", items[0]),
+        Some(&asso.token),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.get(
+        &format!("/v1/catalogue/items/{}", other[0]),
+        Some(&chain.town.token),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+}
