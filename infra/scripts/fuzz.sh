@@ -47,7 +47,7 @@ admin() { printf '"admin":{"email":"%s","display_name":"Fuzz","password":"%s"}' 
 
 town=$(post /v1/organisations "{\"kind\":\"public_body\",\"name\":\"Ville\",\"siret\":\"39825979619074\",\"insee_code\":\"41230\",\"address\":\"1 place\",\"postcode\":\"41000\",\"city\":\"Saint-Ouen\",\"public_body_type\":\"commune\",$(admin mairie@fuzz.test)}" | json "['organisation']['id']")
 atelier=$(post /v1/organisations "{\"kind\":\"refurbisher\",\"name\":\"Atelier\",\"siret\":\"48337887362325\",\"insee_code\":\"41018\",\"address\":\"2 rue\",\"postcode\":\"41000\",\"city\":\"Blois\",$(admin atelier@fuzz.test)}" | json "['organisation']['id']")
-post /v1/organisations "{\"kind\":\"association\",\"name\":\"Asso\",\"rna\":\"W412003456\",\"insee_code\":\"41018\",\"address\":\"3 allée\",\"postcode\":\"41000\",\"city\":\"Blois\",\"beneficiary_category\":\"etudiants\",$(admin asso@fuzz.test)}" >/dev/null
+asso=$(post /v1/organisations "{\"kind\":\"association\",\"name\":\"Asso\",\"rna\":\"W412003456\",\"insee_code\":\"41018\",\"address\":\"3 allée\",\"postcode\":\"41000\",\"city\":\"Blois\",\"beneficiary_category\":\"etudiants\",$(admin asso@fuzz.test)}" | json "['organisation']['id']")
 town_token=$(login mairie@fuzz.test)
 operator_token=$(login operateur@fuzz.test)
 admin_id=$(curl -fsS -H "Authorization: Bearer $town_token" "$base/v1/me" | json "['user_id']")
@@ -72,6 +72,10 @@ claim=$(post "/v1/lots/$published_lot/claims" '{}' "$atelier_token" | json "['id
 draft_lot=$(post /v1/lots "$lot_body" "$town_token" | json "['id']")
 post "/v1/lots/$draft_lot/items" "{\"item_ids\":[\"$item_one\"]}" "$town_token" >/dev/null
 partnership=$(post /v1/partnerships "{\"refurbisher_id\":\"$atelier\"}" "$town_token" | json "['id']")
+# Demand side: the verified association with an open request.
+post "/v1/organisations/$asso/verify" '{}' "$operator_token" >/dev/null
+asso_token=$(login asso@fuzz.test)
+request=$(post /v1/requests '{"purpose":"Atelier numérique","beneficiaries":12,"needed_by":"2027-06-30","lines":[{"category":"laptop","quantity":2}]}' "$asso_token" | json "['id']")
 
 cat > "$work/schemathesis.toml" <<TOML
 base-url = "$base"
@@ -125,6 +129,30 @@ parameters = { "path.id" = "$claim" }
 [[operations]]
 include-operation-id = "delete_partnership"
 parameters = { "path.id" = "$partnership" }
+
+[[operations]]
+include-operation-id-regex = "^(search_catalogue|get_catalogue_item|create_reservation|list_reservations|get_reservation|cancel_reservation|accept_proposal|decline_proposal|confirm_receipt|create_request|list_requests)$"
+headers = { Authorization = "Bearer $asso_token" }
+parameters = { "path.id" = "$item_two" }
+
+[[operations]]
+include-operation-id-regex = "^(get_request|cancel_request)$"
+headers = { Authorization = "Bearer $asso_token" }
+parameters = { "path.id" = "$request" }
+
+[[operations]]
+include-operation-id-regex = "^(propose_items)$"
+headers = { Authorization = "Bearer $atelier_token" }
+parameters = { "path.id" = "$request" }
+
+[[operations]]
+include-operation-id-regex = "^(search_lots|list_open_requests|record_handover|schedule_handover)$"
+headers = { Authorization = "Bearer $atelier_token" }
+
+[[operations]]
+include-operation-id = "set_fair_share"
+headers = { Authorization = "Bearer $atelier_token" }
+parameters = { "path.id" = "$atelier" }
 
 [[operations]]
 include-operation-id = "get_public_item"

@@ -10,6 +10,12 @@ echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
 eval "$(infra/scripts/s3.sh)"
 trap 'kill "$S3_SERVER_PID" 2>/dev/null || true' EXIT
 
+if [ -n "${MEILI_URL:-}" ]; then
+  echo "== Meilisearch adapter tests run against $MEILI_URL"
+else
+  echo "== SKIPPED: Meilisearch adapter tests (set MEILI_URL, and MEILI_API_KEY, to run them against a server)"
+fi
+
 echo "== tests on SQLite"
 cargo test --workspace --locked
 

@@ -582,6 +582,49 @@ async fn refurbishers_propose_devices_against_requests_and_fulfil_them() {
         )
         .await;
     assert_eq!(accepted.body["status"], "active", "{}", accepted.text);
+    let planned = app
+        .post(
+            &format!("/v1/reservations/{p1}/schedule"),
+            Some(&chain.atelier.token),
+            json!({ "mode": "delivery", "planned_on": "2026-12-03", "message": "Livraison le matin" }),
+        )
+        .await;
+    assert_eq!(
+        planned.body["handover_on"], "2026-12-03",
+        "{}",
+        planned.text
+    );
+    app.post(
+        &format!("/v1/reservations/{p1}/schedule"),
+        Some(&asso.token),
+        json!({ "mode": "delivery", "planned_on": "2026-12-03" }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    app.post(
+        &format!("/v1/reservations/{p1}/schedule"),
+        Some(&chain.atelier.token),
+        json!({ "mode": "delivery", "planned_on": "2020-12-03" }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let mut scheduled = false;
+    for _ in 0..100 {
+        if app
+            .mailer
+            .sent()
+            .iter()
+            .any(|m| m.to == asso.admin_email && m.subject.contains("programmée"))
+        {
+            scheduled = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        scheduled,
+        "the association is told when the handover is scheduled"
+    );
     let done = app
         .post(
             &format!("/v1/reservations/{p1}/handover"),

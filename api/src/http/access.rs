@@ -150,6 +150,7 @@ pub const RULES: &[(&str, Access)] = &[
     ("accept_proposal", related(ASSOCIATION, ANY_ROLE, true)),
     ("decline_proposal", related(ASSOCIATION, ANY_ROLE, true)),
     ("record_handover", related(REFURBISHER, ANY_ROLE, true)),
+    ("schedule_handover", related(REFURBISHER, ANY_ROLE, true)),
     ("confirm_receipt", related(ASSOCIATION, ANY_ROLE, true)),
     ("create_request", acting(ASSOCIATION, ANY_ROLE, true)),
     ("list_requests", acting(ASSOCIATION, ANY_ROLE, false)),

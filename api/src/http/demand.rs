@@ -262,6 +262,16 @@ pub struct HandoverRequest {
     pub notes: Option<Str>,
 }
 
+/// When and how the handover will happen.
+#[derive(Debug, Clone, Object)]
+pub struct ScheduleRequest {
+    pub mode: HandoverMode,
+    /// The planned date; the reservation is kept at least until the end of that day.
+    pub planned_on: NaiveDate,
+    #[oai(validator(max_length = 2000))]
+    pub message: Option<Str>,
+}
+
 /// One line of a request.
 #[derive(Debug, Clone, Object)]
 pub struct RequestLineInput {
@@ -1208,6 +1218,98 @@ impl DemandApi {
                 held.len(),
                 body.0.occurred_on.format("%d/%m/%Y"),
                 if mode == "pickup" { "retrait" } else { "livraison" }
+            ),
+        )
+        .await?;
+        let r = find_reservation(&txn, r.id).await?;
+        txn.commit().await?;
+        Ok(Json(reservation_response(db, r).await?))
+    }
+
+    /// Schedule the handover
+    ///
+    /// The refurbisher plans the pickup or delivery; the association is notified, and the
+    /// reservation is kept until that day.
+    #[oai(
+        path = "/reservations/:id/schedule",
+        method = "post",
+        operation_id = "schedule_handover"
+    )]
+    async fn schedule_handover(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<ScheduleRequest>,
+    ) -> ApiResult<Json<ReservationResponse>> {
+        let db = &self.state.db;
+        let r = find_reservation(db, id.0).await?;
+        auth.0
+            .authorize_related("schedule_handover", &[r.refurbisher_id])?
+            .ok_or_else(ApiError::forbidden)?;
+        let mut errors = FieldErrors::new();
+        let message = errors
+            .check(
+                "message",
+                LongText::parse_optional(body.0.message.as_deref()),
+            )
+            .flatten();
+        let today = self.state.settings.today();
+        if body.0.planned_on < today || body.0.planned_on > today + TimeDelta::days(90) {
+            errors.push("planned_on", Invalid::OutOfRange);
+        }
+        if !errors.is_empty() {
+            return Err(errors.into());
+        }
+        let txn = begin_write(db).await?;
+        let r = lock_reservation(&txn, r.id).await?;
+        if r.status != ReservationStatus::Active.as_str() {
+            return Err(wrong_status(&r));
+        }
+        let end_of_day = body
+            .0
+            .planned_on
+            .and_hms_opt(23, 59, 59)
+            .map(|t| t.and_utc())
+            .unwrap_or(r.expires_at);
+        reservation::Entity::update_many()
+            .col_expr(
+                reservation::Column::HandoverOn,
+                Expr::value(Some(body.0.planned_on)),
+            )
+            .col_expr(
+                reservation::Column::ExpiresAt,
+                Expr::value(Ord::max(r.expires_at, end_of_day)),
+            )
+            .col_expr(reservation::Column::Version, Expr::value(r.version + 1))
+            .col_expr(reservation::Column::UpdatedAt, Expr::value(store::now()))
+            .filter(reservation::Column::Id.eq(r.id))
+            .exec(&txn)
+            .await?;
+        let holder = find_org(&txn, r.refurbisher_id).await?;
+        let how = match body.0.mode {
+            HandoverMode::Pickup => format!(
+                "retrait chez {}, {} {} {}",
+                holder.name, holder.address, holder.postcode, holder.city
+            ),
+            HandoverMode::Delivery => format!("livraison par {}", holder.name),
+        };
+        notify(
+            &txn,
+            r.association_id,
+            "Remise d'équipements programmée",
+            &format!(
+                "Bonjour,\n\nLa remise de vos équipements est programmée le {} ({how}).{}\n\n\
+                 Contact : {}{}.\n\nRéemploi",
+                body.0.planned_on.format("%d/%m/%Y"),
+                message
+                    .map(|m| format!("\n\nMessage : {}", m.as_str()))
+                    .unwrap_or_default(),
+                holder.phone.clone().unwrap_or_default(),
+                holder
+                    .contact_email
+                    .as_ref()
+                    .map(|e| format!(" {e}"))
+                    .unwrap_or_default()
             ),
         )
         .await?;
