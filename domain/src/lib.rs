@@ -10,6 +10,7 @@ pub mod email;
 pub mod error;
 pub mod geo;
 pub mod ids;
+pub mod impact;
 pub mod import;
 pub mod item;
 pub mod lifecycle;

@@ -788,9 +788,9 @@ impl SegmentCollector for SegmentTop {
             self.lon_buf.resize(docs.len(), None);
             lat.first_vals(docs, &mut self.lat_buf);
             lon.first_vals(docs, &mut self.lon_buf);
-            for i in 0..docs.len() {
+            for (i, doc) in docs.iter().enumerate() {
                 let position = self.lat_buf[i].zip(self.lon_buf[i]);
-                self.consider(docs[i], 0.0, position);
+                self.consider(*doc, 0.0, position);
             }
         } else {
             for doc in docs {
