@@ -66,7 +66,12 @@ pub async fn prepare(
             });
         }
     }
+    let blobs = crate::blobs::Blobs::from_settings(&settings)
+        .await
+        .context("opening blob storage")?;
+    let state = AppState::new(db.clone(), settings.clone(), blobs.clone(), search.clone());
     let worker = Worker {
+        documents: state.documents(),
         db: db.clone(),
         mailer,
         mail_from: settings.mail_from.clone(),
@@ -74,10 +79,7 @@ pub async fn prepare(
         max_backoff_secs: settings.outbox_max_backoff_secs as i64,
         today: settings.today,
     };
-    let blobs = crate::blobs::Blobs::from_settings(&settings)
-        .await
-        .context("opening blob storage")?;
-    Ok((AppState::new(db, settings, blobs, search), worker))
+    Ok((state, worker))
 }
 
 /// A running server, for tests and embedding.

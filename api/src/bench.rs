@@ -487,3 +487,48 @@ pub async fn search(
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
 }
+
+/// `reemploi bench documents`: renders a convention de cession of `items` devices `runs` times.
+pub fn documents(items: usize, runs: usize, output: &Path) -> anyhow::Result<()> {
+    let renderer = crate::documents::render::Renderer::new();
+    let template = include_str!("../templates/convention_cession.typ");
+    let data = crate::documents::render::sample_convention(items);
+    let qr = crate::documents::render::qr_svg("https://reemploi.example/v1/verify/K7M2QX9TAB")
+        .map_err(|e| anyhow::anyhow!(e))?;
+    // Warm-up (fonts, caches), then timed runs.
+    let (first, pages) = renderer
+        .render_pages(template, &data, &qr, "K7M2QX9TAB")
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        let pdf = renderer
+            .render(template, &data, &qr, "K7M2QX9TAB")
+            .map_err(|e| anyhow::anyhow!(e))?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(pdf == first, "rendering is not deterministic");
+    }
+    times.sort_by(f64::total_cmp);
+    let result = serde_json::json!({
+        "benchmark": "convention_rendering",
+        "items": items,
+        "pages": pages,
+        "pdf_bytes": first.len(),
+        "runs": runs,
+        "median_ms": round3(percentile(&times, 50.0)),
+        "p95_ms": round3(percentile(&times, 95.0)),
+        "max_ms": round3(times.last().copied().unwrap_or(0.0)),
+        "target_ms": 1000,
+        "deterministic": true,
+        "peak_rss_mib": peak_rss_kib().map(|k| k / 1024),
+        "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "finished_at": chrono::Utc::now().to_rfc3339(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(output, serde_json::to_string_pretty(&result)? + "\n")?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}

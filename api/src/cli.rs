@@ -66,6 +66,15 @@ pub enum BenchAction {
         #[arg(long, default_value = "bench-results/import.json")]
         output: PathBuf,
     },
+    /// Render a convention de cession of N devices several times and time it.
+    Documents {
+        #[arg(long, default_value_t = 500)]
+        items: usize,
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        #[arg(long, default_value = "bench-results/documents.json")]
+        output: PathBuf,
+    },
     /// Load generated catalogue devices into the embedded engine (and Meilisearch when
     /// `MEILI_URL` is set) and measure the latency of a fixed query mix.
     Search {
@@ -173,6 +182,14 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                     output,
                 },
         } => crate::bench::search(&settings, items, queries, &output).await,
+        Command::Bench {
+            which:
+                BenchAction::Documents {
+                    items,
+                    runs,
+                    output,
+                },
+        } => crate::bench::documents(items, runs, &output),
         Command::Reindex { index } => {
             let db = crate::store::connect(&settings)
                 .await

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod blobs;
 pub mod cli;
 pub mod config;
+pub mod documents;
 pub mod error;
 pub mod http;
 pub mod importer;

@@ -22,10 +22,21 @@ pub struct AppState {
     pub blobs: crate::blobs::Blobs,
     /// The search engine (embedded tantivy or Meilisearch).
     pub search: crate::search::Search,
+    /// Document rendering (fonts loaded once).
+    pub renderer: Arc<crate::documents::render::Renderer>,
     pub job_progress: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u64, u64)>>>,
 }
 
 impl AppState {
+    /// What document generation needs.
+    pub fn documents(&self) -> crate::documents::Documents {
+        crate::documents::Documents {
+            renderer: self.renderer.clone(),
+            blobs: self.blobs.clone(),
+            public_url: self.settings.public_url.clone(),
+        }
+    }
+
     pub fn new(
         db: DatabaseConnection,
         settings: Settings,
@@ -44,6 +55,7 @@ impl AppState {
             job_progress: Arc::default(),
             blobs,
             search,
+            renderer: Arc::new(crate::documents::render::Renderer::new()),
             settings: Arc::new(settings),
         }
     }

@@ -25,6 +25,7 @@ pub struct Worker {
     pub mailer: Arc<dyn Mailer>,
     pub mail_from: String,
     pub search: crate::search::Search,
+    pub documents: crate::documents::Documents,
     /// Longest wait between two attempts of a message, in seconds.
     pub max_backoff_secs: i64,
     /// `REEMPLOI_TODAY`, when set.
@@ -173,6 +174,11 @@ impl Worker {
                 Ok(())
             }
             Some(Topic::Index) => self.perform_index(std::slice::from_ref(msg)).await,
+            Some(Topic::Document) => {
+                let job: crate::documents::DocumentJob =
+                    serde_json::from_str(&msg.payload).context("decoding a document job")?;
+                crate::documents::perform(&self.db, &self.documents, &job, self.today()).await
+            }
             None => anyhow::bail!("unknown outbox topic `{}`", msg.topic),
         }
     }

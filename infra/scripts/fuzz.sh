@@ -155,6 +155,10 @@ headers = { Authorization = "Bearer $atelier_token" }
 parameters = { "path.id" = "$atelier" }
 
 [[operations]]
+include-operation-id-regex = "^(list_lot_documents|generate_lot_document|set_lot_decision)$"
+parameters = { "path.id" = "$draft_lot" }
+
+[[operations]]
 include-operation-id = "get_public_item"
 parameters = { "path.public_code" = "$item_code" }
 

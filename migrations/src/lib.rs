@@ -11,6 +11,7 @@ mod m20261129_000003_workshop;
 mod m20261129_000004_photos;
 mod m20261129_000005_idempotency;
 mod m20261130_000006_demand;
+mod m20261130_000007_documents;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_photos::Migration),
             Box::new(m20261129_000005_idempotency::Migration),
             Box::new(m20261130_000006_demand::Migration),
+            Box::new(m20261130_000007_documents::Migration),
         ]
     }
 }

@@ -328,6 +328,46 @@ async fn in_service_mode_the_law_refuses_ineligible_associations_and_devices_ove
         .await;
     assert_eq!(item.body["status"], "donated");
     assert_eq!(item.body["owner_id"], eligible.id.as_str());
+    // In service mode the public body gives: its convention with the association and its
+    // certificat de sortie d'inventaire, beside the procès-verbal de remise.
+    app.settle().await;
+    let docs = app
+        .get(
+            &format!("/v1/reservations/{id}/documents"),
+            Some(&chain.town.token),
+        )
+        .await;
+    let mut kinds: Vec<String> = docs.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec!["certificat_sortie", "convention_cession", "pv_remise"],
+        "{}",
+        docs.text
+    );
+    let convention = docs.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|d| d["kind"] == "convention_cession")
+        .expect("convention");
+    let parties: Vec<&str> = convention["parties"]
+        .as_array()
+        .expect("parties")
+        .iter()
+        .filter_map(|p| p["organisation_id"].as_str())
+        .collect();
+    assert_eq!(parties, vec![chain.town.id.as_str(), eligible.id.as_str()]);
+    let text = crate::helpers::pdf_text(
+        &app.pdf(convention["id"].as_str().expect("id"), &eligible.token)
+            .await,
+    );
+    assert!(text.contains("L3212-2"), "{text}");
 }
 
 #[tokio::test]

@@ -398,14 +398,15 @@ impl TestApp {
         ids
     }
 
-    /// Waits until the outbox has no search work left (documents are then searchable).
+    /// Waits until the outbox has no search or document work left (documents are then
+    /// searchable, and generated PDFs exist).
     pub async fn settle(&self) {
         for _ in 0..500 {
             let pending = self
                 .db
                 .query_one_raw(sea_orm::Statement::from_string(
                     self.db.get_database_backend(),
-                    "SELECT COUNT(*) AS n FROM outbox WHERE topic = 'index' AND done_at IS NULL"
+                    "SELECT COUNT(*) AS n FROM outbox WHERE topic IN ('index', 'document') AND done_at IS NULL"
                         .to_owned(),
                 ))
                 .await
@@ -418,7 +419,7 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("the search index did not catch up");
+        panic!("the outbox did not catch up (search index or documents)");
     }
 }
 
@@ -708,5 +709,87 @@ pub fn registration(kind: &str, email: &str) -> Value {
             "admin": admin,
         }),
         other => panic!("unknown kind {other}"),
+    }
+}
+
+/// The text of a PDF, as `pdftotext` reads it (installed by the test script).
+pub fn pdf_text(pdf: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8", "-", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("pdftotext (poppler-utils) is installed by infra/scripts/test.sh");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(pdf)
+        .expect("write pdf");
+    let out = child.wait_with_output().expect("pdftotext output");
+    assert!(out.status.success(), "pdftotext failed");
+    // One line of text: whitespace collapsed, typographic apostrophes as typed ones.
+    String::from_utf8(out.stdout)
+        .expect("utf-8 text")
+        .replace('\u{2019}', "'")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl TestApp {
+    /// Downloads a document's PDF.
+    pub async fn pdf(&self, id: &str, token: &str) -> Vec<u8> {
+        let r = self
+            .client
+            .get(self.url(&format!("/v1/documents/{id}/pdf")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        if status != 200 {
+            panic!(
+                "PDF of {id}: {status} {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+        assert_eq!(
+            r.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/pdf")
+        );
+        r.bytes().await.expect("body").to_vec()
+    }
+
+    /// POSTs raw bytes with a content type (optionally signed in).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Resp {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 }

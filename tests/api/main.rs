@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod api_keys;
 mod demand;
+mod documents;
 mod events;
 mod health;
 mod idempotency;

@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Org, PASSWORD, Resp, TestApp, registration, spawn_app, unique_email};
+use crate::helpers::{
+    Org, PASSWORD, Resp, TestApp, pdf_text, registration, spawn_app, unique_email,
+};
 
 const SAMPLE: &[u8] = include_bytes!("../fixtures/glpi-ordinateurs.csv");
 
@@ -239,6 +241,32 @@ async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() 
             .all(|i| i["owner_id"] == atelier.id.as_str())
     );
 
+    // 5 (papers). The convention de cession and the procès-verbal d'enlèvement exist and verify.
+    app.settle().await;
+    let papers = app
+        .get(&format!("/v1/lots/{lot_id}/documents"), Some(&town.token))
+        .await;
+    for kind in ["convention_cession", "pv_enlevement", "certificat_sortie"] {
+        let doc = papers.body["items"]
+            .as_array()
+            .expect("documents")
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}: {}", papers.text));
+        let pdf = app.pdf(doc["id"].as_str().expect("id"), &town.token).await;
+        let text = pdf_text(&pdf);
+        assert!(
+            text.contains("Ville de Saint-Ouen-sur-Loire"),
+            "{kind}: {text}"
+        );
+        let code = doc["code"].as_str().expect("code");
+        assert!(text.contains(code), "{kind} prints its code");
+        let check = app
+            .post_bytes(&format!("/v1/verify/{code}"), None, pdf, "application/pdf")
+            .await;
+        assert_eq!(check.body["genuine"], true, "{kind}: {}", check.text);
+    }
+
     // 6. At the workshop: a failed wipe then a purge for every device with storage, tests and a
     // grade; devices over 10 years old go to recycling; the rest is published.
     let mut published = Vec::new();
@@ -455,6 +483,38 @@ async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() 
         .await;
     assert_eq!(donated.body["status"], "donated", "{}", donated.text);
     assert_eq!(donated.body["owner_id"], asso.id.as_str());
+
+    // 8 (papers). The attestation de don and the procès-verbal de remise exist and verify.
+    app.settle().await;
+    let papers = app
+        .get(
+            &format!("/v1/reservations/{}/documents", reservations[0]),
+            Some(&asso.token),
+        )
+        .await;
+    for kind in ["attestation_don", "pv_remise"] {
+        let doc = papers.body["items"]
+            .as_array()
+            .expect("documents")
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind}: {}", papers.text));
+        let pdf = app.pdf(doc["id"].as_str().expect("id"), &asso.token).await;
+        let text = pdf_text(&pdf);
+        assert!(
+            text.contains("Les Petits Débrouillards du Blésois"),
+            "{kind}: {text}"
+        );
+        let check = app
+            .post_bytes(
+                &format!("/v1/verify/{}", doc["code"].as_str().expect("code")),
+                None,
+                pdf,
+                "application/pdf",
+            )
+            .await;
+        assert_eq!(check.body["genuine"], true, "{kind}: {}", check.text);
+    }
 
     // 9. Anyone scanning a donated laptop's label sees town hall → Atelier → association, verified.
     let code = donated.body["public_code"].as_str().expect("code");

@@ -620,6 +620,17 @@ async fn hold(
             }
         })?;
     }
+    if mode == DomMode::Service {
+        // The public body's convention with the association can be signed before the handover.
+        crate::documents::enqueue(
+            txn,
+            &[(
+                crate::documents::Kind::ConventionCession,
+                crate::documents::Subject::Reservation(id),
+            )],
+        )
+        .await?;
+    }
     find_reservation(txn, id).await
 }
 
@@ -1187,6 +1198,20 @@ impl DemandApi {
         }
         if let Some(req) = r.request_id {
             refresh_request_status(&txn, req).await?;
+        }
+        {
+            use crate::documents::{Kind, Subject, enqueue};
+            let s = Subject::Reservation(r.id);
+            enqueue(
+                &txn,
+                &[
+                    (Kind::PvRemise, s),
+                    (Kind::AttestationDon, s),
+                    (Kind::ConventionCession, s),
+                    (Kind::CertificatSortie, s),
+                ],
+            )
+            .await?;
         }
         reservation::Entity::update_many()
             .col_expr(

@@ -623,6 +623,15 @@ async fn accept(
         serde_json::json!({ "lot_id": l.id, "claim_id": c.id, "refurbisher_id": c.refurbisher_id }),
     )
     .await?;
+    // The convention de cession (to the refurbisher) can be signed from the award on.
+    crate::documents::enqueue(
+        txn,
+        &[(
+            crate::documents::Kind::ConventionCession,
+            crate::documents::Subject::Lot(l.id),
+        )],
+    )
+    .await?;
     Ok(())
 }
 
@@ -1538,6 +1547,19 @@ impl LotsApi {
             .exec(&txn)
             .await?;
         lot_event(&txn, &l, auth.0.actor_ref(), "lot_collected", serde_json::json!({ "lot_id": l.id, "handover_id": handover_id, "collected": collected, "missing": missing })).await?;
+        {
+            use crate::documents::{Kind, Subject, enqueue};
+            let s = Subject::Lot(l.id);
+            enqueue(
+                &txn,
+                &[
+                    (Kind::PvEnlevement, s),
+                    (Kind::ConventionCession, s),
+                    (Kind::CertificatSortie, s),
+                ],
+            )
+            .await?;
+        }
         txn.commit().await?;
         Ok(Created::Created(
             Json(CollectionResponse {

@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod api_keys;
 pub mod demand;
+pub mod documents;
 pub mod etag;
 pub mod events;
 pub mod idempotency;
@@ -49,6 +50,7 @@ pub type Apis = (
     photos::PhotosApi,
     search::SearchApi,
     demand::DemandApi,
+    documents::DocumentsApi,
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -75,6 +77,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         photos::PhotosApi { state: s() },
         search::SearchApi { state: s() },
         demand::DemandApi { state: s() },
+        documents::DocumentsApi { state: s() },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)

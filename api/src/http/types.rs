@@ -29,6 +29,8 @@ pub enum ApiTags {
     Workshop,
     /// The associations' side: catalogue details, reservations, handover, requests.
     Demand,
+    /// Cession paperwork: documents, signatures, public verification.
+    Documents,
     /// Searching published lots and the catalogue of available devices.
     Search,
     /// Health checks and reference data.

@@ -773,6 +773,16 @@ impl WorkshopApi {
             });
         }
         let updated = find_item(&txn, id.0).await?;
+        if updated.has_data_storage {
+            crate::documents::enqueue(
+                &txn,
+                &[(
+                    crate::documents::Kind::CertificatEffacement,
+                    crate::documents::Subject::Item(updated.id),
+                )],
+            )
+            .await?;
+        }
         txn.commit().await?;
         Ok(Json(updated.into()))
     }

@@ -13,6 +13,8 @@ pub enum Topic {
     Mail,
     /// Refresh search documents ([`crate::search::indexer::IndexJob`]).
     Index,
+    /// Generate a document ([`crate::documents::DocumentJob`]).
+    Document,
 }
 
 impl Topic {
@@ -20,6 +22,7 @@ impl Topic {
         match self {
             Topic::Mail => "mail",
             Topic::Index => "index",
+            Topic::Document => "document",
         }
     }
 
@@ -27,6 +30,7 @@ impl Topic {
         match s {
             "mail" => Some(Topic::Mail),
             "index" => Some(Topic::Index),
+            "document" => Some(Topic::Document),
             _ => None,
         }
     }

@@ -3,6 +3,8 @@
 pub mod api_key;
 pub mod claim;
 pub mod disposal;
+pub mod document;
+pub mod document_signature;
 pub mod event;
 pub mod event_stream;
 pub mod handover;

@@ -1,0 +1,1168 @@
+//! Cession paperwork: documents derived from the database, rendered as PDF by [`render`], stored
+//! in blob storage with their SHA-256 and a short verification code printed (with its QR code) on
+//! every page.
+//!
+//! A document is a series of versions. Generating a document whose data did not change returns
+//! the current version; changed data (a signature, a decision entered, devices missing at
+//! collection) makes a new version with its own code, and old versions stay verifiable.
+
+pub mod render;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use reemploi_domain::eligibility::{self, Beneficiary, Cession, Decision, Giver, ItemFacts};
+use reemploi_domain::item::Category;
+use reemploi_domain::lot::CessionMode;
+use reemploi_domain::organisation::{OrganisationKind, PublicBodyType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::blobs::Blobs;
+use crate::store::entities::{
+    document, document_signature, handover, handover_item, item, lot, organisation, reservation,
+    reservation_item, sanitisation_record, site,
+};
+use crate::store::{self, is_unique_violation};
+
+/// The kinds of documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Convention de cession (public body → refurbisher, or → association in `service` mode).
+    ConventionCession,
+    /// Procès-verbal d'enlèvement (collection at the public body).
+    PvEnlevement,
+    /// Procès-verbal de remise (handover to the association).
+    PvRemise,
+    /// Certificat d'effacement des données (one device, every medium).
+    CertificatEffacement,
+    /// Certificat administratif de sortie d'inventaire, for the public accountant.
+    CertificatSortie,
+    /// Attestation de don (refurbisher → association).
+    AttestationDon,
+    /// Projet de délibération (or décision), for the public body to adapt.
+    ProjetDeliberation,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::ConventionCession,
+        Kind::PvEnlevement,
+        Kind::PvRemise,
+        Kind::CertificatEffacement,
+        Kind::CertificatSortie,
+        Kind::AttestationDon,
+        Kind::ProjetDeliberation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ConventionCession => "convention_cession",
+            Kind::PvEnlevement => "pv_enlevement",
+            Kind::PvRemise => "pv_remise",
+            Kind::CertificatEffacement => "certificat_effacement",
+            Kind::CertificatSortie => "certificat_sortie",
+            Kind::AttestationDon => "attestation_don",
+            Kind::ProjetDeliberation => "projet_deliberation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn title_fr(self) -> &'static str {
+        match self {
+            Kind::ConventionCession => "Convention de cession",
+            Kind::PvEnlevement => "Procès-verbal d'enlèvement",
+            Kind::PvRemise => "Procès-verbal de remise",
+            Kind::CertificatEffacement => "Certificat d'effacement des données",
+            Kind::CertificatSortie => "Certificat administratif de sortie d'inventaire",
+            Kind::AttestationDon => "Attestation de don",
+            Kind::ProjetDeliberation => "Projet de délibération",
+        }
+    }
+
+    fn template(self) -> &'static str {
+        match self {
+            Kind::ConventionCession => include_str!("../../templates/convention_cession.typ"),
+            Kind::PvEnlevement | Kind::PvRemise => {
+                include_str!("../../templates/proces_verbal.typ")
+            }
+            Kind::CertificatEffacement => include_str!("../../templates/certificat_effacement.typ"),
+            Kind::CertificatSortie => include_str!("../../templates/certificat_sortie.typ"),
+            Kind::AttestationDon => include_str!("../../templates/attestation_don.typ"),
+            Kind::ProjetDeliberation => include_str!("../../templates/projet_deliberation.typ"),
+        }
+    }
+}
+
+/// What a document is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "id")]
+pub enum Subject {
+    Lot(Uuid),
+    Reservation(Uuid),
+    Item(Uuid),
+}
+
+/// The payload of a `document` outbox message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocumentJob {
+    pub kind: Kind,
+    pub subject: Subject,
+}
+
+/// A party to a document and the role it signs in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Party {
+    pub organisation_id: Uuid,
+    /// How the party is named on the signature block («Pour le cédant»).
+    pub role: String,
+}
+
+/// Why a document could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("not applicable: {0}")]
+    NotApplicable(String),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+    #[error("rendering failed: {0}")]
+    Render(String),
+    #[error("storage failed: {0}")]
+    Blob(String),
+}
+
+/// What generating documents needs.
+#[derive(Clone)]
+pub struct Documents {
+    pub renderer: Arc<render::Renderer>,
+    pub blobs: Blobs,
+    pub public_url: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// French formatting.
+
+const MONTHS: [&str; 12] = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+];
+
+/// `29 novembre 2026`.
+pub fn long_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    let day = if d.day() == 1 {
+        "1er".to_owned()
+    } else {
+        d.day().to_string()
+    };
+    format!("{day} {} {}", MONTHS[d.month0() as usize], d.year())
+}
+
+/// `29/11/2026`.
+pub fn short_date(d: NaiveDate) -> String {
+    d.format("%d/%m/%Y").to_string()
+}
+
+fn instant(t: DateTime<Utc>) -> String {
+    t.format("%d/%m/%Y à %H:%M (UTC)").to_string()
+}
+
+/// `1 234,56 €` (thin spaces as thousands separators, as French typography wants).
+pub fn euros(cents: i64) -> String {
+    let negative = cents < 0;
+    let cents = cents.unsigned_abs();
+    let units = (cents / 100).to_string();
+    let mut grouped = String::new();
+    for (i, c) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i).is_multiple_of(3) {
+            grouped.push('\u{202F}');
+        }
+        grouped.push(c);
+    }
+    format!(
+        "{}{grouped},{:02}\u{00A0}€",
+        if negative { "-" } else { "" },
+        cents % 100
+    )
+}
+
+fn opt_euros(cents: Option<i64>) -> String {
+    cents.map(euros).unwrap_or_else(|| "non renseignée".into())
+}
+
+fn grouped_digits(s: &str, groups: &[usize]) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    for g in groups {
+        if rest.len() <= *g {
+            break;
+        }
+        let (a, b) = rest.split_at(*g);
+        out.push_str(a);
+        out.push(' ');
+        rest = b;
+    }
+    out.push_str(rest);
+    out
+}
+
+fn party_json(o: &organisation::Model) -> Value {
+    let mut ids = Vec::new();
+    if let Some(s) = &o.siret {
+        ids.push(format!("SIRET {}", grouped_digits(s, &[3, 3, 3])));
+    } else if let Some(s) = &o.siren {
+        ids.push(format!("SIREN {}", grouped_digits(s, &[3, 3])));
+    }
+    if let Some(r) = &o.rna {
+        ids.push(format!("RNA {r}"));
+    }
+    if let Some(e) = &o.esus_reference {
+        ids.push(match o.esus_expires_on {
+            Some(d) => format!("Agrément ESUS {e}, valable jusqu'au {}", short_date(d)),
+            None => format!("Agrément ESUS {e}"),
+        });
+    }
+    let kind_label = match OrganisationKind::parse(&o.kind) {
+        Some(OrganisationKind::PublicBody) => o
+            .public_body_type
+            .as_deref()
+            .and_then(PublicBodyType::parse)
+            .map(|t| public_body_label(t).to_owned()),
+        Some(OrganisationKind::Refurbisher) => {
+            Some("structure de l'économie sociale et solidaire".into())
+        }
+        Some(OrganisationKind::Association) => Some("association".into()),
+        _ => None,
+    };
+    json!({
+        "name": o.name,
+        "kind_label": kind_label,
+        "identifiers": ids,
+        "address": format!("{}, {} {}", o.address, o.postcode, o.city),
+    })
+}
+
+fn public_body_label(t: PublicBodyType) -> &'static str {
+    match t {
+        PublicBodyType::Commune => "commune",
+        PublicBodyType::Epci => "établissement public de coopération intercommunale",
+        PublicBodyType::Departement => "département",
+        PublicBodyType::Region => "région",
+        PublicBodyType::EtablissementPublic => "établissement public",
+        PublicBodyType::Etat => "service de l'État",
+    }
+}
+
+fn item_row(i: &item::Model) -> Value {
+    let category = Category::parse(&i.category).unwrap_or(Category::Other);
+    let brand_model = [i.brand.as_deref(), i.model.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    json!({
+        "inventory_number": i.inventory_number,
+        "serial": i.serial_number.clone().unwrap_or_else(|| "—".into()),
+        "category": category.label_fr(),
+        "brand_model": brand_model,
+        "acquisition_date": i.acquisition_date.map(short_date).unwrap_or_else(|| "—".into()),
+        "acquisition_value": opt_euros(i.acquisition_value_cents),
+        "net_book_value": opt_euros(i.net_book_value_cents),
+    })
+}
+
+fn totals(items: &[item::Model]) -> Value {
+    json!({
+        "count": items.len(),
+        "acquisition_value": euros(items.iter().filter_map(|i| i.acquisition_value_cents).sum()),
+        "net_book_value": euros(items.iter().filter_map(|i| i.net_book_value_cents).sum()),
+    })
+}
+
+const ERASURE: &str = "Avant tout réemploi, les données de chaque support de stockage sont \
+effacées par le reconditionneur selon une méthode « purge », « effacement cryptographique » ou \
+« destruction » au sens de la norme NIST SP 800-88 et des recommandations de l'ANSSI (2023) ; un \
+certificat d'effacement est établi pour chaque équipement. Un équipement dont l'effacement n'a \
+pas réussi n'est pas remis en circulation.";
+
+const REUSE: &str = "Le bénéficiaire s'engage à réemployer le matériel, conformément à \
+l'article 16 de la loi n° 2021-1485 du 15 novembre 2021 (REEN) et au décret n° 2023-266, et à en \
+justifier à la demande du cédant, qui peut contrôler la mise en œuvre de cet engagement.";
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+
+async fn org<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<organisation::Model, DocError> {
+    organisation::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DocError::NotApplicable("organisation not found".into()))
+}
+
+async fn items_by_ids<C: ConnectionTrait>(
+    db: &C,
+    ids: Vec<Uuid>,
+) -> Result<Vec<item::Model>, DocError> {
+    Ok(item::Entity::find()
+        .filter(item::Column::Id.is_in(ids))
+        .order_by_asc(item::Column::InventoryNumber)
+        .all(db)
+        .await?)
+}
+
+fn decision_text(l: &lot::Model) -> Option<String> {
+    let reference = l.decision_reference.as_ref()?;
+    let date = l.decision_date.map(long_date).unwrap_or_default();
+    Some(match l.decision_kind.as_deref() {
+        Some("decision") => format!("la décision n° {reference} du {date}"),
+        _ => format!("la délibération n° {reference} du {date}"),
+    })
+}
+
+/// The legal basis of a cession from a public body to `beneficiary`, as printed.
+fn legal_basis(
+    giver: &organisation::Model,
+    beneficiary: Beneficiary,
+    mode: CessionMode,
+    items: &[item::Model],
+    date: NaiveDate,
+) -> (String, String) {
+    let facts: Vec<ItemFacts> = items
+        .iter()
+        .map(|i| ItemFacts {
+            reference: i.inventory_number.clone(),
+            category: Category::parse(&i.category).unwrap_or(Category::Other),
+            net_book_value_cents: i.net_book_value_cents,
+            acquisition_date: i.acquisition_date,
+            age_override: i.age_override_reason.is_some(),
+        })
+        .collect();
+    let giver = Giver::PublicBody(
+        giver
+            .public_body_type
+            .as_deref()
+            .and_then(PublicBodyType::parse)
+            .unwrap_or(PublicBodyType::Commune),
+    );
+    match eligibility::check(&Cession {
+        giver,
+        beneficiary,
+        mode,
+        items: &facts,
+        date,
+    }) {
+        Decision::Allowed {
+            legal_basis, terms, ..
+        } => {
+            let mut resale: Vec<String> = terms.into_iter().map(|t| t.text_fr).collect();
+            resale.dedup();
+            (legal_basis.text_fr, resale.join(" "))
+        }
+        Decision::Refused { reasons } => (
+            format!(
+                "Cession à vérifier : {}",
+                reasons
+                    .iter()
+                    .map(|r| r.message_fr.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            "Le bénéficiaire s'interdit toute revente du matériel.".into(),
+        ),
+    }
+}
+
+fn unsigned(parties: &[(Party, &organisation::Model)]) -> Vec<Value> {
+    parties
+        .iter()
+        .map(|(p, o)| json!({ "party": format!("{} — {}", p.role, o.name), "organisation_id": p.organisation_id }))
+        .collect()
+}
+
+/// The data, parties, title and links of a document, or why it does not apply.
+pub struct Built {
+    pub data: Value,
+    pub parties: Vec<Party>,
+    pub title: String,
+    pub lot_id: Option<Uuid>,
+    pub reservation_id: Option<Uuid>,
+    pub item_id: Option<Uuid>,
+}
+
+/// Derives a document's data from the database as it is now.
+pub async fn build<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    subject: Subject,
+    today: NaiveDate,
+) -> Result<Built, DocError> {
+    match (kind, subject) {
+        (Kind::ConventionCession, Subject::Lot(id))
+        | (Kind::PvEnlevement, Subject::Lot(id))
+        | (Kind::CertificatSortie, Subject::Lot(id))
+        | (Kind::ProjetDeliberation, Subject::Lot(id)) => lot_document(db, kind, id, today).await,
+        (Kind::ConventionCession, Subject::Reservation(id))
+        | (Kind::PvRemise, Subject::Reservation(id))
+        | (Kind::CertificatSortie, Subject::Reservation(id))
+        | (Kind::AttestationDon, Subject::Reservation(id)) => {
+            reservation_document(db, kind, id, today).await
+        }
+        (Kind::CertificatEffacement, Subject::Item(id)) => erasure_document(db, id, today).await,
+        _ => Err(DocError::NotApplicable(format!(
+            "no {} for this subject",
+            kind.as_str()
+        ))),
+    }
+}
+
+async fn lot_document<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    id: Uuid,
+    today: NaiveDate,
+) -> Result<Built, DocError> {
+    let l = lot::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DocError::NotApplicable("lot not found".into()))?;
+    let body = org(db, l.organisation_id).await?;
+    let mode = CessionMode::parse(&l.cession_mode).unwrap_or(CessionMode::ToRefurbisher);
+    let collection = handover::Entity::find()
+        .filter(handover::Column::LotId.eq(l.id))
+        .filter(handover::Column::Kind.eq("collection"))
+        .one(db)
+        .await?;
+    // The devices: those collected once collected, else those of the lot.
+    let (items, missing) = match &collection {
+        Some(h) => {
+            let rows = handover_item::Entity::find()
+                .filter(handover_item::Column::HandoverId.eq(h.id))
+                .all(db)
+                .await?;
+            let present = items_by_ids(
+                db,
+                rows.iter()
+                    .filter(|r| r.present)
+                    .map(|r| r.item_id)
+                    .collect(),
+            )
+            .await?;
+            let missing = items_by_ids(
+                db,
+                rows.iter()
+                    .filter(|r| !r.present)
+                    .map(|r| r.item_id)
+                    .collect(),
+            )
+            .await?;
+            (present, missing)
+        }
+        None => (
+            item::Entity::find()
+                .filter(item::Column::LotId.eq(l.id))
+                .order_by_asc(item::Column::InventoryNumber)
+                .all(db)
+                .await?,
+            Vec::new(),
+        ),
+    };
+    if items.is_empty() {
+        return Err(DocError::NotApplicable("the lot holds no device".into()));
+    }
+    let winner = match l.accepted_claim_id {
+        Some(c) => crate::store::entities::claim::Entity::find_by_id(c)
+            .one(db)
+            .await?
+            .map(|c| c.refurbisher_id),
+        None => None,
+    };
+    let pickup = site::Entity::find_by_id(l.pickup_site_id).one(db).await?;
+    let place = pickup
+        .as_ref()
+        .map(|s| {
+            format!(
+                "à l'adresse {} ({}, {} {})",
+                s.name, s.address, s.postcode, s.city
+            )
+        })
+        .unwrap_or_default();
+    let base = |title: &str| {
+        json!({
+            "title": title,
+            "date": long_date(today),
+            "items": items.iter().map(item_row).collect::<Vec<_>>(),
+            "totals": totals(&items),
+            "decision": decision_text(&l),
+        })
+    };
+    let mut data;
+    let parties: Vec<Party>;
+    match kind {
+        Kind::ProjetDeliberation => {
+            let title = format!("Projet de délibération — {}", l.title);
+            data = base(&title);
+            let beneficiary = match winner {
+                Some(w) => org(db, w).await?.name,
+                None => "les bénéficiaires éligibles désignés par l'exécutif".into(),
+            };
+            let n = items.len();
+            let total = euros(items.iter().filter_map(|i| i.net_book_value_cents).sum());
+            data["heading"] = json!(format!(
+                "Cession gratuite de matériel informatique réformé — {}",
+                body.name
+            ));
+            data["paragraphs"] = json!([
+                format!("Vu le code général de la propriété des personnes publiques, notamment ses articles L3212-2 (3°) et L3212-3 ; vu le décret n° 2022-791 du 6 mai 2022 fixant à 300 € par bien la valeur unitaire maximale des biens cédés ; vu la loi n° 2021-1485 du 15 novembre 2021 visant à réduire l'empreinte environnementale du numérique, notamment son article 16, et le décret n° 2023-266 du 12 avril 2023 ;"),
+                format!("Considérant que {} n'a plus l'emploi des {n} équipements informatiques désignés ci-après, d'une valeur nette comptable totale de {total}, et que ces équipements fonctionnent ou peuvent être reconditionnés ;", body.name),
+                format!("Considérant que leur cession gratuite à {beneficiary} permet leur réemploi au profit de publics qui en sont éloignés, après effacement certifié des données ;"),
+                "L'assemblée délibérante, après en avoir délibéré, DÉCIDE : de céder à titre gratuit les équipements désignés ci-après ; d'autoriser l'exécutif à signer la convention de cession et tout document s'y rapportant ; de prononcer la sortie de ces biens de l'inventaire à leur valeur nette comptable.".to_owned(),
+            ]);
+            parties = vec![Party {
+                organisation_id: body.id,
+                role: "Pour la collectivité".into(),
+            }];
+        }
+        Kind::ConventionCession => {
+            if mode != CessionMode::ToRefurbisher {
+                return Err(DocError::NotApplicable(
+                    "in service mode the convention is made with each association".into(),
+                ));
+            }
+            let w =
+                winner.ok_or_else(|| DocError::NotApplicable("the lot is not awarded".into()))?;
+            let refurbisher = org(db, w).await?;
+            let (basis, resale) = legal_basis(
+                &body,
+                Beneficiary::Refurbisher {
+                    esus_expires_on: refurbisher.esus_expires_on,
+                },
+                mode,
+                &items,
+                today,
+            );
+            let title = format!("Convention de cession — {}", l.title);
+            data = base(&title);
+            data["giver"] = party_json(&body);
+            data["beneficiary"] = party_json(&refurbisher);
+            data["legal_basis"] = json!(basis);
+            data["removal"] = json!({
+                "place": place,
+                "deadline": format!("entre le {} et le {}", long_date(l.pickup_from), long_date(l.pickup_until)),
+            });
+            data["erasure_statement"] = json!(ERASURE);
+            data["resale"] = json!(resale);
+            data["reuse"] = json!(REUSE);
+            data["transfer"] = json!(
+                "La propriété du matériel est transférée au bénéficiaire lors de son enlèvement, constaté par un procès-verbal."
+            );
+            parties = vec![
+                Party {
+                    organisation_id: body.id,
+                    role: "Pour le cédant".into(),
+                },
+                Party {
+                    organisation_id: refurbisher.id,
+                    role: "Pour le bénéficiaire".into(),
+                },
+            ];
+        }
+        Kind::PvEnlevement => {
+            let h = collection
+                .ok_or_else(|| DocError::NotApplicable("the lot is not collected".into()))?;
+            let to = org(db, h.to_organisation_id).await?;
+            let title = format!("Procès-verbal d'enlèvement — {}", l.title);
+            data = base(&title);
+            data["heading"] = json!("Procès-verbal d'enlèvement de matériel informatique");
+            data["from_label"] = json!("Le cédant");
+            data["from"] = party_json(&body);
+            data["to_label"] = json!("L'enlèveur");
+            data["to"] = party_json(&to);
+            data["statement"] = json!(format!(
+                "Le {}, {} a enlevé {place} les équipements ci-dessous, en présence des signataires. {}",
+                long_date(h.occurred_on),
+                to.name,
+                if h.ownership_transferred {
+                    "La propriété et la garde du matériel sont transférées à l'enlèveur."
+                } else {
+                    "La garde du matériel est confiée à l'enlèveur ; le cédant en reste propriétaire jusqu'à sa remise au bénéficiaire final."
+                }
+            ));
+            data["missing"] = json!(
+                missing
+                    .iter()
+                    .map(|i| format!(
+                        "{} — {}",
+                        i.inventory_number,
+                        Category::parse(&i.category)
+                            .unwrap_or(Category::Other)
+                            .label_fr()
+                    ))
+                    .collect::<Vec<_>>()
+            );
+            data["notes"] = json!(h.notes);
+            data["signatures"] = json!([
+                { "party": format!("Pour le cédant — {}", body.name), "name": h.from_signatory_name, "role": h.from_signatory_role, "signed_at": long_date(h.occurred_on), "method": "Signature recueillie lors de l'enlèvement" },
+                { "party": format!("Pour l'enlèveur — {}", to.name), "name": h.to_signatory_name, "role": h.to_signatory_role, "signed_at": long_date(h.occurred_on), "method": "Signature recueillie lors de l'enlèvement" },
+            ]);
+            parties = vec![
+                Party {
+                    organisation_id: body.id,
+                    role: "Pour le cédant".into(),
+                },
+                Party {
+                    organisation_id: to.id,
+                    role: "Pour l'enlèveur".into(),
+                },
+            ];
+        }
+        Kind::CertificatSortie => {
+            if mode != CessionMode::ToRefurbisher || collection.is_none() {
+                return Err(DocError::NotApplicable(
+                    "devices leave the inventory at collection only when given to the refurbisher"
+                        .into(),
+                ));
+            }
+            let w =
+                winner.ok_or_else(|| DocError::NotApplicable("the lot is not awarded".into()))?;
+            let refurbisher = org(db, w).await?;
+            let (basis, _) = legal_basis(
+                &body,
+                Beneficiary::Refurbisher {
+                    esus_expires_on: refurbisher.esus_expires_on,
+                },
+                mode,
+                &items,
+                today,
+            );
+            let title = format!("Certificat de sortie d'inventaire — {}", l.title);
+            data = base(&title);
+            exit_certificate(&mut data, &body, &refurbisher, &basis, &items);
+            parties = vec![Party {
+                organisation_id: body.id,
+                role: "L'ordonnateur".into(),
+            }];
+        }
+        _ => return Err(not_for_subject(kind)),
+    }
+    Ok(Built {
+        title: data["title"].as_str().unwrap_or_default().to_owned(),
+        data,
+        parties,
+        lot_id: Some(l.id),
+        reservation_id: None,
+        item_id: None,
+    })
+}
+
+fn not_for_subject(kind: Kind) -> DocError {
+    DocError::NotApplicable(format!("{} is not made for this subject", kind.as_str()))
+}
+
+fn exit_certificate(
+    data: &mut Value,
+    body: &organisation::Model,
+    beneficiary: &organisation::Model,
+    basis: &str,
+    items: &[item::Model],
+) {
+    let nbv: i64 = items.iter().filter_map(|i| i.net_book_value_cents).sum();
+    let acquisition: i64 = items.iter().filter_map(|i| i.acquisition_value_cents).sum();
+    data["body"] = party_json(body);
+    data["beneficiary"] = party_json(beneficiary);
+    data["beneficiary_identifiers"] = json!(
+        party_json(beneficiary)["identifiers"]
+            .as_array()
+            .map(|a| a
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default()
+    );
+    data["legal_basis"] = json!(basis);
+    data["accounting"] = json!(format!(
+        "Sortie de l'actif de {} bien(s) pour une valeur d'acquisition de {} et une valeur nette comptable de {} ; cession à titre gratuit sans contrepartie (écritures de cession à la valeur nette comptable, instructions budgétaires et comptables M57 ou M14).",
+        items.len(),
+        euros(acquisition),
+        euros(nbv)
+    ));
+}
+
+async fn reservation_document<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    id: Uuid,
+    today: NaiveDate,
+) -> Result<Built, DocError> {
+    let r = reservation::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DocError::NotApplicable("reservation not found".into()))?;
+    let ids: Vec<Uuid> = reservation_item::Entity::find()
+        .filter(reservation_item::Column::ReservationId.eq(r.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|ri| ri.item_id)
+        .collect();
+    let items = items_by_ids(db, ids).await?;
+    let association = org(db, r.association_id).await?;
+    let refurbisher = org(db, r.refurbisher_id).await?;
+    let giver = org(db, r.giver_id).await?;
+    let service = r.cession_mode == CessionMode::Service.as_str();
+    let h = match r.handover_id {
+        Some(h) => handover::Entity::find_by_id(h).one(db).await?,
+        None => None,
+    };
+    let mut data = json!({
+        "date": long_date(today),
+        "items": items.iter().map(item_row).collect::<Vec<_>>(),
+        "totals": totals(&items),
+    });
+    let title;
+    let parties;
+    let resale = r
+        .resale_terms
+        .clone()
+        .unwrap_or_else(|| "Le bénéficiaire s'interdit toute revente du matériel.".into());
+    match kind {
+        Kind::ConventionCession => {
+            if !service {
+                return Err(DocError::NotApplicable(
+                    "the refurbisher's gift is attested by an attestation de don".into(),
+                ));
+            }
+            title = format!("Convention de cession — {}", association.name);
+            data["giver"] = party_json(&giver);
+            data["beneficiary"] = party_json(&association);
+            data["legal_basis"] = json!(r.legal_basis.clone().unwrap_or_default());
+            let lot = match items.first().and_then(|i| i.lot_id) {
+                Some(l) => lot::Entity::find_by_id(l).one(db).await?,
+                None => None,
+            };
+            data["decision"] = json!(lot.as_ref().and_then(decision_text));
+            data["removal"] = json!({
+                "place": format!("auprès de {} ({}, {} {}), qui a reconditionné le matériel pour le compte du cédant", refurbisher.name, refurbisher.address, refurbisher.postcode, refurbisher.city),
+                "deadline": format!("au plus tard le {}", long_date(r.expires_at.date_naive())),
+            });
+            data["erasure_statement"] = json!(ERASURE);
+            data["resale"] = json!(resale);
+            data["reuse"] = json!(REUSE);
+            data["transfer"] = json!(
+                "La propriété du matériel est transférée au bénéficiaire lors de sa remise, constatée par un procès-verbal."
+            );
+            parties = vec![
+                Party {
+                    organisation_id: giver.id,
+                    role: "Pour le cédant".into(),
+                },
+                Party {
+                    organisation_id: association.id,
+                    role: "Pour le bénéficiaire".into(),
+                },
+            ];
+        }
+        Kind::PvRemise => {
+            let h = h.ok_or_else(|| DocError::NotApplicable("not handed over yet".into()))?;
+            title = format!("Procès-verbal de remise — {}", association.name);
+            data["heading"] = json!("Procès-verbal de remise de matériel informatique");
+            data["from_label"] = json!("Le remettant");
+            data["from"] = party_json(&refurbisher);
+            data["to_label"] = json!("Le bénéficiaire");
+            data["to"] = party_json(&association);
+            data["statement"] = json!(format!(
+                "Le {}, {} a remis à {} ({}) les équipements ci-dessous, reconditionnés et dont les données ont été effacées. {}",
+                long_date(h.occurred_on),
+                refurbisher.name,
+                association.name,
+                if h.kind == "delivery" {
+                    "livraison"
+                } else {
+                    "retrait"
+                },
+                if service {
+                    format!(
+                        "Le matériel est cédé par {} ; la propriété est transférée au bénéficiaire à la remise.",
+                        giver.name
+                    )
+                } else {
+                    "La propriété est transférée au bénéficiaire à la remise.".to_owned()
+                }
+            ));
+            data["commitments"] = json!([resale, REUSE]);
+            data["notes"] = json!(h.notes);
+            data["signatures"] = json!([
+                { "party": format!("Pour le remettant — {}", refurbisher.name), "name": h.from_signatory_name, "role": h.from_signatory_role, "signed_at": long_date(h.occurred_on), "method": "Signature recueillie lors de la remise" },
+                { "party": format!("Pour le bénéficiaire — {}", association.name), "name": h.to_signatory_name, "role": h.to_signatory_role, "signed_at": long_date(h.occurred_on), "method": "Signature recueillie lors de la remise" },
+            ]);
+            parties = vec![
+                Party {
+                    organisation_id: refurbisher.id,
+                    role: "Pour le remettant".into(),
+                },
+                Party {
+                    organisation_id: association.id,
+                    role: "Pour le bénéficiaire".into(),
+                },
+            ];
+        }
+        Kind::AttestationDon => {
+            if service {
+                return Err(DocError::NotApplicable(
+                    "in service mode the public body gives, by convention".into(),
+                ));
+            }
+            let h = h.ok_or_else(|| DocError::NotApplicable("not handed over yet".into()))?;
+            title = format!("Attestation de don — {}", association.name);
+            data["giver"] = party_json(&refurbisher);
+            data["beneficiary"] = party_json(&association);
+            data["handover_date"] = json!(long_date(h.occurred_on));
+            data["resale"] = json!(resale);
+            data["reuse"] = json!(REUSE);
+            parties = vec![Party {
+                organisation_id: refurbisher.id,
+                role: "Pour le donateur".into(),
+            }];
+        }
+        Kind::CertificatSortie => {
+            if !service || h.is_none() {
+                return Err(DocError::NotApplicable(
+                    "in this mode devices left the inventory at collection".into(),
+                ));
+            }
+            title = format!("Certificat de sortie d'inventaire — {}", association.name);
+            let basis = r.legal_basis.clone().unwrap_or_default();
+            exit_certificate(&mut data, &giver, &association, &basis, &items);
+            parties = vec![Party {
+                organisation_id: giver.id,
+                role: "L'ordonnateur".into(),
+            }];
+        }
+        _ => return Err(not_for_subject(kind)),
+    }
+    data["title"] = json!(title);
+    Ok(Built {
+        title,
+        data,
+        parties,
+        lot_id: items.first().and_then(|i| i.lot_id),
+        reservation_id: Some(r.id),
+        item_id: None,
+    })
+}
+
+async fn erasure_document<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    today: NaiveDate,
+) -> Result<Built, DocError> {
+    let i = item::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DocError::NotApplicable("device not found".into()))?;
+    let records = sanitisation_record::Entity::find()
+        .filter(sanitisation_record::Column::ItemId.eq(i.id))
+        .order_by_asc(sanitisation_record::Column::Id)
+        .all(db)
+        .await?;
+    if records.is_empty() {
+        return Err(DocError::NotApplicable("no sanitisation recorded".into()));
+    }
+    let refurbisher = org(db, records[0].organisation_id).await?;
+    let origin = org(db, i.organisation_id).await?;
+    let method_label = |m: &str| match m {
+        "clear" => "Effacement simple (clear)",
+        "purge" => "Purge",
+        "crypto_erase" => "Effacement cryptographique (cryptographic erase)",
+        "destroy" => "Destruction",
+        _ => "Autre",
+    };
+    let media: Vec<Value> = records
+        .iter()
+        .map(|r| {
+            json!({
+                "serial": r.medium_serial,
+                "medium_type": r.medium_type.to_uppercase(),
+                "method": method_label(&r.method),
+                "tool": format!("{} {}", r.tool, r.tool_version),
+                "verification": r.verification_method,
+                "result": if r.success { "Réussi" } else { "Échec (un nouvel effacement est requis)" },
+                "started_at": instant(r.started_at),
+                "ended_at": instant(r.ended_at),
+                "operator": r.operator_name,
+            })
+        })
+        .collect();
+    let category = Category::parse(&i.category).unwrap_or(Category::Other);
+    let title = format!("Certificat d'effacement — {}", i.public_code);
+    let data = json!({
+        "title": title,
+        "date": long_date(today),
+        "refurbisher": party_json(&refurbisher),
+        "origin": origin.name,
+        "item": {
+            "public_code": i.public_code,
+            "inventory_number": i.inventory_number,
+            "serial": i.serial_number.clone().unwrap_or_else(|| "—".into()),
+            "category": category.label_fr(),
+            "brand_model": format!("{} {}", i.brand.clone().unwrap_or_default(), i.model.clone().unwrap_or_default()).trim().to_owned(),
+        },
+        "media": media,
+        "statement": "Le signataire certifie que les opérations ci-dessus ont été réalisées et vérifiées selon la méthode indiquée (NIST SP 800-88 rév. 1), et que seul un effacement réussi de type purge, effacement cryptographique ou destruction permet le réemploi de l'équipement.",
+    });
+    Ok(Built {
+        title,
+        data,
+        parties: vec![Party {
+            organisation_id: refurbisher.id,
+            role: "Pour le reconditionneur".into(),
+        }],
+        lot_id: i.lot_id,
+        reservation_id: None,
+        item_id: Some(i.id),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generation.
+
+/// The latest version of a series of `kind` about `subject`.
+pub async fn latest<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    subject: Subject,
+) -> Result<Option<document::Model>, DocError> {
+    let mut q = document::Entity::find().filter(document::Column::Kind.eq(kind.as_str()));
+    q = match subject {
+        Subject::Lot(id) => q
+            .filter(document::Column::LotId.eq(id))
+            .filter(document::Column::ReservationId.is_null())
+            .filter(document::Column::ItemId.is_null()),
+        Subject::Reservation(id) => q.filter(document::Column::ReservationId.eq(id)),
+        Subject::Item(id) => q.filter(document::Column::ItemId.eq(id)),
+    };
+    Ok(q.order_by_desc(document::Column::Version).one(db).await?)
+}
+
+/// Signature blocks from the parties and the series' signatures.
+async fn signature_blocks<C: ConnectionTrait>(
+    db: &C,
+    series: Option<Uuid>,
+    parties: &[Party],
+) -> Result<(Vec<Value>, bool), DocError> {
+    let signed = match series {
+        Some(s) => {
+            document_signature::Entity::find()
+                .filter(document_signature::Column::SeriesId.eq(s))
+                .all(db)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let mut blocks = Vec::new();
+    let mut all = true;
+    for p in parties {
+        let o = org(db, p.organisation_id).await?;
+        match signed
+            .iter()
+            .find(|s| s.organisation_id == p.organisation_id)
+        {
+            Some(s) => blocks.push(json!({
+                "party": format!("{} — {}", p.role, o.name),
+                "name": s.signer_name, "role": s.signer_role,
+                "signed_at": instant(s.signed_at),
+                "method": "Signature électronique simple, enregistrée par Réemploi",
+            })),
+            None => {
+                all = false;
+                blocks.extend(unsigned(&[(p.clone(), &o)]));
+            }
+        }
+    }
+    Ok((blocks, all))
+}
+
+/// Makes (or returns, when nothing changed) the current version of a document.
+pub async fn generate(
+    db: &DatabaseConnection,
+    docs: &Documents,
+    kind: Kind,
+    subject: Subject,
+    today: NaiveDate,
+    created_by: &str,
+) -> Result<document::Model, DocError> {
+    let built = build(db, kind, subject, today).await?;
+    let previous = latest(db, kind, subject).await?;
+    let series = previous.as_ref().map(|p| p.series_id);
+    let mut data = built.data;
+    let mut signed = false;
+    // PVs carry the signatures recorded at the handover; others the series' e-signatures.
+    if data.get("signatures").is_none() {
+        let (blocks, all) = signature_blocks(db, series, &built.parties).await?;
+        data["signatures"] = json!(blocks);
+        signed = all;
+    } else if matches!(kind, Kind::PvEnlevement | Kind::PvRemise) {
+        signed = true;
+    }
+    if let Some(p) = &previous {
+        // The printed date is the day of generation: compare without it.
+        let mut before: Value = serde_json::from_str(&p.data).unwrap_or(Value::Null);
+        let mut now = data.clone();
+        before["date"] = Value::Null;
+        now["date"] = Value::Null;
+        if before == now {
+            return Ok(p.clone());
+        }
+    }
+    let id = store::new_id();
+    let series_id = series.unwrap_or(id);
+    let version = previous.as_ref().map_or(1, |p| p.version + 1);
+    for _ in 0..5 {
+        let code = crate::http::items::new_public_code();
+        let verify_url = format!("{}/v1/verify/{code}", docs.public_url);
+        let mut full = data.clone();
+        full["code"] = json!(code);
+        full["verify_url"] = json!(verify_url);
+        full["version"] = json!(version);
+        let qr = render::qr_svg(&verify_url).map_err(DocError::Render)?;
+        let renderer = docs.renderer.clone();
+        let template = kind.template();
+        let ident = code.clone();
+        let pdf =
+            tokio::task::spawn_blocking(move || renderer.render(template, &full, &qr, &ident))
+                .await
+                .map_err(|e| DocError::Render(e.to_string()))?
+                .map_err(DocError::Render)?;
+        let sha256 = hex::encode(Sha256::digest(&pdf));
+        let blob_key = format!("documents/{series_id}/{id}.pdf");
+        let bytes = pdf.len() as i64;
+        docs.blobs
+            .put(&blob_key, pdf, "application/pdf")
+            .await
+            .map_err(|e| DocError::Blob(e.to_string()))?;
+        let inserted = document::Entity::insert(document::ActiveModel {
+            id: Set(id),
+            series_id: Set(series_id),
+            version: Set(version),
+            kind: Set(kind.as_str().to_owned()),
+            code: Set(code),
+            title: Set(built.title.clone()),
+            lot_id: Set(built.lot_id),
+            reservation_id: Set(built.reservation_id),
+            item_id: Set(built.item_id),
+            parties: Set(serde_json::to_string(&built.parties).unwrap_or_default()),
+            data: Set(serde_json::to_string(&data).unwrap_or_default()),
+            sha256: Set(sha256),
+            blob_key: Set(blob_key),
+            bytes: Set(bytes),
+            signed: Set(signed),
+            scan_blob_key: Set(None),
+            scan_sha256: Set(None),
+            scan_uploaded_by: Set(None),
+            created_by: Set(created_by.to_owned()),
+            created_at: Set(store::now()),
+        })
+        .exec_without_returning(db)
+        .await;
+        match inserted {
+            Ok(_) => {
+                return document::Entity::find_by_id(id)
+                    .one(db)
+                    .await?
+                    .ok_or_else(|| DocError::NotApplicable("document vanished".into()));
+            }
+            // A code drawn twice (or a concurrent version of the same series): try again.
+            Err(e) if is_unique_violation(&e) => {
+                if let Some(now) = latest(db, kind, subject).await?
+                    && now.version >= version
+                {
+                    return Ok(now);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DocError::Render("no free verification code".into()))
+}
+
+/// Asks for documents to be generated after the write commits.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    jobs: &[(Kind, Subject)],
+) -> Result<(), sea_orm::DbErr> {
+    for (kind, subject) in jobs {
+        crate::store::outbox::enqueue(
+            db,
+            crate::store::outbox::Topic::Document,
+            &DocumentJob {
+                kind: *kind,
+                subject: *subject,
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Performs a `document` outbox message: a document that does not apply (yet) is not an error.
+pub async fn perform(
+    db: &DatabaseConnection,
+    docs: &Documents,
+    job: &DocumentJob,
+    today: NaiveDate,
+) -> anyhow::Result<()> {
+    match generate(db, docs, job.kind, job.subject, today, "system").await {
+        Ok(_) => Ok(()),
+        Err(DocError::NotApplicable(why)) => {
+            tracing::info!(kind = job.kind.as_str(), reason = %why, "document not applicable");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_and_dates_are_written_the_french_way() {
+        assert_eq!(euros(0), "0,00\u{00A0}€");
+        assert_eq!(euros(94861), "948,61\u{00A0}€");
+        assert_eq!(euros(123456789), "1\u{202F}234\u{202F}567,89\u{00A0}€");
+        assert_eq!(euros(-1500), "-15,00\u{00A0}€");
+        let d = NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
+        assert_eq!(long_date(d), "1er novembre 2026");
+        assert_eq!(short_date(d), "01/11/2026");
+        assert_eq!(grouped_digits("39825979619074", &[3, 3, 3]), "398 259 796 19074");
+    }
+
+    #[test]
+    fn every_kind_has_a_stable_name_and_a_template() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+            assert!(k.template().contains("#show: setup.with(d)"));
+        }
+    }
+}

@@ -1,0 +1,758 @@
+//! Documents over HTTP: lists per lot, reservation and device, generation on demand, the PDF,
+//! electronic signatures and signed scans, the deciding act of a lot, and public verification.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use poem_openapi::param::Path;
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi};
+use reemploi_domain::Invalid;
+use reemploi_domain::text::{Name, Text};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::access::BearerAuth;
+use super::photos::blob_error;
+use super::types::{ApiTags, Created};
+use crate::documents::{self, DocError, Kind, Party, Subject};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+use crate::store::entities::{
+    claim, document, document_signature, item, lot, organisation, reservation,
+};
+use crate::store::{self, is_unique_violation};
+
+/// A kind of document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DocumentKind {
+    ConventionCession,
+    PvEnlevement,
+    PvRemise,
+    CertificatEffacement,
+    CertificatSortie,
+    AttestationDon,
+    ProjetDeliberation,
+}
+
+impl From<DocumentKind> for Kind {
+    fn from(k: DocumentKind) -> Kind {
+        match k {
+            DocumentKind::ConventionCession => Kind::ConventionCession,
+            DocumentKind::PvEnlevement => Kind::PvEnlevement,
+            DocumentKind::PvRemise => Kind::PvRemise,
+            DocumentKind::CertificatEffacement => Kind::CertificatEffacement,
+            DocumentKind::CertificatSortie => Kind::CertificatSortie,
+            DocumentKind::AttestationDon => Kind::AttestationDon,
+            DocumentKind::ProjetDeliberation => Kind::ProjetDeliberation,
+        }
+    }
+}
+
+impl From<Kind> for DocumentKind {
+    fn from(k: Kind) -> DocumentKind {
+        match k {
+            Kind::ConventionCession => DocumentKind::ConventionCession,
+            Kind::PvEnlevement => DocumentKind::PvEnlevement,
+            Kind::PvRemise => DocumentKind::PvRemise,
+            Kind::CertificatEffacement => DocumentKind::CertificatEffacement,
+            Kind::CertificatSortie => DocumentKind::CertificatSortie,
+            Kind::AttestationDon => DocumentKind::AttestationDon,
+            Kind::ProjetDeliberation => DocumentKind::ProjetDeliberation,
+        }
+    }
+}
+
+/// A party to a document and its signature.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DocumentParty {
+    pub organisation_id: Uuid,
+    pub name: String,
+    /// How the party signs («Pour le cédant»).
+    pub role: String,
+    pub signed: bool,
+    pub signer_name: Option<String>,
+    pub signer_role: Option<String>,
+    pub signed_at: Option<DateTime<Utc>>,
+}
+
+/// A document (one version).
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DocumentResponse {
+    pub id: Uuid,
+    pub series_id: Uuid,
+    pub version: i32,
+    pub kind: DocumentKind,
+    pub title: String,
+    /// Printed with a QR code on every page; `GET /v1/verify/{code}` answers publicly.
+    pub code: String,
+    pub verify_url: String,
+    pub sha256: String,
+    pub bytes: i64,
+    pub lot_id: Option<Uuid>,
+    pub reservation_id: Option<Uuid>,
+    pub item_id: Option<Uuid>,
+    pub parties: Vec<DocumentParty>,
+    /// Every party signed (electronically, or on paper with a scan uploaded).
+    pub signed: bool,
+    /// SHA-256 of the uploaded scan of the signed paper copy.
+    pub scan_sha256: Option<String>,
+    /// The newest version of the series when this one is superseded.
+    pub superseded_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Documents.
+#[derive(Debug, Clone, Object)]
+pub struct DocumentList {
+    pub items: Vec<DocumentResponse>,
+}
+
+/// Generate a document now.
+#[derive(Debug, Clone, Object)]
+pub struct GenerateRequest {
+    pub kind: DocumentKind,
+}
+
+/// An electronic signature by an authorised member of a party.
+#[derive(Debug, Clone, Object)]
+pub struct SignatureRequest {
+    /// The party signing, when the caller belongs to several.
+    #[oai(nullable)]
+    pub organisation_id: Option<Uuid>,
+    #[oai(validator(max_length = 200))]
+    pub signer_name: String,
+    #[oai(validator(max_length = 200))]
+    pub signer_role: String,
+}
+
+/// Kind of deciding act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// Délibération of the council.
+    Deliberation,
+    /// Décision of the executive by delegation (CGCT L2122-22 10°).
+    Decision,
+}
+
+/// The act by which the public body decided the cession, printed on the documents.
+#[derive(Debug, Clone, Object)]
+pub struct DecisionRequest {
+    pub kind: DecisionKind,
+    #[oai(validator(max_length = 60))]
+    pub reference: String,
+    pub date: NaiveDate,
+}
+
+/// What anyone learns from a verification code.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Verification {
+    pub code: String,
+    pub kind: DocumentKind,
+    pub title: String,
+    pub version: i32,
+    /// The organisations party to it (no person is named).
+    pub parties: Vec<String>,
+    pub issued_at: DateTime<Utc>,
+    pub sha256: String,
+    pub signed: bool,
+    /// When a newer version exists, its code.
+    pub superseded_by_code: Option<String>,
+}
+
+/// Whether an uploaded file is the genuine document.
+#[derive(Debug, Clone, Object)]
+pub struct VerificationResult {
+    pub code: String,
+    /// The file's bytes are exactly those of the document (or of its signed scan).
+    pub genuine: bool,
+    pub sha256: String,
+    pub expected_sha256: String,
+}
+
+/// A PDF file.
+#[derive(ApiRequest)]
+pub enum PdfUpload {
+    #[oai(content_type = "application/pdf")]
+    Pdf(Binary<Vec<u8>>),
+}
+
+/// A PDF.
+#[derive(ApiResponse)]
+pub enum PdfFile {
+    /// The document.
+    #[oai(status = 200)]
+    Ok(
+        Binary<Vec<u8>>,
+        #[oai(header = "Content-Type")] String,
+        #[oai(header = "Content-Disposition")] String,
+    ),
+}
+
+fn doc_error(e: DocError) -> ApiError {
+    match e {
+        DocError::NotApplicable(why) => ApiError::new(ErrorCode::InvalidTransition).detail(
+            "Ce document ne peut pas encore être établi pour cet objet.",
+            format!("This document cannot be made for this subject yet: {why}."),
+        ),
+        DocError::Db(e) => e.into(),
+        DocError::Render(msg) | DocError::Blob(msg) => {
+            tracing::error!(error = %msg, "document generation failed");
+            ApiError::new(ErrorCode::Unavailable)
+        }
+    }
+}
+
+async fn response(state: &AppState, d: document::Model) -> ApiResult<DocumentResponse> {
+    let db = &state.db;
+    let parties: Vec<Party> = serde_json::from_str(&d.parties).unwrap_or_default();
+    let sigs = document_signature::Entity::find()
+        .filter(document_signature::Column::SeriesId.eq(d.series_id))
+        .all(db)
+        .await?;
+    let mut out = Vec::new();
+    for p in parties {
+        let name = organisation::Entity::find_by_id(p.organisation_id)
+            .one(db)
+            .await?
+            .map(|o| o.name)
+            .unwrap_or_default();
+        let s = sigs.iter().find(|s| s.organisation_id == p.organisation_id);
+        out.push(DocumentParty {
+            organisation_id: p.organisation_id,
+            name,
+            role: p.role,
+            signed: s.is_some() || d.scan_sha256.is_some(),
+            signer_name: s.map(|s| s.signer_name.clone()),
+            signer_role: s.map(|s| s.signer_role.clone()),
+            signed_at: s.map(|s| s.signed_at),
+        });
+    }
+    let newest = document::Entity::find()
+        .filter(document::Column::SeriesId.eq(d.series_id))
+        .order_by_desc(document::Column::Version)
+        .one(db)
+        .await?;
+    Ok(DocumentResponse {
+        verify_url: format!("{}/v1/verify/{}", state.settings.public_url, d.code),
+        superseded_by: newest.filter(|n| n.id != d.id).map(|n| n.id),
+        id: d.id,
+        series_id: d.series_id,
+        version: d.version,
+        kind: Kind::parse(&d.kind)
+            .unwrap_or(Kind::ConventionCession)
+            .into(),
+        title: d.title,
+        code: d.code,
+        sha256: d.sha256,
+        bytes: d.bytes,
+        lot_id: d.lot_id,
+        reservation_id: d.reservation_id,
+        item_id: d.item_id,
+        parties: out,
+        signed: d.signed || d.scan_sha256.is_some(),
+        scan_sha256: d.scan_sha256,
+        created_at: d.created_at,
+    })
+}
+
+/// The newest version of each series among `docs`.
+async fn newest_of(state: &AppState, docs: Vec<document::Model>) -> ApiResult<DocumentList> {
+    let mut latest: Vec<document::Model> = Vec::new();
+    for d in docs {
+        match latest.iter_mut().find(|l| l.series_id == d.series_id) {
+            Some(l) if l.version < d.version => *l = d,
+            Some(_) => {}
+            None => latest.push(d),
+        }
+    }
+    latest.sort_by_key(|d| d.created_at);
+    let mut items = Vec::with_capacity(latest.len());
+    for d in latest {
+        items.push(response(state, d).await?);
+    }
+    Ok(DocumentList { items })
+}
+
+async fn lot_parties(state: &AppState, id: Uuid) -> ApiResult<(lot::Model, Vec<Uuid>)> {
+    let l = lot::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let mut related = vec![l.organisation_id];
+    if let Some(c) = l.accepted_claim_id
+        && let Some(c) = claim::Entity::find_by_id(c).one(&state.db).await?
+    {
+        related.push(c.refurbisher_id);
+    }
+    Ok((l, related))
+}
+
+async fn find_document(state: &AppState, id: Uuid) -> ApiResult<document::Model> {
+    document::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Who may read a document: its parties and the parties of what it is about (an association
+/// reads the attestation de don the refurbisher signs).
+async fn readers(state: &AppState, d: &document::Model) -> ApiResult<Vec<Uuid>> {
+    let mut orgs = document_orgs(d);
+    if let Some(r) = d.reservation_id
+        && let Some(r) = reservation::Entity::find_by_id(r).one(&state.db).await?
+    {
+        orgs.extend([r.association_id, r.refurbisher_id, r.giver_id]);
+    } else if let Some(l) = d.lot_id {
+        orgs.extend(lot_parties(state, l).await?.1);
+    }
+    if let Some(i) = d.item_id
+        && let Some(m) = item::Entity::find_by_id(i).one(&state.db).await?
+    {
+        orgs.extend(super::items::related_orgs(&m));
+    }
+    Ok(orgs)
+}
+
+fn document_orgs(d: &document::Model) -> Vec<Uuid> {
+    serde_json::from_str::<Vec<Party>>(&d.parties)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.organisation_id)
+        .collect()
+}
+
+/// Document endpoints.
+pub struct DocumentsApi {
+    pub state: AppState,
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "ApiTags::Documents")]
+impl DocumentsApi {
+    /// List a lot's documents
+    ///
+    /// The newest version of each document about the lot: convention de cession, procès-verbal
+    /// d'enlèvement, certificat de sortie d'inventaire, projet de délibération, and the
+    /// certificats d'effacement and handover papers of its devices.
+    #[oai(
+        path = "/lots/:id/documents",
+        method = "get",
+        operation_id = "list_lot_documents"
+    )]
+    async fn list_lot_documents(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<DocumentList>> {
+        let (l, related) = lot_parties(&self.state, id.0).await?;
+        auth.0.authorize_related("list_lot_documents", &related)?;
+        let docs = document::Entity::find()
+            .filter(document::Column::LotId.eq(l.id))
+            .all(&self.state.db)
+            .await?;
+        Ok(Json(newest_of(&self.state, docs).await?))
+    }
+
+    /// Generate a lot's document
+    ///
+    /// Makes the current version of a document about the lot now (`convention_cession`,
+    /// `pv_enlevement`, `certificat_sortie`, `projet_deliberation`); when its data did not change
+    /// since the last version, that version is returned.
+    #[oai(
+        path = "/lots/:id/documents",
+        method = "post",
+        operation_id = "generate_lot_document"
+    )]
+    async fn generate_lot_document(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<GenerateRequest>,
+    ) -> ApiResult<Created<DocumentResponse>> {
+        let (l, related) = lot_parties(&self.state, id.0).await?;
+        auth.0
+            .authorize_related("generate_lot_document", &related)?
+            .ok_or_else(ApiError::forbidden)?;
+        let kind: Kind = body.0.kind.into();
+        let d = documents::generate(
+            &self.state.db,
+            &self.state.documents(),
+            kind,
+            Subject::Lot(l.id),
+            self.state.settings.today(),
+            &auth.0.actor_ref(),
+        )
+        .await
+        .map_err(doc_error)?;
+        let location = format!("/v1/documents/{}", d.id);
+        Ok(Created::Created(
+            Json(response(&self.state, d).await?),
+            location,
+        ))
+    }
+
+    /// Record the deciding act
+    ///
+    /// The délibération (or décision by delegation) that decided the cession, printed on the
+    /// convention and the certificat de sortie d'inventaire, which are regenerated.
+    #[oai(
+        path = "/lots/:id/decision",
+        method = "put",
+        operation_id = "set_lot_decision"
+    )]
+    async fn set_lot_decision(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<DecisionRequest>,
+    ) -> ApiResult<Json<DocumentList>> {
+        let (l, _) = lot_parties(&self.state, id.0).await?;
+        auth.0
+            .authorize_related("set_lot_decision", &[l.organisation_id])?
+            .ok_or_else(ApiError::forbidden)?;
+        let reference =
+            Text::<60>::parse(&body.0.reference).map_err(|r| ApiError::field("reference", r))?;
+        if body.0.date > self.state.settings.today() {
+            return Err(ApiError::field("date", Invalid::OutOfRange));
+        }
+        let txn = store::begin_write(&self.state.db).await?;
+        lot::Entity::update_many()
+            .col_expr(
+                lot::Column::DecisionKind,
+                Expr::value(Some(match body.0.kind {
+                    DecisionKind::Deliberation => "deliberation",
+                    DecisionKind::Decision => "decision",
+                })),
+            )
+            .col_expr(
+                lot::Column::DecisionReference,
+                Expr::value(Some(reference.into_inner())),
+            )
+            .col_expr(lot::Column::DecisionDate, Expr::value(Some(body.0.date)))
+            .filter(lot::Column::Id.eq(l.id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        for kind in [Kind::ConventionCession, Kind::CertificatSortie] {
+            match documents::generate(
+                &self.state.db,
+                &self.state.documents(),
+                kind,
+                Subject::Lot(l.id),
+                self.state.settings.today(),
+                &auth.0.actor_ref(),
+            )
+            .await
+            {
+                Ok(_) | Err(DocError::NotApplicable(_)) => {}
+                Err(e) => return Err(doc_error(e)),
+            }
+        }
+        let docs = document::Entity::find()
+            .filter(document::Column::LotId.eq(l.id))
+            .all(&self.state.db)
+            .await?;
+        Ok(Json(newest_of(&self.state, docs).await?))
+    }
+
+    /// List a reservation's documents
+    ///
+    /// Procès-verbal de remise, attestation de don (or, in `service` mode, the convention with
+    /// the public body and its certificat de sortie d'inventaire).
+    #[oai(
+        path = "/reservations/:id/documents",
+        method = "get",
+        operation_id = "list_reservation_documents"
+    )]
+    async fn list_reservation_documents(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<DocumentList>> {
+        let r = reservation::Entity::find_by_id(id.0)
+            .one(&self.state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        auth.0.authorize_related(
+            "list_reservation_documents",
+            &[r.association_id, r.refurbisher_id, r.giver_id],
+        )?;
+        let docs = document::Entity::find()
+            .filter(document::Column::ReservationId.eq(r.id))
+            .all(&self.state.db)
+            .await?;
+        Ok(Json(newest_of(&self.state, docs).await?))
+    }
+
+    /// List a device's documents
+    ///
+    /// Its certificat d'effacement des données.
+    #[oai(
+        path = "/items/:id/documents",
+        method = "get",
+        operation_id = "list_item_documents"
+    )]
+    async fn list_item_documents(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<DocumentList>> {
+        let m = item::Entity::find_by_id(id.0)
+            .one(&self.state.db)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        auth.0
+            .authorize_related("list_item_documents", &super::items::related_orgs(&m))?;
+        let docs = document::Entity::find()
+            .filter(document::Column::ItemId.eq(m.id))
+            .all(&self.state.db)
+            .await?;
+        Ok(Json(newest_of(&self.state, docs).await?))
+    }
+
+    /// Read a document
+    #[oai(path = "/documents/:id", method = "get", operation_id = "get_document")]
+    async fn get_document(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<DocumentResponse>> {
+        let d = find_document(&self.state, id.0).await?;
+        auth.0
+            .authorize_related("get_document", &readers(&self.state, &d).await?)?;
+        Ok(Json(response(&self.state, d).await?))
+    }
+
+    /// Download a document's PDF
+    #[oai(
+        path = "/documents/:id/pdf",
+        method = "get",
+        operation_id = "get_document_pdf"
+    )]
+    async fn get_document_pdf(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<PdfFile> {
+        let d = find_document(&self.state, id.0).await?;
+        auth.0
+            .authorize_related("get_document_pdf", &readers(&self.state, &d).await?)?;
+        let bytes = self
+            .state
+            .blobs
+            .get(&d.blob_key)
+            .await
+            .map_err(blob_error)?;
+        Ok(PdfFile::Ok(
+            Binary(bytes),
+            "application/pdf".into(),
+            format!(
+                "inline; filename=\"{}-v{}-{}.pdf\"",
+                d.kind, d.version, d.code
+            ),
+        ))
+    }
+
+    /// Sign a document electronically
+    ///
+    /// An admin of a party signs (name, role, time and account recorded). The document is
+    /// re-rendered with the signature block filled: the answer is the new version. A convention
+    /// counts as signed when both parties have signed.
+    #[oai(
+        path = "/documents/:id/signatures",
+        method = "post",
+        operation_id = "sign_document"
+    )]
+    async fn sign_document(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<SignatureRequest>,
+    ) -> ApiResult<Created<DocumentResponse>> {
+        let d = find_document(&self.state, id.0).await?;
+        let parties = document_orgs(&d);
+        let candidates: Vec<Uuid> = match body.0.organisation_id {
+            Some(o) if parties.contains(&o) => vec![o],
+            Some(_) => return Err(ApiError::forbidden()),
+            None => parties.clone(),
+        };
+        let acting = auth
+            .0
+            .authorize_related("sign_document", &candidates)?
+            .ok_or_else(ApiError::forbidden)?;
+        let Some(kind) = Kind::parse(&d.kind) else {
+            return Err(ApiError::new(ErrorCode::Internal));
+        };
+        if matches!(kind, Kind::PvEnlevement | Kind::PvRemise) {
+            return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
+                "Un procès-verbal porte les signatures recueillies lors de la remise.",
+                "A procès-verbal carries the signatures taken at the handover.",
+            ));
+        }
+        let name = Name::parse(&body.0.signer_name).map_err(|r| ApiError::field("signer_name", r));
+        let role = Name::parse(&body.0.signer_role).map_err(|r| ApiError::field("signer_role", r));
+        let (name, role) = match (name, role) {
+            (Ok(n), Ok(r)) => (n, r),
+            (Err(mut a), Err(b)) => {
+                a.fields.extend(b.fields);
+                return Err(a);
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        let inserted = document_signature::Entity::insert(document_signature::ActiveModel {
+            id: Set(store::new_id()),
+            series_id: Set(d.series_id),
+            organisation_id: Set(acting.organisation_id),
+            signer_name: Set(name.into_inner()),
+            signer_role: Set(role.into_inner()),
+            signed_by: Set(auth.0.actor_ref()),
+            signed_at: Set(store::now()),
+        })
+        .exec_without_returning(&self.state.db)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ApiError::new(ErrorCode::Conflict).detail(
+                    "Votre organisation a déjà signé ce document.",
+                    "Your organisation already signed this document.",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let subject = match (d.reservation_id, d.item_id, d.lot_id) {
+            (Some(r), _, _) => Subject::Reservation(r),
+            (None, Some(i), _) => Subject::Item(i),
+            (None, None, Some(l)) => Subject::Lot(l),
+            _ => return Err(ApiError::new(ErrorCode::Internal)),
+        };
+        let signed = documents::generate(
+            &self.state.db,
+            &self.state.documents(),
+            kind,
+            subject,
+            self.state.settings.today(),
+            &auth.0.actor_ref(),
+        )
+        .await
+        .map_err(doc_error)?;
+        let location = format!("/v1/documents/{}", signed.id);
+        Ok(Created::Created(
+            Json(response(&self.state, signed).await?),
+            location,
+        ))
+    }
+
+    /// Upload the signed paper copy
+    ///
+    /// The human channel: a scan (PDF) of the printed document signed by hand by the parties,
+    /// kept beside it with its SHA-256; the document then counts as signed.
+    #[oai(
+        path = "/documents/:id/scan",
+        method = "post",
+        operation_id = "upload_signed_scan"
+    )]
+    async fn upload_signed_scan(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: PdfUpload,
+    ) -> ApiResult<Json<DocumentResponse>> {
+        let d = find_document(&self.state, id.0).await?;
+        auth.0
+            .authorize_related("upload_signed_scan", &readers(&self.state, &d).await?)?
+            .ok_or_else(ApiError::forbidden)?;
+        let PdfUpload::Pdf(Binary(bytes)) = body;
+        if !bytes.starts_with(b"%PDF-") {
+            return Err(ApiError::new(ErrorCode::ValidationFailed)
+                .detail("Le fichier n'est pas un PDF.", "The file is not a PDF."));
+        }
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let key = format!("documents/{}/{}-scan.pdf", d.series_id, d.id);
+        self.state
+            .blobs
+            .put(&key, bytes, "application/pdf")
+            .await
+            .map_err(blob_error)?;
+        document::Entity::update_many()
+            .col_expr(document::Column::ScanBlobKey, Expr::value(Some(key)))
+            .col_expr(document::Column::ScanSha256, Expr::value(Some(sha)))
+            .col_expr(
+                document::Column::ScanUploadedBy,
+                Expr::value(Some(auth.0.actor_ref())),
+            )
+            .filter(document::Column::Id.eq(d.id))
+            .exec(&self.state.db)
+            .await?;
+        let d = find_document(&self.state, d.id).await?;
+        Ok(Json(response(&self.state, d).await?))
+    }
+
+    /// Verify a document by its code
+    ///
+    /// Public: what the document is, its parties (organisations only), date, SHA-256, whether it
+    /// is signed, and whether a newer version exists.
+    #[oai(
+        path = "/verify/:code",
+        method = "get",
+        operation_id = "verify_document"
+    )]
+    async fn verify_document(
+        &self,
+        #[oai(validator(max_length = 20))] code: Path<String>,
+    ) -> ApiResult<Json<Verification>> {
+        let d = by_code(&self.state, &code.0).await?;
+        let r = response(&self.state, d.clone()).await?;
+        let superseded_by_code = match r.superseded_by {
+            Some(id) => Some(find_document(&self.state, id).await?.code),
+            None => None,
+        };
+        Ok(Json(Verification {
+            code: d.code,
+            kind: r.kind,
+            title: r.title,
+            version: r.version,
+            parties: r.parties.into_iter().map(|p| p.name).collect(),
+            issued_at: d.created_at,
+            sha256: d.sha256,
+            signed: r.signed,
+            superseded_by_code,
+        }))
+    }
+
+    /// Check a PDF against its code
+    ///
+    /// Public: upload the file; the answer says whether it is exactly the document issued under
+    /// this code (or its signed scan). One changed byte makes it not genuine.
+    #[oai(
+        path = "/verify/:code",
+        method = "post",
+        operation_id = "verify_document_file"
+    )]
+    async fn verify_document_file(
+        &self,
+        #[oai(validator(max_length = 20))] code: Path<String>,
+        body: PdfUpload,
+    ) -> ApiResult<Json<VerificationResult>> {
+        let d = by_code(&self.state, &code.0).await?;
+        let PdfUpload::Pdf(Binary(bytes)) = body;
+        let sha = hex::encode(Sha256::digest(&bytes));
+        let genuine = sha == d.sha256 || d.scan_sha256.as_deref() == Some(sha.as_str());
+        Ok(Json(VerificationResult {
+            code: d.code,
+            genuine,
+            sha256: sha,
+            expected_sha256: d.sha256,
+        }))
+    }
+}
+
+async fn by_code(state: &AppState, code: &str) -> ApiResult<document::Model> {
+    let code = code.trim().to_uppercase();
+    document::Entity::find()
+        .filter(document::Column::Code.eq(code))
+        .one(&state.db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}

@@ -1,0 +1,21 @@
+//! The `document_signatures` table: a party's electronic signature of a document series.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "document_signatures")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub series_id: Uuid,
+    pub organisation_id: Uuid,
+    pub signer_name: String,
+    pub signer_role: String,
+    pub signed_by: String,
+    pub signed_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
