@@ -43,6 +43,9 @@ pub async fn prepare(
             "jobs interrupted by the previous stop were marked failed"
         );
     }
+    crate::http::impact::ensure_default_factor_set(&db)
+        .await
+        .context("publishing the default impact factor set")?;
     let search = crate::search::Search::from_settings(&settings)
         .await
         .context("opening the search engine")?;

@@ -159,6 +159,14 @@ include-operation-id-regex = "^(list_lot_documents|generate_lot_document|set_lot
 parameters = { "path.id" = "$draft_lot" }
 
 [[operations]]
+include-operation-id-regex = "^(get_impact_report|get_reuse_rate|get_yearly_report)$"
+parameters = { "path.id" = "$town" }
+
+[[operations]]
+include-operation-id = "publish_factor_set"
+headers = { Authorization = "Bearer $operator_token" }
+
+[[operations]]
 include-operation-id = "get_public_item"
 parameters = { "path.public_code" = "$item_code" }
 

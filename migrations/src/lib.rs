@@ -12,6 +12,7 @@ mod m20261129_000004_photos;
 mod m20261129_000005_idempotency;
 mod m20261130_000006_demand;
 mod m20261130_000007_documents;
+mod m20261130_000008_impact;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_idempotency::Migration),
             Box::new(m20261130_000006_demand::Migration),
             Box::new(m20261130_000007_documents::Migration),
+            Box::new(m20261130_000008_impact::Migration),
         ]
     }
 }

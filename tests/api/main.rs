@@ -9,6 +9,7 @@ mod documents;
 mod events;
 mod health;
 mod idempotency;
+mod impact;
 mod imports;
 mod isolation;
 mod items;

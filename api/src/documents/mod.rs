@@ -1155,7 +1155,10 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
         assert_eq!(long_date(d), "1er novembre 2026");
         assert_eq!(short_date(d), "01/11/2026");
-        assert_eq!(grouped_digits("39825979619074", &[3, 3, 3]), "398 259 796 19074");
+        assert_eq!(
+            grouped_digits("39825979619074", &[3, 3, 3]),
+            "398 259 796 19074"
+        );
     }
 
     #[test]

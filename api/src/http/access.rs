@@ -177,6 +177,13 @@ pub const RULES: &[(&str, Access)] = &[
     ("upload_signed_scan", related(WORKING_KINDS, ANY_ROLE, true)),
     ("verify_document", Access::Public),
     ("verify_document_file", Access::Public),
+    // Impact and compliance.
+    ("list_factor_sets", Access::Public),
+    ("publish_factor_set", Access::Operator { write: true }),
+    ("get_impact_report", org(ANY_ROLE, false)),
+    ("get_reuse_rate", org(ANY_ROLE, false)),
+    ("get_yearly_report", org(ANY_ROLE, false)),
+    ("get_open_data", Access::Public),
     ("get_lot", related(SUPPLY, ANY_ROLE, false)),
     ("update_lot", related(PUBLIC_BODY, ANY_ROLE, true)),
     ("add_lot_items", related(PUBLIC_BODY, ANY_ROLE, true)),

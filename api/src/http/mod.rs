@@ -9,6 +9,7 @@ pub mod documents;
 pub mod etag;
 pub mod events;
 pub mod idempotency;
+pub mod impact;
 pub mod imports;
 pub mod items;
 pub mod limits;
@@ -51,6 +52,7 @@ pub type Apis = (
     search::SearchApi,
     demand::DemandApi,
     documents::DocumentsApi,
+    impact::ImpactApi,
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -78,6 +80,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         search::SearchApi { state: s() },
         demand::DemandApi { state: s() },
         documents::DocumentsApi { state: s() },
+        impact::ImpactApi { state: s() },
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)

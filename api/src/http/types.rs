@@ -31,6 +31,8 @@ pub enum ApiTags {
     Demand,
     /// Cession paperwork: documents, signatures, public verification.
     Documents,
+    /// Impact and compliance: factor sets, reports, the legal re-use rate, open data.
+    Impact,
     /// Searching published lots and the catalogue of available devices.
     Search,
     /// Health checks and reference data.

@@ -10,6 +10,7 @@ pub mod event_stream;
 pub mod handover;
 pub mod handover_item;
 pub mod idempotency_key;
+pub mod impact_factor_set;
 pub mod invitation;
 pub mod item;
 pub mod item_hold;
