@@ -93,3 +93,19 @@ async fn every_problem_lists_its_errors_even_when_empty() {
     r.assert_problem(401, "unauthenticated");
     assert_eq!(r.body["errors"], json!([]));
 }
+
+#[tokio::test]
+async fn a_query_parameter_without_a_name_is_malformed() {
+    let app = crate::helpers::spawn_app().await;
+    app.get("/v1/open-data/impact?year=2026&=null", None)
+        .await
+        .assert_problem(400, "malformed_request");
+    let ok = app
+        .get("/v1/open-data/impact?year=2026&unknown=1", None)
+        .await;
+    assert_eq!(
+        ok.status, 200,
+        "unknown named parameters are ignored: {}",
+        ok.text
+    );
+}

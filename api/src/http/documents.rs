@@ -175,11 +175,25 @@ pub struct VerificationResult {
     pub expected_sha256: String,
 }
 
+/// Largest PDF accepted (a signed scan, or a document to verify).
+pub const MAX_PDF_BYTES: usize = 25 * 1024 * 1024;
+
 /// A PDF file.
 #[derive(ApiRequest)]
 pub enum PdfUpload {
     #[oai(content_type = "application/pdf")]
     Pdf(Binary<Vec<u8>>),
+    /// The same bytes, from clients that do not name the type.
+    #[oai(content_type = "application/octet-stream")]
+    Octets(Binary<Vec<u8>>),
+}
+
+impl PdfUpload {
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            PdfUpload::Pdf(Binary(b)) | PdfUpload::Octets(Binary(b)) => b,
+        }
+    }
 }
 
 /// A PDF.
@@ -663,7 +677,7 @@ impl DocumentsApi {
         auth.0
             .authorize_related("upload_signed_scan", &readers(&self.state, &d).await?)?
             .ok_or_else(ApiError::forbidden)?;
-        let PdfUpload::Pdf(Binary(bytes)) = body;
+        let bytes = body.into_bytes();
         if !bytes.starts_with(b"%PDF-") {
             return Err(ApiError::new(ErrorCode::ValidationFailed)
                 .detail("Le fichier n'est pas un PDF.", "The file is not a PDF."));
@@ -736,7 +750,7 @@ impl DocumentsApi {
         body: PdfUpload,
     ) -> ApiResult<Json<VerificationResult>> {
         let d = by_code(&self.state, &code.0).await?;
-        let PdfUpload::Pdf(Binary(bytes)) = body;
+        let bytes = body.into_bytes();
         let sha = hex::encode(Sha256::digest(&bytes));
         let genuine = sha == d.sha256 || d.scan_sha256.as_deref() == Some(sha.as_str());
         Ok(Json(VerificationResult {

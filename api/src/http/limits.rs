@@ -19,6 +19,8 @@ pub struct Limits {
     pub upload_routes: Vec<(&'static str, usize)>,
     /// Same, for paths ending with these suffixes (`/v1/items/{id}/photos`).
     pub upload_suffixes: Vec<(&'static str, usize)>,
+    /// Streamed uploads by path prefix (documents checked at `/v1/verify/{code}`).
+    pub upload_prefixes: Vec<(&'static str, usize)>,
     /// Deepest nesting of arrays and objects in a JSON body.
     pub max_json_depth: usize,
     /// Longest string (in bytes) anywhere in a JSON body.
@@ -106,6 +108,19 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
         return Err(e.into());
     }
 
+    // A query parameter without a name (`?=x`, `?a=1&=x`) is malformed, not ignorable.
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|pair| pair.starts_with('=')))
+    {
+        return Err(ApiError::new(ErrorCode::MalformedRequest)
+            .detail(
+                "La chaîne de requête contient un paramètre sans nom.",
+                "The query string holds a parameter without a name.",
+            )
+            .into());
+    }
     let path = req.uri().path().to_owned();
     let upload = limits
         .upload_routes
@@ -116,6 +131,12 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
                 .upload_suffixes
                 .iter()
                 .find(|(suffix, _)| path.ends_with(suffix))
+        })
+        .or_else(|| {
+            limits
+                .upload_prefixes
+                .iter()
+                .find(|(prefix, _)| path.starts_with(prefix))
         });
     if let Some((_, upload_max)) = upload {
         let upload_max = *upload_max;

@@ -147,7 +147,9 @@ pub fn app(state: AppState) -> impl Endpoint {
         upload_suffixes: vec![
             ("/photos", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/report", photos::MAX_PHOTO_BYTES + 64 * 1024),
+            ("/scan", documents::MAX_PDF_BYTES),
         ],
+        upload_prefixes: vec![("/v1/verify/", documents::MAX_PDF_BYTES)],
         max_json_depth: state.settings.max_json_depth,
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),
