@@ -119,8 +119,17 @@ include-operation-id-regex = "^(get_lot|update_lot|add_lot_items|remove_lot_item
 parameters = { "path.id" = "$draft_lot", "path.item_id" = "$item_one" }
 
 [[operations]]
-include-operation-id-regex = "^(list_lot_claims|claim_lot)$"
+include-operation-id = "claim_lot"
 parameters = { "path.id" = "$published_lot" }
+
+# Schemathesis 4.32 reported a false positive here: its "negative" request was an unknown query
+# parameter holding an empty list (so never sent) plus a removed Authorization header (re-added
+# by the configured auth): a valid request, rightly answered 200. Negative-data rejection stays
+# on for every other operation.
+[[operations]]
+include-operation-id = "list_lot_claims"
+parameters = { "path.id" = "$published_lot" }
+checks = { negative_data_rejection = { enabled = false } }
 
 [[operations]]
 include-operation-id-regex = "^(accept_claim|reject_claim|withdraw_claim)$"
@@ -155,7 +164,7 @@ headers = { Authorization = "Bearer $atelier_token" }
 parameters = { "path.id" = "$atelier" }
 
 [[operations]]
-include-operation-id-regex = "^(list_lot_documents|generate_lot_document|set_lot_decision)$"
+include-operation-id-regex = "^(list_lot_documents|generate_lot_document|set_lot_decision|get_deliberation_text)$"
 parameters = { "path.id" = "$draft_lot" }
 
 [[operations]]

@@ -313,6 +313,28 @@ async fn the_deciding_act_and_the_draft_deliberation_are_printed() {
             "DÉCIDE",
         ],
     );
+    let plain = app
+        .get(
+            &format!("/v1/lots/{lot}/deliberation"),
+            Some(&chain.town.token),
+        )
+        .await;
+    assert!(
+        plain
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    for needle in ["L3212-2", "DÉCIDE", "Dell Latitude 5490", "Total : 2 équipement(s)"] {
+        assert!(
+            plain.text.contains(needle),
+            "« {needle} » missing from: {}",
+            plain.text
+        );
+    }
+    let asso = app.register("association").await;
+    app.get(&format!("/v1/lots/{lot}/deliberation"), Some(&asso.token))
+        .await
+        .assert_problem(404, "not_found");
     // A document that does not apply to the subject is refused.
     app.post(
         &format!("/v1/lots/{lot}/documents"),

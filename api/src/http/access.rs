@@ -163,6 +163,7 @@ pub const RULES: &[(&str, Access)] = &[
     ("list_lot_documents", related(SUPPLY, ANY_ROLE, false)),
     ("generate_lot_document", related(SUPPLY, ANY_ROLE, true)),
     ("set_lot_decision", related(PUBLIC_BODY, ANY_ROLE, true)),
+    ("get_deliberation_text", related(SUPPLY, ANY_ROLE, false)),
     (
         "list_reservation_documents",
         related(WORKING_KINDS, ANY_ROLE, false),

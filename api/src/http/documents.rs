@@ -410,6 +410,58 @@ impl DocumentsApi {
         ))
     }
 
+    /// The draft délibération as plain text
+    ///
+    /// The same draft as the `projet_deliberation` PDF, as text the public body pastes into its
+    /// own template and adapts.
+    #[oai(
+        path = "/lots/:id/deliberation",
+        method = "get",
+        operation_id = "get_deliberation_text"
+    )]
+    async fn get_deliberation_text(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<poem_openapi::payload::PlainText<String>> {
+        let (l, related) = lot_parties(&self.state, id.0).await?;
+        auth.0
+            .authorize_related("get_deliberation_text", &related)?;
+        let built = documents::build(
+            &self.state.db,
+            Kind::ProjetDeliberation,
+            Subject::Lot(l.id),
+            self.state.settings.today(),
+        )
+        .await
+        .map_err(doc_error)?;
+        let d = &built.data;
+        let mut out = format!(
+            "{}\n\n(Projet à adapter par la collectivité avant son inscription à l'ordre du jour.)\n\n",
+            d["heading"].as_str().unwrap_or_default()
+        );
+        for p in d["paragraphs"].as_array().into_iter().flatten() {
+            out.push_str(p.as_str().unwrap_or_default());
+            out.push_str("\n\n");
+        }
+        out.push_str("Équipements cédés (n° d'inventaire — catégorie — marque et modèle — valeur nette comptable) :\n");
+        for i in d["items"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "- {} — {} — {} — {}\n",
+                i["inventory_number"].as_str().unwrap_or_default(),
+                i["category"].as_str().unwrap_or_default(),
+                i["brand_model"].as_str().unwrap_or_default(),
+                i["net_book_value"].as_str().unwrap_or_default()
+            ));
+        }
+        out.push_str(&format!(
+            "\nTotal : {} équipement(s), valeur nette comptable {}.\n",
+            d["totals"]["count"],
+            d["totals"]["net_book_value"].as_str().unwrap_or_default()
+        ));
+        Ok(poem_openapi::payload::PlainText(out))
+    }
+
     /// Record the deciding act
     ///
     /// The délibération (or décision by delegation) that decided the cession, printed on the
