@@ -324,7 +324,12 @@ async fn the_deciding_act_and_the_draft_deliberation_are_printed() {
             .header("content-type")
             .is_some_and(|c| c.starts_with("text/plain"))
     );
-    for needle in ["L3212-2", "DÉCIDE", "Dell Latitude 5490", "Total : 2 équipement(s)"] {
+    for needle in [
+        "L3212-2",
+        "DÉCIDE",
+        "Dell Latitude 5490",
+        "Total : 2 équipement(s)",
+    ] {
         assert!(
             plain.text.contains(needle),
             "« {needle} » missing from: {}",
