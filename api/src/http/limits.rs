@@ -27,6 +27,8 @@ pub struct Limits {
     pub max_json_string_bytes: usize,
     /// Calls without credentials, per client address and minute.
     pub anonymous: Arc<RateLimiter>,
+    /// The query parameters each operation declares.
+    pub query: super::problem::QueryParameters,
 }
 
 /// Why a JSON body is refused before parsing.
@@ -108,16 +110,18 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
         return Err(e.into());
     }
 
-    // A query parameter without a name (`?=x`, `?a=1&=x`) is malformed, not ignorable.
-    if req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|pair| pair.starts_with('=')))
+    // A query parameter the operation does not declare (a typo, or one without a name) is
+    // refused rather than silently ignored.
+    if let Some(q) = req.uri().query()
+        && let Some(name) = limits
+            .query
+            .unknown(req.method().as_str(), req.uri().path(), q)
     {
+        let shown: String = name.chars().take(40).collect();
         return Err(ApiError::new(ErrorCode::MalformedRequest)
             .detail(
-                "La chaîne de requête contient un paramètre sans nom.",
-                "The query string holds a parameter without a name.",
+                format!("Paramètre de requête inconnu : « {shown} »."),
+                format!("Unknown query parameter `{shown}`."),
             )
             .into());
     }

@@ -153,6 +153,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         max_json_depth: state.settings.max_json_depth,
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),
+        query: problem::QueryParameters::from_spec(&spec),
     });
     Route::new()
         .at(

@@ -121,6 +121,61 @@ impl AllowedMethods {
     }
 }
 
+/// The query parameters each operation declares, read from the spec: a request naming another
+/// one is refused (a misspelt filter must not silently return everything).
+#[derive(Debug, Clone, Default)]
+pub struct QueryParameters(Vec<(Vec<String>, String, Vec<String>)>);
+
+impl QueryParameters {
+    pub fn from_spec(spec: &serde_json::Value) -> Self {
+        let mut table = Vec::new();
+        if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
+            for (path, item) in paths {
+                let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
+                for (method, op) in item.as_object().into_iter().flatten() {
+                    let names = op
+                        .get("parameters")
+                        .and_then(|p| p.as_array())
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p.get("in").and_then(|i| i.as_str()) == Some("query"))
+                        .filter_map(|p| p.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+                        .collect();
+                    table.push((segments.clone(), method.to_uppercase(), names));
+                }
+            }
+        }
+        Self(table)
+    }
+
+    /// The first query parameter `method path` does not declare, if the route is known.
+    pub fn unknown<'a>(&self, method: &str, path: &str, query: &'a str) -> Option<&'a str> {
+        let method = if method == "HEAD" { "GET" } else { method };
+        let parts: Vec<&str> = path.split('/').collect();
+        let matching: Vec<&Vec<String>> = self
+            .0
+            .iter()
+            .filter(|(segments, m, _)| {
+                m == method
+                    && segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(s, p)| s.starts_with('{') || s == p)
+            })
+            .map(|(_, _, names)| names)
+            .collect();
+        if matching.is_empty() {
+            return None;
+        }
+        query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
+            .find(|name| !matching.iter().any(|names| names.iter().any(|n| n == name)))
+    }
+}
+
 /// Middleware rendering every error as problem+json.
 pub async fn middleware<E: Endpoint>(
     next: E,
