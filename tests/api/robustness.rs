@@ -115,4 +115,9 @@ async fn an_undeclared_or_unnamed_query_parameter_is_malformed() {
         .get("/v1/open-data/impact?year=2026&level=region&", None)
         .await;
     assert_eq!(ok.status, 200, "declared parameters pass: {}", ok.text);
+    // An undeclared method still answers 405, whatever its query.
+    let r = app
+        .send(reqwest::Method::PUT, "/v1/lots/search?q=x", None, None, &[])
+        .await;
+    assert_eq!(r.status, 405, "{}", r.text);
 }

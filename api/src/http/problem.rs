@@ -152,17 +152,27 @@ impl QueryParameters {
     pub fn unknown<'a>(&self, method: &str, path: &str, query: &'a str) -> Option<&'a str> {
         let method = if method == "HEAD" { "GET" } else { method };
         let parts: Vec<&str> = path.split('/').collect();
+        let fits = |segments: &Vec<String>| {
+            segments.len() == parts.len()
+                && segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(s, p)| s.starts_with('{') || s == p)
+        };
+        // The route is the most specific template (`/v1/lots/search` before `/v1/lots/{id}`);
+        // a method it does not declare is left to the router's 405.
+        let literal =
+            |segments: &Vec<String>| segments.iter().filter(|s| !s.starts_with('{')).count();
+        let best = self
+            .0
+            .iter()
+            .filter(|(segments, _, _)| fits(segments))
+            .map(|(segments, _, _)| literal(segments))
+            .max()?;
         let matching: Vec<&Vec<String>> = self
             .0
             .iter()
-            .filter(|(segments, m, _)| {
-                m == method
-                    && segments.len() == parts.len()
-                    && segments
-                        .iter()
-                        .zip(&parts)
-                        .all(|(s, p)| s.starts_with('{') || s == p)
-            })
+            .filter(|(segments, m, _)| m == method && fits(segments) && literal(segments) == best)
             .map(|(_, _, names)| names)
             .collect();
         if matching.is_empty() {
