@@ -172,10 +172,6 @@ include-operation-id-regex = "^(get_impact_report|get_reuse_rate|get_yearly_repo
 parameters = { "path.id" = "$town" }
 
 [[operations]]
-include-operation-id = "publish_factor_set"
-headers = { Authorization = "Bearer $operator_token" }
-
-[[operations]]
 include-operation-id = "get_public_item"
 parameters = { "path.public_code" = "$item_code" }
 
@@ -189,9 +185,11 @@ TOML
 echo "schemathesis: seed $seed, $examples examples per operation, at most ${max_seconds}s"
 status=0
 # Signing out would revoke the token the rest of the run uses: the HTTP suite covers `logout`.
+# Publishing a factor set is not idempotent (a version exists once, then 409): Hypothesis replays
+# a case and sees another answer ("inconsistent results"); the HTTP suite covers it.
 timeout "$max_seconds" "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
   --checks all --exclude-checks positive_data_acceptance \
-  --exclude-operation-id logout --report ndjson --report-ndjson-path "$work/events.ndjson" --no-color || status=$?
+  --exclude-operation-id logout --exclude-operation-id publish_factor_set --report ndjson --report-ndjson-path "$work/events.ndjson" --no-color || status=$?
 requests=$({ grep -o '"request":' "$work/events.ndjson" 2>/dev/null || true; } | wc -l)
 echo "schemathesis: $requests requests recorded"
 if grep -q '"status_code": *5[0-9][0-9]' "$work/events.ndjson" 2>/dev/null; then
