@@ -170,7 +170,7 @@ async fn lot_documents<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<Vec<D
             ],
             numbers: vec![("item_count", cats.values().sum::<u64>() as f64)],
             location: s.and_then(|s| point(s.latitude, s.longitude)),
-            published_ts: l.published_at.unwrap_or(l.updated_at).timestamp(),
+            published_ts: l.published_at.unwrap_or(l.updated_at).timestamp_millis(),
         });
     }
     Ok(out)
@@ -286,6 +286,6 @@ pub fn catalogue_document(
         ],
         numbers,
         location: holder.and_then(|h| point(h.latitude, h.longitude)).or(site),
-        published_ts: i.updated_at.timestamp(),
+        published_ts: i.updated_at.timestamp_millis(),
     }
 }

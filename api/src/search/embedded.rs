@@ -33,7 +33,7 @@ use uuid::Uuid;
 use super::{Document, Filter, GeoPoint, Hit, Hits, IndexName, Query, SearchError, Sort};
 
 /// Bumped when the schema or analysis changes: an index of another version is rebuilt.
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 /// Most dictionary terms one query word expands to (typos and prefix).
 const MAX_EXPANSIONS: usize = 64;
 /// Grid cells indexed for each position (name, size in degrees), coarse to fine; a distance
@@ -567,8 +567,10 @@ struct SegmentTop {
     facets: Vec<(String, Option<StrColumn>, Vec<u64>, bool)>,
     lat_buf: Vec<Option<f64>>,
     lon_buf: Vec<Option<f64>>,
-    /// Min-heap (by `Reverse`) of the best `want` candidates: (key, doc, distance).
-    heap: BinaryHeap<std::cmp::Reverse<(OrdF64, DocId)>>,
+    /// Min-heap (by `Reverse`) of the best `want` candidates: (key, id order, doc). Ties on the
+    /// key go to the smaller id (its term ordinal, which sorts like the id), as when segments are
+    /// merged: every page of a paginated search cuts the same total order.
+    heap: BinaryHeap<std::cmp::Reverse<(OrdF64, std::cmp::Reverse<u64>, DocId)>>,
     distances: HashMap<DocId, f64>,
     total: u64,
 }
@@ -750,14 +752,18 @@ impl SegmentTop {
         if self.want == 0 {
             return;
         }
-        let entry = std::cmp::Reverse((OrdF64(key), doc));
+        let rank = (
+            OrdF64(key),
+            std::cmp::Reverse(self.ids.term_ords(doc).next().unwrap_or(u64::MAX)),
+        );
+        let entry = std::cmp::Reverse((rank.0, rank.1, doc));
         if self.heap.len() < self.want {
             self.heap.push(entry);
         } else if self.heap.peek().is_some_and(|worst| {
-            let std::cmp::Reverse((k, _)) = worst;
-            OrdF64(key) > *k
+            let std::cmp::Reverse((k, o, _)) = worst;
+            rank > (*k, *o)
         }) {
-            if let Some(std::cmp::Reverse((_, evicted))) = self.heap.pop() {
+            if let Some(std::cmp::Reverse((_, _, evicted))) = self.heap.pop() {
                 self.distances.remove(&evicted);
             }
             self.heap.push(entry);
@@ -802,7 +808,7 @@ impl SegmentCollector for SegmentTop {
     fn harvest(self) -> Found {
         let mut hits = Vec::with_capacity(self.heap.len());
         let mut buf = String::new();
-        for std::cmp::Reverse((OrdF64(key), doc)) in self.heap {
+        for std::cmp::Reverse((OrdF64(key), _, doc)) in self.heap {
             buf.clear();
             let Some(ord) = self.ids.term_ords(doc).next() else {
                 continue;
@@ -943,5 +949,32 @@ mod tests {
         assert!(e.created_empty().is_empty());
         let found = e.search(IndexName::Catalogue, &Query::all(10)).expect("s");
         assert_eq!(found.total, 2);
+    }
+
+    #[test]
+    fn pages_of_tied_documents_cut_one_total_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let e = Embedded::open(dir.path()).expect("open");
+        let mut all = Vec::new();
+        // Five commits (five segments), every document published at the same instant.
+        for _ in 0..5 {
+            let batch: Vec<Document> = (0..3)
+                .map(|_| doc("Ordinateur portable", "laptop", 8.0, (47.59, 1.33), 42))
+                .collect();
+            all.extend(batch.iter().map(|d| d.id));
+            e.apply(IndexName::Catalogue, &batch, &[]).expect("apply");
+        }
+        let mut seen = Vec::new();
+        for offset in 0..all.len() {
+            let q = Query {
+                sort: Sort::Newest,
+                offset,
+                ..Query::all(1)
+            };
+            seen.extend(ids(&e.search(IndexName::Catalogue, &q).expect("search")));
+        }
+        let mut expected = all.clone();
+        expected.sort();
+        assert_eq!(seen, expected, "ties ordered by id, each document once");
     }
 }

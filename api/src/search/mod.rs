@@ -86,7 +86,7 @@ pub struct Document {
     pub keywords: Vec<(&'static str, Vec<String>)>,
     pub numbers: Vec<(&'static str, f64)>,
     pub location: Option<GeoPoint>,
-    /// Seconds since the epoch: when it was published.
+    /// Milliseconds since the epoch: when it was published.
     pub published_ts: i64,
 }
 
