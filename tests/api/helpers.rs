@@ -538,24 +538,7 @@ impl TestApp {
 
     /// Registers an organisation of `kind` with valid identifiers and signs its admin in.
     pub async fn register(&self, kind: &str) -> Org {
-        let email = unique_email("admin");
-        let body = registration(kind, &email);
-        let r = self.post("/v1/organisations", None, body).await;
-        assert_eq!(r.status, 201, "registration failed: {}", r.text);
-        let token = self.login(&email, PASSWORD).await;
-        Org {
-            id: r.body["organisation"]["id"]
-                .as_str()
-                .expect("id")
-                .to_owned(),
-
-            admin_email: email,
-            admin_id: r.body["admin_user_id"]
-                .as_str()
-                .expect("admin id")
-                .to_owned(),
-            token,
-        }
+        self.register_with(kind, |_| {}).await
     }
 
     /// Verifies an organisation as the operator.

@@ -3,28 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Org, PASSWORD, Resp, TestApp, pdf_text, registration, spawn_app, unique_email,
-};
+use crate::helpers::{Resp, TestApp, pdf_text, spawn_app};
 
 const SAMPLE: &[u8] = include_bytes!("../fixtures/glpi-ordinateurs.csv");
-
-async fn register(app: &TestApp, kind: &str, edit: impl FnOnce(&mut Value)) -> Org {
-    let email = unique_email(kind);
-    let mut body = registration(kind, &email);
-    edit(&mut body);
-    let r = app.post("/v1/organisations", None, body).await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    Org {
-        id: r.body["organisation"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned(),
-        admin_email: email.clone(),
-        admin_id: r.body["admin_user_id"].as_str().expect("admin").to_owned(),
-        token: app.login(&email, PASSWORD).await,
-    }
-}
 
 async fn import(app: &TestApp, token: &str, body: Vec<u8>) -> Resp {
     app.post_raw("/v1/items/import?partial=true", token, body, "text/csv")
@@ -37,21 +18,22 @@ async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() 
 
     // 1. The three organisations register; the operator verifies them; Claire invites Karim.
     let operator = app.operator().await;
-    let town = register(&app, "public_body", |b| {
-        b["siret"] = json!("39825979619074");
-        b["latitude"] = json!(47.6094);
-        b["longitude"] = json!(1.3213);
-    })
-    .await;
-    let atelier = register(&app, "refurbisher", |b| {
-        b["siret"] = json!("48337887362325")
-    })
-    .await;
-    let asso = register(&app, "association", |b| {
-        b["siret"] = json!("86012904804798");
-        b["rna"] = json!("W412003456");
-    })
-    .await;
+    let town = app
+        .register_with("public_body", |b| {
+            b["siret"] = json!("39825979619074");
+            b["latitude"] = json!(47.6094);
+            b["longitude"] = json!(1.3213);
+        })
+        .await;
+    let atelier = app
+        .register_with("refurbisher", |b| b["siret"] = json!("48337887362325"))
+        .await;
+    let asso = app
+        .register_with("association", |b| {
+            b["siret"] = json!("86012904804798");
+            b["rna"] = json!("W412003456");
+        })
+        .await;
     for org in [&town, &atelier, &asso] {
         app.verify(&operator, org).await;
     }

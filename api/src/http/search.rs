@@ -148,7 +148,7 @@ fn common(
     cursor: Option<&str>,
     limit: Option<u32>,
     errors: &mut Vec<(String, Invalid)>,
-) -> Option<Common> {
+) -> Common {
     let text = q.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
     let near = match (lat, lon) {
         (None, None) => None,
@@ -200,13 +200,26 @@ fn common(
             0
         }
     };
-    Some(Common {
+    Common {
         text,
         near,
         within_km,
         sort,
         offset,
         limit: limit as usize,
+    }
+}
+
+/// Devices of any of these categories, on the keyword `field`.
+fn category_filter(field: &'static str, categories: &[Category]) -> Option<Filter> {
+    (!categories.is_empty()).then(|| {
+        Filter::AnyOf(
+            field,
+            categories
+                .iter()
+                .map(|c| dom::Category::from(*c).as_str().to_owned())
+                .collect(),
+        )
     })
 }
 
@@ -309,17 +322,9 @@ impl SearchApi {
             limit.0,
             &mut errors,
         );
-        let mut filters = Vec::new();
-        if !category.0.is_empty() {
-            filters.push(Filter::AnyOf(
-                "categories",
-                category
-                    .0
-                    .iter()
-                    .map(|c| dom::Category::from(*c).as_str().to_owned())
-                    .collect(),
-            ));
-        }
+        let mut filters: Vec<Filter> = category_filter("categories", &category.0)
+            .into_iter()
+            .collect();
         filters.extend(keyword_values(
             "departement",
             departement.0,
@@ -337,9 +342,6 @@ impl SearchApi {
             ));
         }
         fail(errors)?;
-        let Some(c) = c else {
-            return Err(ApiError::new(ErrorCode::ValidationFailed));
-        };
         // Coarse visibility in the engine; the exact rule is applied to each hit below.
         filters.push(Filter::Or(vec![
             Filter::AnyOf(
@@ -439,17 +441,9 @@ impl SearchApi {
             limit.0,
             &mut errors,
         );
-        let mut filters = Vec::new();
-        if !category.0.is_empty() {
-            filters.push(Filter::AnyOf(
-                "category",
-                category
-                    .0
-                    .iter()
-                    .map(|c| dom::Category::from(*c).as_str().to_owned())
-                    .collect(),
-            ));
-        }
+        let mut filters: Vec<Filter> = category_filter("category", &category.0)
+            .into_iter()
+            .collect();
         filters.extend(keyword_values(
             "grade",
             grade.0,
@@ -485,9 +479,6 @@ impl SearchApi {
             filters.push(Filter::AtLeast("screen_inches", v));
         }
         fail(errors)?;
-        let Some(c) = c else {
-            return Err(ApiError::new(ErrorCode::ValidationFailed));
-        };
         let db = &self.state.db;
         let state = &self.state;
         let holders: std::sync::Mutex<HashMap<Uuid, organisation::Model>> = Default::default();
