@@ -127,6 +127,8 @@ error_table! {
     FairShareExceeded => ("fair_share_exceeded", 422, "Nombre maximal d'équipements réservés atteint chez ce reconditionneur", "Most devices one association may hold at this refurbisher reached"),
     MixedReservation => ("mixed_reservation", 422, "Une réservation porte sur les équipements d'un seul reconditionneur et d'un seul mode de cession", "A reservation covers the devices of one refurbisher and one cession mode"),
     SearchUnavailable => ("search_unavailable", 503, "La recherche est momentanément indisponible", "Search is temporarily unavailable"),
+    OrganisationSuspended => ("organisation_suspended", 403, "Votre organisation est suspendue : elle ne peut que consulter et exporter ses données", "Your organisation is suspended: it may only read and export its data"),
+    WriteConflict => ("write_conflict", 409, "Une autre opération modifiait les mêmes données ; réessayez", "Another operation was changing the same data; try again"),
 }
 
 /// A localised message for a field refusal.
@@ -216,7 +218,8 @@ pub struct Problem {
     pub errors: Vec<ProblemField>,
 }
 
-/// A failure of a handler. Rendered as problem+json by [`crate::http::problem`].
+/// A failure of a handler or command. Rendered as problem+json by [`render`] (the HTTP layer's
+/// problem middleware picks the caller's language).
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {}", code.code(), detail.as_deref().unwrap_or(""))]
 pub struct ApiError {
@@ -227,6 +230,9 @@ pub struct ApiError {
     pub fields: Vec<(String, Invalid)>,
     /// Seconds to wait, for 429.
     pub retry_after: Option<u64>,
+    /// The database refused the write because of a concurrent one (serialization failure,
+    /// deadlock, busy database): [`crate::commands::write`] retries it.
+    pub retryable: bool,
 }
 
 impl ApiError {
@@ -237,6 +243,7 @@ impl ApiError {
             detail_en: None,
             fields: Vec::new(),
             retry_after: None,
+            retryable: false,
         }
     }
 
@@ -300,8 +307,34 @@ impl From<FieldErrors> for ApiError {
     }
 }
 
+/// Whether the database refused a statement only because a concurrent transaction got there
+/// first: PostgreSQL's serialization failure (40001) or deadlock (40P01), SQLite's busy or
+/// locked database. Such a write is safe to run again from the start.
+pub fn is_retryable(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::Exec(e) | DbErr::Query(e) | DbErr::Conn(e) => e,
+        _ => return false,
+    };
+    let sea_orm::RuntimeErr::SqlxError(sqlx) = runtime else {
+        return false;
+    };
+    let Some(db) = sqlx.as_database_error() else {
+        return false;
+    };
+    matches!(
+        db.code().as_deref(),
+        Some("40001" | "40P01" | "5" | "6" | "261" | "262" | "517")
+    )
+}
+
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
+        if is_retryable(&err) {
+            tracing::debug!(error = %err, "concurrent write refused by the database");
+            let mut e = Self::new(ErrorCode::WriteConflict);
+            e.retryable = true;
+            return e;
+        }
         let unavailable = matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_));
         if unavailable {
             tracing::error!(error = %err, "database unavailable");
@@ -328,8 +361,25 @@ impl poem::error::ResponseError for ApiError {
     fn as_response(&self) -> poem::Response {
         // Normally rendered by the problem middleware, which knows the language; this is the
         // fallback used if the error escapes it.
-        crate::http::problem::render(&self.to_problem(Lang::Fr, None), self.retry_after)
+        render(&self.to_problem(Lang::Fr, None), self.retry_after)
     }
+}
+
+/// The `application/problem+json` response of a problem document.
+pub fn render(problem: &Problem, retry_after: Option<u64>) -> poem::Response {
+    use poem::http::{HeaderValue, header};
+    let body =
+        serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(problem)).unwrap_or_default();
+    let mut resp = poem::Response::builder()
+        .status(StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "application/problem+json")
+        .body(body);
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
 }
 
 /// Statuses an operation may answer with, as documented in the spec.

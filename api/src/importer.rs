@@ -15,8 +15,7 @@ use reemploi_domain::import::{self as imp, DuplicateTracker, HeaderMap, ImportRo
 use reemploi_domain::lifecycle::ItemStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -88,6 +87,12 @@ pub enum ImportFailure {
     Empty,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+impl From<crate::error::ApiError> for ImportFailure {
+    fn from(e: crate::error::ApiError) -> Self {
+        ImportFailure::Other(e.into())
+    }
 }
 
 impl From<sea_orm::DbErr> for ImportFailure {
@@ -328,7 +333,7 @@ fn same(m: &item::Model, f: &ItemFields) -> bool {
 /// Writes one batch: new devices in bulk with the first event of their chains; changed devices
 /// one by one; devices no longer in the inventory are rejected.
 async fn write_batch(
-    txn: &DatabaseTransaction,
+    txn: &crate::store::tx::Tx,
     opts: &ImportOptions,
     batch: Vec<(u64, ItemFields)>,
     known: &HashMap<String, Uuid>,

@@ -1,11 +1,13 @@
 //! The Réemploi service: HTTP API (poem-openapi), persistence (sea-orm on SQLite or PostgreSQL),
 //! ports to the outside world (mail), background workers and the `reemploi` command line.
 
+pub mod access;
 pub mod admin;
 pub mod app;
 pub mod bench;
 pub mod blobs;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod documents;
 pub mod error;

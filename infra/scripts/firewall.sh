@@ -12,3 +12,20 @@ if [ -n "$bad" ]; then
   exit 1
 fi
 echo "domain dependency firewall: ok ($(echo "$deps" | wc -l) crates, none doing IO)"
+
+# The layers inside `api` point one way: nothing outside `http/` imports `crate::http`, except
+# `app.rs` and `cli.rs`, which mount it.
+leaks=$(grep -rn 'crate::http' api/src --include=*.rs | grep -v '^api/src/http/' | grep -v '^api/src/app.rs:' | grep -v '^api/src/cli.rs:' || true)
+if [ -n "$leaks" ]; then
+  echo "only app.rs and cli.rs may import crate::http, but:" >&2
+  echo "$leaks" >&2
+  exit 1
+fi
+# A raw transaction can skip the event of a write: only the store's counted `Tx` opens one.
+raw=$(grep -rn 'begin_raw\|\.begin()\|begin_with_options' api/src --include=*.rs | grep -v '^api/src/store/mod.rs:' | grep -v '^api/src/store/tx.rs:' || true)
+if [ -n "$raw" ]; then
+  echo "write transactions must be opened through store::tx (which counts events), but:" >&2
+  echo "$raw" >&2
+  exit 1
+fi
+echo "api layers: ok (crate::http only from app.rs and cli.rs; every write transaction counts its events)"

@@ -18,8 +18,8 @@ use reemploi_domain::text::{LongText, Name};
 use reemploi_domain::{FieldErrors, Invalid};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
 };
 use uuid::Uuid;
 
@@ -472,7 +472,7 @@ async fn check_eligibility<C: ConnectionTrait>(
 #[allow(clippy::too_many_arguments)]
 async fn hold(
     state: &AppState,
-    txn: &DatabaseTransaction,
+    txn: &crate::store::tx::Tx,
     association: &organisation::Model,
     ids: &[Uuid],
     status: ReservationStatus,
@@ -636,7 +636,7 @@ async fn hold(
 
 /// Returns a reservation's devices to the catalogue and ends it with `status`.
 pub async fn release(
-    txn: &DatabaseTransaction,
+    txn: &crate::store::tx::Tx,
     r: &reservation::Model,
     status: ReservationStatus,
     by: &By,
@@ -775,7 +775,7 @@ async fn request_response<C: ConnectionTrait>(
 }
 
 /// Locks a reservation row for the rest of the transaction (a no-op update) and reads it.
-async fn lock_reservation(txn: &DatabaseTransaction, id: Uuid) -> ApiResult<reservation::Model> {
+async fn lock_reservation(txn: &crate::store::tx::Tx, id: Uuid) -> ApiResult<reservation::Model> {
     let locked = reservation::Entity::update_many()
         .col_expr(
             reservation::Column::Version,
@@ -1835,7 +1835,7 @@ async fn matching_line<C: ConnectionTrait>(
 }
 
 /// Recomputes a request's status from its lines' fulfilment.
-async fn refresh_request_status(txn: &DatabaseTransaction, id: Uuid) -> ApiResult<()> {
+async fn refresh_request_status(txn: &crate::store::tx::Tx, id: Uuid) -> ApiResult<()> {
     let lines = request_line::Entity::find()
         .filter(request_line::Column::RequestId.eq(id))
         .all(txn)

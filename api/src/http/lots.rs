@@ -18,8 +18,8 @@ use reemploi_domain::text::{LongText, Name, Text};
 use reemploi_domain::{FieldErrors, Invalid};
 use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -369,7 +369,7 @@ async fn check_site<C: ConnectionTrait>(
 }
 
 /// Serialises changes to a lot: the no-op update takes its row lock on PostgreSQL until commit.
-async fn lock_lot(txn: &DatabaseTransaction, id: Uuid) -> ApiResult<lot::Model> {
+async fn lock_lot(txn: &crate::store::tx::Tx, id: Uuid) -> ApiResult<lot::Model> {
     let locked = lot::Entity::update_many()
         .col_expr(lot::Column::Version, Expr::col(lot::Column::Version))
         .filter(lot::Column::Id.eq(id))
@@ -553,7 +553,7 @@ fn lot_status(l: &lot::Model) -> DomLot {
 /// Accepts `claim` on `lot` in `txn`: the lot is awarded (only if still published: of two
 /// concurrent acceptances one wins), other pending claims are rejected, the devices are awarded.
 async fn accept(
-    txn: &DatabaseTransaction,
+    txn: &crate::store::tx::Tx,
     l: &lot::Model,
     c: &claim::Model,
     by: &By,
@@ -637,7 +637,7 @@ async fn accept(
 
 /// Appends a lot event to the body's audit log.
 async fn lot_event(
-    txn: &DatabaseTransaction,
+    txn: &crate::store::tx::Tx,
     l: &lot::Model,
     actor: String,
     kind: &'static str,
@@ -647,7 +647,7 @@ async fn lot_event(
 }
 
 /// Takes a device that is not listed out of its lot (no status change).
-async fn detach(txn: &DatabaseTransaction, it: &item::Model) -> ApiResult<()> {
+async fn detach(txn: &crate::store::tx::Tx, it: &item::Model) -> ApiResult<()> {
     item::Entity::update_many()
         .col_expr(item::Column::LotId, Expr::value(Option::<Uuid>::None))
         .col_expr(

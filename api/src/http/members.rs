@@ -8,8 +8,7 @@ use reemploi_domain::email::Email;
 use reemploi_domain::organisation as dom;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
 };
 use uuid::Uuid;
 
@@ -104,7 +103,7 @@ impl From<invitation::Model> for InvitationResponse {
 
 /// Serialises changes to an organisation's membership: on PostgreSQL this row lock is held until
 /// commit (SQLite's write transaction already excludes other writers).
-async fn lock_organisation(txn: &DatabaseTransaction, id: Uuid) -> ApiResult<()> {
+async fn lock_organisation(txn: &crate::store::tx::Tx, id: Uuid) -> ApiResult<()> {
     let locked = organisation::Entity::update_many()
         .col_expr(
             organisation::Column::UpdatedAt,

@@ -10,9 +10,7 @@ use reemploi_domain::organisation::{
     self as dom, ProfileInput, VerificationAction, check_password, parse_profile,
 };
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::access::BearerAuth;
@@ -296,7 +294,7 @@ pub async fn find_organisation<C: ConnectionTrait>(
 
 /// Appends an event to an organisation's stream.
 pub async fn org_event(
-    txn: &DatabaseTransaction,
+    txn: &crate::store::tx::Tx,
     organisation_id: Uuid,
     actor: String,
     kind: &'static str,

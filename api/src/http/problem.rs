@@ -5,23 +5,10 @@
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-use crate::error::{ApiError, ErrorCode, Lang, Problem};
+use crate::error::{ApiError, ErrorCode, Lang};
 
 /// Serialises a problem document.
-pub fn render(problem: &Problem, retry_after: Option<u64>) -> Response {
-    let body =
-        serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(problem)).unwrap_or_default();
-    let mut resp = Response::builder()
-        .status(StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header(header::CONTENT_TYPE, "application/problem+json")
-        .body(body);
-    if let Some(secs) = retry_after
-        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-    {
-        resp.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    resp
-}
+pub use crate::error::render;
 
 fn code_for_status(status: StatusCode) -> ErrorCode {
     match status.as_u16() {

@@ -1,4 +1,4 @@
-//! The append-only, hash-chained event log (DESIGN §2). Each stream (`organisation/<id>`,
+//! The append-only, hash-chained event log (`docs/architecture.md`). Each stream (`organisation/<id>`,
 //! later `item/<id>`) is a chain: an event carries the hash of the previous one.
 //!
 //! Appends of one stream are serialised by updating its row in `event_streams` first: on
@@ -34,8 +34,17 @@ pub fn organisation_stream(id: Uuid) -> String {
     format!("organisation/{id}")
 }
 
-/// Appends an event to its stream inside the caller's transaction.
-pub async fn append<C: ConnectionTrait>(db: &C, new: NewEvent) -> Result<event::Model, DbErr> {
+/// Appends an event to its stream inside the caller's write transaction (and counts it there, so
+/// that the transaction may commit).
+pub async fn append(tx: &super::tx::Tx, new: NewEvent) -> Result<event::Model, DbErr> {
+    tx.event(new).await
+}
+
+/// The append itself; reached only through [`super::tx::Tx::event`].
+pub(super) async fn append_in<C: ConnectionTrait>(
+    db: &C,
+    new: NewEvent,
+) -> Result<event::Model, DbErr> {
     let insert_head = Query::insert()
         .into_table(event_stream::Entity)
         .columns([

@@ -4,6 +4,7 @@
 pub mod entities;
 pub mod events;
 pub mod outbox;
+pub mod tx;
 
 use std::time::Duration;
 
@@ -60,9 +61,15 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
-/// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
+/// Starts a write transaction that must append an event ([`tx::Tx`]); commands use
+/// [`tx::write`], which also retries concurrent-write refusals.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<tx::Tx, DbErr> {
+    tx::Tx::begin(db).await
+}
+
+/// Starts a raw transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
 /// that concurrent writers queue instead of failing when a read would upgrade to a write.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+pub(crate) async fn begin_raw(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let sqlite_transaction_mode = match db.get_database_backend() {
         DbBackend::Sqlite => Some(SqliteTransactionMode::Immediate),
         _ => None,

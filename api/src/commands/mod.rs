@@ -1,0 +1,65 @@
+//! The application layer: one function per write. A command takes the caller ([`By`]) and parsed
+//! input, opens one transaction ([`write`]), loads and locks what it changes, asks `domain`,
+//! writes, appends its event(s) and outbox messages, and commits. Handlers in `http` only parse,
+//! call one command or query, and shape the answer.
+//!
+//! Forgetting the event is impossible: [`Tx::commit`] refuses to commit a transaction that
+//! appended none, and [`write`] retries a transaction the database refused because of a
+//! concurrent one, then answers 409.
+
+pub mod transitions;
+
+use reemploi_domain::organisation::Actor;
+use uuid::Uuid;
+
+use crate::access::{Acting, Caller};
+pub use crate::store::tx::{MAX_ATTEMPTS, Tx, write};
+
+/// Who performs a write and on behalf of which organisation.
+#[derive(Debug, Clone)]
+pub struct By {
+    /// The kind and role it acts with; `None` when the platform acts by itself (worker upkeep,
+    /// a proposal fired on the association's behalf).
+    pub actor: Option<Actor>,
+    /// Written in events: `user/<id>`, `api_key/<id>`, `system`.
+    pub actor_ref: String,
+    /// The organisation it acts for (the nil id for the platform itself).
+    pub organisation_id: Uuid,
+}
+
+impl By {
+    /// The caller acting through one of its organisations.
+    pub fn acting(caller: &Caller, acting: &Acting) -> By {
+        By {
+            actor: Some(acting.actor),
+            actor_ref: caller.actor_ref(),
+            organisation_id: acting.organisation_id,
+        }
+    }
+
+    /// The platform itself (background upkeep), for an organisation's stream.
+    pub fn system(organisation_id: Uuid) -> By {
+        By {
+            actor: None,
+            actor_ref: "system".to_owned(),
+            organisation_id,
+        }
+    }
+
+    /// The same caller, with the platform firing on its behalf (no kind or role checks).
+    pub fn on_behalf(&self) -> By {
+        By {
+            actor: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Sorts and deduplicates ids, the order in which a command locks rows of one table, so that
+/// two commands locking the same rows never wait on each other in a cycle.
+pub fn lock_order(ids: &[Uuid]) -> Vec<Uuid> {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted
+}

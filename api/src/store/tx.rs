@@ -1,0 +1,155 @@
+//! Write transactions that count their events, and the retry loop around them.
+//!
+//! Forgetting the event is impossible: [`Tx::commit`] refuses to commit a transaction that
+//! appended none, and the only way to append one is [`Tx::event`] (or
+//! [`super::events::append`], which takes a `Tx`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement,
+};
+
+use super::entities::event;
+use super::events::{self, NewEvent};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// How many times a write refused by a concurrent one is run again before answering 409.
+pub const MAX_ATTEMPTS: u32 = 6;
+
+/// A write transaction that counts its events. On SQLite it holds the write lock from the start
+/// (`BEGIN IMMEDIATE`), so concurrent writers queue instead of failing on a lock upgrade.
+pub struct Tx {
+    txn: DatabaseTransaction,
+    events: AtomicU32,
+}
+
+impl Tx {
+    /// Opens a write transaction.
+    pub async fn begin(db: &DatabaseConnection) -> Result<Tx, DbErr> {
+        Ok(Tx {
+            txn: super::begin_raw(db).await?,
+            events: AtomicU32::new(0),
+        })
+    }
+
+    /// Appends a hash-chained event to its stream in this transaction.
+    pub async fn event(&self, new: NewEvent) -> Result<event::Model, DbErr> {
+        let appended = events::append_in(&self.txn, new).await?;
+        self.events.fetch_add(1, Ordering::Relaxed);
+        Ok(appended)
+    }
+
+    /// How many events this transaction appended so far.
+    pub fn events(&self) -> u32 {
+        self.events.load(Ordering::Relaxed)
+    }
+
+    /// Commits. A write that appended no event is a defect: it is rolled back and answers 500,
+    /// logged with the place to fix.
+    pub async fn commit(self) -> ApiResult<()> {
+        if self.events() == 0 {
+            tracing::error!("a write transaction appended no event; rolled back");
+            self.txn.rollback().await?;
+            return Err(ApiError::new(ErrorCode::Internal));
+        }
+        self.txn.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls back explicitly (dropping a `Tx` rolls back too).
+    pub async fn rollback(self) -> ApiResult<()> {
+        self.txn.rollback().await?;
+        Ok(())
+    }
+
+    /// The underlying transaction, for APIs that want the concrete type.
+    pub fn txn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Tx {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+
+    fn is_mock_connection(&self) -> bool {
+        self.txn.is_mock_connection()
+    }
+}
+
+/// Runs `f` in a write transaction and commits it. When the database refuses the transaction
+/// because a concurrent one got there first (deadlock, serialization failure, busy), the whole
+/// of `f` runs again on a fresh transaction, up to [`MAX_ATTEMPTS`] times with a short jittered
+/// back-off; after that the caller gets 409 `write_conflict`, never a 500.
+///
+/// `f` may run several times: it must read everything it decides on through the transaction it
+/// is given, and do no side effect outside it (queue those in the outbox).
+pub async fn write<T>(
+    db: &DatabaseConnection,
+    mut f: impl AsyncFnMut(&Tx) -> ApiResult<T>,
+) -> ApiResult<T> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = async {
+            let tx = Tx::begin(db).await?;
+            let value = f(&tx).await?;
+            tx.commit().await?;
+            Ok::<T, ApiError>(value)
+        }
+        .await;
+        match outcome {
+            Err(e) if e.retryable && attempt < MAX_ATTEMPTS => {
+                let jitter = u64::from(uuid::Uuid::now_v7().as_bytes()[15]) % 20;
+                let wait = 5 * u64::from(attempt) * u64::from(attempt) + jitter;
+                tracing::debug!(
+                    attempt,
+                    wait_ms = wait,
+                    "write refused by a concurrent one; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            Err(mut e) if e.retryable => {
+                tracing::warn!(
+                    attempts = attempt,
+                    "write kept conflicting with concurrent ones"
+                );
+                e.retryable = false;
+                return Err(e);
+            }
+            other => return other,
+        }
+    }
+}
