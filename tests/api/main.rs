@@ -23,3 +23,4 @@ mod scenario;
 mod search;
 mod sites;
 mod workshop;
+mod writes;
