@@ -1,8 +1,8 @@
-//! Whether a free cession of devices is lawful (DESIGN §5): from who gives, to whom, what and in
+//! Whether a free cession of devices is lawful (CG3P L3212-2, `docs/legal.md`): from who gives, to whom, what and in
 //! which cession mode, [`check`] returns the legal basis to print on the documents and what the
 //! beneficiary may do with each item, or every reason for refusal. Pure: the caller gathers facts.
 //!
-//! Rules encoded (sources in `reference/legal.md`):
+//! Rules encoded (sources in `docs/legal.md`):
 //! - a public body may give IT equipment it no longer uses only as CG3P L3212-2 lists: 3° (six
 //!   kinds of beneficiary), 5° (its staff), 11° (other public bodies); L3212-3 applies this to
 //!   local authorities, their groupings and their public establishments;

@@ -2,7 +2,7 @@
 //! versioned set of factors, the legal re-use rate of décret n° 2023-266, and the INSEE regions
 //! that reports group by. Pure: the caller gathers the rows; every figure says how it was made.
 //!
-//! Figures and rules come from `reference/legal.md` (§1 for the re-use rate, §5 for the factors).
+//! Figures and rules come from `docs/legal.md` (the re-use rate of décret n° 2023-266, and the factor tables).
 //! Where it gives no figure, none is invented: the category has `None` and the reports count the
 //! items that could not be valued instead of guessing.
 
@@ -119,7 +119,7 @@ struct DefaultFactor {
     weight: Option<WeightRow>,
 }
 
-/// `reference/legal.md` §5, and nothing else. One row per category, so that "no figure" is a
+/// The factor tables of `docs/legal.md`, and nothing else. One row per category, so that "no figure" is a
 /// decision written here rather than an omission.
 const DEFAULT_FACTORS: [DefaultFactor; 13] = [
     DefaultFactor {
@@ -193,7 +193,7 @@ const DEFAULT_FACTORS: [DefaultFactor; 13] = [
             kg: 0.09,
         }),
     },
-    // The printer CO2e is marked NOT CONFIRMED in legal.md; the UNU row covers printers and MFPs.
+    // The printer CO2e is marked open in `docs/legal.md`; the UNU row covers printers and MFPs.
     DefaultFactor {
         category: Category::Printer,
         co2e: None,
@@ -244,7 +244,7 @@ const DEFAULT_FACTORS: [DefaultFactor; 13] = [
     },
 ];
 
-/// The factors of `reference/legal.md` §5: ADEME–Arcep 2022 CO2e (manufacturing +
+/// The factors of `docs/legal.md`: ADEME–Arcep 2022 CO2e (manufacturing +
 /// distribution) and UNU 2012 average weights, `None` wherever no figure is confirmed.
 pub fn default_factor_set() -> FactorSet {
     let factors = DEFAULT_FACTORS
@@ -255,11 +255,11 @@ pub fn default_factor_set() -> FactorSet {
                     "CO2e: {ADEME_SOURCE}, row « {} », {} manufacturing + {} distribution",
                     c.row, c.manufacturing, c.distribution
                 ),
-                None => "CO2e: no confirmed figure (reference/legal.md §5)".to_owned(),
+                None => "CO2e: no confirmed figure (docs/legal.md)".to_owned(),
             };
             let weight_source = match &d.weight {
                 Some(w) => format!("weight: {UNU_SOURCE}, row « {} », {} kg", w.row, w.kg),
-                None => "weight: no confirmed figure (reference/legal.md §5)".to_owned(),
+                None => "weight: no confirmed figure (docs/legal.md)".to_owned(),
             };
             Factor {
                 category: d.category,
@@ -476,7 +476,7 @@ pub fn in_reuse_scope(category: Category) -> bool {
         // Screens (2°).
         Category::Monitor => true,
         // A video projector has no screen of its own and is audio-visual rather than IT or
-        // telecom equipment; legal.md gives no ground to count it. Open point, to confirm.
+        // telecom equipment; `docs/legal.md` gives no ground to count it. Open point, to confirm.
         Category::Projector => false,
         // Rack and tower servers are professional IT, not "small" equipment.
         Category::Server => false,
@@ -826,7 +826,7 @@ mod tests {
     #[test]
     fn default_factor_set_has_the_figures_of_legal_md_and_none_elsewhere() {
         use Category as C;
-        // (category, kg CO2e, kg): hand-added from reference/legal.md §5.
+        // (category, kg CO2e, kg): hand-added from the tables of docs/legal.md.
         let expected: [(Category, Option<f64>, Option<f64>); 13] = [
             (C::Laptop, Some(182.6), Some(1.59)),
             (C::Desktop, Some(204.4), Some(8.77)),

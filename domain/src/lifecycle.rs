@@ -1,4 +1,4 @@
-//! The life cycle of a device as one declarative table (DESIGN §3): each transition has a name,
+//! The life cycle of a device as one declarative table (`docs/architecture.md`): each transition has a name,
 //! the states it leaves, the state it reaches, who may fire it and its preconditions. Handlers
 //! never set a status: they ask [`fire`]. The table also renders as a Mermaid diagram.
 

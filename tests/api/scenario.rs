@@ -1,4 +1,4 @@
-//! The story of `SCENARIO.md`, through HTTP only, as far as the service tells it today (steps 1 to
+//! The end-to-end story of the service (`docs/scenario.md`), through HTTP only, as far as the service tells it today (steps 1 to
 //! 9: from the town hall's inventory to the association, and the device's public history).
 
 use serde_json::{Value, json};

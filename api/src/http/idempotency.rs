@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on POST (DESIGN §4): a mobile client that retries a request it is unsure
+//! `Idempotency-Key` on POST (`docs/architecture.md`): a mobile client that retries a request it is unsure
 //! reached us gets the first answer again instead of acting twice. Keys are scoped by caller
 //! (the credentials, or the address of an anonymous caller), kept 24 hours, and bound to the
 //! request they first came with.
