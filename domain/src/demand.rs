@@ -102,6 +102,32 @@ impl RequestStatus {
     }
 }
 
+/// How devices reach the association.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HandoverMode {
+    /// The association collects them at the refurbisher's.
+    Pickup,
+    /// The refurbisher delivers them.
+    Delivery,
+}
+
+impl HandoverMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pickup => "pickup",
+            Self::Delivery => "delivery",
+        }
+    }
+
+    /// French word for mails and documents.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            Self::Pickup => "retrait",
+            Self::Delivery => "livraison",
+        }
+    }
+}
+
 /// Who fires a transition of the demand side, relative to the reservation or request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Party {
@@ -220,8 +246,8 @@ pub enum Refusal<S> {
 
 use Party as W;
 use Precondition as P;
-use ReservationStatus as R;
 use RequestStatus as Q;
+use ReservationStatus as R;
 
 /// The life cycle of a reservation.
 pub const RESERVATION_TRANSITIONS: &[Transition<ReservationStatus>] = &[
@@ -230,14 +256,22 @@ pub const RESERVATION_TRANSITIONS: &[Transition<ReservationStatus>] = &[
         from: &[],
         to: R::Active,
         by: &[W::Association],
-        preconditions: &[P::RequestAcceptsProposals, P::WithinLine, P::WithinFairShare],
+        preconditions: &[
+            P::RequestAcceptsProposals,
+            P::WithinLine,
+            P::WithinFairShare,
+        ],
     },
     Transition {
         name: "propose",
         from: &[],
         to: R::Proposed,
         by: &[W::Refurbisher],
-        preconditions: &[P::RequestAcceptsProposals, P::WithinLine, P::WithinFairShare],
+        preconditions: &[
+            P::RequestAcceptsProposals,
+            P::WithinLine,
+            P::WithinFairShare,
+        ],
     },
     Transition {
         name: "accept",
@@ -663,7 +697,10 @@ mod tests {
         let today = now.date_naive();
         assert!(within_scheduling_window(today, today));
         assert!(within_scheduling_window(today + TimeDelta::days(90), today));
-        assert!(!within_scheduling_window(today + TimeDelta::days(91), today));
+        assert!(!within_scheduling_window(
+            today + TimeDelta::days(91),
+            today
+        ));
         assert!(!within_scheduling_window(today - TimeDelta::days(1), today));
         let later = today + TimeDelta::days(20);
         assert_eq!(
