@@ -155,7 +155,8 @@ pub const RULES: &[(&str, Access)] = &[
     ("create_request", acting(ASSOCIATION, ANY_ROLE, true)),
     ("list_requests", acting(ASSOCIATION, ANY_ROLE, false)),
     ("list_open_requests", acting(REFURBISHER, ANY_ROLE, false)),
-    ("get_request", related(ASSOCIATION, ANY_ROLE, false)),
+    // The association reads its requests; verified refurbishers read open ones (to propose).
+    ("get_request", related(DEMAND, ANY_ROLE, false)),
     ("cancel_request", related(ASSOCIATION, ANY_ROLE, true)),
     ("propose_items", acting(REFURBISHER, ANY_ROLE, true)),
     ("set_fair_share", org(ADMIN, true)),

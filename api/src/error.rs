@@ -129,6 +129,8 @@ error_table! {
     SearchUnavailable => ("search_unavailable", 503, "La recherche est momentanément indisponible", "Search is temporarily unavailable"),
     OrganisationSuspended => ("organisation_suspended", 403, "Votre organisation est suspendue : elle ne peut que consulter et exporter ses données", "Your organisation is suspended: it may only read and export its data"),
     WriteConflict => ("write_conflict", 409, "Une autre opération modifiait les mêmes données ; réessayez", "Another operation was changing the same data; try again"),
+    // Demand side.
+    RequestLineExceeded => ("request_line_exceeded", 422, "Plus d'équipements que ce qu'il reste à pourvoir sur cette ligne de la demande", "More devices than the request line still needs"),
 }
 
 /// A localised message for a field refusal.

@@ -36,7 +36,7 @@ impl Worker {
     /// Runs forever, polling every `poll`.
     pub async fn run(self, poll: Duration) {
         loop {
-            if let Err(err) = crate::http::demand::upkeep(&self.db, self.today()).await {
+            if let Err(err) = crate::commands::demand::upkeep(&self.db, self.today()).await {
                 tracing::warn!(error = ?err, "reservation upkeep failed");
             }
             match self.drain_once(50).await {

@@ -5,6 +5,7 @@
 //! `api` crate adapts it to the outside world. A CI check keeps it that way.
 
 pub mod audit;
+pub mod demand;
 pub mod eligibility;
 pub mod email;
 pub mod error;

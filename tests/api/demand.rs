@@ -811,3 +811,306 @@ async fn the_wrong_organisations_are_refused_and_bad_input_changes_nothing() {
     .await
     .assert_problem(403, "forbidden");
 }
+
+async fn open_request(app: &TestApp, asso: &Org, quantity: i32) -> String {
+    let r = app
+        .post(
+            "/v1/requests",
+            Some(&asso.token),
+            json!({
+                "purpose": "Atelier numérique", "beneficiaries": 8, "needed_by": "2027-02-15",
+                "lines": [{ "category": "laptop", "quantity": quantity }]
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_proposal_beyond_what_the_request_line_still_needs_is_refused_with_422() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app.make_available(&chain, &laptops(4)).await;
+    let asso = association(&app, &chain.operator, "interet_general_precarite").await;
+    let rid = open_request(&app, &asso, 2).await;
+    let path = format!("/v1/requests/{rid}/proposals");
+    let propose = |ids: &[String]| {
+        app.post(
+            &path,
+            Some(&chain.atelier.token),
+            json!({ "line": 1, "item_ids": ids }),
+        )
+    };
+    let refused = propose(&items[..3]).await;
+    refused.assert_problem(422, "request_line_exceeded");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains('2')),
+        "{}",
+        refused.text
+    );
+    let first = propose(&items[..1]).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    // One device is pending on the line: one more fits, two do not.
+    propose(&items[1..3])
+        .await
+        .assert_problem(422, "request_line_exceeded");
+    // The association's own reservation against the line is capped the same way.
+    app.post(
+        "/v1/reservations",
+        Some(&asso.token),
+        json!({ "item_ids": items[1..3], "request_id": rid, "line": 1 }),
+    )
+    .await
+    .assert_problem(422, "request_line_exceeded");
+    let second = propose(&items[1..2]).await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    propose(&items[2..3])
+        .await
+        .assert_problem(422, "request_line_exceeded");
+    // A declined proposal frees its place on the line.
+    let p2 = second.body["id"].as_str().expect("id");
+    app.post(
+        &format!("/v1/reservations/{p2}/decline"),
+        Some(&asso.token),
+        json!({}),
+    )
+    .await;
+    let third = propose(&items[2..3]).await;
+    assert_eq!(third.status, 201, "{}", third.text);
+    assert_eq!(app.count("item_holds").await, 2);
+}
+
+#[tokio::test]
+async fn every_demand_write_appends_its_event_on_the_reservation_or_request_stream() {
+    use reemploi_api::store::entities::event;
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app.make_available(&chain, &laptops(2)).await;
+    let asso = association(&app, &chain.operator, "interet_general_precarite").await;
+    let rid = open_request(&app, &asso, 2).await;
+    let p = app
+        .post(
+            &format!("/v1/requests/{rid}/proposals"),
+            Some(&chain.atelier.token),
+            json!({ "line": 1, "item_ids": [items[0]] }),
+        )
+        .await;
+    let pid = p.body["id"].as_str().expect("id").to_owned();
+    for (path, token) in [
+        (format!("/v1/reservations/{pid}/accept"), &asso.token),
+        (
+            format!("/v1/reservations/{pid}/handover"),
+            &chain.atelier.token,
+        ),
+        (format!("/v1/reservations/{pid}/receipt"), &asso.token),
+    ] {
+        let body = if path.ends_with("handover") {
+            handover()
+        } else {
+            json!({})
+        };
+        let r = app.post(&path, Some(token), body).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+    }
+    app.post(
+        &format!("/v1/requests/{rid}/cancel"),
+        Some(&asso.token),
+        json!({}),
+    )
+    .await;
+    app.put(
+        &format!("/v1/organisations/{}/fair-share", chain.atelier.id),
+        Some(&chain.atelier.token),
+        json!({ "max_items_per_association": 3 }),
+    )
+    .await;
+    let kinds = |stream: String| {
+        let db = app.db.clone();
+        async move {
+            event::Entity::find()
+                .filter(event::Column::Stream.eq(stream))
+                .all(&db)
+                .await
+                .expect("events")
+                .into_iter()
+                .map(|e| e.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        kinds(format!("reservation/{pid}")).await,
+        [
+            "items_proposed",
+            "proposal_accepted",
+            "handover_recorded",
+            "receipt_confirmed"
+        ]
+    );
+    assert_eq!(
+        kinds(format!("request/{rid}")).await,
+        [
+            "request_created",
+            "request_partly_fulfilled",
+            "request_cancelled"
+        ]
+    );
+    assert!(
+        kinds(format!("organisation/{}", chain.atelier.id))
+            .await
+            .contains(&"fair_share_set".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn a_reservation_whose_stored_status_is_unknown_is_an_error_not_a_handover() {
+    use reemploi_api::store::entities::reservation;
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app.make_available(&chain, &laptops(1)).await;
+    let asso = association(&app, &chain.operator, "etudiants").await;
+    let r = app
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": items }),
+        )
+        .await;
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    reservation::Entity::update_many()
+        .col_expr(reservation::Column::Status, Expr::value("archived"))
+        .filter(reservation::Column::Id.eq(uuid::Uuid::parse_str(&id).expect("uuid")))
+        .exec(&app.db)
+        .await
+        .expect("update");
+    app.get(&format!("/v1/reservations/{id}"), Some(&asso.token))
+        .await
+        .assert_problem(500, "internal");
+    app.post(
+        &format!("/v1/reservations/{id}/receipt"),
+        Some(&asso.token),
+        json!({}),
+    )
+    .await
+    .assert_problem(500, "internal");
+}
+
+#[tokio::test]
+async fn fifty_associations_reserving_two_devices_in_opposite_orders_leave_one_holder_per_device() {
+    use reemploi_api::store::entities::item_hold;
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let mut tokens = Vec::new();
+    for _ in 0..50 {
+        tokens.push(
+            association(&app, &chain.operator, "interet_general_precarite")
+                .await
+                .token,
+        );
+    }
+    for round in 0..3 {
+        let pair = app.make_available(&chain, &laptops(2)).await;
+        let (d1, d2) = (pair[0].clone(), pair[1].clone());
+        let attempts = tokens.iter().enumerate().map(|(i, t)| {
+            let ids = if i % 2 == 0 {
+                json!([d1, d2])
+            } else {
+                json!([d2, d1])
+            };
+            app.post("/v1/reservations", Some(t), json!({ "item_ids": ids }))
+        });
+        let answers = futures::future::join_all(attempts).await;
+        let unexpected: Vec<&str> = answers
+            .iter()
+            .filter(|r| r.status != 201 && r.status != 409)
+            .map(|r| r.text.as_str())
+            .collect();
+        assert!(unexpected.is_empty(), "round {round}: {unexpected:?}");
+        let won: Vec<&crate::helpers::Resp> = answers.iter().filter(|r| r.status == 201).collect();
+        assert_eq!(won.len(), 1, "round {round}");
+        assert_eq!(
+            answers.iter().filter(|r| r.status == 409).count(),
+            49,
+            "round {round}"
+        );
+        let winner = won[0].body["id"].as_str().expect("id");
+        for d in [&d1, &d2] {
+            let holds = item_hold::Entity::find()
+                .filter(item_hold::Column::ItemId.eq(uuid::Uuid::parse_str(d).expect("uuid")))
+                .all(&app.db)
+                .await
+                .expect("holds");
+            assert_eq!(holds.len(), 1, "round {round}");
+            assert_eq!(holds[0].reservation_id.to_string(), winner);
+            assert_eq!(status(&app, &chain, d).await, "reserved");
+        }
+    }
+    assert_eq!(app.count("item_holds").await, 6);
+    assert_eq!(app.count("reservations").await, 3);
+}
+
+#[tokio::test]
+async fn cancelling_a_request_while_devices_are_proposed_and_reserved_against_it_leaves_none_attached()
+ {
+    use reemploi_api::store::entities::{item_hold, reservation};
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let asso = association(&app, &chain.operator, "interet_general_precarite").await;
+    for round in 0..3 {
+        let items = app.make_available(&chain, &laptops(6)).await;
+        let rid = open_request(&app, &asso, 6).await;
+        let propose = format!("/v1/requests/{rid}/proposals");
+        let cancel = format!("/v1/requests/{rid}/cancel");
+        let mut calls = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let call = if i % 2 == 0 {
+                app.post(
+                    &propose,
+                    Some(&chain.atelier.token),
+                    json!({ "line": 1, "item_ids": [item] }),
+                )
+            } else {
+                app.post(
+                    "/v1/reservations",
+                    Some(&asso.token),
+                    json!({ "item_ids": [item], "request_id": rid, "line": 1 }),
+                )
+            };
+            calls.push(Box::pin(call));
+            if i == 2 {
+                calls.push(Box::pin(app.post(&cancel, Some(&asso.token), json!({}))));
+            }
+        }
+        let answers = futures::future::join_all(calls).await;
+        for a in &answers {
+            assert!(a.status < 500, "round {round}: {} {}", a.status, a.text);
+        }
+        let request = app
+            .get(&format!("/v1/requests/{rid}"), Some(&asso.token))
+            .await;
+        assert_eq!(request.body["status"], "cancelled", "{}", request.text);
+        let attached = reservation::Entity::find()
+            .filter(reservation::Column::RequestId.eq(uuid::Uuid::parse_str(&rid).expect("uuid")))
+            .all(&app.db)
+            .await
+            .expect("reservations");
+        for r in &attached {
+            assert!(
+                r.status != "proposed" && r.status != "active",
+                "round {round}: reservation {} is {} on a cancelled request",
+                r.id,
+                r.status
+            );
+        }
+        for item in &items {
+            let held = item_hold::Entity::find_by_id(uuid::Uuid::parse_str(item).expect("uuid"))
+                .one(&app.db)
+                .await
+                .expect("hold");
+            assert!(held.is_none(), "round {round}: {item} still held");
+            assert_eq!(status(&app, &chain, item).await, "available");
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Persistence: connecting to SQLite or PostgreSQL, migrations, write transactions, and the
 //! event log and outbox that every write appends to.
 
+pub mod demand;
 pub mod entities;
 pub mod events;
 pub mod outbox;
