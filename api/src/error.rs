@@ -129,6 +129,8 @@ error_table! {
     SearchUnavailable => ("search_unavailable", 503, "La recherche est momentanément indisponible", "Search is temporarily unavailable"),
     OrganisationSuspended => ("organisation_suspended", 403, "Votre organisation est suspendue : elle ne peut que consulter et exporter ses données", "Your organisation is suspended: it may only read and export its data"),
     WriteConflict => ("write_conflict", 409, "Une autre opération modifiait les mêmes données ; réessayez", "Another operation was changing the same data; try again"),
+    // Lots, claims, collection (issue 13).
+    ClaimDeadlineNotPassed => ("claim_deadline_not_passed", 409, "Les candidatures sont encore ouvertes : le choix se fait après la date limite", "Claims are still open: the choice is made after the claim deadline"),
 }
 
 /// A localised message for a field refusal.

@@ -7,6 +7,7 @@
 //! appended none, and [`write`] retries a transaction the database refused because of a
 //! concurrent one, then answers 409.
 
+pub mod lots;
 pub mod transitions;
 
 use reemploi_domain::organisation::Actor;

@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod events;
+pub mod lots;
 pub mod outbox;
 pub mod tx;
 
