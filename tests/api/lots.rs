@@ -97,6 +97,48 @@ async fn status_of(app: &TestApp, token: &str, item: &str) -> String {
         .to_owned()
 }
 
+/// The same service started again over the same database on a later day (`REEMPLOI_TODAY`):
+/// its base URL. Claims are received until a `selection` lot's deadline and chosen after it.
+async fn on_day(app: &TestApp, today: &str) -> String {
+    let dir = tempfile::tempdir().expect("dir");
+    let vars = [
+        ("REEMPLOI_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        (
+            "REEMPLOI_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ),
+        ("DATABASE_URL".to_owned(), app.database_url.clone()),
+        ("REEMPLOI_OUTBOX_POLL_MS".to_owned(), "50".to_owned()),
+        ("REEMPLOI_DB_MAX_CONNECTIONS".to_owned(), "5".to_owned()),
+        ("REEMPLOI_TODAY".to_owned(), today.to_owned()),
+    ];
+    let settings = reemploi_api::config::Settings::from_vars(|k| {
+        vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })
+    .expect("settings");
+    let mailer = reemploi_api::mail::MemoryMailer::default();
+    let running = reemploi_api::app::spawn(settings, std::sync::Arc::new(mailer))
+        .await
+        .expect("service starts");
+    // The data directory lives as long as the test process.
+    std::mem::forget(dir);
+    format!("http://{}", running.addr)
+}
+
+/// Posts an empty body to `path` on the service at `base`: status and body.
+async fn post_at(app: &TestApp, base: &str, path: &str, token: &str) -> (u16, Value) {
+    let r = app
+        .client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("request sent");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 #[tokio::test]
 async fn a_lot_goes_from_draft_to_collection_with_one_missing_device() {
     let app = spawn_app().await;
@@ -323,18 +365,24 @@ async fn with_selection_the_body_accepts_one_claim_and_the_others_are_rejected()
     )
     .await
     .assert_problem(403, "forbidden");
-    let accepted = app
-        .post(
-            &format!("/v1/claims/{a_id}/accept"),
-            Some(&w.town.token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(accepted.status, 200, "{}", accepted.text);
-    assert_eq!(accepted.body["status"], "accepted");
+    // The body chooses once the claim deadline (2026-12-05) has passed.
+    let later = on_day(&app, "2026-12-06").await;
+    let (status, accepted) = post_at(
+        &app,
+        &later,
+        &format!("/v1/claims/{a_id}/accept"),
+        &w.town.token,
+    )
+    .await;
+    assert_eq!(status, 200, "{accepted}");
+    assert_eq!(accepted["status"], "accepted");
     let b_id = b.body["id"].as_str().expect("id");
     let mine = app.get("/v1/claims", Some(&other.token)).await;
     assert_eq!(mine.body["items"][0]["status"], "rejected");
+    // Rejected, it no longer reads the awarded lot.
+    app.get(&format!("/v1/lots/{lot_id}"), Some(&other.token))
+        .await
+        .assert_problem(404, "not_found");
     app.post(
         &format!("/v1/claims/{b_id}/accept"),
         Some(&w.town.token),
@@ -742,4 +790,128 @@ async fn a_published_lot_can_lose_and_gain_devices_and_an_empty_lot_is_not_publi
     )
     .await
     .assert_problem(409, "item_not_editable");
+}
+
+#[tokio::test]
+async fn a_selection_claim_cannot_be_accepted_before_the_claim_deadline() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (lot_id, items) = published(&app, &w, 1, "selection", "all_verified", "service").await;
+    let claim = app
+        .post(
+            &format!("/v1/lots/{lot_id}/claims"),
+            Some(&w.atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(claim.status, 201, "{}", claim.text);
+    let claim_id = claim.body["id"].as_str().expect("id");
+    let accept = format!("/v1/claims/{claim_id}/accept");
+    // Today (2026-11-29) and on the deadline itself, claims are still being received.
+    app.post(&accept, Some(&w.town.token), json!({}))
+        .await
+        .assert_problem(409, "claim_deadline_not_passed");
+    let deadline_day = on_day(&app, "2026-12-05").await;
+    let (status, body) = post_at(&app, &deadline_day, &accept, &w.town.token).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (409, &json!("claim_deadline_not_passed"))
+    );
+    let lot = app
+        .get(&format!("/v1/lots/{lot_id}"), Some(&w.town.token))
+        .await;
+    assert_eq!(lot.body["status"], "published");
+    assert_eq!(status_of(&app, &w.town.token, &items[0]).await, "listed");
+    let mine = app.get("/v1/claims", Some(&w.atelier.token)).await;
+    assert_eq!(mine.body["items"][0]["status"], "pending");
+    // The day after, the body chooses.
+    let after = on_day(&app, "2026-12-06").await;
+    let (status, body) = post_at(&app, &after, &accept, &w.town.token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "accepted");
+    assert_eq!(status_of(&app, &w.town.token, &items[0]).await, "awarded");
+}
+
+#[tokio::test]
+async fn a_refurbisher_whose_claim_was_rejected_or_withdrawn_no_longer_reads_the_lot() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let rejected = app.register("refurbisher").await;
+    app.verify(&w.operator, &rejected).await;
+    // A lot awarded to the atelier: the other claimant is rejected.
+    let (awarded, _) = published(&app, &w, 1, "first_come", "all_verified", "service").await;
+    app.post(
+        &format!("/v1/lots/{awarded}/claims"),
+        Some(&w.atelier.token),
+        json!({}),
+    )
+    .await;
+    let (selection, _) = published(&app, &w, 1, "selection", "all_verified", "service").await;
+    let a = app
+        .post(
+            &format!("/v1/lots/{selection}/claims"),
+            Some(&w.atelier.token),
+            json!({}),
+        )
+        .await;
+    let b = app
+        .post(
+            &format!("/v1/lots/{selection}/claims"),
+            Some(&rejected.token),
+            json!({}),
+        )
+        .await;
+    let b_id = b.body["id"].as_str().expect("id");
+    let r = app
+        .post(
+            &format!("/v1/claims/{b_id}/reject"),
+            Some(&w.town.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.body["status"], "rejected", "{}", r.text);
+    let a_id = a.body["id"].as_str().expect("id");
+    let r = app
+        .post(
+            &format!("/v1/claims/{a_id}/withdraw"),
+            Some(&w.atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.body["status"], "withdrawn", "{}", r.text);
+    // While the lot is published and visible, both still see it, as every verified refurbisher.
+    for token in [&w.atelier.token, &rejected.token] {
+        let seen = app.get(&format!("/v1/lots/{selection}"), Some(token)).await;
+        assert_eq!(seen.status, 200, "{}", seen.text);
+    }
+    // Withdrawn by the body: a rejected or withdrawn claim is no tie to it any more.
+    app.post(
+        &format!("/v1/lots/{selection}/withdraw"),
+        Some(&w.town.token),
+        json!({}),
+    )
+    .await;
+    for token in [&w.atelier.token, &rejected.token] {
+        app.get(&format!("/v1/lots/{selection}"), Some(token))
+            .await
+            .assert_problem(404, "not_found");
+    }
+    // A lot awarded to someone else is not readable by a refurbisher without a live claim.
+    let late = app
+        .post(
+            &format!("/v1/lots/{awarded}/claims"),
+            Some(&rejected.token),
+            json!({}),
+        )
+        .await;
+    late.assert_problem(409, "lot_already_awarded");
+    app.get(&format!("/v1/lots/{awarded}"), Some(&rejected.token))
+        .await
+        .assert_problem(404, "not_found");
+    // The winner keeps reading its lot and its devices.
+    let won = app
+        .get(&format!("/v1/lots/{awarded}"), Some(&w.atelier.token))
+        .await;
+    assert_eq!(won.status, 200, "{}", won.text);
+    assert_eq!(won.body["items"].as_array().map(Vec::len), Some(1));
 }

@@ -8,6 +8,7 @@
 //! concurrent one, then answers 409.
 
 pub mod demand;
+pub mod lots;
 pub mod transitions;
 
 use reemploi_domain::organisation::Actor;

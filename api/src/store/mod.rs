@@ -4,6 +4,7 @@
 pub mod demand;
 pub mod entities;
 pub mod events;
+pub mod lots;
 pub mod outbox;
 pub mod tx;
 
