@@ -137,6 +137,8 @@ pub enum Party {
     Refurbisher,
     /// The platform itself: upkeep, or a consequence of another write.
     Platform,
+    /// Anyone else: never in a row's `by`, so always refused.
+    Outsider,
 }
 
 /// A condition that must hold for a demand-side transition.
@@ -548,7 +550,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const PARTIES: [Party; 3] = [Party::Association, Party::Refurbisher, Party::Platform];
+    const PARTIES: [Party; 4] = [
+        Party::Association,
+        Party::Refurbisher,
+        Party::Platform,
+        Party::Outsider,
+    ];
 
     #[test]
     fn statuses_round_trip_and_unknown_ones_are_refused() {

@@ -1,9 +1,9 @@
 //! The demand side's writes: reservations (made by an association, or proposed by a refurbisher
 //! against a request), their end, handover and receipt; requests; the fair-share cap; and the
-//! worker's upkeep (reminders, expiry). Each runs in one [`write`] transaction that locks what it
-//! decides on (request, reservation, the association's organisation row, then devices by id),
-//! checks the rules of `domain::demand` there, writes, appends its events on the
-//! `reservation/<id>`, `request/<id>` or `organisation/<id>` stream, and queues its mail.
+//! worker's upkeep (reminders, expiry). Each runs in one write transaction (`write_tx!`) that
+//! locks what it decides on (request, reservation, the association's organisation row, then
+//! devices by id), checks the rules of `domain::demand` there, writes, appends its events on
+//! the `reservation/<id>`, `request/<id>` or `organisation/<id>` stream, and queues its mail.
 
 use chrono::NaiveDate;
 use reemploi_domain::demand::{
@@ -152,7 +152,7 @@ fn party(by: &By, association_id: Uuid, refurbisher_id: Uuid) -> Party {
         None => Party::Platform,
         Some(_) if by.organisation_id == association_id => Party::Association,
         Some(_) if by.organisation_id == refurbisher_id => Party::Refurbisher,
-        Some(_) => Party::Platform,
+        Some(_) => Party::Outsider,
     }
 }
 
