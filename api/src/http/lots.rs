@@ -546,9 +546,10 @@ impl LotsApi {
         let (rows, more) =
             lots::open_lots_for(db, acting.organisation_id, page.after, page.limit as usize)
                 .await?;
-        let next_cursor = more
-            .then(|| rows.last().map(|l| super::pagination::encode_cursor(l.id)))
-            .flatten();
+        let next_cursor = match rows.last() {
+            Some(last) if more => Some(super::pagination::encode_cursor(last.id)),
+            _ => None,
+        };
         let mut items = Vec::with_capacity(rows.len());
         for l in rows {
             items.push(lot_response(db, l, false).await?);
