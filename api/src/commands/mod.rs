@@ -7,7 +7,9 @@
 //! appended none, and [`write`] retries a transaction the database refused because of a
 //! concurrent one, then answers 409.
 
+pub mod items;
 pub mod transitions;
+pub mod workshop;
 
 use reemploi_domain::organisation::Actor;
 use uuid::Uuid;

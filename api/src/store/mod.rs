@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod events;
+pub mod items;
 pub mod outbox;
 pub mod tx;
 
