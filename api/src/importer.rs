@@ -20,11 +20,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::commands::transitions::item_stream;
+use crate::store::entities::{event, event_stream, item};
+use crate::store::events::{self as store_events, NewEvent};
 use crate::store::items::{
     ItemFields, JobOutcome, finish_job, new_item, registered_payload, set_fields, stored_cpu,
 };
-use crate::store::entities::{event, event_stream, item};
-use crate::store::events::{self as store_events, NewEvent};
 use crate::store::{self, begin_write};
 
 /// Rows written per statement.
@@ -614,7 +614,7 @@ pub fn spawn_job(
                 processed: report.rows,
                 total: report.rows,
             },
-            Err(ImportFailure::Header(h)) => failed(&h.message_fr()),
+            Err(ImportFailure::Header(h)) => failed(h.message_fr()),
             Err(ImportFailure::Empty) => failed("Le fichier est vide."),
             Err(ImportFailure::Other(e)) => {
                 tracing::error!(job.id = %job_id, error = format!("{e:#}"), "import job failed");

@@ -48,11 +48,18 @@ where
             Err(e) if e.retryable && attempt < MAX_ATTEMPTS => {
                 let jitter = u64::from(Uuid::now_v7().as_bytes()[15]) % 20;
                 let wait = 5 * u64::from(attempt) * u64::from(attempt) + jitter;
-                tracing::debug!(attempt, wait_ms = wait, "write refused by a concurrent one; retrying");
+                tracing::debug!(
+                    attempt,
+                    wait_ms = wait,
+                    "write refused by a concurrent one; retrying"
+                );
                 tokio::time::sleep(Duration::from_millis(wait)).await;
             }
             Err(mut e) if e.retryable => {
-                tracing::warn!(attempts = attempt, "write kept conflicting with concurrent ones");
+                tracing::warn!(
+                    attempts = attempt,
+                    "write kept conflicting with concurrent ones"
+                );
                 e.retryable = false;
                 return Err(e);
             }

@@ -13,9 +13,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
+use super::By;
 use super::items::{blob_error, write_owned};
 use super::transitions::{self, item_stream};
-use super::By;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::entities::{disposal, item, refurbishment_record, sanitisation_record};

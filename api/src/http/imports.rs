@@ -199,6 +199,12 @@ fn report_response(r: &Report, lang: crate::error::Lang) -> ImportReport {
     }
 }
 
+/// The report a finished job answers with (in French, the job having no request language).
+fn job_result(report: &Report) -> Option<String> {
+    poem_openapi::types::ToJSON::to_json(&report_response(report, crate::error::Lang::Fr))
+        .map(|j| j.to_string())
+}
+
 fn failure_error(f: ImportFailure) -> ApiError {
     match f {
         ImportFailure::Header(h) => {
@@ -309,10 +315,7 @@ impl ImportsApi {
         let job = store_items::start_import_job(&state.db, acting.organisation_id, &opts.actor_ref)
             .await?;
         let location = format!("/v1/jobs/{}", job.id);
-        importer::spawn_job(state.clone(), job.id, path, opts, |report| {
-            poem_openapi::types::ToJSON::to_json(&report_response(report, crate::error::Lang::Fr))
-                .map(|j| j.to_string())
-        });
+        importer::spawn_job(state.clone(), job.id, path, opts, job_result);
         Ok(ImportResponse::Accepted(
             Json(job_response(job, None)),
             location,

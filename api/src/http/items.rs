@@ -6,7 +6,9 @@ use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use reemploi_domain::FieldErrors;
-use reemploi_domain::item::{self as dom, Category as DomCategory, InventoryNumber, PublicCode, Specs};
+use reemploi_domain::item::{
+    self as dom, Category as DomCategory, InventoryNumber, PublicCode, Specs,
+};
 use reemploi_domain::lifecycle::{self, ItemStatus as DomStatus};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
@@ -15,8 +17,8 @@ use super::access::BearerAuth;
 use super::events::{ChainVerification, EventPage, EventResponse};
 use super::pagination::PageRequest;
 use super::types::{ApiTags, Created, Str, Versioned, check_if_match, etag, mirror_enum};
-use crate::commands::{self, By};
 use crate::commands::transitions::item_stream;
+use crate::commands::{self, By};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::entities::{event, item};

@@ -328,8 +328,11 @@ impl SanitisationRequest {
         let medium_serial = text::<100>(&mut errors, "medium_serial", &self.medium_serial);
         let tool = text::<100>(&mut errors, "tool", &self.tool);
         let tool_version = text::<50>(&mut errors, "tool_version", &self.tool_version);
-        let verification =
-            text::<200>(&mut errors, "verification_method", &self.verification_method);
+        let verification = text::<200>(
+            &mut errors,
+            "verification_method",
+            &self.verification_method,
+        );
         let operator = errors
             .check("operator_name", Name::parse(&self.operator_name))
             .map(|n| n.into_inner());
@@ -384,8 +387,11 @@ impl RefurbishmentRequest {
                 parts_replaced.push(part);
             }
         }
-        let operating_system =
-            optional::<100>(&mut errors, "operating_system", self.operating_system.as_ref());
+        let operating_system = optional::<100>(
+            &mut errors,
+            "operating_system",
+            self.operating_system.as_ref(),
+        );
         let technician = errors
             .check("technician_name", Name::parse(&self.technician_name))
             .map(|n| n.into_inner());

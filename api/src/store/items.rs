@@ -167,7 +167,8 @@ pub fn list(filter: &ItemFilter<'_>) -> Select<item::Entity> {
             .replace('_', "\\_");
         let pattern = format!("%{escaped}%");
         let like = |col: item::Column| {
-            Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
         };
         select = select.filter(
             Condition::any()
@@ -218,7 +219,10 @@ pub async fn organisation_name<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResul
 
 /// How many devices an organisation holds, by stored status (counted by the database: a
 /// workshop may hold thousands of devices).
-pub async fn custody_counts<C: ConnectionTrait>(db: &C, org: Uuid) -> ApiResult<Vec<(String, i64)>> {
+pub async fn custody_counts<C: ConnectionTrait>(
+    db: &C,
+    org: Uuid,
+) -> ApiResult<Vec<(String, i64)>> {
     Ok(item::Entity::find()
         .select_only()
         .column(item::Column::Status)
@@ -370,7 +374,10 @@ pub async fn finish_job<C: ConnectionTrait>(
         .col_expr(job::Column::Status, Expr::value(outcome.status))
         .col_expr(job::Column::Result, Expr::value(outcome.result))
         .col_expr(job::Column::Error, Expr::value(outcome.error))
-        .col_expr(job::Column::Processed, Expr::value(outcome.processed as i64))
+        .col_expr(
+            job::Column::Processed,
+            Expr::value(outcome.processed as i64),
+        )
         .col_expr(job::Column::Total, Expr::value(outcome.total as i64))
         .col_expr(job::Column::UpdatedAt, Expr::value(super::now()))
         .filter(job::Column::Id.eq(id))
