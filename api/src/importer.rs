@@ -19,10 +19,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::http::items::{ItemFields, new_item, registered_payload, set_fields};
-use crate::http::transitions::item_stream;
+use crate::commands::transitions::item_stream;
 use crate::store::entities::{event, event_stream, item};
 use crate::store::events::{self as store_events, NewEvent};
+use crate::store::items::{
+    ItemFields, JobOutcome, finish_job, new_item, registered_payload, set_fields, stored_cpu,
+};
 use crate::store::{self, begin_write};
 
 /// Rows written per statement.
@@ -304,12 +306,7 @@ fn fields_of(row: ImportRow) -> ItemFields {
 
 /// Whether the stored device already holds exactly these fields.
 fn same(m: &item::Model, f: &ItemFields) -> bool {
-    let cpu = f
-        .specs
-        .cpu
-        .as_ref()
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty());
+    let cpu = stored_cpu(f);
     m.category == f.category.as_str()
         && m.brand == f.brand
         && m.model == f.model
@@ -552,6 +549,28 @@ pub async fn run(
     report.rejected.sort_by_key(|r| r.line);
     let commit = !opts.dry_run && (opts.partial || report.rejected.is_empty());
     if commit {
+        // One fact on the body's stream for the whole import, so that an import that only
+        // created devices (their first events are written in bulk) or changed nothing still
+        // leaves its trace in the log.
+        store_events::append(
+            &txn,
+            NewEvent {
+                stream: store_events::organisation_stream(opts.organisation_id),
+                organisation_id: Some(opts.organisation_id),
+                actor: opts.actor_ref.clone(),
+                kind: "inventory_imported",
+                payload: serde_json::json!({
+                    "organisation_id": opts.organisation_id,
+                    "rows": report.rows,
+                    "created": report.created,
+                    "updated": report.updated,
+                    "unchanged": report.unchanged,
+                    "rejected": report.rejected.len(),
+                    "partial": opts.partial,
+                }),
+            },
+        )
+        .await?;
         txn.commit().await?;
     } else {
         txn.rollback().await?;
@@ -559,6 +578,56 @@ pub async fn run(
     report.committed = commit;
     progress(rows, rows);
     Ok(report)
+}
+
+/// Runs an import in the background for job `job_id`, recording its progress in
+/// `state.job_progress` and its outcome in the job row; `encode` turns the report into the JSON
+/// the job answers with. The spooled file is removed at the end.
+pub fn spawn_job(
+    state: crate::state::AppState,
+    job_id: Uuid,
+    path: std::path::PathBuf,
+    opts: ImportOptions,
+    encode: fn(&Report) -> Option<String>,
+) {
+    tokio::spawn(async move {
+        let progress_map = state.job_progress.clone();
+        let progress = move |done: u64, total: u64| {
+            if let Ok(mut m) = progress_map.lock() {
+                m.insert(job_id, (done, total));
+            }
+        };
+        let result = run(&state.db, &path, &opts, &progress).await;
+        let _ = tokio::fs::remove_file(&path).await;
+        let failed = |error: &str| JobOutcome {
+            status: "failed",
+            result: None,
+            error: Some(error.to_owned()),
+            processed: 0,
+            total: 0,
+        };
+        let outcome = match result {
+            Ok(report) => JobOutcome {
+                status: "succeeded",
+                result: encode(&report),
+                error: None,
+                processed: report.rows,
+                total: report.rows,
+            },
+            Err(ImportFailure::Header(h)) => failed(h.message_fr()),
+            Err(ImportFailure::Empty) => failed("Le fichier est vide."),
+            Err(ImportFailure::Other(e)) => {
+                tracing::error!(job.id = %job_id, error = format!("{e:#}"), "import job failed");
+                failed("erreur interne")
+            }
+        };
+        if let Err(e) = finish_job(&state.db, job_id, outcome).await {
+            tracing::error!(job.id = %job_id, error = %e, "could not record the job outcome");
+        }
+        if let Ok(mut m) = state.job_progress.lock() {
+            m.remove(&job_id);
+        }
+    });
 }
 
 /// Marks jobs left running by a previous process as failed (their work was lost with it).

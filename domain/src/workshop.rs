@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{FieldErrors, Invalid};
+use crate::lifecycle::{Grade, ItemStatus};
 use crate::text::Text;
 
 /// How a medium was sanitised (NIST SP 800-88; crypto erase as in its Rev. 2).
@@ -153,6 +154,133 @@ pub fn check_disposal(
     }
 }
 
+/// How a grade is written: `A`, `B` or `C`.
+pub fn grade_as_str(g: Grade) -> &'static str {
+    match g {
+        Grade::A => "A",
+        Grade::B => "B",
+        Grade::C => "C",
+    }
+}
+
+/// Reads a stored grade; anything else is no grade.
+pub fn parse_grade(s: &str) -> Option<Grade> {
+    [Grade::A, Grade::B, Grade::C]
+        .into_iter()
+        .find(|g| grade_as_str(*g) == s)
+}
+
+/// Whether sanitisations may be recorded on a device in this status: on the bench only, once
+/// collected and until it is published.
+pub fn accepts_sanitisation(status: ItemStatus) -> bool {
+    match status {
+        ItemStatus::Collected | ItemStatus::Refurbished => true,
+        ItemStatus::Inventoried
+        | ItemStatus::Listed
+        | ItemStatus::Awarded
+        | ItemStatus::Available
+        | ItemStatus::Reserved
+        | ItemStatus::Donated
+        | ItemStatus::Recycled => false,
+    }
+}
+
+/// What recording a bench result does to a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchResult {
+    /// A refurbished device only gets its new grade (no status change).
+    Regrade,
+    /// Otherwise the `refurbish` transition is fired (the life-cycle table refuses it from
+    /// anything but `collected`).
+    Refurbish,
+}
+
+/// What recording a bench result does to a device in this status.
+pub fn bench_result(status: ItemStatus) -> BenchResult {
+    match status {
+        ItemStatus::Refurbished => BenchResult::Regrade,
+        ItemStatus::Inventoried
+        | ItemStatus::Listed
+        | ItemStatus::Awarded
+        | ItemStatus::Collected
+        | ItemStatus::Available
+        | ItemStatus::Reserved
+        | ItemStatus::Donated
+        | ItemStatus::Recycled => BenchResult::Refurbish,
+    }
+}
+
+/// How a device in a given status goes to recycling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisposalRoute {
+    /// The transition of the life-cycle table to fire.
+    pub transition: &'static str,
+    /// Whether the device leaves its lot. A device still in the body's inventory sits at most in
+    /// a lot not yet handed over, which must not offer it any more. A device that was collected
+    /// stays in its lot: the lot is the record of what was handed over (and its documents, such
+    /// as the cession's minutes, list it).
+    pub leaves_lot: bool,
+}
+
+/// How a device in this status goes to recycling (the table refuses the statuses it cannot).
+pub fn disposal_route(status: ItemStatus) -> DisposalRoute {
+    match status {
+        ItemStatus::Inventoried => DisposalRoute {
+            transition: "recycle_inventoried",
+            leaves_lot: true,
+        },
+        ItemStatus::Listed
+        | ItemStatus::Awarded
+        | ItemStatus::Collected
+        | ItemStatus::Refurbished
+        | ItemStatus::Available
+        | ItemStatus::Reserved
+        | ItemStatus::Donated
+        | ItemStatus::Recycled => DisposalRoute {
+            transition: "recycle",
+            leaves_lot: false,
+        },
+    }
+}
+
+/// The kind of a sanitisation tool's report, recognised from its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// A PDF certificate.
+    Pdf,
+    /// A text log (nwipe), UTF-8 without NUL bytes.
+    Log,
+}
+
+impl ReportKind {
+    /// Recognises a report: a PDF from its magic bytes, otherwise non-empty UTF-8 text.
+    pub fn sniff(bytes: &[u8]) -> Option<ReportKind> {
+        if bytes.starts_with(b"%PDF-") {
+            Some(ReportKind::Pdf)
+        } else if !bytes.is_empty() && !bytes.contains(&0) && std::str::from_utf8(bytes).is_ok() {
+            Some(ReportKind::Log)
+        } else {
+            None
+        }
+    }
+
+    /// The file extension it is stored with.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ReportKind::Pdf => "pdf",
+            ReportKind::Log => "log",
+        }
+    }
+
+    /// The content type it is served with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ReportKind::Pdf => "application/pdf",
+            ReportKind::Log => "text/plain; charset=utf-8",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,5 +337,48 @@ mod tests {
     fn bsdd_numbers_are_codes() {
         assert!(parse_bsdd("BSD-20261129-ABCD1234").is_ok());
         assert_eq!(parse_bsdd("BSD 2026/11"), Err(Invalid::InvalidFormat));
+    }
+
+    #[test]
+    fn grades_round_trip_and_nothing_else_parses() {
+        for g in [Grade::A, Grade::B, Grade::C] {
+            assert_eq!(parse_grade(grade_as_str(g)), Some(g));
+        }
+        assert_eq!(parse_grade("D"), None);
+        assert_eq!(parse_grade("a"), None);
+    }
+
+    #[test]
+    fn from_every_status_the_bench_and_disposal_rules_answer() {
+        for s in ItemStatus::ALL {
+            let on_bench = matches!(s, ItemStatus::Collected | ItemStatus::Refurbished);
+            assert_eq!(accepts_sanitisation(s), on_bench, "{s:?}");
+            assert_eq!(
+                bench_result(s) == BenchResult::Regrade,
+                s == ItemStatus::Refurbished,
+                "{s:?}"
+            );
+            let route = disposal_route(s);
+            assert_eq!(route.leaves_lot, s == ItemStatus::Inventoried, "{s:?}");
+            // The route names a transition of the table that leads to `recycled`.
+            let t = crate::lifecycle::transition(route.transition).expect("in the table");
+            assert_eq!(t.to, ItemStatus::Recycled);
+        }
+    }
+
+    #[test]
+    fn a_collected_device_recycled_stays_in_its_lot() {
+        let route = disposal_route(ItemStatus::Collected);
+        assert_eq!(route.transition, "recycle");
+        assert!(!route.leaves_lot);
+    }
+
+    #[test]
+    fn reports_are_pdfs_or_text_logs() {
+        assert_eq!(ReportKind::sniff(b"%PDF-1.7 ..."), Some(ReportKind::Pdf));
+        assert_eq!(ReportKind::sniff(b"nwipe: wiped"), Some(ReportKind::Log));
+        assert_eq!(ReportKind::sniff(b""), None);
+        assert_eq!(ReportKind::sniff(b"a\0b"), None);
+        assert_eq!(ReportKind::sniff(&[0xFF, 0xFE, 0x41]), None);
     }
 }

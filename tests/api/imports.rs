@@ -358,3 +358,54 @@ async fn a_large_file_is_imported_as_a_job_with_progress() {
         .await
         .assert_problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn every_committed_import_leaves_one_inventory_imported_event_with_its_counts() {
+    let app = spawn_app().await;
+    let town = app.register("public_body").await;
+    let template = app.get("/v1/items/import/template", None).await;
+    let csv = template.text.into_bytes();
+    let first = import(&app, &town, "", csv.clone(), "text/csv").await;
+    assert_eq!(first.body["created"], 1, "{}", first.text);
+    // Importing the same file again changes nothing, and still commits with its trace.
+    let again = import(&app, &town, "", csv.clone(), "text/csv").await;
+    assert_eq!(again.body["unchanged"], 1, "{}", again.text);
+    assert_eq!(again.body["committed"], true, "{}", again.text);
+    // A dry run writes nothing, its event neither.
+    let dry = import(&app, &town, "?dry_run=true", csv, "text/csv").await;
+    assert_eq!(dry.body["committed"], false, "{}", dry.text);
+    let events = app
+        .get(
+            &format!("/v1/organisations/{}/events?limit=200", town.id),
+            Some(&town.token),
+        )
+        .await;
+    assert_eq!(events.status, 200, "{}", events.text);
+    let imported: Vec<&serde_json::Value> = events.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|e| e["kind"] == "inventory_imported")
+        .collect();
+    assert_eq!(imported.len(), 2, "{}", events.text);
+    assert_eq!(
+        imported[0]["stream"],
+        format!("organisation/{}", town.id).as_str()
+    );
+    assert_eq!(
+        (
+            imported[0]["payload"]["created"].as_u64(),
+            imported[1]["payload"]["created"].as_u64(),
+            imported[1]["payload"]["unchanged"].as_u64(),
+        ),
+        (Some(1), Some(0), Some(1))
+    );
+    // The chain of the body still verifies with the import's events in it.
+    let verified = app
+        .get(
+            &format!("/v1/organisations/{}/events/verify", town.id),
+            Some(&town.token),
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+}

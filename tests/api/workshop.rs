@@ -11,6 +11,8 @@ struct Bench {
     /// Collected laptops (acquired 2019) and one collected desktop acquired in 2014.
     laptops: Vec<String>,
     old_desktop: String,
+    /// The lot they were collected in.
+    lot_id: String,
 }
 
 async fn bench(app: &TestApp) -> Bench {
@@ -76,6 +78,7 @@ async fn bench(app: &TestApp) -> Bench {
         operator,
         laptops,
         old_desktop,
+        lot_id,
     }
 }
 
@@ -312,6 +315,42 @@ async fn devices_are_sent_to_recycling_by_whoever_holds_them() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(app.count("disposals").await, 2);
+}
+
+#[tokio::test]
+async fn recycling_a_collected_device_keeps_it_in_its_lot() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let base = format!("/v1/items/{}", b.laptops[0]);
+    let r = app
+        .post(
+            &format!("{base}/disposal"),
+            Some(&b.atelier.token),
+            disposal(),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let item = app.get(&base, Some(&b.atelier.token)).await;
+    assert_eq!(item.body["status"], "recycled", "{}", item.text);
+    assert_eq!(item.body["lot_id"], b.lot_id.as_str(), "{}", item.text);
+    // The lot still lists all four devices it handed over, the recycled one included.
+    let lot = app
+        .get(&format!("/v1/lots/{}", b.lot_id), Some(&b.town.token))
+        .await;
+    assert_eq!(lot.body["item_count"], 4, "{}", lot.text);
+    let listed = app
+        .get(
+            &format!("/v1/items?lot_id={}", b.lot_id),
+            Some(&b.atelier.token),
+        )
+        .await;
+    let ids: Vec<&str> = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert!(ids.contains(&b.laptops[0].as_str()), "{}", listed.text);
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@
 
 pub mod demand;
 pub mod lots;
+pub mod items;
 pub mod transitions;
+pub mod workshop;
 
 use reemploi_domain::organisation::Actor;
 use uuid::Uuid;

@@ -1039,7 +1039,7 @@ pub async fn generate(
     let series_id = series.unwrap_or(id);
     let version = previous.as_ref().map_or(1, |p| p.version + 1);
     for _ in 0..5 {
-        let code = crate::http::items::new_public_code();
+        let code = crate::store::items::new_public_code();
         let verify_url = format!("{}/v1/verify/{code}", docs.public_url);
         let mut full = data.clone();
         full["code"] = json!(code);

@@ -11,8 +11,6 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
 };
 use reemploi_domain::import::TEMPLATE_HEADER;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
@@ -22,7 +20,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::importer::{self, ImportFailure, ImportOptions, Report};
 use crate::state::AppState;
 use crate::store::entities::job;
-use crate::store::{self};
+use crate::store::{self, items as store_items};
 
 /// Content types accepted for an inventory file.
 const CSV_TYPES: &[&str] = &[
@@ -201,6 +199,12 @@ fn report_response(r: &Report, lang: crate::error::Lang) -> ImportReport {
     }
 }
 
+/// The report a finished job answers with (in French, the job having no request language).
+fn job_result(report: &Report) -> Option<String> {
+    poem_openapi::types::ToJSON::to_json(&report_response(report, crate::error::Lang::Fr))
+        .map(|j| j.to_string())
+}
+
 fn failure_error(f: ImportFailure) -> ApiError {
     match f {
         ImportFailure::Header(h) => {
@@ -308,86 +312,13 @@ impl ImportsApi {
             return Ok(ImportResponse::Done(Json(report_response(&report, lang))));
         }
 
-        let now = store::now();
-        let job_id = store::new_id();
-        job::Entity::insert(job::ActiveModel {
-            id: Set(job_id),
-            organisation_id: Set(acting.organisation_id),
-            kind: Set("item_import".to_owned()),
-            status: Set("running".to_owned()),
-            total: Set(0),
-            processed: Set(0),
-            result: Set(None),
-            error: Set(None),
-            created_by: Set(auth.0.actor_ref()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(&state.db)
-        .await?;
-        let background = state.clone();
-        tokio::spawn(async move {
-            let progress_map = background.job_progress.clone();
-            let progress = move |done: u64, total: u64| {
-                if let Ok(mut m) = progress_map.lock() {
-                    m.insert(job_id, (done, total));
-                }
-            };
-            let result = importer::run(&background.db, &path, &opts, &progress).await;
-            let _ = tokio::fs::remove_file(&path).await;
-            let (status, result_json, error, processed, total) = match result {
-                Ok(report) => {
-                    let json = poem_openapi::types::ToJSON::to_json(&report_response(
-                        &report,
-                        crate::error::Lang::Fr,
-                    ));
-                    (
-                        "succeeded",
-                        json.map(|j| j.to_string()),
-                        None,
-                        report.rows,
-                        report.rows,
-                    )
-                }
-                Err(ImportFailure::Header(h)) => {
-                    ("failed", None, Some(h.message_fr().to_owned()), 0, 0)
-                }
-                Err(ImportFailure::Empty) => (
-                    "failed",
-                    None,
-                    Some("Le fichier est vide.".to_owned()),
-                    0,
-                    0,
-                ),
-                Err(ImportFailure::Other(e)) => {
-                    tracing::error!(job.id = %job_id, error = format!("{e:#}"), "import job failed");
-                    ("failed", None, Some("erreur interne".to_owned()), 0, 0)
-                }
-            };
-            let saved = job::Entity::update_many()
-                .col_expr(job::Column::Status, Expr::value(status))
-                .col_expr(job::Column::Result, Expr::value(result_json))
-                .col_expr(job::Column::Error, Expr::value(error))
-                .col_expr(job::Column::Processed, Expr::value(processed as i64))
-                .col_expr(job::Column::Total, Expr::value(total as i64))
-                .col_expr(job::Column::UpdatedAt, Expr::value(store::now()))
-                .filter(job::Column::Id.eq(job_id))
-                .exec(&background.db)
-                .await;
-            if let Err(e) = saved {
-                tracing::error!(job.id = %job_id, error = %e, "could not record the job outcome");
-            }
-            if let Ok(mut m) = background.job_progress.lock() {
-                m.remove(&job_id);
-            }
-        });
-        let m = job::Entity::find_by_id(job_id)
-            .one(&state.db)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
+        let job = store_items::start_import_job(&state.db, acting.organisation_id, &opts.actor_ref)
+            .await?;
+        let location = format!("/v1/jobs/{}", job.id);
+        importer::spawn_job(state.clone(), job.id, path, opts, job_result);
         Ok(ImportResponse::Accepted(
-            Json(job_response(m, None)),
-            format!("/v1/jobs/{job_id}"),
+            Json(job_response(job, None)),
+            location,
         ))
     }
 
@@ -410,10 +341,7 @@ impl ImportsApi {
     /// Progress of a background job (a large import), then its report.
     #[oai(path = "/jobs/:id", method = "get", operation_id = "get_job")]
     async fn get_job(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Json<JobResponse>> {
-        let m = job::Entity::find_by_id(id.0)
-            .one(&self.state.db)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
+        let m = store_items::find_job(&self.state.db, id.0).await?;
         auth.0.authorize_related("get_job", &[m.organisation_id])?;
         let live = if m.status == "running" {
             self.state

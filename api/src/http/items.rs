@@ -5,28 +5,26 @@ use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use rand::Rng;
 use reemploi_domain::FieldErrors;
 use reemploi_domain::item::{
     self as dom, Category as DomCategory, InventoryNumber, PublicCode, Specs,
 };
 use reemploi_domain::lifecycle::{self, ItemStatus as DomStatus};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::events::{ChainVerification, EventPage, EventResponse};
 use super::pagination::PageRequest;
-use super::transitions::item_stream;
 use super::types::{ApiTags, Created, Str, Versioned, check_if_match, etag, mirror_enum};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::commands::transitions::item_stream;
+use crate::commands::{self, By};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::entities::{event, item, organisation};
-use crate::store::events::{self, NewEvent, verify_stream};
-use crate::store::{self, begin_write, is_unique_violation};
+use crate::store::entities::{event, item};
+use crate::store::events::verify_stream;
+use crate::store::items::{self as store_items, ItemFilter};
+pub use crate::store::items::{ItemFields, find_item, new_public_code, related_orgs};
 
 mirror_enum!(
     /// Category of a device.
@@ -206,25 +204,6 @@ pub struct ItemPage {
     pub next_cursor: Option<String>,
 }
 
-/// Validated fields of a device, shared by the form and the import.
-#[derive(Debug, Clone)]
-pub struct ItemFields {
-    pub inventory_number: InventoryNumber,
-    pub category: DomCategory,
-    pub brand: Option<String>,
-    pub model: Option<String>,
-    pub serial_number: Option<String>,
-    pub name: Option<String>,
-    pub location: Option<String>,
-    pub donor_status: Option<String>,
-    pub specs: Specs,
-    pub has_data_storage: bool,
-    pub acquisition_date: Option<NaiveDate>,
-    pub acquisition_value_cents: Option<i64>,
-    pub net_book_value_cents: Option<i64>,
-    pub condition_notes: Option<String>,
-}
-
 fn optional_text<const MAX: usize>(
     errors: &mut FieldErrors,
     field: &str,
@@ -288,84 +267,6 @@ impl ItemRequest {
     }
 }
 
-/// A fresh public code.
-pub fn new_public_code() -> String {
-    let bits: u64 = rand::rng().random::<u64>() & ((1u64 << 50) - 1);
-    PublicCode::from_random(bits).as_str().to_owned()
-}
-
-/// Writes the columns of `fields` into an active model.
-pub fn set_fields(am: &mut item::ActiveModel, f: &ItemFields) {
-    am.inventory_number = Set(f.inventory_number.as_str().to_owned());
-    am.category = Set(f.category.as_str().to_owned());
-    am.brand = Set(f.brand.clone());
-    am.model = Set(f.model.clone());
-    am.serial_number = Set(f.serial_number.clone());
-    am.name = Set(f.name.clone());
-    am.location = Set(f.location.clone());
-    am.donor_status = Set(f.donor_status.clone());
-    am.cpu = Set(f
-        .specs
-        .cpu
-        .as_ref()
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty()));
-    am.ram_gb = Set(f.specs.ram_gb);
-    am.storage_gb = Set(f.specs.storage_gb);
-    am.storage_kind = Set(f.specs.storage_kind.map(|k| k.as_str().to_owned()));
-    am.screen_inches = Set(f.specs.screen_inches);
-    am.battery_health_percent = Set(f.specs.battery_health_percent);
-    am.has_data_storage = Set(f.has_data_storage);
-    am.acquisition_date = Set(f.acquisition_date);
-    am.acquisition_value_cents = Set(f.acquisition_value_cents);
-    am.net_book_value_cents = Set(f.net_book_value_cents);
-    am.condition_notes = Set(f.condition_notes.clone());
-}
-
-/// A new device's row, owned and held by its public body.
-pub fn new_item(org: Uuid, f: &ItemFields, now: DateTime<Utc>) -> item::ActiveModel {
-    let mut am = item::ActiveModel {
-        id: Set(store::new_id()),
-        public_code: Set(new_public_code()),
-        organisation_id: Set(org),
-        grade: Set(None),
-        status: Set(DomStatus::Inventoried.as_str().to_owned()),
-        owner_id: Set(org),
-        custodian_id: Set(org),
-        lot_id: Set(None),
-        version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    set_fields(&mut am, f);
-    am
-}
-
-/// The payload of an `item_registered` event.
-pub fn registered_payload(org: Uuid, f: &ItemFields, public_code: &str) -> serde_json::Value {
-    serde_json::json!({
-        "organisation_id": org,
-        "inventory_number": f.inventory_number.as_str(),
-        "category": f.category.as_str(),
-        "public_code": public_code,
-        "to": "inventoried",
-    })
-}
-
-/// Loads a device or answers 404.
-pub async fn find_item<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<item::Model> {
-    item::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
-/// The organisations related to a device: origin, owner, custodian.
-pub fn related_orgs(m: &item::Model) -> [Uuid; 3] {
-    [m.organisation_id, m.owner_id, m.custodian_id]
-}
-
 /// One step of a device's public history.
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -420,6 +321,81 @@ pub struct Lifecycle {
     pub mermaid: String,
 }
 
+/// The label of an event in the public history, in French.
+fn public_label(kind: &str) -> String {
+    lifecycle::transition(kind).map_or_else(
+        || match kind {
+            "item_registered" => "Inscrit à l'inventaire".to_owned(),
+            "item_updated" => "Fiche mise à jour".to_owned(),
+            other => other.to_owned(),
+        },
+        |t| t.label_fr.to_owned(),
+    )
+}
+
+impl PublicItem {
+    /// The public page of the device a label names: its steps with organisation names.
+    async fn load(db: &DatabaseConnection, code: &PublicCode) -> ApiResult<PublicItem> {
+        let m = store_items::find_by_public_code(db, code).await?;
+        let stream = item_stream(m.id);
+        let rows = store_items::stream_history(db, &stream).await?;
+        let mut names = std::collections::HashMap::new();
+        let mut history = Vec::with_capacity(rows.len());
+        for e in &rows {
+            let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
+            let org_of = |key: &str| {
+                payload
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| s.parse::<Uuid>().ok())
+            };
+            let organisation = org_name(db, &mut names, org_of("organisation_id")).await?;
+            let to_organisation = org_name(db, &mut names, org_of("to_organisation_id")).await?;
+            history.push(PublicStep {
+                at: e.occurred_at.clone(),
+                step: e.kind.clone(),
+                label: public_label(&e.kind),
+                organisation,
+                to_organisation,
+            });
+        }
+        let verified = verify_stream(db, &stream).await?.broken.is_none();
+        let category = DomCategory::parse(&m.category).unwrap_or(DomCategory::Other);
+        let status = DomStatus::parse(&m.status).unwrap_or(DomStatus::Inventoried);
+        Ok(PublicItem {
+            public_code: PublicCode::parse(&m.public_code)
+                .map(|c| c.display())
+                .unwrap_or(m.public_code),
+            category: category.into(),
+            category_label: category.label_fr().to_owned(),
+            brand: m.brand,
+            model: m.model,
+            status: status.into(),
+            status_label: status.label_fr().to_owned(),
+            grade: m.grade,
+            history,
+            history_verified: verified,
+        })
+    }
+}
+
+/// An organisation's name, looked up once per page.
+async fn org_name<C: ConnectionTrait>(
+    db: &C,
+    names: &mut std::collections::HashMap<Uuid, String>,
+    id: Option<Uuid>,
+) -> ApiResult<Option<String>> {
+    let Some(id) = id else { return Ok(None) };
+    if let Some(n) = names.get(&id) {
+        return Ok(Some(n.clone()));
+    }
+    let name = store_items::organisation_name(db, id).await?;
+    if let Some(n) = &name {
+        names.insert(id, n.clone());
+    }
+    Ok(name)
+}
+
 pub struct ItemsApi {
     pub state: AppState,
 }
@@ -438,36 +414,10 @@ impl ItemsApi {
     ) -> ApiResult<Created<ItemResponse>> {
         let acting = auth.0.acting_as("create_item", body.0.organisation_id)?;
         let fields = body.0.parse(self.state.settings.today())?;
-        let org = acting.organisation_id;
-        let now = store::now();
-        let am = new_item(org, &fields, now);
-        let id = *am.id.as_ref();
-        let code = am.public_code.as_ref().clone();
-        let txn = begin_write(&self.state.db).await?;
-        match item::Entity::insert(am).exec_without_returning(&txn).await {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ApiError::new(ErrorCode::InventoryNumberTaken));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        events::append(
-            &txn,
-            NewEvent {
-                stream: item_stream(id),
-                organisation_id: Some(org),
-                actor: auth.0.actor_ref(),
-                kind: "item_registered",
-                payload: registered_payload(org, &fields, &code),
-            },
-        )
-        .await?;
-        let created = find_item(&txn, id).await?;
-        txn.commit().await?;
-        Ok(Created::Created(
-            Json(created.into()),
-            format!("/v1/items/{id}"),
-        ))
+        let by = By::acting(&auth.0, &acting);
+        let created = commands::items::create_item(&self.state.db, &by, &fields).await?;
+        let location = format!("/v1/items/{}", created.id);
+        Ok(Created::Created(Json(created.into()), location))
     }
 
     /// List devices
@@ -491,41 +441,13 @@ impl ItemsApi {
     ) -> ApiResult<Json<ItemPage>> {
         let acting = auth.0.acting_as("list_items", organisation_id.0)?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        let org = acting.organisation_id;
-        let mut select = item::Entity::find().filter(
-            Condition::any()
-                .add(item::Column::OrganisationId.eq(org))
-                .add(item::Column::OwnerId.eq(org))
-                .add(item::Column::CustodianId.eq(org)),
-        );
-        if let Some(s) = status.0 {
-            select = select.filter(item::Column::Status.eq(DomStatus::from(s).as_str()));
-        }
-        if let Some(c) = category.0 {
-            select = select.filter(item::Column::Category.eq(DomCategory::from(c).as_str()));
-        }
-        if let Some(l) = lot_id.0 {
-            select = select.filter(item::Column::LotId.eq(l));
-        }
-        if let Some(q) = q.0.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let escaped = q
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            let pattern = format!("%{escaped}%");
-            let like = |col: item::Column| {
-                Expr::expr(Func::lower(Expr::col(col)))
-                    .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
-            };
-            select = select.filter(
-                Condition::any()
-                    .add(like(item::Column::Brand))
-                    .add(like(item::Column::Model))
-                    .add(like(item::Column::SerialNumber))
-                    .add(like(item::Column::InventoryNumber)),
-            );
-        }
+        let select = store_items::list(&ItemFilter {
+            organisation_id: acting.organisation_id,
+            status: status.0.map(Into::into),
+            category: category.0.map(Into::into),
+            lot_id: lot_id.0,
+            q: q.0.as_deref(),
+        });
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, item::Column::Id, |m| m.id)
             .await?;
@@ -565,52 +487,14 @@ impl ItemsApi {
         let current = find_item(&self.state.db, id.0).await?;
         let acting = auth
             .0
-            .authorize_related("update_item", &[current.organisation_id])?;
-        let acting = acting.ok_or_else(ApiError::forbidden)?;
+            .authorize_related("update_item", &[current.organisation_id])?
+            .ok_or_else(ApiError::forbidden)?;
         let fields = body.0.parse(self.state.settings.today())?;
-        if fields.inventory_number.as_str() != current.inventory_number {
-            return Err(ApiError::field(
-                "inventory_number",
-                reemploi_domain::Invalid::NotAllowedForKind,
-            )
-            .detail(
-                "Le numéro d'inventaire d'un équipement ne change pas.",
-                "A device's inventory number does not change.",
-            ));
-        }
-        let txn = begin_write(&self.state.db).await?;
-        let current = find_item(&txn, id.0).await?;
-        check_if_match(if_match.0.as_deref(), current.version)?;
-        if current.status != DomStatus::Inventoried.as_str() {
-            return Err(ApiError::new(ErrorCode::ItemNotEditable));
-        }
-        let mut am: item::ActiveModel = Default::default();
-        set_fields(&mut am, &fields);
-        am.version = Set(current.version + 1);
-        am.updated_at = Set(store::now());
-        let done = item::Entity::update_many()
-            .set(am)
-            .filter(item::Column::Id.eq(current.id))
-            .filter(item::Column::Version.eq(current.version))
-            .exec(&txn)
-            .await?;
-        if done.rows_affected != 1 {
-            return Err(ApiError::new(ErrorCode::PreconditionFailed));
-        }
-        crate::search::indexer::items_changed(&txn, &[current.id]).await?;
-        events::append(
-            &txn,
-            NewEvent {
-                stream: item_stream(current.id),
-                organisation_id: Some(acting.organisation_id),
-                actor: auth.0.actor_ref(),
-                kind: "item_updated",
-                payload: serde_json::json!({ "organisation_id": acting.organisation_id, "version": current.version + 1 }),
-            },
-        )
-        .await?;
-        let updated = find_item(&txn, id.0).await?;
-        txn.commit().await?;
+        let by = By::acting(&auth.0, &acting);
+        let if_match = if_match.0;
+        let precondition = |version| check_if_match(if_match.as_deref(), version);
+        let updated =
+            commands::items::update_item(&self.state.db, &by, id.0, precondition, &fields).await?;
         let tag = etag(updated.version);
         Ok(Versioned::Ok(Json(updated.into()), tag))
     }
@@ -634,7 +518,7 @@ impl ItemsApi {
         auth.0
             .authorize_related("list_item_events", &related_orgs(&m))?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        let select = event::Entity::find().filter(event::Column::Stream.eq(item_stream(m.id)));
+        let select = store_items::stream_events(&item_stream(m.id));
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, event::Column::Id, |e| e.id)
             .await?;
@@ -679,79 +563,7 @@ impl ItemsApi {
         #[oai(validator(max_length = 20))] public_code: Path<String>,
     ) -> ApiResult<Json<PublicItem>> {
         let code = PublicCode::parse(&public_code.0).map_err(|_| ApiError::not_found())?;
-        let db = &self.state.db;
-        let m = item::Entity::find()
-            .filter(item::Column::PublicCode.eq(code.as_str()))
-            .one(db)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        let rows = event::Entity::find()
-            .filter(event::Column::Stream.eq(item_stream(m.id)))
-            .order_by_asc(event::Column::Seq)
-            .all(db)
-            .await?;
-        let mut names = std::collections::HashMap::new();
-        let mut history = Vec::with_capacity(rows.len());
-        for e in &rows {
-            let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
-            let org_name = |key: &str| {
-                payload
-                    .get(key)
-                    .and_then(|v| v.as_str())
-                    .and_then(|s| s.parse::<Uuid>().ok())
-            };
-            let mut resolve = async |id: Option<Uuid>| -> ApiResult<Option<String>> {
-                let Some(id) = id else { return Ok(None) };
-                if let Some(n) = names.get(&id) {
-                    return Ok(Some(String::clone(n)));
-                }
-                let name = organisation::Entity::find_by_id(id)
-                    .one(db)
-                    .await?
-                    .map(|o| o.name);
-                if let Some(n) = &name {
-                    names.insert(id, n.clone());
-                }
-                Ok(name)
-            };
-            let organisation = resolve(org_name("organisation_id")).await?;
-            let to_organisation = resolve(org_name("to_organisation_id")).await?;
-            let label = lifecycle::transition(&e.kind).map_or_else(
-                || match e.kind.as_str() {
-                    "item_registered" => "Inscrit à l'inventaire".to_owned(),
-                    "item_updated" => "Fiche mise à jour".to_owned(),
-                    other => other.to_owned(),
-                },
-                |t| t.label_fr.to_owned(),
-            );
-            history.push(PublicStep {
-                at: e.occurred_at.clone(),
-                step: e.kind.clone(),
-                label,
-                organisation,
-                to_organisation,
-            });
-        }
-        let verified = verify_stream(db, &item_stream(m.id))
-            .await?
-            .broken
-            .is_none();
-        let category = DomCategory::parse(&m.category).unwrap_or(DomCategory::Other);
-        let status = DomStatus::parse(&m.status).unwrap_or(DomStatus::Inventoried);
-        Ok(Json(PublicItem {
-            public_code: PublicCode::parse(&m.public_code)
-                .map(|c| c.display())
-                .unwrap_or(m.public_code),
-            category: category.into(),
-            category_label: category.label_fr().to_owned(),
-            brand: m.brand,
-            model: m.model,
-            status: status.into(),
-            status_label: status.label_fr().to_owned(),
-            grade: m.grade,
-            history,
-            history_verified: verified,
-        }))
+        Ok(Json(PublicItem::load(&self.state.db, &code).await?))
     }
 
     /// The life cycle of a device

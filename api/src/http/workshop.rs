@@ -8,30 +8,25 @@ use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use reemploi_domain::item::StorageKind as DomStorageKind;
-use reemploi_domain::lifecycle::{
-    Facts, Grade as DomGrade, ItemStatus as DomStatus, Precondition, Refusal,
-};
+use reemploi_domain::lifecycle::{Grade as DomGrade, ItemStatus as DomStatus};
 use reemploi_domain::text::{LongText, Name, Text};
 use reemploi_domain::workshop::{
-    self as dom, DisposalChannel as DomChannel, MediumAttempt, SanitisationMethod as DomMethod,
+    self as dom, DisposalChannel as DomChannel, SanitisationMethod as DomMethod,
 };
 use reemploi_domain::{FieldErrors, Invalid};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
 use uuid::Uuid;
 
-use super::access::BearerAuth;
+use super::access::{BearerAuth, Caller};
 use super::items::{ItemResponse, ItemStatus, StorageKind, find_item, related_orgs};
-use super::transitions::{self, By};
 use super::types::{ApiTags, Created, Str, mirror_enum};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::commands::By;
+use crate::commands::workshop::{self as cmd, NewDisposal, NewRefurbishment, NewSanitisation};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::entities::{disposal, item, refurbishment_record, sanitisation_record};
-use crate::store::{self, begin_write};
+use crate::store::entities::{disposal, refurbishment_record, sanitisation_record};
+use crate::store::items as store_items;
+
+pub(crate) use crate::store::items::{sanitisations as attempts, storage_sanitised as sanitised};
 
 mirror_enum!(
     /// Sanitisation method (NIST SP 800-88). Only `purge`, `crypto_erase` and `destroy` allow re-use.
@@ -66,23 +61,6 @@ impl From<DomGrade> for Grade {
             DomGrade::B => Grade::B,
             DomGrade::C => Grade::C,
         }
-    }
-}
-
-fn grade_str(g: DomGrade) -> &'static str {
-    match g {
-        DomGrade::A => "A",
-        DomGrade::B => "B",
-        DomGrade::C => "C",
-    }
-}
-
-fn parse_grade(s: &str) -> Option<DomGrade> {
-    match s {
-        "A" => Some(DomGrade::A),
-        "B" => Some(DomGrade::B),
-        "C" => Some(DomGrade::C),
-        _ => None,
     }
 }
 
@@ -173,7 +151,7 @@ async fn sanitisation_response(
                 .blobs
                 .signed_url(key, state.settings.blob_url_ttl_secs)
                 .await
-                .map_err(super::photos::blob_error)?,
+                .map_err(crate::commands::items::blob_error)?,
         ),
         None => None,
     };
@@ -253,7 +231,7 @@ impl From<refurbishment_record::Model> for RefurbishmentResponse {
                 .collect(),
             parts_replaced: serde_json::from_str(&m.parts_replaced).unwrap_or_default(),
             operating_system: m.operating_system,
-            grade: parse_grade(&m.grade).unwrap_or(DomGrade::C).into(),
+            grade: dom::parse_grade(&m.grade).unwrap_or(DomGrade::C).into(),
             minutes_spent: m.minutes_spent,
             technician_name: m.technician_name,
             notes: m.notes,
@@ -344,57 +322,181 @@ fn optional<const MAX: usize>(
         .map(|t| t.into_inner())
 }
 
-pub(crate) async fn attempts<C: ConnectionTrait>(
-    db: &C,
-    item_id: Uuid,
-) -> ApiResult<Vec<sanitisation_record::Model>> {
-    Ok(sanitisation_record::Entity::find()
-        .filter(sanitisation_record::Column::ItemId.eq(item_id))
-        .order_by_asc(sanitisation_record::Column::Id)
-        .all(db)
-        .await?)
-}
-
-pub(crate) fn sanitised(records: &[sanitisation_record::Model]) -> bool {
-    let attempts: Vec<MediumAttempt<'_>> = records
-        .iter()
-        .map(|r| MediumAttempt {
-            medium_serial: &r.medium_serial,
-            method: DomMethod::parse(&r.method).unwrap_or(DomMethod::Clear),
-            success: r.success,
-            ended_at: r.ended_at,
+impl SanitisationRequest {
+    fn parse(self, now: DateTime<Utc>) -> Result<NewSanitisation, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let medium_serial = text::<100>(&mut errors, "medium_serial", &self.medium_serial);
+        let tool = text::<100>(&mut errors, "tool", &self.tool);
+        let tool_version = text::<50>(&mut errors, "tool_version", &self.tool_version);
+        let verification = text::<200>(
+            &mut errors,
+            "verification_method",
+            &self.verification_method,
+        );
+        let operator = errors
+            .check("operator_name", Name::parse(&self.operator_name))
+            .map(|n| n.into_inner());
+        let notes = optional::<2000>(&mut errors, "notes", self.notes.as_ref());
+        dom::check_period(self.started_at, self.ended_at, now, &mut errors);
+        let (
+            Some(medium_serial),
+            Some(tool),
+            Some(tool_version),
+            Some(verification_method),
+            Some(operator_name),
+            true,
+        ) = (
+            medium_serial,
+            tool,
+            tool_version,
+            verification,
+            operator,
+            errors.is_empty(),
+        )
+        else {
+            return Err(errors);
+        };
+        Ok(NewSanitisation {
+            medium_serial,
+            medium_type: self.medium_type.into(),
+            method: self.method.into(),
+            tool,
+            tool_version,
+            verification_method,
+            success: self.success,
+            operator_name,
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            notes,
         })
-        .collect();
-    dom::storage_sanitised(&attempts)
+    }
 }
 
-/// The facts of the life-cycle table for a device on the bench.
-async fn bench_facts<C: ConnectionTrait>(
-    db: &C,
-    m: &item::Model,
-    today: NaiveDate,
-) -> ApiResult<Facts> {
-    let records = attempts(db, m.id).await?;
-    Ok(Facts {
-        grade: m.grade.as_deref().and_then(parse_grade),
-        has_data_storage: m.has_data_storage,
-        storage_sanitised: sanitised(&records),
-        acquisition_date: m.acquisition_date,
-        today: Some(today),
-        age_override: m.age_override_reason.is_some(),
-        ..Facts::default()
-    })
+impl RefurbishmentRequest {
+    fn parse(self) -> Result<NewRefurbishment, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut tests = Vec::with_capacity(self.tests.len());
+        for (i, t) in self.tests.iter().enumerate() {
+            if let Some(name) = text::<50>(&mut errors, &format!("tests[{i}].name"), &t.name) {
+                tests.push((name, t.passed));
+            }
+        }
+        let mut parts_replaced = Vec::with_capacity(self.parts_replaced.len());
+        for (i, p) in self.parts_replaced.iter().enumerate() {
+            if let Some(part) = text::<100>(&mut errors, &format!("parts_replaced[{i}]"), p) {
+                parts_replaced.push(part);
+            }
+        }
+        let operating_system = optional::<100>(
+            &mut errors,
+            "operating_system",
+            self.operating_system.as_ref(),
+        );
+        let technician = errors
+            .check("technician_name", Name::parse(&self.technician_name))
+            .map(|n| n.into_inner());
+        let notes = optional::<2000>(&mut errors, "notes", self.notes.as_ref());
+        let (Some(technician_name), true) = (technician, errors.is_empty()) else {
+            return Err(errors);
+        };
+        Ok(NewRefurbishment {
+            tests,
+            parts_replaced,
+            operating_system,
+            grade: self.grade.into(),
+            minutes_spent: self.minutes_spent,
+            technician_name,
+            notes,
+        })
+    }
 }
 
-fn custody_by(caller: &super::access::Caller, op: &str, m: &item::Model) -> ApiResult<By> {
+impl DisposalRequest {
+    fn parse(self, today: NaiveDate) -> Result<NewDisposal, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let recycler = errors
+            .check("recycler_name", Name::parse(&self.recycler_name))
+            .map(|n| n.into_inner());
+        let bsdd_number = match self
+            .bsdd_number
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(raw) => errors
+                .check("bsdd_number", dom::parse_bsdd(raw))
+                .map(|t| t.into_inner()),
+        };
+        let notes = optional::<2000>(&mut errors, "notes", self.notes.as_ref());
+        let weight_grams = (self.weight_kg * 1000.0).round() as i64;
+        if !self.weight_kg.is_finite() {
+            errors.push("weight_kg", Invalid::OutOfRange);
+        }
+        dom::check_disposal(weight_grams, self.disposed_on, today, &mut errors);
+        let (Some(recycler_name), true) = (recycler, errors.is_empty()) else {
+            return Err(errors);
+        };
+        Ok(NewDisposal {
+            channel: self.channel.into(),
+            recycler_name,
+            bsdd_number,
+            weight_grams,
+            disposed_on: self.disposed_on,
+            notes,
+        })
+    }
+}
+
+impl From<disposal::Model> for DisposalResponse {
+    fn from(d: disposal::Model) -> Self {
+        Self {
+            id: d.id,
+            item_id: d.item_id,
+            organisation_id: d.organisation_id,
+            channel: DomChannel::parse(&d.channel)
+                .unwrap_or(DomChannel::ApprovedRecycler)
+                .into(),
+            recycler_name: d.recycler_name,
+            bsdd_number: d.bsdd_number,
+            weight_kg: d.weight_grams as f64 / 1000.0,
+            disposed_on: d.disposed_on,
+            notes: d.notes,
+            created_at: d.created_at,
+        }
+    }
+}
+
+impl Workshop {
+    /// Counts by status, in the life cycle's order.
+    fn from_counts(organisation_id: Uuid, rows: &[(String, i64)]) -> Workshop {
+        let mut counts: BTreeMap<usize, u64> = BTreeMap::new();
+        for (status, n) in rows {
+            if let Some(i) = DomStatus::ALL.iter().position(|x| x.as_str() == status) {
+                *counts.entry(i).or_default() += u64::try_from(*n).unwrap_or(0);
+            }
+        }
+        Workshop {
+            organisation_id,
+            total: counts.values().sum(),
+            by_status: counts
+                .into_iter()
+                .map(|(i, count)| StatusCount {
+                    status: DomStatus::ALL[i].into(),
+                    count,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Loads a device and authorises the organisation holding it for `op`.
+async fn custody_by(state: &AppState, caller: &Caller, op: &str, id: Uuid) -> ApiResult<By> {
+    let m = find_item(&state.db, id).await?;
     let acting = caller
         .authorize_related(op, &[m.custodian_id])?
         .ok_or_else(ApiError::forbidden)?;
-    Ok(By {
-        actor: Some(acting.actor),
-        actor_ref: caller.actor_ref(),
-        organisation_id: acting.organisation_id,
-    })
+    Ok(By::acting(caller, &acting))
 }
 
 pub struct WorkshopApi {
@@ -419,99 +521,11 @@ impl WorkshopApi {
         id: Path<Uuid>,
         body: Json<SanitisationRequest>,
     ) -> ApiResult<Created<SanitisationResponse>> {
-        let m = find_item(&self.state.db, id.0).await?;
-        let by = custody_by(&auth.0, "record_sanitisation", &m)?;
-        let b = body.0;
-        let mut errors = FieldErrors::new();
-        let medium_serial = text::<100>(&mut errors, "medium_serial", &b.medium_serial);
-        let tool = text::<100>(&mut errors, "tool", &b.tool);
-        let tool_version = text::<50>(&mut errors, "tool_version", &b.tool_version);
-        let verification = text::<200>(&mut errors, "verification_method", &b.verification_method);
-        let operator = errors
-            .check("operator_name", Name::parse(&b.operator_name))
-            .map(|n| n.into_inner());
-        let notes = optional::<2000>(&mut errors, "notes", b.notes.as_ref());
-        let now = store::now();
-        dom::check_period(b.started_at, b.ended_at, now, &mut errors);
-        let (
-            Some(medium_serial),
-            Some(tool),
-            Some(tool_version),
-            Some(verification),
-            Some(operator),
-            true,
-        ) = (
-            medium_serial,
-            tool,
-            tool_version,
-            verification,
-            operator,
-            errors.is_empty(),
-        )
-        else {
-            return Err(errors.into());
-        };
-        let txn = begin_write(&self.state.db).await?;
-        let m = find_item(&txn, id.0).await?;
-        let status = DomStatus::parse(&m.status).unwrap_or(DomStatus::Inventoried);
-        if !matches!(status, DomStatus::Collected | DomStatus::Refurbished)
-            || m.custodian_id != by.organisation_id
-        {
-            return Err(ApiError::new(ErrorCode::ItemNotEditable).detail(
-                format!("Les effacements s'enregistrent sur un équipement enlevé ou reconditionné (statut actuel : {}).", m.status),
-                format!("Sanitisations are recorded on a collected or refurbished device (current status: {}).", m.status),
-            ));
-        }
-        let record_id = store::new_id();
-        let medium_type: DomStorageKind = b.medium_type.into();
-        sanitisation_record::Entity::insert(sanitisation_record::ActiveModel {
-            id: Set(record_id),
-            item_id: Set(m.id),
-            organisation_id: Set(by.organisation_id),
-            medium_serial: Set(medium_serial.clone()),
-            medium_type: Set(medium_type.as_str().to_owned()),
-            method: Set(DomMethod::from(b.method).as_str().to_owned()),
-            tool: Set(tool.clone()),
-            tool_version: Set(tool_version),
-            verification_method: Set(verification),
-            success: Set(b.success),
-            operator_name: Set(operator),
-            started_at: Set(b.started_at),
-            ended_at: Set(b.ended_at),
-            notes: Set(notes),
-            report_blob_key: Set(None),
-            created_by: Set(auth.0.actor_ref()),
-            created_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        crate::store::events::append(
-            &txn,
-            crate::store::events::NewEvent {
-                stream: transitions::item_stream(m.id),
-                organisation_id: Some(by.organisation_id),
-                actor: auth.0.actor_ref(),
-                kind: "sanitisation_recorded",
-                payload: serde_json::json!({
-                    "organisation_id": by.organisation_id,
-                    "record_id": record_id,
-                    "medium_serial": medium_serial,
-                    "method": DomMethod::from(b.method).as_str(),
-                    "tool": tool,
-                    "success": b.success,
-                }),
-            },
-        )
-        .await?;
-        let rec = sanitisation_record::Entity::find_by_id(record_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        txn.commit().await?;
-        Ok(Created::Created(
-            Json(rec.into()),
-            format!("/v1/items/{}/workshop", m.id),
-        ))
+        let by = custody_by(&self.state, &auth.0, "record_sanitisation", id.0).await?;
+        let input = body.0.parse(crate::store::now())?;
+        let rec = cmd::record_sanitisation(&self.state.db, &by, id.0, &input).await?;
+        let location = format!("/v1/items/{}/workshop", rec.item_id);
+        Ok(Created::Created(Json(rec.into()), location))
     }
 
     /// Attach a tool report to a sanitisation
@@ -530,67 +544,11 @@ impl WorkshopApi {
         record_id: Path<Uuid>,
         upload: ReportUpload,
     ) -> ApiResult<Json<SanitisationResponse>> {
-        let m = find_item(&self.state.db, id.0).await?;
-        let by = custody_by(&auth.0, "attach_sanitisation_report", &m)?;
-        let record = sanitisation_record::Entity::find_by_id(record_id.0)
-            .one(&self.state.db)
-            .await?
-            .filter(|r| r.item_id == m.id)
-            .ok_or_else(ApiError::not_found)?;
+        let by = custody_by(&self.state, &auth.0, "attach_sanitisation_report", id.0).await?;
+        store_items::find_sanitisation(&self.state.db, id.0, record_id.0).await?;
         let bytes = super::photos::read_upload(upload.file).await?;
-        let (extension, content_type) = if bytes.starts_with(b"%PDF-") {
-            ("pdf", "application/pdf")
-        } else if !bytes.is_empty() && !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok() {
-            ("log", "text/plain; charset=utf-8")
-        } else {
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType).detail(
-                "Le rapport doit être un PDF ou un journal texte (UTF-8).",
-                "The report must be a PDF or a text log (UTF-8).",
-            ));
-        };
-        let key = format!(
-            "{}/sanitisation-reports/{}-{}.{extension}",
-            by.organisation_id,
-            record.id,
-            store::new_id()
-        );
-        self.state
-            .blobs
-            .put(&key, bytes, content_type)
-            .await
-            .map_err(super::photos::blob_error)?;
-        let txn = begin_write(&self.state.db).await?;
-        let saved = sanitisation_record::Entity::update_many()
-            .col_expr(
-                sanitisation_record::Column::ReportBlobKey,
-                Expr::value(Some(key.clone())),
-            )
-            .filter(sanitisation_record::Column::Id.eq(record.id))
-            .exec(&txn)
-            .await;
-        if let Err(e) = saved {
-            let _ = self.state.blobs.delete(&key).await;
-            return Err(e.into());
-        }
-        crate::store::events::append(
-            &txn,
-            crate::store::events::NewEvent {
-                stream: transitions::item_stream(m.id),
-                organisation_id: Some(by.organisation_id),
-                actor: auth.0.actor_ref(),
-                kind: "sanitisation_report_attached",
-                payload: serde_json::json!({ "organisation_id": by.organisation_id, "record_id": record.id }),
-            },
-        )
-        .await?;
-        txn.commit().await?;
-        if let Some(old) = &record.report_blob_key {
-            let _ = self.state.blobs.delete(old).await;
-        }
-        let updated = sanitisation_record::Entity::find_by_id(record.id)
-            .one(&self.state.db)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
+        let updated =
+            cmd::attach_sanitisation_report(&self.state, &by, id.0, record_id.0, bytes).await?;
         Ok(Json(sanitisation_response(&self.state, updated).await?))
     }
 
@@ -610,87 +568,11 @@ impl WorkshopApi {
         id: Path<Uuid>,
         body: Json<RefurbishmentRequest>,
     ) -> ApiResult<Created<RefurbishmentResponse>> {
-        let m = find_item(&self.state.db, id.0).await?;
-        let by = custody_by(&auth.0, "record_refurbishment", &m)?;
-        let b = body.0;
-        let mut errors = FieldErrors::new();
-        let mut tests = Vec::with_capacity(b.tests.len());
-        for (i, t) in b.tests.iter().enumerate() {
-            if let Some(name) = text::<50>(&mut errors, &format!("tests[{i}].name"), &t.name) {
-                tests.push((name, t.passed));
-            }
-        }
-        let mut parts = Vec::with_capacity(b.parts_replaced.len());
-        for (i, p) in b.parts_replaced.iter().enumerate() {
-            if let Some(part) = text::<100>(&mut errors, &format!("parts_replaced[{i}]"), p) {
-                parts.push(part);
-            }
-        }
-        let os = optional::<100>(&mut errors, "operating_system", b.operating_system.as_ref());
-        let technician = errors
-            .check("technician_name", Name::parse(&b.technician_name))
-            .map(|n| n.into_inner());
-        let notes = optional::<2000>(&mut errors, "notes", b.notes.as_ref());
-        let (Some(technician), true) = (technician, errors.is_empty()) else {
-            return Err(errors.into());
-        };
-        let grade: DomGrade = b.grade.into();
-        let txn = begin_write(&self.state.db).await?;
-        let m = find_item(&txn, id.0).await?;
-        let record_id = store::new_id();
-        refurbishment_record::Entity::insert(refurbishment_record::ActiveModel {
-            id: Set(record_id),
-            item_id: Set(m.id),
-            organisation_id: Set(by.organisation_id),
-            tests: Set(serde_json::to_string(&tests).map_err(anyhow::Error::from)?),
-            parts_replaced: Set(serde_json::to_string(&parts).map_err(anyhow::Error::from)?),
-            operating_system: Set(os),
-            grade: Set(grade_str(grade).to_owned()),
-            minutes_spent: Set(b.minutes_spent),
-            technician_name: Set(technician),
-            notes: Set(notes),
-            created_by: Set(auth.0.actor_ref()),
-            created_at: Set(store::now()),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        let payload = serde_json::json!({ "record_id": record_id, "grade": grade_str(grade) });
-        let set_grade = vec![(item::Column::Grade, Expr::value(Some(grade_str(grade))))];
-        if m.status == DomStatus::Refurbished.as_str() && m.custodian_id == by.organisation_id {
-            item::Entity::update_many()
-                .col_expr(item::Column::Grade, Expr::value(Some(grade_str(grade))))
-                .col_expr(item::Column::Version, Expr::value(m.version + 1))
-                .filter(item::Column::Id.eq(m.id))
-                .filter(item::Column::Version.eq(m.version))
-                .exec(&txn)
-                .await?;
-            crate::store::events::append(
-                &txn,
-                crate::store::events::NewEvent {
-                    stream: transitions::item_stream(m.id),
-                    organisation_id: Some(by.organisation_id),
-                    actor: auth.0.actor_ref(),
-                    kind: "grade_updated",
-                    payload: serde_json::json!({ "organisation_id": by.organisation_id, "record_id": record_id, "grade": grade_str(grade) }),
-                },
-            )
-            .await?;
-        } else {
-            let facts = Facts {
-                grade: Some(grade),
-                ..Facts::default()
-            };
-            transitions::fire(&txn, &m, "refurbish", &by, &facts, set_grade, payload).await?;
-        }
-        let rec = refurbishment_record::Entity::find_by_id(record_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        txn.commit().await?;
-        Ok(Created::Created(
-            Json(rec.into()),
-            format!("/v1/items/{}/workshop", m.id),
-        ))
+        let by = custody_by(&self.state, &auth.0, "record_refurbishment", id.0).await?;
+        let input = body.0.parse()?;
+        let rec = cmd::record_refurbishment(&self.state.db, &by, id.0, &input).await?;
+        let location = format!("/v1/items/{}/workshop", rec.item_id);
+        Ok(Created::Created(Json(rec.into()), location))
     }
 
     /// A device's bench records
@@ -709,13 +591,9 @@ impl WorkshopApi {
         let m = find_item(&self.state.db, id.0).await?;
         auth.0
             .authorize_related("get_item_workshop", &related_orgs(&m))?;
-        let records = attempts(&self.state.db, m.id).await?;
-        let storage_sanitised = sanitised(&records);
-        let refurbishments = refurbishment_record::Entity::find()
-            .filter(refurbishment_record::Column::ItemId.eq(m.id))
-            .order_by_asc(refurbishment_record::Column::Id)
-            .all(&self.state.db)
-            .await?;
+        let records = store_items::sanitisations(&self.state.db, m.id).await?;
+        let storage_sanitised = store_items::storage_sanitised(&records);
+        let refurbishments = store_items::refurbishments(&self.state.db, m.id).await?;
         let mut sanitisations = Vec::with_capacity(records.len());
         for r in records {
             sanitisations.push(sanitisation_response(&self.state, r).await?);
@@ -742,48 +620,9 @@ impl WorkshopApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> ApiResult<Json<ItemResponse>> {
-        let m = find_item(&self.state.db, id.0).await?;
-        let by = custody_by(&auth.0, "publish_item", &m)?;
-        let txn = begin_write(&self.state.db).await?;
-        let m = find_item(&txn, id.0).await?;
-        let facts = bench_facts(&txn, &m, self.state.settings.today()).await?;
-        let fired = transitions::fire(
-            &txn,
-            &m,
-            "publish",
-            &by,
-            &facts,
-            vec![],
-            serde_json::json!({}),
-        )
-        .await;
-        if let Err(e) = fired {
-            let status = DomStatus::parse(&m.status).unwrap_or(DomStatus::Inventoried);
-            let too_old = matches!(
-                reemploi_domain::lifecycle::fire("publish", status, by.actor, &facts),
-                Err(Refusal::Unmet { ref preconditions, .. }) if preconditions.contains(&Precondition::AtMostTenYearsOld)
-            );
-            return Err(if too_old {
-                ApiError::new(ErrorCode::TooOldForReuse).detail(
-                    "Équipement de plus de 10 ans : il relève de la filière de recyclage (loi REEN art. 16, décret 2023-266). Un opérateur peut accorder une dérogation motivée.",
-                    "Device over 10 years old: it belongs to the recycling route (loi REEN art. 16, décret 2023-266). An operator may grant a reasoned exception.",
-                )
-            } else {
-                e
-            });
-        }
-        let updated = find_item(&txn, id.0).await?;
-        if updated.has_data_storage {
-            crate::documents::enqueue(
-                &txn,
-                &[(
-                    crate::documents::Kind::CertificatEffacement,
-                    crate::documents::Subject::Item(updated.id),
-                )],
-            )
-            .await?;
-        }
-        txn.commit().await?;
+        let by = custody_by(&self.state, &auth.0, "publish_item", id.0).await?;
+        let today = self.state.settings.today();
+        let updated = cmd::publish_item(&self.state.db, &by, id.0, today).await?;
         Ok(Json(updated.into()))
     }
 
@@ -800,22 +639,8 @@ impl WorkshopApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> ApiResult<Json<ItemResponse>> {
-        let m = find_item(&self.state.db, id.0).await?;
-        let by = custody_by(&auth.0, "unpublish_item", &m)?;
-        let txn = begin_write(&self.state.db).await?;
-        let m = find_item(&txn, id.0).await?;
-        transitions::fire(
-            &txn,
-            &m,
-            "unpublish",
-            &by,
-            &Facts::default(),
-            vec![],
-            serde_json::json!({}),
-        )
-        .await?;
-        let updated = find_item(&txn, id.0).await?;
-        txn.commit().await?;
+        let by = custody_by(&self.state, &auth.0, "unpublish_item", id.0).await?;
+        let updated = cmd::unpublish_item(&self.state.db, &by, id.0).await?;
         Ok(Json(updated.into()))
     }
 
@@ -835,30 +660,13 @@ impl WorkshopApi {
     ) -> ApiResult<Json<ItemResponse>> {
         auth.0.authorize("override_item_age", None)?;
         let reason = LongText::parse(&body.0.reason).map_err(|r| ApiError::field("reason", r))?;
-        let txn = begin_write(&self.state.db).await?;
-        let m = find_item(&txn, id.0).await?;
-        item::Entity::update_many()
-            .col_expr(
-                item::Column::AgeOverrideReason,
-                Expr::value(Some(reason.as_str().to_owned())),
-            )
-            .col_expr(item::Column::Version, Expr::value(m.version + 1))
-            .filter(item::Column::Id.eq(m.id))
-            .exec(&txn)
-            .await?;
-        crate::store::events::append(
-            &txn,
-            crate::store::events::NewEvent {
-                stream: transitions::item_stream(m.id),
-                organisation_id: None,
-                actor: auth.0.actor_ref(),
-                kind: "age_override_granted",
-                payload: serde_json::json!({ "reason": reason.as_str() }),
-            },
-        )
-        .await?;
-        let updated = find_item(&txn, id.0).await?;
-        txn.commit().await?;
+        // The platform's operator acts for no organisation.
+        let by = By {
+            actor: None,
+            actor_ref: auth.0.actor_ref(),
+            organisation_id: Uuid::nil(),
+        };
+        let updated = cmd::override_item_age(&self.state.db, &by, id.0, &reason).await?;
         Ok(Json(updated.into()))
     }
 
@@ -878,94 +686,11 @@ impl WorkshopApi {
         id: Path<Uuid>,
         body: Json<DisposalRequest>,
     ) -> ApiResult<Created<DisposalResponse>> {
-        let m = find_item(&self.state.db, id.0).await?;
-        let by = custody_by(&auth.0, "dispose_item", &m)?;
-        let b = body.0;
-        let mut errors = FieldErrors::new();
-        let recycler = errors
-            .check("recycler_name", Name::parse(&b.recycler_name))
-            .map(|n| n.into_inner());
-        let bsdd = match b
-            .bsdd_number
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(raw) => errors
-                .check("bsdd_number", dom::parse_bsdd(raw))
-                .map(|t| t.into_inner()),
-        };
-        let notes = optional::<2000>(&mut errors, "notes", b.notes.as_ref());
-        let weight_grams = (b.weight_kg * 1000.0).round() as i64;
-        if !b.weight_kg.is_finite() {
-            errors.push("weight_kg", Invalid::OutOfRange);
-        }
-        dom::check_disposal(
-            weight_grams,
-            b.disposed_on,
-            self.state.settings.today(),
-            &mut errors,
-        );
-        let (Some(recycler), true) = (recycler, errors.is_empty()) else {
-            return Err(errors.into());
-        };
-        let txn = begin_write(&self.state.db).await?;
-        let m = find_item(&txn, id.0).await?;
-        let transition = if m.status == DomStatus::Inventoried.as_str() {
-            "recycle_inventoried"
-        } else {
-            "recycle"
-        };
-        let disposal_id = store::new_id();
-        let channel: DomChannel = b.channel.into();
-        transitions::fire(
-            &txn,
-            &m,
-            transition,
-            &by,
-            &Facts::default(),
-            vec![(item::Column::LotId, Expr::value(Option::<Uuid>::None))],
-            serde_json::json!({ "disposal_id": disposal_id, "channel": channel.as_str(), "recycler": recycler, "weight_grams": weight_grams }),
-        )
-        .await?;
-        disposal::Entity::insert(disposal::ActiveModel {
-            id: Set(disposal_id),
-            item_id: Set(m.id),
-            organisation_id: Set(by.organisation_id),
-            channel: Set(channel.as_str().to_owned()),
-            recycler_name: Set(recycler),
-            bsdd_number: Set(bsdd),
-            weight_grams: Set(weight_grams),
-            disposed_on: Set(b.disposed_on),
-            notes: Set(notes),
-            created_by: Set(auth.0.actor_ref()),
-            created_at: Set(store::now()),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        let d = disposal::Entity::find_by_id(disposal_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        txn.commit().await?;
-        Ok(Created::Created(
-            Json(DisposalResponse {
-                id: d.id,
-                item_id: d.item_id,
-                organisation_id: d.organisation_id,
-                channel: DomChannel::parse(&d.channel)
-                    .unwrap_or(DomChannel::ApprovedRecycler)
-                    .into(),
-                recycler_name: d.recycler_name,
-                bsdd_number: d.bsdd_number,
-                weight_kg: d.weight_grams as f64 / 1000.0,
-                disposed_on: d.disposed_on,
-                notes: d.notes,
-                created_at: d.created_at,
-            }),
-            format!("/v1/items/{}", d.item_id),
-        ))
+        let by = custody_by(&self.state, &auth.0, "dispose_item", id.0).await?;
+        let input = body.0.parse(self.state.settings.today())?;
+        let d = cmd::dispose_item(&self.state.db, &by, id.0, &input).await?;
+        let location = format!("/v1/items/{}", d.item_id);
+        Ok(Created::Created(Json(d.into()), location))
     }
 
     /// The workshop
@@ -979,32 +704,8 @@ impl WorkshopApi {
         organisation_id: Query<Option<Uuid>>,
     ) -> ApiResult<Json<Workshop>> {
         let acting = auth.0.acting_as("get_workshop", organisation_id.0)?;
-        // Counted by the database: a workshop may hold thousands of devices.
-        let rows: Vec<(String, i64)> = item::Entity::find()
-            .select_only()
-            .column(item::Column::Status)
-            .column_as(item::Column::Id.count(), "n")
-            .filter(item::Column::CustodianId.eq(acting.organisation_id))
-            .group_by(item::Column::Status)
-            .into_tuple()
-            .all(&self.state.db)
-            .await?;
-        let mut counts: BTreeMap<usize, u64> = BTreeMap::new();
-        for (status, n) in &rows {
-            if let Some(i) = DomStatus::ALL.iter().position(|x| x.as_str() == status) {
-                *counts.entry(i).or_default() += u64::try_from(*n).unwrap_or(0);
-            }
-        }
-        Ok(Json(Workshop {
-            organisation_id: acting.organisation_id,
-            total: counts.values().sum(),
-            by_status: counts
-                .into_iter()
-                .map(|(i, count)| StatusCount {
-                    status: DomStatus::ALL[i].into(),
-                    count,
-                })
-                .collect(),
-        }))
+        let org = acting.organisation_id;
+        let rows = store_items::custody_counts(&self.state.db, org).await?;
+        Ok(Json(Workshop::from_counts(org, &rows)))
     }
 }

@@ -5,6 +5,7 @@ pub mod demand;
 pub mod entities;
 pub mod events;
 pub mod lots;
+pub mod items;
 pub mod outbox;
 pub mod tx;
 

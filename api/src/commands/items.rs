@@ -1,0 +1,320 @@
+//! Writes on a public body's devices and their photos: register, correct, add and remove photos.
+//! Each appends its event to the device's stream.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use image::{GenericImageView, ImageFormat};
+use reemploi_domain::lifecycle::ItemStatus;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::transitions::item_stream;
+use super::{By, MAX_ATTEMPTS, Tx};
+use crate::blobs::BlobError;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+use crate::store::entities::{item, photo};
+use crate::store::events::NewEvent;
+use crate::store::items::{self, ItemFields, new_item, registered_payload, set_fields};
+use crate::store::{self, is_unique_violation};
+
+/// [`super::write`] with the transaction handed over as an `Arc`: the same one transaction,
+/// commit (refused without an event) and retries of concurrent-write refusals, then 409.
+///
+/// Why not `write` itself: the future of an `AsyncFnMut` called on a borrowed `Tx` cannot be
+/// proven `Send` for every lifetime (rust-lang/rust#110338), and poem handlers must be `Send`.
+/// A closure taking an owned `Arc<Tx>` returns a future of one concrete type, which is.
+pub async fn write_owned<T, F, Fut>(db: &DatabaseConnection, mut f: F) -> ApiResult<T>
+where
+    F: FnMut(Arc<Tx>) -> Fut,
+    Fut: Future<Output = ApiResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = async {
+            let tx = Arc::new(Tx::begin(db).await?);
+            let value = f(Arc::clone(&tx)).await?;
+            let tx = Arc::into_inner(tx).ok_or_else(|| {
+                tracing::error!("a write kept its transaction past its end");
+                ApiError::new(ErrorCode::Internal)
+            })?;
+            tx.commit().await?;
+            Ok::<T, ApiError>(value)
+        }
+        .await;
+        match outcome {
+            Err(e) if e.retryable && attempt < MAX_ATTEMPTS => {
+                let jitter = u64::from(Uuid::now_v7().as_bytes()[15]) % 20;
+                let wait = 5 * u64::from(attempt) * u64::from(attempt) + jitter;
+                tracing::debug!(
+                    attempt,
+                    wait_ms = wait,
+                    "write refused by a concurrent one; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            Err(mut e) if e.retryable => {
+                tracing::warn!(
+                    attempts = attempt,
+                    "write kept conflicting with concurrent ones"
+                );
+                e.retryable = false;
+                return Err(e);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Registers a device in `by`'s inventory (`inventoried`). Its inventory number must be new in
+/// the body (409 `inventory_number_taken`).
+pub async fn create_item(
+    db: &DatabaseConnection,
+    by: &By,
+    fields: &ItemFields,
+) -> ApiResult<item::Model> {
+    let org = by.organisation_id;
+    write_owned(db, |tx| async move {
+        let tx = &*tx;
+        let am = new_item(org, fields, store::now());
+        let id = *am.id.as_ref();
+        let code = am.public_code.as_ref().clone();
+        match item::Entity::insert(am).exec_without_returning(tx).await {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(ApiError::new(ErrorCode::InventoryNumberTaken));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tx.event(NewEvent {
+            stream: item_stream(id),
+            organisation_id: Some(org),
+            actor: by.actor_ref.clone(),
+            kind: "item_registered",
+            payload: registered_payload(org, fields, &code),
+        })
+        .await?;
+        items::find_item(tx, id).await
+    })
+    .await
+}
+
+/// Corrects a device still in its body's inventory. `precondition` checks the version the
+/// client read (`If-Match`); the inventory number never changes.
+pub async fn update_item(
+    db: &DatabaseConnection,
+    by: &By,
+    id: Uuid,
+    precondition: impl Fn(i32) -> ApiResult<()>,
+    fields: &ItemFields,
+) -> ApiResult<item::Model> {
+    let precondition = &precondition;
+    write_owned(db, |tx| async move {
+        let tx = &*tx;
+        let current = items::lock_item(tx, id).await?;
+        if fields.inventory_number.as_str() != current.inventory_number {
+            return Err(ApiError::field(
+                "inventory_number",
+                reemploi_domain::Invalid::NotAllowedForKind,
+            )
+            .detail(
+                "Le numéro d'inventaire d'un équipement ne change pas.",
+                "A device's inventory number does not change.",
+            ));
+        }
+        precondition(current.version)?;
+        if ItemStatus::parse(&current.status) != Some(ItemStatus::Inventoried) {
+            return Err(ApiError::new(ErrorCode::ItemNotEditable));
+        }
+        let mut am: item::ActiveModel = Default::default();
+        set_fields(&mut am, fields);
+        am.version = Set(current.version + 1);
+        am.updated_at = Set(store::now());
+        let done = item::Entity::update_many()
+            .set(am)
+            .filter(item::Column::Id.eq(current.id))
+            .filter(item::Column::Version.eq(current.version))
+            .exec(tx)
+            .await?;
+        if done.rows_affected != 1 {
+            return Err(ApiError::new(ErrorCode::PreconditionFailed));
+        }
+        crate::search::indexer::items_changed(tx, &[current.id]).await?;
+        tx.event(NewEvent {
+            stream: item_stream(current.id),
+            organisation_id: Some(by.organisation_id),
+            actor: by.actor_ref.clone(),
+            kind: "item_updated",
+            payload: serde_json::json!({ "organisation_id": by.organisation_id, "version": current.version + 1 }),
+        })
+        .await?;
+        items::find_item(tx, id).await
+    })
+    .await
+}
+
+/// Longest side of a thumbnail, in pixels.
+const THUMBNAIL_SIDE: u32 = 320;
+
+/// Maps a blob failure to what the client sees (503 when the store is down).
+pub fn blob_error(e: BlobError) -> ApiError {
+    match e {
+        BlobError::NotFound | BlobError::InvalidKey => ApiError::not_found(),
+        BlobError::Unavailable(reason) => {
+            tracing::error!(error = %reason, "blob store unavailable");
+            ApiError::new(ErrorCode::Unavailable).detail(
+                "Le stockage des fichiers est momentanément indisponible ; rien n'a été enregistré.",
+                "File storage is temporarily unavailable; nothing was saved.",
+            )
+        }
+    }
+}
+
+/// Recognises an image from its first bytes, whatever type the client declared.
+fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(ImageFormat::Jpeg)
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(ImageFormat::Png)
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Some(ImageFormat::WebP)
+    } else {
+        None
+    }
+}
+
+/// Decodes and re-encodes an image (dropping its metadata) and makes a thumbnail.
+fn process(bytes: &[u8], format: ImageFormat) -> Result<(Vec<u8>, Vec<u8>, u32, u32), ApiError> {
+    let unreadable = || {
+        ApiError::new(ErrorCode::UnsupportedMediaType).detail(
+            "Ce fichier n'est pas une image JPEG, PNG ou WebP lisible.",
+            "This file is not a readable JPEG, PNG or WebP image.",
+        )
+    };
+    let img = image::load_from_memory_with_format(bytes, format).map_err(|_| unreadable())?;
+    let (width, height) = img.dimensions();
+    let rgb = image::DynamicImage::ImageRgb8(img.to_rgb8());
+    let mut full = Vec::new();
+    rgb.write_to(&mut std::io::Cursor::new(&mut full), ImageFormat::Jpeg)
+        .map_err(|_| unreadable())?;
+    let mut thumb = Vec::new();
+    rgb.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+        .write_to(&mut std::io::Cursor::new(&mut thumb), ImageFormat::Jpeg)
+        .map_err(|_| unreadable())?;
+    Ok((full, thumb, width, height))
+}
+
+/// Checks, inside the write, that `by` still holds the device.
+fn held_by(m: &item::Model, by: &By) -> ApiResult<()> {
+    if m.custodian_id == by.organisation_id {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// Adds a photo to a device held by `by`: recognised from its bytes (415 otherwise),
+/// re-encoded without its metadata, with a thumbnail. Blobs are written first, so a row never
+/// points at a missing blob; if the write fails they are removed.
+pub async fn upload_photo(
+    state: &AppState,
+    by: &By,
+    item_id: Uuid,
+    bytes: Vec<u8>,
+) -> ApiResult<photo::Model> {
+    let format = sniff(&bytes).ok_or_else(|| {
+        ApiError::new(ErrorCode::UnsupportedMediaType).detail(
+            "Seules les images JPEG, PNG et WebP sont acceptées (reconnues d'après leur contenu).",
+            "Only JPEG, PNG and WebP images are accepted (recognised from their content).",
+        )
+    })?;
+    let size = bytes.len() as i64;
+    let (full, thumb, width, height) = tokio::task::spawn_blocking(move || process(&bytes, format))
+        .await
+        .map_err(anyhow::Error::from)??;
+    let org = by.organisation_id;
+    let photo_id = store::new_id();
+    let blob_key = format!("{org}/photos/{photo_id}.jpg");
+    let thumbnail_key = format!("{org}/photos/{photo_id}-thumb.jpg");
+    state
+        .blobs
+        .put(&blob_key, full, "image/jpeg")
+        .await
+        .map_err(blob_error)?;
+    if let Err(e) = state.blobs.put(&thumbnail_key, thumb, "image/jpeg").await {
+        let _ = state.blobs.delete(&blob_key).await;
+        return Err(blob_error(e));
+    }
+    let keys = (blob_key.as_str(), thumbnail_key.as_str());
+    let saved = write_owned(&state.db, |tx| async move {
+        let tx = &*tx;
+        let m = items::lock_item(tx, item_id).await?;
+        held_by(&m, by)?;
+        photo::Entity::insert(photo::ActiveModel {
+            id: Set(photo_id),
+            item_id: Set(m.id),
+            organisation_id: Set(org),
+            blob_key: Set(keys.0.to_owned()),
+            thumbnail_key: Set(keys.1.to_owned()),
+            content_type: Set("image/jpeg".to_owned()),
+            width: Set(width as i32),
+            height: Set(height as i32),
+            bytes: Set(size),
+            created_by: Set(by.actor_ref.clone()),
+            created_at: Set(store::now()),
+        })
+        .exec_without_returning(tx)
+        .await?;
+        tx.event(NewEvent {
+            stream: item_stream(m.id),
+            organisation_id: Some(org),
+            actor: by.actor_ref.clone(),
+            kind: "photo_added",
+            payload: serde_json::json!({ "organisation_id": org, "photo_id": photo_id }),
+        })
+        .await?;
+        items::find_photo(tx, m.id, photo_id).await
+    })
+    .await;
+    if saved.is_err() {
+        let _ = state.blobs.delete(&blob_key).await;
+        let _ = state.blobs.delete(&thumbnail_key).await;
+    }
+    saved
+}
+
+/// Removes a photo of a device held by `by`; its blobs are deleted after the commit.
+pub async fn delete_photo(
+    state: &AppState,
+    by: &By,
+    item_id: Uuid,
+    photo_id: Uuid,
+) -> ApiResult<()> {
+    let org = by.organisation_id;
+    let p = write_owned(&state.db, |tx| async move {
+        let tx = &*tx;
+        let m = items::lock_item(tx, item_id).await?;
+        held_by(&m, by)?;
+        let p = items::find_photo(tx, m.id, photo_id).await?;
+        photo::Entity::delete_by_id(p.id).exec(tx).await?;
+        tx.event(NewEvent {
+            stream: item_stream(m.id),
+            organisation_id: Some(org),
+            actor: by.actor_ref.clone(),
+            kind: "photo_removed",
+            payload: serde_json::json!({ "organisation_id": org, "photo_id": p.id }),
+        })
+        .await?;
+        Ok(p)
+    })
+    .await?;
+    // The row is gone; a blob left behind by a failed delete is only unreferenced storage.
+    for key in [&p.blob_key, &p.thumbnail_key] {
+        if let Err(e) = state.blobs.delete(key).await {
+            tracing::warn!(blob.key = %key, error = %e, "blob not deleted");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! Devices and what hangs off them (bench records, disposals, photos, import jobs): their rows,
+//! the queries beyond a lookup by id, and the row a new device starts from.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rand::Rng;
+use reemploi_domain::item::{Category, InventoryNumber, PublicCode, Specs};
+use reemploi_domain::lifecycle::ItemStatus;
+use reemploi_domain::workshop::{self as dom, MediumAttempt, SanitisationMethod};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
+};
+use uuid::Uuid;
+
+use super::entities::{
+    disposal, event, item, job, organisation, photo, refurbishment_record, sanitisation_record,
+};
+use crate::error::{ApiError, ApiResult};
+
+/// Validated fields of a device, shared by the form and the import.
+#[derive(Debug, Clone)]
+pub struct ItemFields {
+    pub inventory_number: InventoryNumber,
+    pub category: Category,
+    pub brand: Option<String>,
+    pub model: Option<String>,
+    pub serial_number: Option<String>,
+    pub name: Option<String>,
+    pub location: Option<String>,
+    pub donor_status: Option<String>,
+    pub specs: Specs,
+    pub has_data_storage: bool,
+    pub acquisition_date: Option<NaiveDate>,
+    pub acquisition_value_cents: Option<i64>,
+    pub net_book_value_cents: Option<i64>,
+    pub condition_notes: Option<String>,
+}
+
+/// A fresh public code.
+pub fn new_public_code() -> String {
+    let bits: u64 = rand::rng().random::<u64>() & ((1u64 << 50) - 1);
+    PublicCode::from_random(bits).as_str().to_owned()
+}
+
+/// The CPU as stored: trimmed, blank as none.
+pub fn stored_cpu(f: &ItemFields) -> Option<String> {
+    f.specs
+        .cpu
+        .as_ref()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+}
+
+/// Writes the columns of `fields` into an active model.
+pub fn set_fields(am: &mut item::ActiveModel, f: &ItemFields) {
+    am.inventory_number = Set(f.inventory_number.as_str().to_owned());
+    am.category = Set(f.category.as_str().to_owned());
+    am.brand = Set(f.brand.clone());
+    am.model = Set(f.model.clone());
+    am.serial_number = Set(f.serial_number.clone());
+    am.name = Set(f.name.clone());
+    am.location = Set(f.location.clone());
+    am.donor_status = Set(f.donor_status.clone());
+    am.cpu = Set(stored_cpu(f));
+    am.ram_gb = Set(f.specs.ram_gb);
+    am.storage_gb = Set(f.specs.storage_gb);
+    am.storage_kind = Set(f.specs.storage_kind.map(|k| k.as_str().to_owned()));
+    am.screen_inches = Set(f.specs.screen_inches);
+    am.battery_health_percent = Set(f.specs.battery_health_percent);
+    am.has_data_storage = Set(f.has_data_storage);
+    am.acquisition_date = Set(f.acquisition_date);
+    am.acquisition_value_cents = Set(f.acquisition_value_cents);
+    am.net_book_value_cents = Set(f.net_book_value_cents);
+    am.condition_notes = Set(f.condition_notes.clone());
+}
+
+/// A new device's row, owned and held by its public body.
+pub fn new_item(org: Uuid, f: &ItemFields, now: DateTime<Utc>) -> item::ActiveModel {
+    let mut am = item::ActiveModel {
+        id: Set(super::new_id()),
+        public_code: Set(new_public_code()),
+        organisation_id: Set(org),
+        grade: Set(None),
+        status: Set(ItemStatus::Inventoried.as_str().to_owned()),
+        owner_id: Set(org),
+        custodian_id: Set(org),
+        lot_id: Set(None),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    set_fields(&mut am, f);
+    am
+}
+
+/// The payload of an `item_registered` event.
+pub fn registered_payload(org: Uuid, f: &ItemFields, public_code: &str) -> serde_json::Value {
+    serde_json::json!({
+        "organisation_id": org,
+        "inventory_number": f.inventory_number.as_str(),
+        "category": f.category.as_str(),
+        "public_code": public_code,
+        "to": "inventoried",
+    })
+}
+
+/// Loads a device or answers 404.
+pub async fn find_item<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<item::Model> {
+    item::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Loads a device for a write and locks its row until the transaction ends (`FOR UPDATE` on
+/// PostgreSQL; SQLite's write transaction already holds the database), or answers 404.
+pub async fn lock_item<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<item::Model> {
+    item::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The organisations related to a device: origin, owner, custodian.
+pub fn related_orgs(m: &item::Model) -> [Uuid; 3] {
+    [m.organisation_id, m.owner_id, m.custodian_id]
+}
+
+/// What a list of devices is filtered on.
+#[derive(Debug, Clone)]
+pub struct ItemFilter<'a> {
+    /// The organisation whose inventory, custody or ownership is listed.
+    pub organisation_id: Uuid,
+    pub status: Option<ItemStatus>,
+    pub category: Option<Category>,
+    pub lot_id: Option<Uuid>,
+    /// Free text on brand, model, serial number and inventory number.
+    pub q: Option<&'a str>,
+}
+
+/// The devices an organisation came with, owns or holds, filtered (unordered: the caller pages).
+pub fn list(filter: &ItemFilter<'_>) -> Select<item::Entity> {
+    let org = filter.organisation_id;
+    let mut select = item::Entity::find().filter(
+        Condition::any()
+            .add(item::Column::OrganisationId.eq(org))
+            .add(item::Column::OwnerId.eq(org))
+            .add(item::Column::CustodianId.eq(org)),
+    );
+    if let Some(s) = filter.status {
+        select = select.filter(item::Column::Status.eq(s.as_str()));
+    }
+    if let Some(c) = filter.category {
+        select = select.filter(item::Column::Category.eq(c.as_str()));
+    }
+    if let Some(l) = filter.lot_id {
+        select = select.filter(item::Column::LotId.eq(l));
+    }
+    if let Some(q) = filter.q.map(str::trim).filter(|q| !q.is_empty()) {
+        let escaped = q
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let like = |col: item::Column| {
+            Expr::expr(Func::lower(Expr::col(col)))
+                .like(LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        select = select.filter(
+            Condition::any()
+                .add(like(item::Column::Brand))
+                .add(like(item::Column::Model))
+                .add(like(item::Column::SerialNumber))
+                .add(like(item::Column::InventoryNumber)),
+        );
+    }
+    select
+}
+
+/// The events of one stream (unordered: the caller pages).
+pub fn stream_events(stream: &str) -> Select<event::Entity> {
+    event::Entity::find().filter(event::Column::Stream.eq(stream))
+}
+
+/// The events of one stream, oldest first.
+pub async fn stream_history<C: ConnectionTrait>(
+    db: &C,
+    stream: &str,
+) -> ApiResult<Vec<event::Model>> {
+    Ok(stream_events(stream)
+        .order_by_asc(event::Column::Seq)
+        .all(db)
+        .await?)
+}
+
+/// The device a label's public code names, or 404.
+pub async fn find_by_public_code<C: ConnectionTrait>(
+    db: &C,
+    code: &PublicCode,
+) -> ApiResult<item::Model> {
+    item::Entity::find()
+        .filter(item::Column::PublicCode.eq(code.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// An organisation's name, if it exists.
+pub async fn organisation_name<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<Option<String>> {
+    Ok(organisation::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(|o| o.name))
+}
+
+/// How many devices an organisation holds, by stored status (counted by the database: a
+/// workshop may hold thousands of devices).
+pub async fn custody_counts<C: ConnectionTrait>(
+    db: &C,
+    org: Uuid,
+) -> ApiResult<Vec<(String, i64)>> {
+    Ok(item::Entity::find()
+        .select_only()
+        .column(item::Column::Status)
+        .column_as(item::Column::Id.count(), "n")
+        .filter(item::Column::CustodianId.eq(org))
+        .group_by(item::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// The sanitisation attempts of a device, oldest first.
+pub async fn sanitisations<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+) -> ApiResult<Vec<sanitisation_record::Model>> {
+    Ok(sanitisation_record::Entity::find()
+        .filter(sanitisation_record::Column::ItemId.eq(item_id))
+        .order_by_asc(sanitisation_record::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Whether every medium's latest sanitisation succeeded with a method allowing re-use.
+pub fn storage_sanitised(records: &[sanitisation_record::Model]) -> bool {
+    let attempts: Vec<MediumAttempt<'_>> = records
+        .iter()
+        .map(|r| MediumAttempt {
+            medium_serial: &r.medium_serial,
+            // An unknown stored method allows nothing.
+            method: SanitisationMethod::parse(&r.method).unwrap_or(SanitisationMethod::Clear),
+            success: r.success,
+            ended_at: r.ended_at,
+        })
+        .collect();
+    dom::storage_sanitised(&attempts)
+}
+
+/// One sanitisation record of a device, or 404.
+pub async fn find_sanitisation<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+    record_id: Uuid,
+) -> ApiResult<sanitisation_record::Model> {
+    sanitisation_record::Entity::find_by_id(record_id)
+        .one(db)
+        .await?
+        .filter(|r| r.item_id == item_id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The refurbishment records of a device, oldest first.
+pub async fn refurbishments<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+) -> ApiResult<Vec<refurbishment_record::Model>> {
+    Ok(refurbishment_record::Entity::find()
+        .filter(refurbishment_record::Column::ItemId.eq(item_id))
+        .order_by_asc(refurbishment_record::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// One refurbishment record, or 404.
+pub async fn find_refurbishment<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> ApiResult<refurbishment_record::Model> {
+    refurbishment_record::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// One disposal, or 404.
+pub async fn find_disposal<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<disposal::Model> {
+    disposal::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The photos of a device, oldest first.
+pub async fn photos<C: ConnectionTrait>(db: &C, item_id: Uuid) -> ApiResult<Vec<photo::Model>> {
+    Ok(photo::Entity::find()
+        .filter(photo::Column::ItemId.eq(item_id))
+        .order_by_asc(photo::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// One photo of a device, or 404.
+pub async fn find_photo<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+    photo_id: Uuid,
+) -> ApiResult<photo::Model> {
+    photo::Entity::find_by_id(photo_id)
+        .one(db)
+        .await?
+        .filter(|p| p.item_id == item_id)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Records a background import as running. The job row is bookkeeping, not a domain fact: the
+/// import appends its own events when it commits.
+pub async fn start_import_job<C: ConnectionTrait>(
+    db: &C,
+    organisation_id: Uuid,
+    actor_ref: &str,
+) -> ApiResult<job::Model> {
+    let now = super::now();
+    let id = super::new_id();
+    job::Entity::insert(job::ActiveModel {
+        id: Set(id),
+        organisation_id: Set(organisation_id),
+        kind: Set("item_import".to_owned()),
+        status: Set("running".to_owned()),
+        total: Set(0),
+        processed: Set(0),
+        result: Set(None),
+        error: Set(None),
+        created_by: Set(actor_ref.to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    find_job(db, id).await
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub status: &'static str,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub processed: u64,
+    pub total: u64,
+}
+
+/// Records how a job ended.
+pub async fn finish_job<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    outcome: JobOutcome,
+) -> Result<(), sea_orm::DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(outcome.status))
+        .col_expr(job::Column::Result, Expr::value(outcome.result))
+        .col_expr(job::Column::Error, Expr::value(outcome.error))
+        .col_expr(
+            job::Column::Processed,
+            Expr::value(outcome.processed as i64),
+        )
+        .col_expr(job::Column::Total, Expr::value(outcome.total as i64))
+        .col_expr(job::Column::UpdatedAt, Expr::value(super::now()))
+        .filter(job::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// A job, or 404.
+pub async fn find_job<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<job::Model> {
+    job::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
