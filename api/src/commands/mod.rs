@@ -7,6 +7,11 @@
 //! appended none, and [`write`] retries a transaction the database refused because of a
 //! concurrent one, then answers 409.
 
+pub mod accounts;
+pub mod api_keys;
+pub mod members;
+pub mod organisations;
+pub mod sites;
 pub mod transitions;
 
 use reemploi_domain::organisation::Actor;

@@ -3,6 +3,7 @@
 
 pub mod entities;
 pub mod events;
+pub mod organisations;
 pub mod outbox;
 pub mod tx;
 
