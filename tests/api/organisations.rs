@@ -60,6 +60,8 @@ async fn the_scenario_identifiers_register() {
 #[tokio::test]
 async fn each_invalid_identifier_is_a_422_naming_the_field_and_writes_nothing() {
     let app = spawn_app().await;
+    // The start published the default factor set (its one event); nothing after it.
+    let events = app.count("events").await;
     let cases: Vec<(&str, &str, serde_json::Value, &str, &str)> = vec![
         (
             "public_body",
@@ -146,7 +148,7 @@ async fn each_invalid_identifier_is_a_422_naming_the_field_and_writes_nothing() 
     }
     assert_eq!(app.count("organisations").await, 0);
     assert_eq!(app.count("users").await, 0);
-    assert_eq!(app.count("events").await, 0);
+    assert_eq!(app.count("events").await, events);
 }
 
 #[tokio::test]

@@ -9,6 +9,8 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod documents;
+pub mod impact;
 pub mod members;
 pub mod organisations;
 pub mod sites;

@@ -1,8 +1,10 @@
 //! Persistence: connecting to SQLite or PostgreSQL, migrations, write transactions, and the
 //! event log and outbox that every write appends to.
 
+pub mod documents;
 pub mod entities;
 pub mod events;
+pub mod impact;
 pub mod organisations;
 pub mod outbox;
 pub mod tx;
