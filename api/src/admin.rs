@@ -3,11 +3,14 @@
 use anyhow::bail;
 use reemploi_domain::email::Email;
 use reemploi_domain::organisation::{OrganisationKind, Role, VerificationStatus, check_password};
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use uuid::Uuid;
 
 use crate::store::entities::{membership, organisation, user};
-use crate::store::events::{NewEvent, organisation_stream};
+use crate::store::organisations::{
+    find_membership, operator_organisation, org_event, user_by_email,
+};
+use crate::store::tx::Tx;
 
 /// What [`create_operator`] did.
 #[derive(Debug, Clone)]
@@ -20,7 +23,9 @@ pub struct OperatorCreated {
 }
 
 /// Creates the platform operator organisation if it does not exist, and makes the account of
-/// `email` (created with `password`, or a generated one) an admin of it. Idempotent.
+/// `email` (created with `password`, or a generated one) an admin of it. Idempotent: each
+/// change appends its event to the operator's stream, and a run that changes nothing writes
+/// nothing.
 pub async fn create_operator(
     db: &DatabaseConnection,
     email: &str,
@@ -28,10 +33,7 @@ pub async fn create_operator(
     password: Option<String>,
 ) -> anyhow::Result<OperatorCreated> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("invalid e-mail: {e}"))?;
-    let existing_user = user::Entity::find()
-        .filter(user::Column::Email.eq(email.as_str()))
-        .one(db)
-        .await?;
+    let existing_user = user_by_email(db, email.as_str()).await?;
     let mut generated = None;
     let password_hash = if existing_user.is_some() {
         None
@@ -50,12 +52,9 @@ pub async fn create_operator(
         Some(crate::security::hash_password(&password)?)
     };
 
-    let txn = crate::store::begin_write(db).await?;
+    let txn = Tx::begin(db).await?;
     let now = crate::store::now();
-    let operator = organisation::Entity::find()
-        .filter(organisation::Column::Kind.eq(OrganisationKind::Operator.as_str()))
-        .one(&txn)
-        .await?;
+    let operator = operator_organisation(&txn).await?;
     let org_id = match operator {
         Some(o) => o.id,
         None => {
@@ -91,15 +90,12 @@ pub async fn create_operator(
             })
             .exec_without_returning(&txn)
             .await?;
-            crate::store::events::append(
+            org_event(
                 &txn,
-                NewEvent {
-                    stream: organisation_stream(id),
-                    organisation_id: Some(id),
-                    actor: "system".into(),
-                    kind: "operator_bootstrapped",
-                    payload: serde_json::json!({}),
-                },
+                id,
+                "system".into(),
+                "operator_bootstrapped",
+                serde_json::json!({}),
             )
             .await?;
             id
@@ -119,15 +115,18 @@ pub async fn create_operator(
             })
             .exec_without_returning(&txn)
             .await?;
+            org_event(
+                &txn,
+                org_id,
+                "system".into(),
+                "operator_account_created",
+                serde_json::json!({ "user_id": id }),
+            )
+            .await?;
             id
         }
     };
-    let already = membership::Entity::find()
-        .filter(membership::Column::UserId.eq(user_id))
-        .filter(membership::Column::OrganisationId.eq(org_id))
-        .one(&txn)
-        .await?;
-    if already.is_none() {
+    if find_membership(&txn, org_id, user_id).await.is_err() {
         membership::Entity::insert(membership::ActiveModel {
             id: Set(crate::store::new_id()),
             user_id: Set(user_id),
@@ -137,19 +136,21 @@ pub async fn create_operator(
         })
         .exec_without_returning(&txn)
         .await?;
-        crate::store::events::append(
+        org_event(
             &txn,
-            NewEvent {
-                stream: organisation_stream(org_id),
-                organisation_id: Some(org_id),
-                actor: "system".into(),
-                kind: "member_added",
-                payload: serde_json::json!({ "user_id": user_id, "role": "admin" }),
-            },
+            org_id,
+            "system".into(),
+            "member_added",
+            serde_json::json!({ "user_id": user_id, "role": "admin" }),
         )
         .await?;
     }
-    txn.commit().await?;
+    // Run again on an existing operator admin, nothing changed: nothing to commit.
+    if txn.events() == 0 {
+        txn.rollback().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    } else {
+        txn.commit().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     Ok(OperatorCreated {
         email: email.as_str().to_owned(),
         user_id,

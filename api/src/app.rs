@@ -43,7 +43,7 @@ pub async fn prepare(
             "jobs interrupted by the previous stop were marked failed"
         );
     }
-    crate::http::impact::ensure_default_factor_set(&db)
+    crate::commands::impact::ensure_default_factor_set(&db)
         .await
         .context("publishing the default impact factor set")?;
     let search = crate::search::Search::from_settings(&settings)

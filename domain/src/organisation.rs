@@ -459,9 +459,58 @@ pub fn check_password(password: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Why a registration is refused although every field parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationRefusal {
+    /// The ESUS accreditation given (Code du travail L3332-17-1) has already expired: an
+    /// expired accreditation is no accreditation, so it cannot be recorded as held.
+    EsusExpired,
+}
+
+impl RegistrationRefusal {
+    /// The field of the request the refusal is about.
+    pub fn field(self) -> &'static str {
+        match self {
+            RegistrationRefusal::EsusExpired => "esus_expires_on",
+        }
+    }
+}
+
+/// Rules of a registration beyond the syntax of its fields, on `today`'s date. An accreditation
+/// that expires today is still valid today.
+pub fn check_registration(profile: &Profile, today: NaiveDate) -> Result<(), RegistrationRefusal> {
+    match profile.esus_expires_on {
+        Some(expires_on) if expires_on < today => Err(RegistrationRefusal::EsusExpired),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refurbisher_with_esus(expires_on: NaiveDate) -> Profile {
+        let input = ProfileInput {
+            public_body_type: None,
+            esus_reference: Some("ESUS-41-2024-017".into()),
+            esus_expires_on: Some(expires_on),
+            ..base()
+        };
+        parse_profile(OrganisationKind::Refurbisher, &input).expect("valid profile")
+    }
+
+    #[test]
+    fn an_expired_esus_accreditation_is_refused_at_registration() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).expect("date");
+        let expired = refurbisher_with_esus(NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"));
+        assert_eq!(
+            check_registration(&expired, today),
+            Err(RegistrationRefusal::EsusExpired)
+        );
+        assert_eq!(RegistrationRefusal::EsusExpired.field(), "esus_expires_on");
+        let last_day = refurbisher_with_esus(today);
+        assert_eq!(check_registration(&last_day, today), Ok(()));
+    }
 
     fn base() -> ProfileInput {
         ProfileInput {

@@ -446,3 +446,47 @@ async fn the_operator_publishes_a_new_factor_set_that_reports_then_use() {
     close(&r.body["overall"]["co2e_avoided_kg"], 470.0);
     assert_eq!(r.body["overall"]["items_without_co2e_factor"], 1);
 }
+
+/// The publications recorded on the factor sets' stream.
+async fn factor_set_events(app: &TestApp) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM events WHERE stream = 'impact/factor_sets' \
+             AND kind = 'factor_set_published'",
+        ))
+        .await
+        .expect("count query")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("count value")
+}
+
+#[tokio::test]
+async fn publishing_a_factor_set_appends_its_event_and_the_default_set_is_published_once() {
+    let app = spawn_app().await;
+    assert_eq!(factor_set_events(&app).await, 1, "the default set at start");
+    let operator = app.operator().await;
+    let new_set = json!({
+        "version": "test-2027.1", "published_on": "2026-11-30",
+        "factors": [
+            { "category": "laptop", "co2e_kg": 200.0, "weight_kg": 2.0, "source": "Étude test" }
+        ]
+    });
+    let ok = app
+        .post("/v1/impact/factor-sets", Some(&operator), new_set.clone())
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    app.post("/v1/impact/factor-sets", Some(&operator), new_set)
+        .await
+        .assert_problem(409, "conflict");
+    assert_eq!(factor_set_events(&app).await, 2);
+    let sets = app.get("/v1/impact/factor-sets", None).await;
+    assert_eq!(sets.body["items"].as_array().map(Vec::len), Some(2));
+    // A second start on the same database publishes nothing more.
+    reemploi_api::commands::impact::ensure_default_factor_set(&app.db)
+        .await
+        .expect("default set");
+    assert_eq!(factor_set_events(&app).await, 2);
+}

@@ -7,9 +7,16 @@
 //! appended none, and [`write`] retries a transaction the database refused because of a
 //! concurrent one, then answers 409.
 
+pub mod accounts;
+pub mod api_keys;
 pub mod demand;
-pub mod lots;
+pub mod documents;
+pub mod impact;
 pub mod items;
+pub mod lots;
+pub mod members;
+pub mod organisations;
+pub mod sites;
 pub mod transitions;
 pub mod workshop;
 

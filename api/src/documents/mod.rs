@@ -29,7 +29,14 @@ use crate::store::entities::{
     document, document_signature, handover, handover_item, item, lot, organisation, reservation,
     reservation_item, sanitisation_record, site,
 };
+use crate::store::events::NewEvent;
+use crate::store::tx::Tx;
 use crate::store::{self, is_unique_violation};
+
+/// The stream of a document series' events (its versions, signatures and scans).
+pub fn document_stream(series_id: Uuid) -> String {
+    format!("document/{series_id}")
+}
 
 /// The kinds of documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -1061,19 +1068,21 @@ pub async fn generate(
             .put(&blob_key, pdf, "application/pdf")
             .await
             .map_err(|e| DocError::Blob(e.to_string()))?;
+        // The row and its `document_issued` event commit together.
+        let tx = Tx::begin(db).await?;
         let inserted = document::Entity::insert(document::ActiveModel {
             id: Set(id),
             series_id: Set(series_id),
             version: Set(version),
             kind: Set(kind.as_str().to_owned()),
-            code: Set(code),
+            code: Set(code.clone()),
             title: Set(built.title.clone()),
             lot_id: Set(built.lot_id),
             reservation_id: Set(built.reservation_id),
             item_id: Set(built.item_id),
             parties: Set(serde_json::to_string(&built.parties).unwrap_or_default()),
             data: Set(serde_json::to_string(&data).unwrap_or_default()),
-            sha256: Set(sha256),
+            sha256: Set(sha256.clone()),
             blob_key: Set(blob_key),
             bytes: Set(bytes),
             signed: Set(signed),
@@ -1083,10 +1092,26 @@ pub async fn generate(
             created_by: Set(created_by.to_owned()),
             created_at: Set(store::now()),
         })
-        .exec_without_returning(db)
+        .exec_without_returning(&tx)
         .await;
         match inserted {
             Ok(_) => {
+                tx.event(NewEvent {
+                    stream: document_stream(series_id),
+                    organisation_id: built.parties.first().map(|p| p.organisation_id),
+                    actor: created_by.to_owned(),
+                    kind: "document_issued",
+                    payload: json!({
+                        "document_id": id, "series_id": series_id, "version": version,
+                        "kind": kind.as_str(), "code": code, "sha256": sha256, "signed": signed,
+                        "lot_id": built.lot_id, "reservation_id": built.reservation_id,
+                        "item_id": built.item_id,
+                    }),
+                })
+                .await?;
+                tx.commit()
+                    .await
+                    .map_err(|e| DocError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
                 return document::Entity::find_by_id(id)
                     .one(db)
                     .await?
@@ -1094,6 +1119,9 @@ pub async fn generate(
             }
             // A code drawn twice (or a concurrent version of the same series): try again.
             Err(e) if is_unique_violation(&e) => {
+                tx.rollback()
+                    .await
+                    .map_err(|e| DocError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
                 if let Some(now) = latest(db, kind, subject).await?
                     && now.version >= version
                 {

@@ -1,25 +1,19 @@
 //! Accounts: sign-in and sign-out with opaque bearer tokens, the current user, and accepting
 //! an invitation.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use poem::web::RemoteAddr;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use reemploi_domain::FieldErrors;
-use reemploi_domain::email::Email;
-use reemploi_domain::organisation::{self as dom, check_password};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use reemploi_domain::organisation as dom;
 use uuid::Uuid;
 
 use super::access::{BearerAuth, Principal, memberships_of};
-use super::organisations::{find_organisation, org_event};
 use super::types::{ApiTags, NoContent, OrganisationKind, Role, Str, VerificationStatus};
+use crate::commands::accounts::{self, OpenedSession};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::security;
 use crate::state::AppState;
-use crate::store::entities::{invitation, membership, session, user};
-use crate::store::{self, begin_write, is_unique_violation};
+use crate::store::organisations::{find_organisation, find_user};
 
 /// Credentials.
 #[derive(Debug, Clone, Object)]
@@ -81,8 +75,7 @@ pub struct AcceptInvitationRequest {
 async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {
     match principal {
         Principal::User { id, .. } => {
-            let u = user::Entity::find_by_id(*id)
-                .one(&state.db)
+            let u = find_user(&state.db, *id)
                 .await?
                 .ok_or_else(ApiError::unauthenticated)?;
             let mut memberships = Vec::new();
@@ -130,21 +123,21 @@ async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {
     }
 }
 
-async fn open_session(state: &AppState, user_id: Uuid) -> ApiResult<(String, DateTime<Utc>)> {
-    let token = security::new_token(security::SESSION_PREFIX);
-    let now = store::now();
-    let expires_at = now + TimeDelta::hours(i64::from(state.settings.session_ttl_hours));
-    session::Entity::insert(session::ActiveModel {
-        id: Set(store::new_id()),
-        user_id: Set(user_id),
-        token_hash: Set(security::token_hash(&token)),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-        revoked_at: Set(None),
-    })
-    .exec_without_returning(&state.db)
+/// The answer to a sign-in or an accepted invitation.
+async fn signed_in(state: &AppState, opened: OpenedSession) -> ApiResult<Json<LoginResponse>> {
+    let user = me(
+        state,
+        &Principal::User {
+            id: opened.user_id,
+            session_id: Uuid::nil(),
+        },
+    )
     .await?;
-    Ok((token, expires_at))
+    Ok(Json(LoginResponse {
+        token: opened.token,
+        expires_at: opened.expires_at,
+        user,
+    }))
 }
 
 fn client_ip(addr: &RemoteAddr) -> String {
@@ -185,44 +178,9 @@ impl AccountsApi {
             .login_per_account
             .hit(&email_key)
             .map_err(rate_limited)?;
-
-        let found = match Email::parse(&body.0.email) {
-            Ok(email) => {
-                user::Entity::find()
-                    .filter(user::Column::Email.eq(email.as_str()))
-                    .one(&state.db)
-                    .await?
-            }
-            Err(_) => None,
-        };
-        let hash = found
-            .as_ref()
-            .and_then(|u| u.password_hash.clone())
-            .unwrap_or_else(|| security::dummy_hash().to_owned());
-        let password = body.0.password.clone();
-        let valid =
-            tokio::task::spawn_blocking(move || security::verify_password(&password, &hash))
-                .await
-                .unwrap_or(false);
-        let Some(user) = found.filter(|u| valid && u.password_hash.is_some()) else {
-            return Err(ApiError::new(ErrorCode::InvalidCredentials));
-        };
+        let opened = accounts::login(state, &body.0.email, &body.0.password).await?;
         state.login_per_account.reset(&email_key);
-        let (token, expires_at) = open_session(state, user.id).await?;
-        let me = me(
-            state,
-            &Principal::User {
-                id: user.id,
-                session_id: Uuid::nil(),
-            },
-        )
-        .await?;
-        tracing::info!(user.id = %user.id, "signed in");
-        Ok(Json(LoginResponse {
-            token,
-            expires_at,
-            user: me,
-        }))
+        signed_in(state, opened).await
     }
 
     /// Sign out
@@ -232,12 +190,8 @@ impl AccountsApi {
     #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, auth: BearerAuth) -> ApiResult<NoContent> {
         auth.0.authorize("logout", None)?;
-        if let Principal::User { session_id, .. } = auth.0.principal {
-            session::Entity::update_many()
-                .col_expr(session::Column::RevokedAt, Expr::value(Some(store::now())))
-                .filter(session::Column::Id.eq(session_id))
-                .exec(&self.state.db)
-                .await?;
+        if let Principal::User { id, session_id } = auth.0.principal {
+            accounts::logout(&self.state, id, session_id).await?;
         }
         Ok(NoContent::NoContent)
     }
@@ -270,128 +224,16 @@ impl AccountsApi {
             .login_per_ip
             .hit(&client_ip(remote))
             .map_err(rate_limited)?;
-        let now = store::now();
-        let invalid = || ApiError::new(ErrorCode::InvitationInvalid);
-        let inv = invitation::Entity::find()
-            .filter(invitation::Column::TokenHash.eq(security::token_hash(body.0.token.trim())))
-            .one(&state.db)
-            .await?
-            .filter(|i| i.accepted_at.is_none() && i.revoked_at.is_none() && i.expires_at > now)
-            .ok_or_else(invalid)?;
-        let existing = user::Entity::find()
-            .filter(user::Column::Email.eq(inv.email.clone()))
-            .one(&state.db)
-            .await?;
-        let password = body.0.password.clone();
-        let new_user = match &existing {
-            Some(u) => {
-                let hash = u
-                    .password_hash
-                    .clone()
-                    .unwrap_or_else(|| security::dummy_hash().to_owned());
-                let ok = tokio::task::spawn_blocking(move || {
-                    security::verify_password(&password, &hash)
-                })
-                .await
-                .unwrap_or(false);
-                if !ok {
-                    return Err(ApiError::new(ErrorCode::InvalidCredentials));
-                }
-                None
-            }
-            None => {
-                let mut errors = FieldErrors::new();
-                let name = errors.check(
-                    "display_name",
-                    reemploi_domain::text::Name::parse(&body.0.display_name),
-                );
-                if let Err(reason) = check_password(&body.0.password) {
-                    errors.push("password", reason);
-                }
-                let Some(name) = name.filter(|_| errors.is_empty()) else {
-                    return Err(errors.into());
-                };
-                let hash = tokio::task::spawn_blocking(move || security::hash_password(&password))
-                    .await
-                    .map_err(anyhow::Error::from)??;
-                Some((name.into_inner(), hash))
-            }
-        };
-
-        let txn = begin_write(&state.db).await?;
-        // Consume the token first: of two concurrent acceptances only one updates the row.
-        let consumed = invitation::Entity::update_many()
-            .col_expr(invitation::Column::AcceptedAt, Expr::value(Some(now)))
-            .filter(invitation::Column::Id.eq(inv.id))
-            .filter(invitation::Column::AcceptedAt.is_null())
-            .filter(invitation::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if consumed.rows_affected != 1 {
-            return Err(invalid());
-        }
-        let user_id = match (&existing, new_user) {
-            (Some(u), _) => u.id,
-            (None, Some((display_name, hash))) => {
-                let id = store::new_id();
-                let res = user::Entity::insert(user::ActiveModel {
-                    id: Set(id),
-                    email: Set(inv.email.clone()),
-                    display_name: Set(display_name),
-                    password_hash: Set(Some(hash)),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                })
-                .exec_without_returning(&txn)
-                .await;
-                match res {
-                    Ok(_) => id,
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(ApiError::new(ErrorCode::EmailTaken));
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            (None, None) => return Err(invalid()),
-        };
-        let added = membership::Entity::insert(membership::ActiveModel {
-            id: Set(store::new_id()),
-            user_id: Set(user_id),
-            organisation_id: Set(inv.organisation_id),
-            role: Set(inv.role.clone()),
-            created_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await;
-        match added {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ApiError::new(ErrorCode::AlreadyMember));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        org_event(
-            &txn,
-            inv.organisation_id,
-            format!("user/{user_id}"),
-            "member_added",
-            serde_json::json!({ "user_id": user_id, "role": inv.role, "invitation_id": inv.id }),
-        )
-        .await?;
-        txn.commit().await?;
-        let (token, expires_at) = open_session(state, user_id).await?;
-        let me = me(
+        let body = body.0;
+        let opened = accounts::accept_invitation(
             state,
-            &Principal::User {
-                id: user_id,
-                session_id: Uuid::nil(),
+            accounts::Acceptance {
+                token: body.token.to_string(),
+                display_name: body.display_name.to_string(),
+                password: body.password.to_string(),
             },
         )
         .await?;
-        Ok(Json(LoginResponse {
-            token,
-            expires_at,
-            user: me,
-        }))
+        signed_in(state, opened).await
     }
 }

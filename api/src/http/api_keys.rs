@@ -7,19 +7,17 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use reemploi_domain::organisation as dom;
 use reemploi_domain::text::Name;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::access::BearerAuth;
-use super::organisations::{find_organisation, org_event};
 use super::pagination::PageRequest;
 use super::types::{ApiTags, Created, NoContent, Role, Str};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::security;
+use crate::commands::api_keys;
+use crate::commands::organisations::by_member;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::entities::api_key;
-use crate::store::{self, begin_write};
+use crate::store::organisations::{api_keys_select, find_organisation};
 
 /// A key to create.
 #[derive(Debug, Clone, Object)]
@@ -101,54 +99,20 @@ impl ApiKeysApi {
         id: Path<Uuid>,
         body: Json<CreateApiKeyRequest>,
     ) -> ApiResult<Created<CreatedApiKey>> {
-        auth.0.authorize("create_api_key", Some(id.0))?;
+        let actor = auth.0.authorize("create_api_key", Some(id.0))?;
         let name = Name::parse(&body.0.name).map_err(|r| ApiError::field("name", r))?;
-        let now = store::now();
-        if body.0.expires_at.is_some_and(|e| e <= now) {
-            return Err(ApiError::field(
-                "expires_at",
-                reemploi_domain::Invalid::OutOfRange,
-            ));
-        }
         let creator = auth.0.user_id().ok_or_else(ApiError::forbidden)?;
-        let key = security::new_token(security::API_KEY_PREFIX);
-        let key_id = store::new_id();
-        let txn = begin_write(&self.state.db).await?;
-        find_organisation(&txn, id.0).await?;
-        api_key::Entity::insert(api_key::ActiveModel {
-            id: Set(key_id),
-            organisation_id: Set(id.0),
-            name: Set(name.as_str().to_owned()),
-            role: Set(dom::Role::Agent.as_str().to_owned()),
-            prefix: Set(key.chars().take(10).collect()),
-            token_hash: Set(security::token_hash(&key)),
-            created_by: Set(creator),
-            created_at: Set(now),
-            expires_at: Set(body.0.expires_at),
-            revoked_at: Set(None),
-            last_used_at: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        org_event(
-            &txn,
-            id.0,
-            auth.0.actor_ref(),
-            "api_key_created",
-            serde_json::json!({ "api_key_id": key_id, "name": name.as_str() }),
-        )
-        .await?;
-        let model = api_key::Entity::find_by_id(key_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        txn.commit().await?;
+        let by = by_member(&auth.0, id.0, actor);
+        let (key, model) =
+            api_keys::create_api_key(&self.state, &by, id.0, creator, &name, body.0.expires_at)
+                .await?;
+        let location = format!("/v1/organisations/{}/api-keys/{}", id.0, model.id);
         Ok(Created::Created(
             Json(CreatedApiKey {
                 key,
                 api_key: model.into(),
             }),
-            format!("/v1/organisations/{}/api-keys/{key_id}", id.0),
+            location,
         ))
     }
 
@@ -170,7 +134,7 @@ impl ApiKeysApi {
         auth.0.authorize("list_api_keys", Some(id.0))?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         find_organisation(&self.state.db, id.0).await?;
-        let select = api_key::Entity::find().filter(api_key::Column::OrganisationId.eq(id.0));
+        let select = api_keys_select(id.0);
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, api_key::Column::Id, |m| m.id)
             .await?;
@@ -194,33 +158,9 @@ impl ApiKeysApi {
         id: Path<Uuid>,
         key_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
-        auth.0.authorize("revoke_api_key", Some(id.0))?;
-        let txn = begin_write(&self.state.db).await?;
-        let key = api_key::Entity::find_by_id(key_id.0)
-            .one(&txn)
-            .await?
-            .filter(|k| k.organisation_id == id.0)
-            .ok_or_else(ApiError::not_found)?;
-        if key.revoked_at.is_none() {
-            let done = api_key::Entity::update_many()
-                .col_expr(api_key::Column::RevokedAt, Expr::value(Some(store::now())))
-                .filter(api_key::Column::Id.eq(key.id))
-                .filter(api_key::Column::RevokedAt.is_null())
-                .exec(&txn)
-                .await?;
-            if done.rows_affected != 1 {
-                return Err(ApiError::new(ErrorCode::Conflict));
-            }
-            org_event(
-                &txn,
-                id.0,
-                auth.0.actor_ref(),
-                "api_key_revoked",
-                serde_json::json!({ "api_key_id": key.id }),
-            )
-            .await?;
-        }
-        txn.commit().await?;
+        let actor = auth.0.authorize("revoke_api_key", Some(id.0))?;
+        let by = by_member(&auth.0, id.0, actor);
+        api_keys::revoke_api_key(&self.state, &by, id.0, key_id.0).await?;
         Ok(NoContent::NoContent)
     }
 }

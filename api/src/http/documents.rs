@@ -5,23 +5,20 @@ use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi};
-use reemploi_domain::Invalid;
 use reemploi_domain::text::{Name, Text};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::photos::blob_error;
 use super::types::{ApiTags, Created};
-use crate::documents::{self, DocError, Kind, Party, Subject};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::commands::By;
+use crate::commands::documents as commands;
+use crate::documents::{self, Kind, Party, Subject};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::entities::{
-    claim, document, document_signature, item, lot, organisation, reservation,
-};
-use crate::store::{self, is_unique_violation};
+use crate::store::documents as docs;
+use crate::store::entities::{document, lot};
 
 /// A kind of document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -208,34 +205,13 @@ pub enum PdfFile {
     ),
 }
 
-fn doc_error(e: DocError) -> ApiError {
-    match e {
-        DocError::NotApplicable(why) => ApiError::new(ErrorCode::InvalidTransition).detail(
-            "Ce document ne peut pas encore être établi pour cet objet.",
-            format!("This document cannot be made for this subject yet: {why}."),
-        ),
-        DocError::Db(e) => e.into(),
-        DocError::Render(msg) | DocError::Blob(msg) => {
-            tracing::error!(error = %msg, "document generation failed");
-            ApiError::new(ErrorCode::Unavailable)
-        }
-    }
-}
-
 async fn response(state: &AppState, d: document::Model) -> ApiResult<DocumentResponse> {
     let db = &state.db;
     let parties: Vec<Party> = serde_json::from_str(&d.parties).unwrap_or_default();
-    let sigs = document_signature::Entity::find()
-        .filter(document_signature::Column::SeriesId.eq(d.series_id))
-        .all(db)
-        .await?;
+    let sigs = docs::signatures(db, d.series_id).await?;
     let mut out = Vec::new();
     for p in parties {
-        let name = organisation::Entity::find_by_id(p.organisation_id)
-            .one(db)
-            .await?
-            .map(|o| o.name)
-            .unwrap_or_default();
+        let name = docs::organisation_name(db, p.organisation_id).await?;
         let s = sigs.iter().find(|s| s.organisation_id == p.organisation_id);
         out.push(DocumentParty {
             organisation_id: p.organisation_id,
@@ -247,11 +223,7 @@ async fn response(state: &AppState, d: document::Model) -> ApiResult<DocumentRes
             signed_at: s.map(|s| s.signed_at),
         });
     }
-    let newest = document::Entity::find()
-        .filter(document::Column::SeriesId.eq(d.series_id))
-        .order_by_desc(document::Column::Version)
-        .one(db)
-        .await?;
+    let newest = docs::newest_of_series(db, d.series_id).await?;
     Ok(DocumentResponse {
         verify_url: format!("{}/v1/verify/{}", state.settings.public_url, d.code),
         superseded_by: newest.filter(|n| n.id != d.id).map(|n| n.id),
@@ -294,24 +266,11 @@ async fn newest_of(state: &AppState, docs: Vec<document::Model>) -> ApiResult<Do
 }
 
 async fn lot_parties(state: &AppState, id: Uuid) -> ApiResult<(lot::Model, Vec<Uuid>)> {
-    let l = lot::Entity::find_by_id(id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let mut related = vec![l.organisation_id];
-    if let Some(c) = l.accepted_claim_id
-        && let Some(c) = claim::Entity::find_by_id(c).one(&state.db).await?
-    {
-        related.push(c.refurbisher_id);
-    }
-    Ok((l, related))
+    docs::lot_parties(&state.db, id).await
 }
 
 async fn find_document(state: &AppState, id: Uuid) -> ApiResult<document::Model> {
-    document::Entity::find_by_id(id)
-        .one(&state.db)
-        .await?
-        .ok_or_else(ApiError::not_found)
+    docs::find(&state.db, id).await
 }
 
 /// Who may read a document: its parties and the parties of what it is about (an association
@@ -319,14 +278,14 @@ async fn find_document(state: &AppState, id: Uuid) -> ApiResult<document::Model>
 async fn readers(state: &AppState, d: &document::Model) -> ApiResult<Vec<Uuid>> {
     let mut orgs = document_orgs(d);
     if let Some(r) = d.reservation_id
-        && let Some(r) = reservation::Entity::find_by_id(r).one(&state.db).await?
+        && let Some(r) = docs::find_reservation(&state.db, r).await?
     {
         orgs.extend([r.association_id, r.refurbisher_id, r.giver_id]);
     } else if let Some(l) = d.lot_id {
         orgs.extend(lot_parties(state, l).await?.1);
     }
     if let Some(i) = d.item_id
-        && let Some(m) = item::Entity::find_by_id(i).one(&state.db).await?
+        && let Some(m) = docs::find_item(&state.db, i).await?
     {
         orgs.extend(super::items::related_orgs(&m));
     }
@@ -365,11 +324,8 @@ impl DocumentsApi {
     ) -> ApiResult<Json<DocumentList>> {
         let (l, related) = lot_parties(&self.state, id.0).await?;
         auth.0.authorize_related("list_lot_documents", &related)?;
-        let docs = document::Entity::find()
-            .filter(document::Column::LotId.eq(l.id))
-            .all(&self.state.db)
-            .await?;
-        Ok(Json(newest_of(&self.state, docs).await?))
+        let found = docs::of_lot(&self.state.db, l.id).await?;
+        Ok(Json(newest_of(&self.state, found).await?))
     }
 
     /// Generate a lot's document
@@ -389,20 +345,13 @@ impl DocumentsApi {
         body: Json<GenerateRequest>,
     ) -> ApiResult<Created<DocumentResponse>> {
         let (l, related) = lot_parties(&self.state, id.0).await?;
-        auth.0
+        let acting = auth
+            .0
             .authorize_related("generate_lot_document", &related)?
             .ok_or_else(ApiError::forbidden)?;
-        let kind: Kind = body.0.kind.into();
-        let d = documents::generate(
-            &self.state.db,
-            &self.state.documents(),
-            kind,
-            Subject::Lot(l.id),
-            self.state.settings.today(),
-            &auth.0.actor_ref(),
-        )
-        .await
-        .map_err(doc_error)?;
+        let by = By::acting(&auth.0, &acting);
+        let d =
+            commands::generate(&self.state, &by, body.0.kind.into(), Subject::Lot(l.id)).await?;
         let location = format!("/v1/documents/{}", d.id);
         Ok(Created::Created(
             Json(response(&self.state, d).await?),
@@ -434,7 +383,7 @@ impl DocumentsApi {
             self.state.settings.today(),
         )
         .await
-        .map_err(doc_error)?;
+        .map_err(commands::doc_error)?;
         let d = &built.data;
         let mut out = format!(
             "{}\n\n(Projet à adapter par la collectivité avant son inscription à l'ordre du jour.)\n\n",
@@ -478,52 +427,24 @@ impl DocumentsApi {
         body: Json<DecisionRequest>,
     ) -> ApiResult<Json<DocumentList>> {
         let (l, _) = lot_parties(&self.state, id.0).await?;
-        auth.0
+        let acting = auth
+            .0
             .authorize_related("set_lot_decision", &[l.organisation_id])?
             .ok_or_else(ApiError::forbidden)?;
         let reference =
             Text::<60>::parse(&body.0.reference).map_err(|r| ApiError::field("reference", r))?;
-        if body.0.date > self.state.settings.today() {
-            return Err(ApiError::field("date", Invalid::OutOfRange));
-        }
-        let txn = store::begin_write(&self.state.db).await?;
-        lot::Entity::update_many()
-            .col_expr(
-                lot::Column::DecisionKind,
-                Expr::value(Some(match body.0.kind {
-                    DecisionKind::Deliberation => "deliberation",
-                    DecisionKind::Decision => "decision",
-                })),
-            )
-            .col_expr(
-                lot::Column::DecisionReference,
-                Expr::value(Some(reference.into_inner())),
-            )
-            .col_expr(lot::Column::DecisionDate, Expr::value(Some(body.0.date)))
-            .filter(lot::Column::Id.eq(l.id))
-            .exec(&txn)
-            .await?;
-        txn.commit().await?;
-        for kind in [Kind::ConventionCession, Kind::CertificatSortie] {
-            match documents::generate(
-                &self.state.db,
-                &self.state.documents(),
-                kind,
-                Subject::Lot(l.id),
-                self.state.settings.today(),
-                &auth.0.actor_ref(),
-            )
-            .await
-            {
-                Ok(_) | Err(DocError::NotApplicable(_)) => {}
-                Err(e) => return Err(doc_error(e)),
-            }
-        }
-        let docs = document::Entity::find()
-            .filter(document::Column::LotId.eq(l.id))
-            .all(&self.state.db)
-            .await?;
-        Ok(Json(newest_of(&self.state, docs).await?))
+        let decision = commands::Decision {
+            kind: match body.0.kind {
+                DecisionKind::Deliberation => "deliberation",
+                DecisionKind::Decision => "decision",
+            },
+            reference: reference.into_inner(),
+            date: body.0.date,
+        };
+        let by = By::acting(&auth.0, &acting);
+        commands::set_lot_decision(&self.state, &by, l.id, decision).await?;
+        let found = docs::of_lot(&self.state.db, l.id).await?;
+        Ok(Json(newest_of(&self.state, found).await?))
     }
 
     /// List a reservation's documents
@@ -540,19 +461,15 @@ impl DocumentsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> ApiResult<Json<DocumentList>> {
-        let r = reservation::Entity::find_by_id(id.0)
-            .one(&self.state.db)
+        let r = docs::find_reservation(&self.state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         auth.0.authorize_related(
             "list_reservation_documents",
             &[r.association_id, r.refurbisher_id, r.giver_id],
         )?;
-        let docs = document::Entity::find()
-            .filter(document::Column::ReservationId.eq(r.id))
-            .all(&self.state.db)
-            .await?;
-        Ok(Json(newest_of(&self.state, docs).await?))
+        let found = docs::of_reservation(&self.state.db, r.id).await?;
+        Ok(Json(newest_of(&self.state, found).await?))
     }
 
     /// List a device's documents
@@ -568,17 +485,13 @@ impl DocumentsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> ApiResult<Json<DocumentList>> {
-        let m = item::Entity::find_by_id(id.0)
-            .one(&self.state.db)
+        let m = docs::find_item(&self.state.db, id.0)
             .await?
             .ok_or_else(ApiError::not_found)?;
         auth.0
             .authorize_related("list_item_documents", &super::items::related_orgs(&m))?;
-        let docs = document::Entity::find()
-            .filter(document::Column::ItemId.eq(m.id))
-            .all(&self.state.db)
-            .await?;
-        Ok(Json(newest_of(&self.state, docs).await?))
+        let found = docs::of_item(&self.state.db, m.id).await?;
+        Ok(Json(newest_of(&self.state, found).await?))
     }
 
     /// Read a document
@@ -647,15 +560,6 @@ impl DocumentsApi {
             .0
             .authorize_related("sign_document", &candidates)?
             .ok_or_else(ApiError::forbidden)?;
-        let Some(kind) = Kind::parse(&d.kind) else {
-            return Err(ApiError::new(ErrorCode::Internal));
-        };
-        if matches!(kind, Kind::PvEnlevement | Kind::PvRemise) {
-            return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
-                "Un procès-verbal porte les signatures recueillies lors de la remise.",
-                "A procès-verbal carries the signatures taken at the handover.",
-            ));
-        }
         let name = Name::parse(&body.0.signer_name).map_err(|r| ApiError::field("signer_name", r));
         let role = Name::parse(&body.0.signer_role).map_err(|r| ApiError::field("signer_role", r));
         let (name, role) = match (name, role) {
@@ -666,43 +570,12 @@ impl DocumentsApi {
             }
             (Err(e), _) | (_, Err(e)) => return Err(e),
         };
-        let inserted = document_signature::Entity::insert(document_signature::ActiveModel {
-            id: Set(store::new_id()),
-            series_id: Set(d.series_id),
-            organisation_id: Set(acting.organisation_id),
-            signer_name: Set(name.into_inner()),
-            signer_role: Set(role.into_inner()),
-            signed_by: Set(auth.0.actor_ref()),
-            signed_at: Set(store::now()),
-        })
-        .exec_without_returning(&self.state.db)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ApiError::new(ErrorCode::Conflict).detail(
-                    "Votre organisation a déjà signé ce document.",
-                    "Your organisation already signed this document.",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let subject = match (d.reservation_id, d.item_id, d.lot_id) {
-            (Some(r), _, _) => Subject::Reservation(r),
-            (None, Some(i), _) => Subject::Item(i),
-            (None, None, Some(l)) => Subject::Lot(l),
-            _ => return Err(ApiError::new(ErrorCode::Internal)),
+        let signature = commands::Signature {
+            signer_name: name.into_inner(),
+            signer_role: role.into_inner(),
         };
-        let signed = documents::generate(
-            &self.state.db,
-            &self.state.documents(),
-            kind,
-            subject,
-            self.state.settings.today(),
-            &auth.0.actor_ref(),
-        )
-        .await
-        .map_err(doc_error)?;
+        let by = By::acting(&auth.0, &acting);
+        let signed = commands::sign_document(&self.state, &by, &d, signature).await?;
         let location = format!("/v1/documents/{}", signed.id);
         Ok(Created::Created(
             Json(response(&self.state, signed).await?),
@@ -726,32 +599,12 @@ impl DocumentsApi {
         body: PdfUpload,
     ) -> ApiResult<Json<DocumentResponse>> {
         let d = find_document(&self.state, id.0).await?;
-        auth.0
+        let acting = auth
+            .0
             .authorize_related("upload_signed_scan", &readers(&self.state, &d).await?)?
             .ok_or_else(ApiError::forbidden)?;
-        let bytes = body.into_bytes();
-        if !bytes.starts_with(b"%PDF-") {
-            return Err(ApiError::new(ErrorCode::ValidationFailed)
-                .detail("Le fichier n'est pas un PDF.", "The file is not a PDF."));
-        }
-        let sha = hex::encode(Sha256::digest(&bytes));
-        let key = format!("documents/{}/{}-scan.pdf", d.series_id, d.id);
-        self.state
-            .blobs
-            .put(&key, bytes, "application/pdf")
-            .await
-            .map_err(blob_error)?;
-        document::Entity::update_many()
-            .col_expr(document::Column::ScanBlobKey, Expr::value(Some(key)))
-            .col_expr(document::Column::ScanSha256, Expr::value(Some(sha)))
-            .col_expr(
-                document::Column::ScanUploadedBy,
-                Expr::value(Some(auth.0.actor_ref())),
-            )
-            .filter(document::Column::Id.eq(d.id))
-            .exec(&self.state.db)
-            .await?;
-        let d = find_document(&self.state, d.id).await?;
+        let by = By::acting(&auth.0, &acting);
+        let d = commands::upload_signed_scan(&self.state, &by, &d, body.into_bytes()).await?;
         Ok(Json(response(&self.state, d).await?))
     }
 
@@ -815,10 +668,5 @@ impl DocumentsApi {
 }
 
 async fn by_code(state: &AppState, code: &str) -> ApiResult<document::Model> {
-    let code = code.trim().to_uppercase();
-    document::Entity::find()
-        .filter(document::Column::Code.eq(code))
-        .one(&state.db)
-        .await?
-        .ok_or_else(ApiError::not_found)
+    docs::by_code(&state.db, code).await
 }

@@ -4,17 +4,16 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use reemploi_domain::audit::ChainBreak;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::access::BearerAuth;
-use super::organisations::find_organisation;
 use super::pagination::PageRequest;
 use super::types::ApiTags;
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::entities::event;
 use crate::store::events::{organisation_stream, verify_stream};
+use crate::store::organisations::{find_organisation, organisation_events_select};
 
 /// One event of the audit log.
 #[derive(Debug, Clone, Object)]
@@ -124,7 +123,7 @@ impl EventsApi {
         auth.0.authorize("list_organisation_events", Some(id.0))?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         find_organisation(&self.state.db, id.0).await?;
-        let select = event::Entity::find().filter(event::Column::OrganisationId.eq(id.0));
+        let select = organisation_events_select(id.0);
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, event::Column::Id, |m| m.id)
             .await?;

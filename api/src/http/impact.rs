@@ -12,29 +12,22 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, PlainText};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use reemploi_domain::Invalid;
-use reemploi_domain::impact::{
-    self, Factor, FactorSet, ItemOutcome, Outcome, ReformedItem, Tally, Totals,
-};
+use reemploi_domain::impact::{self, Factor, FactorSet, ItemOutcome, ReformedItem, Tally, Totals};
 use reemploi_domain::item::Category as DomCategory;
-use reemploi_domain::lot::CessionMode;
 use reemploi_domain::organisation::OrganisationKind;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
-};
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::items::Category;
 use super::types::{ApiTags, Created};
+use crate::commands::By;
+use crate::commands::impact as commands;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
-use crate::store::entities::{
-    disposal, document, handover, handover_item, impact_factor_set, item, lot, organisation,
-    reservation, reservation_item,
-};
-use crate::store::{self, is_unique_violation};
+use crate::store::entities::organisation;
+use crate::store::impact::{self as store, Row, current_set, org, outcomes, reformed};
 
 /// One impact factor, with its source.
 #[derive(Debug, Clone, Object)]
@@ -225,113 +218,6 @@ pub enum ReportPdf {
 
 // ---------------------------------------------------------------------------------------------
 
-/// Stores the default factor set when none is published yet.
-pub async fn ensure_default_factor_set(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    if impact_factor_set::Entity::find().one(db).await?.is_some() {
-        return Ok(());
-    }
-    let set = impact::default_factor_set();
-    let inserted = impact_factor_set::Entity::insert(impact_factor_set::ActiveModel {
-        id: Set(store::new_id()),
-        version: Set(set.version.clone()),
-        published_on: Set(set.published_on),
-        factors: Set(serde_json::to_string(&set.factors).unwrap_or_default()),
-        created_by: Set("system".into()),
-        created_at: Set(store::now()),
-    })
-    .exec_without_returning(db)
-    .await;
-    match inserted {
-        Err(e) if !is_unique_violation(&e) => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// The factor set reports use: the latest published.
-async fn current_set<C: ConnectionTrait>(db: &C) -> ApiResult<FactorSet> {
-    let m = impact_factor_set::Entity::find()
-        .order_by_desc(impact_factor_set::Column::PublishedOn)
-        .order_by_desc(impact_factor_set::Column::CreatedAt)
-        .one(db)
-        .await?;
-    Ok(match m {
-        Some(m) => FactorSet {
-            version: m.version,
-            published_on: m.published_on,
-            factors: serde_json::from_str(&m.factors).unwrap_or_default(),
-        },
-        None => impact::default_factor_set(),
-    })
-}
-
-/// A recorded outcome of a device.
-struct Row {
-    item: item::Model,
-    outcome: Outcome,
-    on: NaiveDate,
-    weight_kg: Option<f64>,
-    /// Who handed it over or disposed of it.
-    actor: Uuid,
-    /// The association that received it.
-    association: Option<Uuid>,
-}
-
-/// Every outcome dated in `year`.
-async fn outcomes<C: ConnectionTrait>(db: &C, year: i32) -> ApiResult<Vec<Row>> {
-    let from = NaiveDate::from_ymd_opt(year, 1, 1)
-        .ok_or_else(|| ApiError::field("year", Invalid::OutOfRange))?;
-    let to = NaiveDate::from_ymd_opt(year, 12, 31)
-        .ok_or_else(|| ApiError::field("year", Invalid::OutOfRange))?;
-    let mut rows = Vec::new();
-    for r in reservation::Entity::find()
-        .filter(reservation::Column::Status.eq("handed_over"))
-        .filter(reservation::Column::HandoverOn.gte(from))
-        .filter(reservation::Column::HandoverOn.lte(to))
-        .all(db)
-        .await?
-    {
-        let ids: Vec<Uuid> = reservation_item::Entity::find()
-            .filter(reservation_item::Column::ReservationId.eq(r.id))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|ri| ri.item_id)
-            .collect();
-        for m in item::Entity::find()
-            .filter(item::Column::Id.is_in(ids))
-            .all(db)
-            .await?
-        {
-            rows.push(Row {
-                item: m,
-                outcome: Outcome::Donated,
-                on: r.handover_on.unwrap_or(from),
-                weight_kg: None,
-                actor: r.refurbisher_id,
-                association: Some(r.association_id),
-            });
-        }
-    }
-    for d in disposal::Entity::find()
-        .filter(disposal::Column::DisposedOn.gte(from))
-        .filter(disposal::Column::DisposedOn.lte(to))
-        .all(db)
-        .await?
-    {
-        if let Some(m) = item::Entity::find_by_id(d.item_id).one(db).await? {
-            rows.push(Row {
-                item: m,
-                outcome: Outcome::Recycled,
-                on: d.disposed_on,
-                weight_kg: Some(d.weight_grams as f64 / 1000.0),
-                actor: d.organisation_id,
-                association: None,
-            });
-        }
-    }
-    Ok(rows)
-}
-
 fn to_outcome(r: &Row) -> ItemOutcome {
     ItemOutcome {
         category: DomCategory::parse(&r.item.category).unwrap_or(DomCategory::Other),
@@ -401,120 +287,6 @@ fn check_year(year: i32) -> ApiResult<i32> {
     }
 }
 
-async fn org<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<organisation::Model> {
-    organisation::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
-/// The reformed items of a public body for the re-use rate, with their proof codes.
-async fn reformed<C: ConnectionTrait>(
-    db: &C,
-    body: Uuid,
-) -> ApiResult<Vec<(ReformedItem, item::Model, Option<String>)>> {
-    let mut out = Vec::new();
-    for m in item::Entity::find()
-        .filter(item::Column::OrganisationId.eq(body))
-        .all(db)
-        .await?
-    {
-        let category = DomCategory::parse(&m.category).unwrap_or(DomCategory::Other);
-        let mode = match m.lot_id {
-            Some(l) => lot::Entity::find_by_id(l)
-                .one(db)
-                .await?
-                .map(|l| (l.id, CessionMode::parse(&l.cession_mode))),
-            None => None,
-        };
-        // The association handover, with its procès-verbal de remise, proves re-use.
-        let mut handed: Option<(reservation::Model, Option<String>)> = None;
-        for ri in reservation_item::Entity::find()
-            .filter(reservation_item::Column::ItemId.eq(m.id))
-            .all(db)
-            .await?
-        {
-            if let Some(r) = reservation::Entity::find_by_id(ri.reservation_id)
-                .one(db)
-                .await?
-                .filter(|r| r.status == "handed_over")
-            {
-                let pv = document::Entity::find()
-                    .filter(document::Column::ReservationId.eq(r.id))
-                    .filter(document::Column::Kind.eq("pv_remise"))
-                    .one(db)
-                    .await?
-                    .map(|d| d.code);
-                handed = Some((r, pv));
-            }
-        }
-        let disposal = disposal::Entity::find()
-            .filter(disposal::Column::ItemId.eq(m.id))
-            .one(db)
-            .await?;
-        // When the body parted with it: at collection when given to the refurbisher, at the
-        // association's handover in service mode, at disposal when recycled from its hands.
-        let collected_on = match mode {
-            Some((lot_id, Some(CessionMode::ToRefurbisher))) => {
-                let mut on = None;
-                for h in handover::Entity::find()
-                    .filter(handover::Column::LotId.eq(lot_id))
-                    .filter(handover::Column::Kind.eq("collection"))
-                    .all(db)
-                    .await?
-                {
-                    let present = handover_item::Entity::find()
-                        .filter(handover_item::Column::HandoverId.eq(h.id))
-                        .filter(handover_item::Column::ItemId.eq(m.id))
-                        .filter(handover_item::Column::Present.eq(true))
-                        .one(db)
-                        .await?
-                        .is_some();
-                    if present {
-                        on = Some(h.occurred_on);
-                    }
-                }
-                on
-            }
-            _ => None,
-        };
-        let parted_on = match (&collected_on, &handed, &disposal) {
-            (Some(on), _, _) => *on,
-            (None, Some((r, _)), _) => r.handover_on.unwrap_or(r.updated_at.date_naive()),
-            (None, None, Some(d)) => d.disposed_on,
-            _ => continue,
-        };
-        // The taker's commitment before the cession: the convention signed by both parties when
-        // the refurbisher took the devices, the association's recorded commitment otherwise.
-        let prior_commitment = match (collected_on, mode) {
-            (Some(_), Some((lot_id, _))) => document::Entity::find()
-                .filter(document::Column::LotId.eq(lot_id))
-                .filter(document::Column::Kind.eq("convention_cession"))
-                .filter(document::Column::ReservationId.is_null())
-                .filter(document::Column::Signed.eq(true))
-                .one(db)
-                .await?
-                .is_some(),
-            _ => handed.as_ref().is_some_and(|(r, _)| r.commitment_reuse),
-        };
-        let proof = handed.as_ref().and_then(|(_, pv)| pv.clone());
-        out.push((
-            ReformedItem {
-                id: m.id.to_string(),
-                category,
-                acquisition_date: m.acquisition_date,
-                parted_on,
-                reused: handed.is_some(),
-                prior_commitment,
-                proof_of_reuse: proof.is_some(),
-            },
-            m,
-            proof,
-        ));
-    }
-    Ok(out)
-}
-
 async fn reuse_rate_of<C: ConnectionTrait>(
     db: &C,
     body: Uuid,
@@ -567,6 +339,15 @@ fn percent(v: f64) -> String {
     }
 }
 
+/// The operator organisation a caller acts for (the nil id when it has none).
+fn operator_of(caller: &super::access::Caller) -> Uuid {
+    caller
+        .memberships
+        .iter()
+        .find(|m| m.kind == OrganisationKind::Operator)
+        .map_or(Uuid::nil(), |m| m.organisation_id)
+}
+
 /// Impact endpoints.
 pub struct ImpactApi {
     pub state: AppState,
@@ -584,11 +365,7 @@ impl ImpactApi {
         operation_id = "list_factor_sets"
     )]
     async fn list_factor_sets(&self) -> ApiResult<Json<FactorSetList>> {
-        let sets = impact_factor_set::Entity::find()
-            .order_by_desc(impact_factor_set::Column::PublishedOn)
-            .order_by_desc(impact_factor_set::Column::CreatedAt)
-            .all(&self.state.db)
-            .await?;
+        let sets = store::factor_sets(&self.state.db).await?;
         Ok(Json(FactorSetList {
             items: sets
                 .into_iter()
@@ -625,7 +402,7 @@ impl ImpactApi {
         auth: BearerAuth,
         body: Json<FactorSetWire>,
     ) -> ApiResult<Created<FactorSetWire>> {
-        auth.0.authorize("publish_factor_set", None)?;
+        let actor = auth.0.authorize("publish_factor_set", None)?;
         let b = body.0;
         let set = FactorSet {
             version: b.version.trim().to_owned(),
@@ -641,30 +418,12 @@ impl ImpactApi {
                 })
                 .collect(),
         };
-        if let Err(problems) = set.validate() {
-            return Err(ApiError::new(ErrorCode::ValidationFailed)
-                .detail(problems.join(" ; "), problems.join("; ")));
-        }
-        let inserted = impact_factor_set::Entity::insert(impact_factor_set::ActiveModel {
-            id: Set(store::new_id()),
-            version: Set(set.version.clone()),
-            published_on: Set(set.published_on),
-            factors: Set(serde_json::to_string(&set.factors).unwrap_or_default()),
-            created_by: Set(auth.0.actor_ref()),
-            created_at: Set(store::now()),
-        })
-        .exec_without_returning(&self.state.db)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(ApiError::new(ErrorCode::Conflict).detail(
-                    "Cette version de facteurs existe déjà.",
-                    "This factor set version already exists.",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let by = By {
+            actor,
+            actor_ref: auth.0.actor_ref(),
+            organisation_id: operator_of(&auth.0),
+        };
+        commands::publish_factor_set(&self.state.db, &by, &set).await?;
         Ok(Created::Created(
             Json(FactorSetWire {
                 version: set.version.clone(),
@@ -886,11 +645,7 @@ impl ImpactApi {
         let set = current_set(db).await?;
         let totals = impact::compute_totals(&set, &rows);
         let rate = reuse_rate_of(db, o.id, year).await?;
-        let conventions = document::Entity::find()
-            .filter(document::Column::Kind.eq("convention_cession"))
-            .order_by_asc(document::Column::CreatedAt)
-            .all(db)
-            .await?;
+        let conventions = crate::store::documents::conventions(db).await?;
         let mut listed: Vec<serde_json::Value> = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for d in conventions.iter().rev() {

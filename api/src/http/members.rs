@@ -1,28 +1,25 @@
 //! Members of an organisation and invitations to join it.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use reemploi_domain::email::Email;
 use reemploi_domain::organisation as dom;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::access::BearerAuth;
-use super::organisations::{find_organisation, org_event};
 use super::pagination::PageRequest;
 use super::types::{ApiTags, Created, NoContent, Role, Str};
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::mail::Mail;
-use crate::security;
+use crate::commands::members;
+use crate::commands::organisations::by_member;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::entities::{invitation, membership, organisation, user};
-use crate::store::outbox::{self, Topic};
-use crate::store::{self, begin_write};
+use crate::store::entities::{invitation, membership};
+use crate::store::organisations::{
+    find_organisation, find_user, invitations_select, members_select,
+};
 
 /// A member of an organisation.
 #[derive(Debug, Clone, Object)]
@@ -101,50 +98,11 @@ impl From<invitation::Model> for InvitationResponse {
     }
 }
 
-/// Serialises changes to an organisation's membership: on PostgreSQL this row lock is held until
-/// commit (SQLite's write transaction already excludes other writers).
-async fn lock_organisation(txn: &crate::store::tx::Tx, id: Uuid) -> ApiResult<()> {
-    let locked = organisation::Entity::update_many()
-        .col_expr(
-            organisation::Column::UpdatedAt,
-            Expr::col(organisation::Column::UpdatedAt),
-        )
-        .filter(organisation::Column::Id.eq(id))
-        .exec(txn)
-        .await?;
-    if locked.rows_affected == 0 {
-        return Err(ApiError::not_found());
-    }
-    Ok(())
-}
-
-async fn admin_count<C: ConnectionTrait>(db: &C, org: Uuid) -> ApiResult<u64> {
-    Ok(membership::Entity::find()
-        .filter(membership::Column::OrganisationId.eq(org))
-        .filter(membership::Column::Role.eq(dom::Role::Admin.as_str()))
-        .count(db)
-        .await?)
-}
-
-async fn find_membership<C: ConnectionTrait>(
-    db: &C,
-    org: Uuid,
-    user: Uuid,
-) -> ApiResult<membership::Model> {
-    membership::Entity::find()
-        .filter(membership::Column::OrganisationId.eq(org))
-        .filter(membership::Column::UserId.eq(user))
-        .one(db)
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
 async fn member_response<C: ConnectionTrait>(
     db: &C,
     m: membership::Model,
 ) -> ApiResult<MemberResponse> {
-    let u = user::Entity::find_by_id(m.user_id)
-        .one(db)
+    let u = find_user(db, m.user_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     Ok(MemberResponse {
@@ -180,7 +138,7 @@ impl MembersApi {
         auth.0.authorize("list_members", Some(id.0))?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         find_organisation(&self.state.db, id.0).await?;
-        let select = membership::Entity::find().filter(membership::Column::OrganisationId.eq(id.0));
+        let select = members_select(id.0);
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, membership::Column::Id, |m| m.id)
             .await?;
@@ -206,34 +164,11 @@ impl MembersApi {
         user_id: Path<Uuid>,
         body: Json<UpdateMemberRequest>,
     ) -> ApiResult<Json<MemberResponse>> {
-        auth.0.authorize("update_member", Some(id.0))?;
-        let role: dom::Role = body.0.role.into();
-        let txn = begin_write(&self.state.db).await?;
-        lock_organisation(&txn, id.0).await?;
-        let m = find_membership(&txn, id.0, user_id.0).await?;
-        if m.role == dom::Role::Admin.as_str()
-            && role != dom::Role::Admin
-            && admin_count(&txn, id.0).await? <= 1
-        {
-            return Err(ApiError::new(ErrorCode::LastAdmin));
-        }
-        membership::Entity::update_many()
-            .col_expr(membership::Column::Role, Expr::value(role.as_str()))
-            .filter(membership::Column::Id.eq(m.id))
-            .exec(&txn)
-            .await?;
-        org_event(
-            &txn,
-            id.0,
-            auth.0.actor_ref(),
-            "member_role_changed",
-            serde_json::json!({ "user_id": user_id.0, "from": m.role, "to": role.as_str() }),
-        )
-        .await?;
-        let m = find_membership(&txn, id.0, user_id.0).await?;
-        let resp = member_response(&txn, m).await?;
-        txn.commit().await?;
-        Ok(Json(resp))
+        let actor = auth.0.authorize("update_member", Some(id.0))?;
+        let by = by_member(&auth.0, id.0, actor);
+        let m =
+            members::update_member(&self.state, &by, id.0, user_id.0, body.0.role.into()).await?;
+        Ok(Json(member_response(&self.state.db, m).await?))
     }
 
     /// Remove a member
@@ -250,23 +185,9 @@ impl MembersApi {
         id: Path<Uuid>,
         user_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
-        auth.0.authorize("remove_member", Some(id.0))?;
-        let txn = begin_write(&self.state.db).await?;
-        lock_organisation(&txn, id.0).await?;
-        let m = find_membership(&txn, id.0, user_id.0).await?;
-        if m.role == dom::Role::Admin.as_str() && admin_count(&txn, id.0).await? <= 1 {
-            return Err(ApiError::new(ErrorCode::LastAdmin));
-        }
-        membership::Entity::delete_by_id(m.id).exec(&txn).await?;
-        org_event(
-            &txn,
-            id.0,
-            auth.0.actor_ref(),
-            "member_removed",
-            serde_json::json!({ "user_id": user_id.0, "role": m.role }),
-        )
-        .await?;
-        txn.commit().await?;
+        let actor = auth.0.authorize("remove_member", Some(id.0))?;
+        let by = by_member(&auth.0, id.0, actor);
+        members::remove_member(&self.state, &by, id.0, user_id.0).await?;
         Ok(NoContent::NoContent)
     }
 
@@ -285,83 +206,14 @@ impl MembersApi {
         id: Path<Uuid>,
         body: Json<CreateInvitationRequest>,
     ) -> ApiResult<Created<InvitationResponse>> {
-        auth.0.authorize("create_invitation", Some(id.0))?;
+        let actor = auth.0.authorize("create_invitation", Some(id.0))?;
         let email = Email::parse(&body.0.email).map_err(|r| ApiError::field("email", r))?;
-        let role: dom::Role = body.0.role.into();
         let inviter = auth.0.user_id().ok_or_else(ApiError::forbidden)?;
-        let state = &self.state;
-        let now = store::now();
-        let token = security::new_token(security::INVITATION_PREFIX);
-        let txn = begin_write(&state.db).await?;
-        let org = find_organisation(&txn, id.0).await?;
-        if let Some(existing) = user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(&txn)
-            .await?
-            && find_membership(&txn, id.0, existing.id).await.is_ok()
-        {
-            return Err(ApiError::new(ErrorCode::AlreadyMember));
-        }
-        invitation::Entity::update_many()
-            .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
-            .filter(invitation::Column::OrganisationId.eq(id.0))
-            .filter(invitation::Column::Email.eq(email.as_str()))
-            .filter(invitation::Column::AcceptedAt.is_null())
-            .filter(invitation::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        let inv_id = store::new_id();
-        let expires_at = now + TimeDelta::hours(i64::from(state.settings.invitation_ttl_hours));
-        invitation::Entity::insert(invitation::ActiveModel {
-            id: Set(inv_id),
-            organisation_id: Set(id.0),
-            email: Set(email.as_str().to_owned()),
-            role: Set(role.as_str().to_owned()),
-            token_hash: Set(security::token_hash(&token)),
-            invited_by: Set(inviter),
-            created_at: Set(now),
-            expires_at: Set(expires_at),
-            accepted_at: Set(None),
-            revoked_at: Set(None),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        let role_fr = match role {
-            dom::Role::Admin => "administrateur",
-            dom::Role::Agent => "agent",
-        };
-        let mail = Mail {
-            to: email.as_str().to_owned(),
-            subject: format!("Invitation à rejoindre {} sur Réemploi", org.name),
-            body: format!(
-                "Bonjour,\n\nVous êtes invité·e à rejoindre « {name} » sur Réemploi en tant que {role_fr}.\n\n\
-                 Votre code d'invitation : {token}\n\n\
-                 Pour l'accepter, envoyez-le avec votre nom et un mot de passe à {url}/v1/invitations/accept \
-                 (ou utilisez l'application Réemploi). Il expire le {expires} (UTC) et ne sert qu'une fois.\n\n\
-                 Si vous n'attendiez pas cette invitation, ignorez ce message.\n",
-                name = org.name,
-                url = state.settings.public_url,
-                expires = expires_at.format("%d/%m/%Y à %H:%M"),
-            ),
-        };
-        outbox::enqueue(&txn, Topic::Mail, &mail).await?;
-        org_event(
-            &txn,
-            id.0,
-            auth.0.actor_ref(),
-            "invitation_created",
-            serde_json::json!({ "invitation_id": inv_id, "email": email.as_str(), "role": role.as_str() }),
-        )
-        .await?;
-        let inv = invitation::Entity::find_by_id(inv_id)
-            .one(&txn)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        txn.commit().await?;
-        Ok(Created::Created(
-            Json(inv.into()),
-            format!("/v1/organisations/{}/invitations/{inv_id}", id.0),
-        ))
+        let by = by_member(&auth.0, id.0, actor);
+        let role: dom::Role = body.0.role.into();
+        let inv = members::create_invitation(&self.state, &by, id.0, inviter, &email, role).await?;
+        let location = format!("/v1/organisations/{}/invitations/{}", id.0, inv.id);
+        Ok(Created::Created(Json(inv.into()), location))
     }
 
     /// List invitations
@@ -382,7 +234,7 @@ impl MembersApi {
         auth.0.authorize("list_invitations", Some(id.0))?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         find_organisation(&self.state.db, id.0).await?;
-        let select = invitation::Entity::find().filter(invitation::Column::OrganisationId.eq(id.0));
+        let select = invitations_select(id.0);
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, invitation::Column::Id, |m| m.id)
             .await?;
@@ -406,38 +258,9 @@ impl MembersApi {
         id: Path<Uuid>,
         invitation_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
-        auth.0.authorize("revoke_invitation", Some(id.0))?;
-        let txn = begin_write(&self.state.db).await?;
-        let inv = invitation::Entity::find_by_id(invitation_id.0)
-            .one(&txn)
-            .await?
-            .filter(|i| i.organisation_id == id.0)
-            .ok_or_else(ApiError::not_found)?;
-        if inv.accepted_at.is_some() {
-            return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
-                "Cette invitation a déjà été acceptée.",
-                "This invitation was already accepted.",
-            ));
-        }
-        if inv.revoked_at.is_none() {
-            invitation::Entity::update_many()
-                .col_expr(
-                    invitation::Column::RevokedAt,
-                    Expr::value(Some(store::now())),
-                )
-                .filter(invitation::Column::Id.eq(inv.id))
-                .exec(&txn)
-                .await?;
-            org_event(
-                &txn,
-                id.0,
-                auth.0.actor_ref(),
-                "invitation_revoked",
-                serde_json::json!({ "invitation_id": inv.id }),
-            )
-            .await?;
-        }
-        txn.commit().await?;
+        let actor = auth.0.authorize("revoke_invitation", Some(id.0))?;
+        let by = by_member(&auth.0, id.0, actor);
+        members::revoke_invitation(&self.state, &by, id.0, invitation_id.0).await?;
         Ok(NoContent::NoContent)
     }
 }

@@ -9,8 +9,7 @@ use reemploi_domain::email::Email;
 use reemploi_domain::organisation::{
     self as dom, ProfileInput, VerificationAction, check_password, parse_profile,
 };
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use reemploi_domain::text::Name;
 use uuid::Uuid;
 
 use super::access::BearerAuth;
@@ -19,11 +18,11 @@ use super::types::{
     ApiTags, BeneficiaryCategory, Created, OrganisationKind, PublicBodyType, RegistrableKind, Str,
     VerificationStatus, Versioned, check_if_match, etag,
 };
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::commands::organisations::{self, FirstAdmin};
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::entities::{membership, organisation, user};
-use crate::store::events::{self, NewEvent, organisation_stream};
-use crate::store::{self, begin_write, is_unique_violation, unique_violation_detail};
+use crate::store::entities::organisation;
+use crate::store::organisations::organisations_select;
 
 /// An organisation's profile as sent by a client (registration or update).
 #[derive(Debug, Clone, Object)]
@@ -245,73 +244,39 @@ pub struct SuspendRequest {
     pub reason: Str,
 }
 
-/// Maps a unique violation of a registration to its conflict code.
-fn conflict_of(err: &sea_orm::DbErr) -> ApiError {
-    let detail = unique_violation_detail(err).unwrap_or_default();
-    if detail.contains("email") {
-        ApiError::new(ErrorCode::EmailTaken)
-    } else if detail.contains("siret") {
-        ApiError::new(ErrorCode::SiretTaken)
-    } else if detail.contains("rna") {
-        ApiError::new(ErrorCode::RnaTaken)
-    } else {
-        ApiError::new(ErrorCode::Conflict)
+/// Kept here for the handlers of other resources that still import them from `http`.
+pub use crate::store::organisations::{find_organisation, org_event};
+
+/// Parses a registration, collecting every refused field (the profile's and the admin's).
+fn parse_registration(
+    body: &RegisterOrganisationRequest,
+) -> ApiResult<(dom::OrganisationKind, dom::Profile, FirstAdmin)> {
+    let kind: dom::OrganisationKind = body.kind.into();
+    let mut errors = FieldErrors::new();
+    let profile = match parse_profile(kind, &body.profile.to_input()) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            errors.0.extend(e.0);
+            None
+        }
+    };
+    let email = errors.check("admin.email", Email::parse(&body.admin.email));
+    let display_name = errors.check("admin.display_name", Name::parse(&body.admin.display_name));
+    if let Err(reason) = check_password(&body.admin.password) {
+        errors.push("admin.password", reason);
     }
-}
+    let (Some(profile), Some(email), Some(display_name), true) =
+        (profile, email, display_name, errors.is_empty())
+    else {
+        return Err(errors.into());
+    };
 
-fn profile_columns(am: &mut organisation::ActiveModel, p: &dom::Profile) {
-    am.name = Set(p.name.as_str().to_owned());
-    am.siren = Set(p.siren.as_ref().map(|s| s.as_str().to_owned()));
-    am.siret = Set(p.siret.as_ref().map(|s| s.as_str().to_owned()));
-    am.rna = Set(p.rna.as_ref().map(|s| s.as_str().to_owned()));
-    am.insee_code = Set(p.insee_code.as_str().to_owned());
-    am.departement = Set(p.insee_code.departement().to_owned());
-    am.address = Set(p.address.as_str().to_owned());
-    am.postcode = Set(p.postcode.as_str().to_owned());
-    am.city = Set(p.city.as_str().to_owned());
-    am.latitude = Set(p.coordinates.map(|c| c.latitude()));
-    am.longitude = Set(p.coordinates.map(|c| c.longitude()));
-    am.contact_email = Set(p.contact_email.as_ref().map(|e| e.as_str().to_owned()));
-    am.phone = Set(p.phone.as_ref().map(|t| t.as_str().to_owned()));
-    am.public_body_type = Set(p.public_body_type.map(|t| t.as_str().to_owned()));
-    am.esus_reference = Set(p.esus_reference.as_ref().map(|t| t.as_str().to_owned()));
-    am.esus_expires_on = Set(p.esus_expires_on);
-    am.beneficiary_category = Set(p.beneficiary_category.map(|c| c.as_str().to_owned()));
-    am.public_utility = Set(p.public_utility);
-    am.statutory_purpose = Set(p.statutory_purpose.as_ref().map(|t| t.as_str().to_owned()));
-}
-
-/// Loads an organisation or answers 404.
-pub async fn find_organisation<C: ConnectionTrait>(
-    db: &C,
-    id: Uuid,
-) -> ApiResult<organisation::Model> {
-    organisation::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or_else(ApiError::not_found)
-}
-
-/// Appends an event to an organisation's stream.
-pub async fn org_event(
-    txn: &crate::store::tx::Tx,
-    organisation_id: Uuid,
-    actor: String,
-    kind: &'static str,
-    payload: serde_json::Value,
-) -> ApiResult<()> {
-    events::append(
-        txn,
-        NewEvent {
-            stream: organisation_stream(organisation_id),
-            organisation_id: Some(organisation_id),
-            actor,
-            kind,
-            payload,
-        },
-    )
-    .await?;
-    Ok(())
+    let admin = FirstAdmin {
+        email,
+        display_name,
+        password: body.admin.password.to_string(),
+    };
+    Ok((kind, profile, admin))
 }
 
 pub struct OrganisationsApi {
@@ -335,129 +300,17 @@ impl OrganisationsApi {
         &self,
         body: Json<RegisterOrganisationRequest>,
     ) -> ApiResult<Created<RegisteredOrganisation>> {
-        let body = body.0;
-        let kind: dom::OrganisationKind = body.kind.into();
-        let mut errors = FieldErrors::new();
-        let profile = match parse_profile(kind, &body.profile.to_input()) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                errors.0.extend(e.0);
-                None
-            }
-        };
-        let email = errors.check("admin.email", Email::parse(&body.admin.email));
-        let display_name = errors.check(
-            "admin.display_name",
-            reemploi_domain::text::Name::parse(&body.admin.display_name),
-        );
-        if let Err(reason) = check_password(&body.admin.password) {
-            errors.push("admin.password", reason);
-        }
-        let (Some(profile), Some(email), Some(display_name), true) =
-            (profile, email, display_name, errors.is_empty())
-        else {
-            return Err(errors.into());
-        };
-
-        let state = &self.state;
-        if user::Entity::find()
-            .filter(user::Column::Email.eq(email.as_str()))
-            .one(&state.db)
-            .await?
-            .is_some()
-        {
-            return Err(ApiError::new(ErrorCode::EmailTaken));
-        }
-        let password = body.admin.password.clone();
-        let password_hash =
-            tokio::task::spawn_blocking(move || crate::security::hash_password(&password))
-                .await
-                .map_err(anyhow::Error::from)??;
-
-        let now = store::now();
-        let org_id = store::new_id();
-        let user_id = store::new_id();
-        let txn = begin_write(&state.db).await?;
-        // The user first: concurrent registrations with one e-mail conflict on it.
-        let inserted_user = user::Entity::insert(user::ActiveModel {
-            id: Set(user_id),
-            email: Set(email.as_str().to_owned()),
-            display_name: Set(display_name.as_str().to_owned()),
-            password_hash: Set(Some(password_hash)),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await;
-        if let Err(err) = inserted_user {
-            return Err(if is_unique_violation(&err) {
-                conflict_of(&err)
-            } else {
-                err.into()
-            });
-        }
-        let mut am = organisation::ActiveModel {
-            id: Set(org_id),
-            kind: Set(kind.as_str().to_owned()),
-            status: Set(dom::VerificationStatus::Pending.as_str().to_owned()),
-            status_reason: Set(None),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        profile_columns(&mut am, &profile);
-        if let Err(err) = organisation::Entity::insert(am)
-            .exec_without_returning(&txn)
-            .await
-        {
-            return Err(if is_unique_violation(&err) {
-                conflict_of(&err)
-            } else {
-                err.into()
-            });
-        }
-        membership::Entity::insert(membership::ActiveModel {
-            id: Set(store::new_id()),
-            user_id: Set(user_id),
-            organisation_id: Set(org_id),
-            role: Set(dom::Role::Admin.as_str().to_owned()),
-            created_at: Set(now),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-        let actor = format!("user/{user_id}");
-        org_event(
-            &txn,
-            org_id,
-            actor.clone(),
-            "organisation_registered",
-            serde_json::json!({
-                "kind": kind.as_str(),
-                "name": profile.name.as_str(),
-                "siret": profile.siret.as_ref().map(|s| s.as_str()),
-                "rna": profile.rna.as_ref().map(|s| s.as_str()),
-                "insee_code": profile.insee_code.as_str(),
-            }),
-        )
-        .await?;
-        org_event(
-            &txn,
-            org_id,
-            actor,
-            "member_added",
-            serde_json::json!({ "user_id": user_id, "role": "admin" }),
-        )
-        .await?;
-        txn.commit().await?;
-        let org = find_organisation(&state.db, org_id).await?;
-        tracing::info!(organisation.id = %org_id, organisation.kind = kind.as_str(), "organisation registered");
+        let (kind, profile, admin) = parse_registration(&body.0)?;
+        let (org, admin_user_id) =
+            organisations::register_organisation(&self.state, kind, &profile, admin).await?;
+        tracing::info!(organisation.id = %org.id, organisation.kind = kind.as_str(), "organisation registered");
+        let location = format!("/v1/organisations/{}", org.id);
         Ok(Created::Created(
             Json(RegisteredOrganisation {
                 organisation: org.into(),
-                admin_user_id: user_id,
+                admin_user_id,
             }),
-            format!("/v1/organisations/{org_id}"),
+            location,
         ))
     }
 
@@ -498,55 +351,16 @@ impl OrganisationsApi {
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<OrganisationProfile>,
     ) -> ApiResult<Versioned<OrganisationResponse>> {
-        auth.0.authorize("update_organisation", Some(id.0))?;
+        let actor = auth.0.authorize("update_organisation", Some(id.0))?;
         let current = find_organisation(&self.state.db, id.0).await?;
         let kind = dom::OrganisationKind::parse(&current.kind).ok_or_else(ApiError::not_found)?;
         let profile = parse_profile(kind, &body.0.to_input())?;
-        check_if_match(if_match.0.as_deref(), current.version)?;
-
-        let txn = begin_write(&self.state.db).await?;
-        let current = find_organisation(&txn, id.0).await?;
-        check_if_match(if_match.0.as_deref(), current.version)?;
-        let identifiers_changed = profile.siret.as_ref().map(|s| s.as_str())
-            != current.siret.as_deref()
-            || profile.rna.as_ref().map(|s| s.as_str()) != current.rna.as_deref();
-        let back_to_pending =
-            identifiers_changed && current.status == dom::VerificationStatus::Verified.as_str();
-        let mut am: organisation::ActiveModel = Default::default();
-        profile_columns(&mut am, &profile);
-        am.updated_at = Set(store::now());
-        am.version = Set(current.version + 1);
-        if back_to_pending {
-            am.status = Set(dom::VerificationStatus::Pending.as_str().to_owned());
-        }
-        let result = organisation::Entity::update_many()
-            .set(am)
-            .filter(organisation::Column::Id.eq(id.0))
-            .filter(organisation::Column::Version.eq(current.version))
-            .exec(&txn)
-            .await;
-        match result {
-            Ok(r) if r.rows_affected == 1 => {}
-            Ok(_) => return Err(ApiError::new(ErrorCode::PreconditionFailed)),
-            Err(err) if is_unique_violation(&err) => return Err(conflict_of(&err)),
-            Err(err) => return Err(err.into()),
-        }
-        crate::search::indexer::organisation_changed(&txn, id.0).await?;
-        org_event(
-            &txn,
-            id.0,
-            auth.0.actor_ref(),
-            "organisation_updated",
-            serde_json::json!({
-                "name": profile.name.as_str(),
-                "siret": profile.siret.as_ref().map(|s| s.as_str()),
-                "rna": profile.rna.as_ref().map(|s| s.as_str()),
-                "back_to_pending": back_to_pending,
-            }),
-        )
+        let by = organisations::by_member(&auth.0, id.0, actor);
+        let if_match = if_match.0;
+        let org = organisations::update_organisation(&self.state, &by, id.0, &profile, move |v| {
+            check_if_match(if_match.as_deref(), v)
+        })
         .await?;
-        txn.commit().await?;
-        let org = find_organisation(&self.state.db, id.0).await?;
         let tag = etag(org.version);
         Ok(Versioned::Ok(Json(org.into()), tag))
     }
@@ -569,16 +383,7 @@ impl OrganisationsApi {
     ) -> ApiResult<Json<OrganisationPage>> {
         auth.0.authorize("list_organisations", None)?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
-        let mut select = organisation::Entity::find();
-        if let Some(kind) = kind.0 {
-            select = select
-                .filter(organisation::Column::Kind.eq(dom::OrganisationKind::from(kind).as_str()));
-        }
-        if let Some(status) = status.0 {
-            select = select.filter(
-                organisation::Column::Status.eq(dom::VerificationStatus::from(status).as_str()),
-            );
-        }
+        let select = organisations_select(kind.0.map(Into::into), status.0.map(Into::into));
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, organisation::Column::Id, |m| m.id)
             .await?;
@@ -642,55 +447,8 @@ impl OrganisationsApi {
         action: VerificationAction,
         reason: Option<String>,
     ) -> ApiResult<Json<OrganisationResponse>> {
-        let txn = begin_write(&self.state.db).await?;
-        let current = find_organisation(&txn, id).await?;
-        if current.kind == dom::OrganisationKind::Operator.as_str() {
-            return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
-                "L'opérateur de la plateforme n'est pas soumis à vérification.",
-                "The platform operator is not subject to verification.",
-            ));
-        }
-        let from =
-            dom::VerificationStatus::parse(&current.status).ok_or_else(ApiError::not_found)?;
-        let Some(to) = from.apply(action) else {
-            return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
-                format!("Impossible depuis le statut « {} ».", from.as_str()),
-                format!("Not possible from status `{}`.", from.as_str()),
-            ));
-        };
-        let updated = organisation::Entity::update_many()
-            .col_expr(organisation::Column::Status, Expr::value(to.as_str()))
-            .col_expr(
-                organisation::Column::StatusReason,
-                Expr::value(reason.clone()),
-            )
-            .col_expr(
-                organisation::Column::Version,
-                Expr::value(current.version + 1),
-            )
-            .col_expr(organisation::Column::UpdatedAt, Expr::value(store::now()))
-            .filter(organisation::Column::Id.eq(id))
-            .filter(organisation::Column::Version.eq(current.version))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected != 1 {
-            return Err(ApiError::new(ErrorCode::Conflict));
-        }
-        crate::search::indexer::organisation_changed(&txn, id).await?;
-        let kind = match action {
-            VerificationAction::Verify => "organisation_verified",
-            VerificationAction::Suspend => "organisation_suspended",
-        };
-        org_event(
-            &txn,
-            id,
-            caller.actor_ref(),
-            kind,
-            serde_json::json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason }),
-        )
-        .await?;
-        txn.commit().await?;
-        let org = find_organisation(&self.state.db, id).await?;
+        let by = organisations::by_member(caller, id, None);
+        let org = organisations::change_status(&self.state, &by, id, action, reason).await?;
         Ok(Json(org.into()))
     }
 }

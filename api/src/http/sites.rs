@@ -9,18 +9,17 @@ use reemploi_domain::geo::{Coordinates, Postcode};
 use reemploi_domain::ids::InseeCode;
 use reemploi_domain::text::{Address, LongText, Name};
 use reemploi_domain::{FieldErrors, Invalid};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::access::BearerAuth;
-use super::organisations::{find_organisation, org_event};
 use super::pagination::PageRequest;
 use super::types::{ApiTags, Created, NoContent, Str, Versioned, check_if_match, etag};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::commands::organisations::by_member;
+use crate::commands::sites::{self, SiteInput};
+use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::entities::site;
-use crate::store::{self, begin_write};
+use crate::store::organisations::{find_organisation, find_site, sites_select};
 
 /// What a site is used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -131,8 +130,8 @@ impl From<site::Model> for SiteResponse {
     }
 }
 
-/// Parses a site into the columns to write.
-fn parse_site(req: &SiteRequest) -> Result<site::ActiveModel, FieldErrors> {
+/// Parses a site, collecting every refused field.
+fn parse_site(req: &SiteRequest) -> Result<SiteInput, FieldErrors> {
     let mut errors = FieldErrors::new();
     let name = errors.check("name", Name::parse(&req.name));
     let address = errors.check("address", Address::parse(&req.address));
@@ -156,27 +155,17 @@ fn parse_site(req: &SiteRequest) -> Result<site::ActiveModel, FieldErrors> {
         LongText::parse_optional(req.access_notes.as_deref()),
     );
     errors.finish(|| {
-        Some(site::ActiveModel {
-            name: Set(name?.into_inner()),
-            kind: Set(req.kind.as_str().to_owned()),
-            address: Set(address?.into_inner()),
-            postcode: Set(postcode?.as_str().to_owned()),
-            city: Set(city?.into_inner()),
-            insee_code: Set(insee?.as_str().to_owned()),
-            latitude: Set(coordinates.map(|c| c.latitude())),
-            longitude: Set(coordinates.map(|c| c.longitude())),
-            access_notes: Set(notes?.map(|n| n.into_inner())),
-            ..Default::default()
+        Some(SiteInput {
+            name: name?.into_inner(),
+            kind: req.kind.as_str().to_owned(),
+            address: address?.into_inner(),
+            postcode: postcode?.as_str().to_owned(),
+            city: city?.into_inner(),
+            insee_code: insee?.as_str().to_owned(),
+            coordinates: coordinates.map(|c| (c.latitude(), c.longitude())),
+            access_notes: notes?.map(|n| n.into_inner()),
         })
     })
-}
-
-async fn find_site<C: ConnectionTrait>(db: &C, org: Uuid, id: Uuid) -> ApiResult<site::Model> {
-    site::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .filter(|s| s.organisation_id == org && s.archived_at.is_none())
-        .ok_or_else(ApiError::not_found)
 }
 
 pub struct SitesApi {
@@ -203,9 +192,7 @@ impl SitesApi {
         auth.0.authorize("list_sites", Some(id.0))?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
         find_organisation(&self.state.db, id.0).await?;
-        let select = site::Entity::find()
-            .filter(site::Column::OrganisationId.eq(id.0))
-            .filter(site::Column::ArchivedAt.is_null());
+        let select = sites_select(id.0);
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, site::Column::Id, |m| m.id)
             .await?;
@@ -227,35 +214,12 @@ impl SitesApi {
         id: Path<Uuid>,
         body: Json<SiteRequest>,
     ) -> ApiResult<Created<SiteResponse>> {
-        auth.0.authorize("create_site", Some(id.0))?;
-        let mut am = parse_site(&body.0)?;
-        let now = store::now();
-        let site_id = store::new_id();
-        am.id = Set(site_id);
-        am.organisation_id = Set(id.0);
-        am.version = Set(1);
-        am.created_at = Set(now);
-        am.updated_at = Set(now);
-        am.archived_at = Set(None);
-        let txn = begin_write(&self.state.db).await?;
-        find_organisation(&txn, id.0).await?;
-        site::Entity::insert(am)
-            .exec_without_returning(&txn)
-            .await?;
-        let created = find_site(&txn, id.0, site_id).await?;
-        org_event(
-            &txn,
-            id.0,
-            auth.0.actor_ref(),
-            "site_created",
-            serde_json::json!({ "site_id": site_id, "name": created.name, "kind": created.kind }),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(Created::Created(
-            Json(created.into()),
-            format!("/v1/organisations/{}/sites/{site_id}", id.0),
-        ))
+        let actor = auth.0.authorize("create_site", Some(id.0))?;
+        let input = parse_site(&body.0)?;
+        let by = by_member(&auth.0, id.0, actor);
+        let created = sites::create_site(&self.state, &by, id.0, &input).await?;
+        let location = format!("/v1/organisations/{}/sites/{}", id.0, created.id);
+        Ok(Created::Created(Json(created.into()), location))
     }
 
     /// Read a site
@@ -294,32 +258,14 @@ impl SitesApi {
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
         body: Json<SiteRequest>,
     ) -> ApiResult<Versioned<SiteResponse>> {
-        auth.0.authorize("update_site", Some(id.0))?;
-        let mut am = parse_site(&body.0)?;
-        let txn = begin_write(&self.state.db).await?;
-        let current = find_site(&txn, id.0, site_id.0).await?;
-        check_if_match(if_match.0.as_deref(), current.version)?;
-        am.version = Set(current.version + 1);
-        am.updated_at = Set(store::now());
-        let done = site::Entity::update_many()
-            .set(am)
-            .filter(site::Column::Id.eq(current.id))
-            .filter(site::Column::Version.eq(current.version))
-            .exec(&txn)
-            .await?;
-        if done.rows_affected != 1 {
-            return Err(ApiError::new(ErrorCode::PreconditionFailed));
-        }
-        org_event(
-            &txn,
-            id.0,
-            auth.0.actor_ref(),
-            "site_updated",
-            serde_json::json!({ "site_id": current.id, "version": current.version + 1 }),
-        )
+        let actor = auth.0.authorize("update_site", Some(id.0))?;
+        let input = parse_site(&body.0)?;
+        let by = by_member(&auth.0, id.0, actor);
+        let if_match = if_match.0;
+        let updated = sites::update_site(&self.state, &by, id.0, site_id.0, &input, move |v| {
+            check_if_match(if_match.as_deref(), v)
+        })
         .await?;
-        let updated = find_site(&txn, id.0, site_id.0).await?;
-        txn.commit().await?;
         let tag = etag(updated.version);
         Ok(Versioned::Ok(Json(updated.into()), tag))
     }
@@ -338,23 +284,9 @@ impl SitesApi {
         id: Path<Uuid>,
         site_id: Path<Uuid>,
     ) -> ApiResult<NoContent> {
-        auth.0.authorize("archive_site", Some(id.0))?;
-        let txn = begin_write(&self.state.db).await?;
-        let current = find_site(&txn, id.0, site_id.0).await?;
-        site::Entity::update_many()
-            .col_expr(site::Column::ArchivedAt, Expr::value(Some(store::now())))
-            .filter(site::Column::Id.eq(current.id))
-            .exec(&txn)
-            .await?;
-        org_event(
-            &txn,
-            id.0,
-            auth.0.actor_ref(),
-            "site_archived",
-            serde_json::json!({ "site_id": current.id }),
-        )
-        .await?;
-        txn.commit().await?;
+        let actor = auth.0.authorize("archive_site", Some(id.0))?;
+        let by = by_member(&auth.0, id.0, actor);
+        sites::archive_site(&self.state, &by, id.0, site_id.0).await?;
         Ok(NoContent::NoContent)
     }
 }

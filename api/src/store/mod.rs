@@ -2,10 +2,13 @@
 //! event log and outbox that every write appends to.
 
 pub mod demand;
+pub mod documents;
 pub mod entities;
 pub mod events;
-pub mod lots;
+pub mod impact;
 pub mod items;
+pub mod lots;
+pub mod organisations;
 pub mod outbox;
 pub mod tx;
 

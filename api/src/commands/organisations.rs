@@ -1,0 +1,278 @@
+//! Writes on organisations: self-registration with a first admin, the profile, the operator's
+//! verification and suspension, and bootstrapping the operator itself.
+
+use reemploi_domain::email::Email;
+use reemploi_domain::organisation::{self as dom, Profile, VerificationAction};
+use reemploi_domain::text::Name;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::{By, write};
+use crate::access::Caller;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+use crate::store::entities::{membership, organisation, user};
+use crate::store::organisations::{
+    find_organisation, lock_organisation, org_event, profile_columns, user_by_email,
+};
+use crate::store::{self, is_unique_violation, unique_violation_detail};
+
+/// The writer of an organisation-scoped operation authorised by the access table.
+pub fn by_member(caller: &Caller, organisation_id: Uuid, actor: Option<dom::Actor>) -> By {
+    By {
+        actor,
+        actor_ref: caller.actor_ref(),
+        organisation_id,
+    }
+}
+
+/// Maps a unique violation of a registration or profile to its conflict code.
+pub fn conflict_of(err: &sea_orm::DbErr) -> ApiError {
+    let detail = unique_violation_detail(err).unwrap_or_default();
+    if detail.contains("email") {
+        ApiError::new(ErrorCode::EmailTaken)
+    } else if detail.contains("siret") {
+        ApiError::new(ErrorCode::SiretTaken)
+    } else if detail.contains("rna") {
+        ApiError::new(ErrorCode::RnaTaken)
+    } else {
+        ApiError::new(ErrorCode::Conflict)
+    }
+}
+
+fn conflict_or(err: sea_orm::DbErr) -> ApiError {
+    if is_unique_violation(&err) {
+        conflict_of(&err)
+    } else {
+        err.into()
+    }
+}
+
+/// Maps a refusal of the registration rules to the problem a client sees, naming the field.
+fn registration_refused(refusal: dom::RegistrationRefusal) -> ApiError {
+    let mut e = match refusal {
+        dom::RegistrationRefusal::EsusExpired => ApiError::new(ErrorCode::EsusExpired).detail(
+            "La date d'expiration de l'agrément ESUS est passée : renouvelez l'agrément ou \
+             inscrivez-vous sans agrément.",
+            "The ESUS accreditation's expiry date is past: renew it or register without it.",
+        ),
+    };
+    e.fields.push((
+        refusal.field().to_owned(),
+        reemploi_domain::Invalid::OutOfRange,
+    ));
+    e
+}
+
+/// The first administrator of a registered organisation.
+pub struct FirstAdmin {
+    pub email: Email,
+    pub display_name: Name,
+    pub password: String,
+}
+
+/// Registers an organisation as `pending` with its first admin; answers it and the admin's id.
+pub async fn register_organisation(
+    cx: &AppState,
+    kind: dom::OrganisationKind,
+    profile: &Profile,
+    admin: FirstAdmin,
+) -> ApiResult<(organisation::Model, Uuid)> {
+    dom::check_registration(profile, cx.settings.today()).map_err(registration_refused)?;
+    if user_by_email(&cx.db, admin.email.as_str()).await?.is_some() {
+        return Err(ApiError::new(ErrorCode::EmailTaken));
+    }
+    let password = admin.password;
+    let password_hash =
+        tokio::task::spawn_blocking(move || crate::security::hash_password(&password))
+            .await
+            .map_err(anyhow::Error::from)??;
+    let today = cx.settings.today();
+    let profile = profile.clone();
+    write(&cx.db, async move |tx| {
+        dom::check_registration(&profile, today).map_err(registration_refused)?;
+        let now = store::now();
+        let org_id = store::new_id();
+        let user_id = store::new_id();
+        // The user first: concurrent registrations with one e-mail conflict on it.
+        user::Entity::insert(user::ActiveModel {
+            id: Set(user_id),
+            email: Set(admin.email.as_str().to_owned()),
+            display_name: Set(admin.display_name.as_str().to_owned()),
+            password_hash: Set(Some(password_hash.clone())),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(tx)
+        .await
+        .map_err(conflict_or)?;
+        let mut am = organisation::ActiveModel {
+            id: Set(org_id),
+            kind: Set(kind.as_str().to_owned()),
+            status: Set(dom::VerificationStatus::Pending.as_str().to_owned()),
+            status_reason: Set(None),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        profile_columns(&mut am, &profile);
+        organisation::Entity::insert(am)
+            .exec_without_returning(tx)
+            .await
+            .map_err(conflict_or)?;
+        membership::Entity::insert(membership::ActiveModel {
+            id: Set(store::new_id()),
+            user_id: Set(user_id),
+            organisation_id: Set(org_id),
+            role: Set(dom::Role::Admin.as_str().to_owned()),
+            created_at: Set(now),
+        })
+        .exec_without_returning(tx)
+        .await?;
+        let actor = format!("user/{user_id}");
+        org_event(
+            tx,
+            org_id,
+            actor.clone(),
+            "organisation_registered",
+            serde_json::json!({
+                "kind": kind.as_str(),
+                "name": profile.name.as_str(),
+                "siret": profile.siret.as_ref().map(|s| s.as_str()),
+                "rna": profile.rna.as_ref().map(|s| s.as_str()),
+                "insee_code": profile.insee_code.as_str(),
+                "esus_expires_on": profile.esus_expires_on,
+            }),
+        )
+        .await?;
+        org_event(
+            tx,
+            org_id,
+            actor,
+            "member_added",
+            serde_json::json!({ "user_id": user_id, "role": "admin" }),
+        )
+        .await?;
+        Ok((find_organisation(tx, org_id).await?, user_id))
+    })
+    .await
+}
+
+/// Replaces an organisation's profile under optimistic concurrency (`if_match` checks the
+/// version read under lock). A verified organisation whose SIRET or RNA changes goes back to `pending`.
+pub async fn update_organisation(
+    cx: &AppState,
+    by: &By,
+    id: Uuid,
+    profile: &Profile,
+    if_match: impl Fn(i32) -> ApiResult<()>,
+) -> ApiResult<organisation::Model> {
+    let (by, profile) = (by.clone(), profile.clone());
+    write(&cx.db, async move |tx| {
+        let current = lock_organisation(tx, id).await?;
+        if_match(current.version)?;
+        let status = dom::VerificationStatus::parse(&current.status)
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal))?;
+        let identifiers_changed = profile.siret.as_ref().map(|s| s.as_str())
+            != current.siret.as_deref()
+            || profile.rna.as_ref().map(|s| s.as_str()) != current.rna.as_deref();
+        let back_to_pending = identifiers_changed && status == dom::VerificationStatus::Verified;
+        let mut am: organisation::ActiveModel = Default::default();
+        profile_columns(&mut am, &profile);
+        am.updated_at = Set(store::now());
+        am.version = Set(current.version + 1);
+        if back_to_pending {
+            am.status = Set(dom::VerificationStatus::Pending.as_str().to_owned());
+        }
+        let updated = organisation::Entity::update_many()
+            .set(am)
+            .filter(organisation::Column::Id.eq(id))
+            .filter(organisation::Column::Version.eq(current.version))
+            .exec(tx)
+            .await
+            .map_err(conflict_or)?;
+        if updated.rows_affected != 1 {
+            return Err(ApiError::new(ErrorCode::PreconditionFailed));
+        }
+        crate::search::indexer::organisation_changed(tx, id).await?;
+        org_event(
+            tx,
+            id,
+            by.actor_ref.clone(),
+            "organisation_updated",
+            serde_json::json!({
+                "name": profile.name.as_str(),
+                "siret": profile.siret.as_ref().map(|s| s.as_str()),
+                "rna": profile.rna.as_ref().map(|s| s.as_str()),
+                "back_to_pending": back_to_pending,
+            }),
+        )
+        .await?;
+        find_organisation(tx, id).await
+    })
+    .await
+}
+
+/// The operator verifies (from `pending` or `suspended`) or suspends (from `pending` or
+/// `verified`, with a reason its members read) an organisation.
+pub async fn change_status(
+    cx: &AppState,
+    by: &By,
+    id: Uuid,
+    action: VerificationAction,
+    reason: Option<String>,
+) -> ApiResult<organisation::Model> {
+    let by = by.clone();
+    write(&cx.db, async move |tx| {
+        let current = lock_organisation(tx, id).await?;
+        if current.kind == dom::OrganisationKind::Operator.as_str() {
+            return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
+                "L'opérateur de la plateforme n'est pas soumis à vérification.",
+                "The platform operator is not subject to verification.",
+            ));
+        }
+        let from = dom::VerificationStatus::parse(&current.status)
+            .ok_or_else(|| ApiError::new(ErrorCode::Internal))?;
+        let Some(to) = from.apply(action) else {
+            return Err(ApiError::new(ErrorCode::InvalidTransition).detail(
+                format!("Impossible depuis le statut « {} ».", from.as_str()),
+                format!("Not possible from status `{}`.", from.as_str()),
+            ));
+        };
+        let updated = organisation::Entity::update_many()
+            .col_expr(organisation::Column::Status, Expr::value(to.as_str()))
+            .col_expr(
+                organisation::Column::StatusReason,
+                Expr::value(reason.clone()),
+            )
+            .col_expr(
+                organisation::Column::Version,
+                Expr::value(current.version + 1),
+            )
+            .col_expr(organisation::Column::UpdatedAt, Expr::value(store::now()))
+            .filter(organisation::Column::Id.eq(id))
+            .filter(organisation::Column::Version.eq(current.version))
+            .exec(tx)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Err(ApiError::new(ErrorCode::Conflict));
+        }
+        crate::search::indexer::organisation_changed(tx, id).await?;
+        let kind = match action {
+            VerificationAction::Verify => "organisation_verified",
+            VerificationAction::Suspend => "organisation_suspended",
+        };
+        org_event(
+            tx,
+            id,
+            by.actor_ref.clone(),
+            kind,
+            serde_json::json!({ "from": from.as_str(), "to": to.as_str(), "reason": reason }),
+        )
+        .await?;
+        find_organisation(tx, id).await
+    })
+    .await
+}
