@@ -348,6 +348,169 @@ fn operator_of(caller: &super::access::Caller) -> Uuid {
         .map_or(Uuid::nil(), |m| m.organisation_id)
 }
 
+/// Open data for `year` at `level`, one territory when `code` is given.
+async fn open_data<C: ConnectionTrait>(
+    db: &C,
+    year: i32,
+    level: Level,
+    code: Option<String>,
+) -> ApiResult<OpenData> {
+    let set = current_set(db).await?;
+    let rows = outcomes(db, year).await?;
+    let mut bodies: BTreeMap<Uuid, organisation::Model> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<ItemOutcome>> = BTreeMap::new();
+    for r in &rows {
+        let body = match bodies.get(&r.item.organisation_id) {
+            Some(b) => b.clone(),
+            None => {
+                let b = org(db, r.item.organisation_id).await?;
+                bodies.insert(b.id, b.clone());
+                b
+            }
+        };
+        let (code, name) = match level {
+            Level::Commune => (body.insee_code.clone(), body.city.clone()),
+            Level::Departement => (
+                body.departement.clone(),
+                reemploi_domain::geo::departement_name(&body.departement)
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            Level::Region => {
+                let code = impact::region_of_departement(&body.departement)
+                    .unwrap_or_default()
+                    .to_owned();
+                let name = impact::region_name(&code).unwrap_or_default().to_owned();
+                (code, name)
+            }
+        };
+        groups.entry((code, name)).or_default().push(to_outcome(r));
+    }
+    let wanted = code.map(|c| c.trim().to_uppercase());
+    let items: Vec<OpenDataRow> = groups
+        .into_iter()
+        .filter(|((c, _), _)| wanted.as_ref().is_none_or(|w| w == c))
+        .map(|((code, name), rows)| {
+            let t = impact::compute_totals(&set, &rows);
+            let w = tally(&t.overall);
+            OpenDataRow {
+                level,
+                code,
+                name,
+                year,
+                donated: w.donated,
+                recycled: w.recycled,
+                co2e_avoided_kg: w.co2e_avoided_kg,
+                reused_kg: w.reused_kg,
+                recycled_kg: w.recycled_kg,
+                factor_set_version: t.factor_set_version,
+            }
+        })
+        .collect();
+    let data = OpenData {
+        method: impact::IMPACT_METHOD.to_owned(),
+        items,
+    };
+    Ok(data)
+}
+
+/// Open data as CSV (semicolons, French headers).
+fn open_data_csv(data: &OpenData) -> String {
+    let mut out = String::from(
+        "niveau;code;nom;annee;donnes;recycles;co2e_evite_kg;kg_reemployes;kg_recycles;version_facteurs\n",
+    );
+    for r in &data.items {
+        let level = match r.level {
+            Level::Commune => "commune",
+            Level::Departement => "departement",
+            Level::Region => "region",
+        };
+        out.push_str(&format!(
+            "{level};{};{};{};{};{};{};{};{};{}\n",
+            r.code,
+            r.name,
+            r.year,
+            r.donated,
+            r.recycled,
+            r.co2e_avoided_kg,
+            r.reused_kg,
+            r.recycled_kg,
+            r.factor_set_version
+        ));
+    }
+    out
+}
+
+/// What the yearly report of public body `o` prints: figures, months, re-use rate, conventions.
+async fn yearly_report_data<C: ConnectionTrait>(
+    db: &C,
+    o: &organisation::Model,
+    year: i32,
+    today: NaiveDate,
+) -> ApiResult<serde_json::Value> {
+    let rows: Vec<ItemOutcome> = outcomes(db, year)
+        .await?
+        .iter()
+        .filter(|r| r.item.organisation_id == o.id)
+        .map(to_outcome)
+        .collect();
+    let set = current_set(db).await?;
+    let totals = impact::compute_totals(&set, &rows);
+    let rate = reuse_rate_of(db, o.id, year).await?;
+    let conventions = crate::store::documents::conventions(db).await?;
+    let mut listed: Vec<serde_json::Value> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for d in conventions.iter().rev() {
+        let parties: Vec<crate::documents::Party> =
+            serde_json::from_str(&d.parties).unwrap_or_default();
+        if d.created_at.year() != year
+            || parties.first().map(|p| p.organisation_id) != Some(o.id)
+            || !seen.insert(d.series_id)
+        {
+            continue;
+        }
+        let other = match parties.get(1) {
+            Some(p) => org(db, p.organisation_id).await?.name,
+            None => String::new(),
+        };
+        listed.push(json!({
+            "title": d.title, "beneficiary": other, "code": d.code,
+            "date": crate::documents::short_date(d.created_at.date_naive()),
+            "signed": if d.signed || d.scan_sha256.is_some() { "signée" } else { "à signer" },
+        }));
+    }
+    let max = totals
+        .by_month
+        .iter()
+        .map(|m| m.donated.max(m.recycled))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let data = json!({
+        "title": format!("Rapport annuel de réemploi {year}"),
+        "body": o.name,
+        "year": year,
+        "date": crate::documents::long_date(today),
+        "donated": totals.overall.donated,
+        "recycled": totals.overall.recycled,
+        "co2e": format!("{:.1}", totals.overall.co2e_avoided_kg).replace('.', ","),
+        "without_factor": totals.overall.items_without_co2e_factor,
+        "reused_kg": format!("{:.1}", totals.overall.reused_kg).replace('.', ","),
+        "recycled_kg": format!("{:.1}", totals.overall.recycled_kg).replace('.', ","),
+        "factor_set": totals.factor_set_version,
+        "method": totals.method,
+        "months": totals.by_month.iter().map(|m| json!({ "m": m.month, "d": m.donated, "r": m.recycled })).collect::<Vec<_>>(),
+        "max": max,
+        "rate": rate.rate.map(percent).unwrap_or_else(|| "sans objet (aucun équipement réformé)".into()),
+        "target": rate.target.map(percent).unwrap_or_else(|| "aucun".into()),
+        "numerator": rate.numerator,
+        "denominator": rate.denominator,
+        "meets": match rate.meets_target { Some(true) => "atteint", Some(false) => "non atteint", None => "sans objet" },
+        "conventions": listed,
+    });
+    Ok(data)
+}
+
 /// Impact endpoints.
 pub struct ImpactApi {
     pub state: AppState,
@@ -524,90 +687,10 @@ impl ImpactApi {
     ) -> ApiResult<OpenDataResponse> {
         let year = check_year(year.0)?;
         let level = level.0.unwrap_or(Level::Departement);
-        let db = &self.state.db;
-        let set = current_set(db).await?;
-        let rows = outcomes(db, year).await?;
-        let mut bodies: BTreeMap<Uuid, organisation::Model> = BTreeMap::new();
-        let mut groups: BTreeMap<(String, String), Vec<ItemOutcome>> = BTreeMap::new();
-        for r in &rows {
-            let body = match bodies.get(&r.item.organisation_id) {
-                Some(b) => b.clone(),
-                None => {
-                    let b = org(db, r.item.organisation_id).await?;
-                    bodies.insert(b.id, b.clone());
-                    b
-                }
-            };
-            let (code, name) = match level {
-                Level::Commune => (body.insee_code.clone(), body.city.clone()),
-                Level::Departement => (
-                    body.departement.clone(),
-                    reemploi_domain::geo::departement_name(&body.departement)
-                        .unwrap_or_default()
-                        .to_owned(),
-                ),
-                Level::Region => {
-                    let code = impact::region_of_departement(&body.departement)
-                        .unwrap_or_default()
-                        .to_owned();
-                    let name = impact::region_name(&code).unwrap_or_default().to_owned();
-                    (code, name)
-                }
-            };
-            groups.entry((code, name)).or_default().push(to_outcome(r));
-        }
-        let wanted = code.0.map(|c| c.trim().to_uppercase());
-        let items: Vec<OpenDataRow> = groups
-            .into_iter()
-            .filter(|((c, _), _)| wanted.as_ref().is_none_or(|w| w == c))
-            .map(|((code, name), rows)| {
-                let t = impact::compute_totals(&set, &rows);
-                let w = tally(&t.overall);
-                OpenDataRow {
-                    level,
-                    code,
-                    name,
-                    year,
-                    donated: w.donated,
-                    recycled: w.recycled,
-                    co2e_avoided_kg: w.co2e_avoided_kg,
-                    reused_kg: w.reused_kg,
-                    recycled_kg: w.recycled_kg,
-                    factor_set_version: t.factor_set_version,
-                }
-            })
-            .collect();
-        let data = OpenData {
-            method: impact::IMPACT_METHOD.to_owned(),
-            items,
-        };
+        let data = open_data(&self.state.db, year, level, code.0).await?;
         Ok(match format.0.unwrap_or(Format::Json) {
             Format::Json => OpenDataResponse::Json(Json(data)),
-            Format::Csv => {
-                let mut out = String::from(
-                    "niveau;code;nom;annee;donnes;recycles;co2e_evite_kg;kg_reemployes;kg_recycles;version_facteurs\n",
-                );
-                for r in &data.items {
-                    let level = match r.level {
-                        Level::Commune => "commune",
-                        Level::Departement => "departement",
-                        Level::Region => "region",
-                    };
-                    out.push_str(&format!(
-                        "{level};{};{};{};{};{};{};{};{};{}\n",
-                        r.code,
-                        r.name,
-                        r.year,
-                        r.donated,
-                        r.recycled,
-                        r.co2e_avoided_kg,
-                        r.reused_kg,
-                        r.recycled_kg,
-                        r.factor_set_version
-                    ));
-                }
-                OpenDataResponse::Csv(PlainText(out))
-            }
+            Format::Csv => OpenDataResponse::Csv(PlainText(open_data_csv(&data))),
         })
     }
 
@@ -636,66 +719,7 @@ impl ImpactApi {
                 "The yearly report concerns public bodies.",
             ));
         }
-        let rows: Vec<ItemOutcome> = outcomes(db, year)
-            .await?
-            .iter()
-            .filter(|r| r.item.organisation_id == o.id)
-            .map(to_outcome)
-            .collect();
-        let set = current_set(db).await?;
-        let totals = impact::compute_totals(&set, &rows);
-        let rate = reuse_rate_of(db, o.id, year).await?;
-        let conventions = crate::store::documents::conventions(db).await?;
-        let mut listed: Vec<serde_json::Value> = Vec::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for d in conventions.iter().rev() {
-            let parties: Vec<crate::documents::Party> =
-                serde_json::from_str(&d.parties).unwrap_or_default();
-            if d.created_at.year() != year
-                || parties.first().map(|p| p.organisation_id) != Some(o.id)
-                || !seen.insert(d.series_id)
-            {
-                continue;
-            }
-            let other = match parties.get(1) {
-                Some(p) => org(db, p.organisation_id).await?.name,
-                None => String::new(),
-            };
-            listed.push(json!({
-                "title": d.title, "beneficiary": other, "code": d.code,
-                "date": crate::documents::short_date(d.created_at.date_naive()),
-                "signed": if d.signed || d.scan_sha256.is_some() { "signée" } else { "à signer" },
-            }));
-        }
-        let max = totals
-            .by_month
-            .iter()
-            .map(|m| m.donated.max(m.recycled))
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let data = json!({
-            "title": format!("Rapport annuel de réemploi {year}"),
-            "body": o.name,
-            "year": year,
-            "date": crate::documents::long_date(self.state.settings.today()),
-            "donated": totals.overall.donated,
-            "recycled": totals.overall.recycled,
-            "co2e": format!("{:.1}", totals.overall.co2e_avoided_kg).replace('.', ","),
-            "without_factor": totals.overall.items_without_co2e_factor,
-            "reused_kg": format!("{:.1}", totals.overall.reused_kg).replace('.', ","),
-            "recycled_kg": format!("{:.1}", totals.overall.recycled_kg).replace('.', ","),
-            "factor_set": totals.factor_set_version,
-            "method": totals.method,
-            "months": totals.by_month.iter().map(|m| json!({ "m": m.month, "d": m.donated, "r": m.recycled })).collect::<Vec<_>>(),
-            "max": max,
-            "rate": rate.rate.map(percent).unwrap_or_else(|| "sans objet (aucun équipement réformé)".into()),
-            "target": rate.target.map(percent).unwrap_or_else(|| "aucun".into()),
-            "numerator": rate.numerator,
-            "denominator": rate.denominator,
-            "meets": match rate.meets_target { Some(true) => "atteint", Some(false) => "non atteint", None => "sans objet" },
-            "conventions": listed,
-        });
+        let data = yearly_report_data(db, &o, year, self.state.settings.today()).await?;
         let renderer = self.state.renderer.clone();
         let pdf = tokio::task::spawn_blocking(move || {
             renderer.render(
