@@ -21,7 +21,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use uuid::Uuid;
 
 use super::transitions;
-use super::{By, MAX_ATTEMPTS, Tx};
+use super::{By, Tx};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::mail::Mail;
 use crate::state::AppState;
@@ -33,62 +33,6 @@ use crate::store::entities::{
 use crate::store::events::{NewEvent, organisation_stream};
 use crate::store::outbox::{self, Topic};
 use crate::store::{self, is_unique_violation};
-
-/// Runs `$body` (an async block reading everything it decides on through `$tx`) in a write
-/// transaction and commits it, with the retry policy of [`super::write`]: a write refused by a
-/// concurrent one runs again on a fresh transaction, up to [`MAX_ATTEMPTS`] times, then answers
-/// 409 `write_conflict`. A macro rather than `super::write`'s async closure: the futures of
-/// async closures that borrow their captures are not yet provably `Send` (rustc's higher-ranked
-/// `Send` inference), and poem handlers must be `Send`.
-macro_rules! write_tx {
-    ($db:expr, |$tx:ident| $body:block) => {{
-        let db: &sea_orm::DatabaseConnection = $db;
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            let outcome: ApiResult<_> = async {
-                let owned = Tx::begin(db).await?;
-                let value: ApiResult<_> = {
-                    let $tx: &Tx = &owned;
-                    async $body.await
-                };
-                let value = value?;
-                owned.commit().await?;
-                Ok(value)
-            }
-            .await;
-            if let Some(done) = settle(attempt, outcome).await {
-                break done;
-            }
-        }
-    }};
-}
-
-/// The retry decision of [`write_tx`]: `None` to run again after a jittered back-off.
-async fn settle<T>(attempt: u32, outcome: ApiResult<T>) -> Option<ApiResult<T>> {
-    match outcome {
-        Err(e) if e.retryable && attempt < MAX_ATTEMPTS => {
-            let jitter = u64::from(Uuid::now_v7().as_bytes()[15]) % 20;
-            let wait = 5 * u64::from(attempt) * u64::from(attempt) + jitter;
-            tracing::debug!(
-                attempt,
-                wait_ms = wait,
-                "write refused by a concurrent one; retrying"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-            None
-        }
-        Err(mut e) if e.retryable => {
-            tracing::warn!(
-                attempts = attempt,
-                "write kept conflicting with concurrent ones"
-            );
-            e.retryable = false;
-            Some(Err(e))
-        }
-        other => Some(other),
-    }
-}
 
 /// The stream of a reservation's events.
 pub fn reservation_stream(id: Uuid) -> String {

@@ -1,16 +1,13 @@
 //! Writes on a public body's devices and their photos: register, correct, add and remove photos.
 //! Each appends its event to the device's stream.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use image::{GenericImageView, ImageFormat};
 use reemploi_domain::lifecycle::ItemStatus;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::transitions::item_stream;
-use super::{By, MAX_ATTEMPTS, Tx};
+use super::{By, write_owned};
 use crate::blobs::BlobError;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
@@ -18,55 +15,6 @@ use crate::store::entities::{item, photo};
 use crate::store::events::NewEvent;
 use crate::store::items::{self, ItemFields, new_item, registered_payload, set_fields};
 use crate::store::{self, is_unique_violation};
-
-/// [`super::write`] with the transaction handed over as an `Arc`: the same one transaction,
-/// commit (refused without an event) and retries of concurrent-write refusals, then 409.
-///
-/// Why not `write` itself: the future of an `AsyncFnMut` called on a borrowed `Tx` cannot be
-/// proven `Send` for every lifetime (rust-lang/rust#110338), and poem handlers must be `Send`.
-/// A closure taking an owned `Arc<Tx>` returns a future of one concrete type, which is.
-pub async fn write_owned<T, F, Fut>(db: &DatabaseConnection, mut f: F) -> ApiResult<T>
-where
-    F: FnMut(Arc<Tx>) -> Fut,
-    Fut: Future<Output = ApiResult<T>>,
-{
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let outcome = async {
-            let tx = Arc::new(Tx::begin(db).await?);
-            let value = f(Arc::clone(&tx)).await?;
-            let tx = Arc::into_inner(tx).ok_or_else(|| {
-                tracing::error!("a write kept its transaction past its end");
-                ApiError::new(ErrorCode::Internal)
-            })?;
-            tx.commit().await?;
-            Ok::<T, ApiError>(value)
-        }
-        .await;
-        match outcome {
-            Err(e) if e.retryable && attempt < MAX_ATTEMPTS => {
-                let jitter = u64::from(Uuid::now_v7().as_bytes()[15]) % 20;
-                let wait = 5 * u64::from(attempt) * u64::from(attempt) + jitter;
-                tracing::debug!(
-                    attempt,
-                    wait_ms = wait,
-                    "write refused by a concurrent one; retrying"
-                );
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-            }
-            Err(mut e) if e.retryable => {
-                tracing::warn!(
-                    attempts = attempt,
-                    "write kept conflicting with concurrent ones"
-                );
-                e.retryable = false;
-                return Err(e);
-            }
-            other => return other,
-        }
-    }
-}
 
 /// Registers a device in `by`'s inventory (`inventoried`). Its inventory number must be new in
 /// the body (409 `inventory_number_taken`).

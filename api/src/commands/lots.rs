@@ -17,7 +17,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use uuid::Uuid;
 
 use super::transitions;
-use super::{By, MAX_ATTEMPTS, Tx, lock_order};
+use super::{By, Tx, lock_order};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::entities::{
@@ -26,65 +26,6 @@ use crate::store::entities::{
 use crate::store::events::{NewEvent, organisation_stream};
 use crate::store::lots;
 use crate::store::{self, is_unique_violation};
-
-/// Runs `$body` in a write transaction bound to `$tx` and commits it, as [`super::write`] does:
-/// a write the database refused because of a concurrent one runs again on a fresh transaction
-/// (up to [`MAX_ATTEMPTS`] times, jittered back-off), then answers 409 `write_conflict`.
-///
-/// A macro rather than `super::write`'s async closure: rustc cannot yet prove the future of an
-/// async closure that borrows its caller's arguments `Send` for every lifetime ("implementation
-/// of `Send` is not general enough"), which a poem handler requires. Inlined, the body is part
-/// of the command's own future. `return` and `?` in `$body` leave the attempt (rolled back).
-macro_rules! write_tx {
-    ($db:expr, |$tx:ident| $body:block) => {{
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let outcome: ApiResult<_> = async {
-                let owned = Tx::begin($db).await?;
-                let value: ApiResult<_> = {
-                    let $tx = &owned;
-                    $body
-                };
-                let value = value?;
-                owned.commit().await?;
-                Ok::<_, ApiError>(value)
-            }
-            .await;
-            match outcome {
-                Err(mut e) if e.retryable => {
-                    if !retry_after(&mut e, attempt).await {
-                        break Err(e);
-                    }
-                }
-                other => break other,
-            }
-        }
-    }};
-}
-
-/// After an attempt refused by a concurrent write: waits and says to try again, or, after the
-/// last attempt, makes the error final.
-async fn retry_after(e: &mut ApiError, attempt: u32) -> bool {
-    if attempt < MAX_ATTEMPTS {
-        let jitter = u64::from(Uuid::now_v7().as_bytes()[15]) % 20;
-        let wait = 5 * u64::from(attempt) * u64::from(attempt) + jitter;
-        tracing::debug!(
-            attempt,
-            wait_ms = wait,
-            "write refused by a concurrent one; retrying"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
-        true
-    } else {
-        tracing::warn!(
-            attempts = attempt,
-            "write kept conflicting with concurrent ones"
-        );
-        e.retryable = false;
-        false
-    }
-}
 
 /// A lot as the public body describes it, parsed.
 #[derive(Debug, Clone)]

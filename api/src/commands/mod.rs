@@ -7,6 +7,41 @@
 //! appended none, and [`write`] retries a transaction the database refused because of a
 //! concurrent one, then answers 409.
 
+/// Runs `$body` in a write transaction bound to `$tx` and commits it, with the retry policy of
+/// [`write`]: a write the database refused because of a concurrent one runs again on a fresh
+/// transaction, then answers 409 `write_conflict`. The body is inlined in the command's own
+/// future, so it may borrow the command's arguments and stay `Send` (an async closure that
+/// borrows them cannot yet be proven `Send` for every lifetime, which poem handlers require).
+/// `?` in `$body` ends the attempt (rolled back); its value is committed.
+macro_rules! write_tx {
+    ($db:expr, |$tx:ident| $body:block) => {{
+        let db: &sea_orm::DatabaseConnection = $db;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let outcome: $crate::error::ApiResult<_> = async {
+                let owned = $crate::store::tx::Tx::begin(db).await?;
+                let value: $crate::error::ApiResult<_> = {
+                    let $tx: &$crate::store::tx::Tx = &owned;
+                    async $body.await
+                };
+                let value = value?;
+                owned.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match outcome {
+                Err(mut e) if e.retryable => {
+                    if !$crate::store::tx::retry_after(&mut e, attempt).await {
+                        break Err(e);
+                    }
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
 pub mod accounts;
 pub mod api_keys;
 pub mod demand;
@@ -24,7 +59,7 @@ use reemploi_domain::organisation::Actor;
 use uuid::Uuid;
 
 use crate::access::{Acting, Caller};
-pub use crate::store::tx::{MAX_ATTEMPTS, Tx, write};
+pub use crate::store::tx::{MAX_ATTEMPTS, Tx, retry_after, write, write_owned};
 
 /// Who performs a write and on behalf of which organisation.
 #[derive(Debug, Clone)]

@@ -14,8 +14,9 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use uuid::Uuid;
 
 use super::By;
-use super::items::{blob_error, write_owned};
+use super::items::blob_error;
 use super::transitions::{self, item_stream};
+use super::write_owned;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::entities::{disposal, item, refurbishment_record, sanitisation_record};

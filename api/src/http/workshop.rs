@@ -26,8 +26,6 @@ use crate::state::AppState;
 use crate::store::entities::{disposal, refurbishment_record, sanitisation_record};
 use crate::store::items as store_items;
 
-pub(crate) use crate::store::items::{sanitisations as attempts, storage_sanitised as sanitised};
-
 mirror_enum!(
     /// Sanitisation method (NIST SP 800-88). Only `purge`, `crypto_erase` and `destroy` allow re-use.
     SanitisationMethod <=> DomMethod { Clear, Purge, CryptoErase, Destroy }

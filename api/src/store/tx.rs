@@ -109,13 +109,39 @@ impl ConnectionTrait for Tx {
     }
 }
 
+/// After an attempt that the database refused because of a concurrent write: waits a short
+/// jittered back-off and says to run again, or, after the last attempt, makes the error final
+/// (409 `write_conflict`, never a 500).
+pub async fn retry_after(e: &mut ApiError, attempt: u32) -> bool {
+    if attempt < MAX_ATTEMPTS {
+        let jitter = u64::from(uuid::Uuid::now_v7().as_bytes()[15]) % 20;
+        let wait = 5 * u64::from(attempt) * u64::from(attempt) + jitter;
+        tracing::debug!(
+            attempt,
+            wait_ms = wait,
+            "write refused by a concurrent one; retrying"
+        );
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        true
+    } else {
+        tracing::warn!(
+            attempts = attempt,
+            "write kept conflicting with concurrent ones"
+        );
+        e.retryable = false;
+        false
+    }
+}
+
 /// Runs `f` in a write transaction and commits it. When the database refuses the transaction
 /// because a concurrent one got there first (deadlock, serialization failure, busy), the whole
 /// of `f` runs again on a fresh transaction, up to [`MAX_ATTEMPTS`] times with a short jittered
 /// back-off; after that the caller gets 409 `write_conflict`, never a 500.
 ///
 /// `f` may run several times: it must read everything it decides on through the transaction it
-/// is given, and do no side effect outside it (queue those in the outbox).
+/// is given, and do no side effect outside it (queue those in the outbox). Its future must own
+/// what it captures (`async move |tx| …`) to be `Send` in a handler; commands whose bodies
+/// borrow their arguments use `commands::write_tx!` or [`write_owned`].
 pub async fn write<T>(
     db: &DatabaseConnection,
     mut f: impl AsyncFnMut(&Tx) -> ApiResult<T>,
@@ -131,23 +157,43 @@ pub async fn write<T>(
         }
         .await;
         match outcome {
-            Err(e) if e.retryable && attempt < MAX_ATTEMPTS => {
-                let jitter = u64::from(uuid::Uuid::now_v7().as_bytes()[15]) % 20;
-                let wait = 5 * u64::from(attempt) * u64::from(attempt) + jitter;
-                tracing::debug!(
-                    attempt,
-                    wait_ms = wait,
-                    "write refused by a concurrent one; retrying"
-                );
-                tokio::time::sleep(Duration::from_millis(wait)).await;
-            }
             Err(mut e) if e.retryable => {
-                tracing::warn!(
-                    attempts = attempt,
-                    "write kept conflicting with concurrent ones"
-                );
-                e.retryable = false;
-                return Err(e);
+                if !retry_after(&mut e, attempt).await {
+                    return Err(e);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// [`write`] for a closure that takes the transaction by `Arc`: its future has one concrete
+/// type, provably `Send` (the future of an `AsyncFnMut` over a borrowed `Tx` cannot always be,
+/// rust-lang/rust#110338).
+pub async fn write_owned<T, F, Fut>(db: &DatabaseConnection, mut f: F) -> ApiResult<T>
+where
+    F: FnMut(std::sync::Arc<Tx>) -> Fut,
+    Fut: Future<Output = ApiResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = async {
+            let tx = std::sync::Arc::new(Tx::begin(db).await?);
+            let value = f(std::sync::Arc::clone(&tx)).await?;
+            let tx = std::sync::Arc::into_inner(tx).ok_or_else(|| {
+                tracing::error!("a write kept its transaction past its end");
+                ApiError::new(ErrorCode::Internal)
+            })?;
+            tx.commit().await?;
+            Ok::<T, ApiError>(value)
+        }
+        .await;
+        match outcome {
+            Err(mut e) if e.retryable => {
+                if !retry_after(&mut e, attempt).await {
+                    return Err(e);
+                }
             }
             other => return other,
         }
