@@ -581,7 +581,7 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         app.post(
             &format!("/v1/lots/{lot}/documents"),
             Some(&town.token),
-            json!({ "kind": "convention_cession" }),
+            json!({ "kind": "projet_deliberation" }),
         ),
     )
     .await;
