@@ -442,15 +442,6 @@ async fn claim_page<C: ConnectionTrait>(
     Ok(ClaimPage { items, next_cursor })
 }
 
-/// Whether a refurbisher may see a published lot (for the lot search).
-pub(crate) async fn visible_to<C: ConnectionTrait>(
-    db: &C,
-    l: &lot::Model,
-    refurbisher: Uuid,
-) -> ApiResult<bool> {
-    lots::visible_to(db, l, refurbisher).await
-}
-
 /// Finds a lot and the caller's part in it, among the organisations related to it.
 async fn lot_and_acting(
     db: &sea_orm::DatabaseConnection,

@@ -11,9 +11,6 @@ use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 use reemploi_domain::Invalid;
 use reemploi_domain::item as dom;
-use reemploi_domain::lifecycle::ItemStatus;
-use reemploi_domain::lot::LotStatus;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
@@ -24,7 +21,7 @@ use super::types::ApiTags;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::search::{self as engine, Filter, GeoPoint, IndexName, SearchError, Sort};
 use crate::state::AppState;
-use crate::store::entities::{item, lot, organisation, photo};
+use crate::store::entities::{item, organisation};
 
 /// Hits per page when the client does not say, and at most.
 const DEFAULT_LIMIT: u32 = 20;
@@ -322,56 +319,23 @@ impl SearchApi {
             limit.0,
             &mut errors,
         );
-        let mut filters: Vec<Filter> = category_filter("categories", &category.0)
-            .into_iter()
-            .collect();
-        filters.extend(keyword_values(
-            "departement",
+        let filters = lot_filters(
+            &category.0,
             departement.0,
-            departement_ok,
+            cession_mode.0,
+            acting.organisation_id,
             &mut errors,
-        ));
-        if let Some(m) = cession_mode.0 {
-            filters.push(Filter::AnyOf(
-                "cession_mode",
-                vec![
-                    reemploi_domain::lot::CessionMode::from(m)
-                        .as_str()
-                        .to_owned(),
-                ],
-            ));
-        }
+        );
         fail(errors)?;
-        // Coarse visibility in the engine; the exact rule is applied to each hit below.
-        filters.push(Filter::Or(vec![
-            Filter::AnyOf(
-                "visibility",
-                vec!["all_verified".into(), "radius_km".into()],
-            ),
-            Filter::AnyOf("partner_ids", vec![acting.organisation_id.to_string()]),
-        ]));
-        let db = &self.state.db;
+        let (state, org) = (&self.state, acting.organisation_id);
         let mut out = Vec::new();
         let found = collect_hits(
-            &self.state,
+            state,
             IndexName::Lots,
             &c,
             filters,
             vec!["categories", "departement", "cession_mode"],
-            |id, distance| async move {
-                let Some(l) = lot::Entity::find_by_id(id).one(db).await? else {
-                    return Ok(None);
-                };
-                if l.status != LotStatus::Published.as_str()
-                    || !super::lots::visible_to(db, &l, acting.organisation_id).await?
-                {
-                    return Ok(None);
-                }
-                Ok(Some(LotHit {
-                    lot: super::lots::lot_response(db, l, false).await?,
-                    distance_km: distance,
-                }))
-            },
+            |id, distance| lot_hit(state, id, distance, org),
             &mut out,
         )
         .await?;
@@ -441,81 +405,29 @@ impl SearchApi {
             limit.0,
             &mut errors,
         );
-        let mut filters: Vec<Filter> = category_filter("category", &category.0)
-            .into_iter()
-            .collect();
-        filters.extend(keyword_values(
-            "grade",
-            grade.0,
-            |g| matches!(g.trim().to_uppercase().as_str(), "A" | "B" | "C"),
-            &mut errors,
-        ));
-        if !brand.0.is_empty() {
-            if brand.0.len() > 20 || brand.0.iter().any(|b| b.trim().is_empty() || b.len() > 100) {
-                errors.push(("brand".into(), Invalid::InvalidFormat));
-            } else {
-                filters.push(Filter::AnyOf(
-                    "brand",
-                    brand.0.iter().map(|b| b.trim().to_owned()).collect(),
-                ));
-            }
-        }
-        filters.extend(keyword_values(
-            "departement",
-            departement.0,
-            departement_ok,
-            &mut errors,
-        ));
-        if let Some(r) = refurbisher_id.0 {
-            filters.push(Filter::AnyOf("refurbisher_id", vec![r.to_string()]));
-        }
-        if let Some(v) = min_ram_gb.0 {
-            filters.push(Filter::AtLeast("ram_gb", f64::from(v)));
-        }
-        if let Some(v) = min_storage_gb.0 {
-            filters.push(Filter::AtLeast("storage_gb", f64::from(v)));
-        }
-        if let Some(v) = min_screen_inches.0 {
-            filters.push(Filter::AtLeast("screen_inches", v));
-        }
+        let wanted = CatalogueFilters {
+            category: category.0,
+            grade: grade.0,
+            brand: brand.0,
+            departement: departement.0,
+            refurbisher_id: refurbisher_id.0,
+            min_ram_gb: min_ram_gb.0,
+            min_storage_gb: min_storage_gb.0,
+            min_screen_inches: min_screen_inches.0,
+        };
+        let filters = wanted.filters(&mut errors);
         fail(errors)?;
-        let db = &self.state.db;
         let state = &self.state;
-        let holders: std::sync::Mutex<HashMap<Uuid, organisation::Model>> = Default::default();
+        let holders = Holders::default();
         let holders = &holders;
         let mut out = Vec::new();
         let found = collect_hits(
-            &self.state,
+            state,
             IndexName::Catalogue,
             &c,
             filters,
             vec!["category", "grade", "brand", "departement"],
-            |id, distance| async move {
-                let Some(i) = item::Entity::find_by_id(id).one(db).await? else {
-                    return Ok(None);
-                };
-                if i.status != ItemStatus::Available.as_str() {
-                    return Ok(None);
-                }
-                let cached = holders
-                    .lock()
-                    .ok()
-                    .and_then(|h| h.get(&i.custodian_id).cloned());
-                let holder = match cached {
-                    Some(h) => h,
-                    None => {
-                        let h = organisation::Entity::find_by_id(i.custodian_id)
-                            .one(db)
-                            .await?
-                            .ok_or_else(ApiError::not_found)?;
-                        if let Ok(mut map) = holders.lock() {
-                            map.insert(h.id, h.clone());
-                        }
-                        h
-                    }
-                };
-                Ok(Some(catalogue_item(state, i, &holder, distance).await?))
-            },
+            |id, distance| catalogue_hit(state, id, distance, holders),
             &mut out,
         )
         .await?;
@@ -528,6 +440,151 @@ impl SearchApi {
     }
 }
 
+/// The engine filters of a lot search, with the coarse visibility of `org` (the exact rule is
+/// applied to each hit by [`lot_hit`]).
+fn lot_filters(
+    category: &[Category],
+    departement: Vec<String>,
+    cession_mode: Option<CessionMode>,
+    org: Uuid,
+    errors: &mut Vec<(String, Invalid)>,
+) -> Vec<Filter> {
+    let mut filters: Vec<Filter> = category_filter("categories", category)
+        .into_iter()
+        .collect();
+    filters.extend(keyword_values(
+        "departement",
+        departement,
+        departement_ok,
+        errors,
+    ));
+    if let Some(m) = cession_mode {
+        let mode = reemploi_domain::lot::CessionMode::from(m);
+        filters.push(Filter::AnyOf(
+            "cession_mode",
+            vec![mode.as_str().to_owned()],
+        ));
+    }
+    filters.push(Filter::Or(vec![
+        Filter::AnyOf(
+            "visibility",
+            vec!["all_verified".into(), "radius_km".into()],
+        ),
+        Filter::AnyOf("partner_ids", vec![org.to_string()]),
+    ]));
+    filters
+}
+
+/// A lot hit as the database sees it now: kept only while still published and visible to `org`.
+async fn lot_hit(
+    state: &AppState,
+    id: Uuid,
+    distance: Option<f64>,
+    org: Uuid,
+) -> ApiResult<Option<LotHit>> {
+    let db = &state.db;
+    let Some(l) = crate::store::lots::find_published(db, id).await? else {
+        return Ok(None);
+    };
+    if !crate::store::lots::visible_to(db, &l, org).await? {
+        return Ok(None);
+    }
+    Ok(Some(LotHit {
+        lot: super::lots::lot_response(db, l, false).await?,
+        distance_km: distance,
+    }))
+}
+
+/// What a catalogue search filters on, as the client asked.
+struct CatalogueFilters {
+    category: Vec<Category>,
+    grade: Vec<String>,
+    brand: Vec<String>,
+    departement: Vec<String>,
+    refurbisher_id: Option<Uuid>,
+    min_ram_gb: Option<u32>,
+    min_storage_gb: Option<u32>,
+    min_screen_inches: Option<f64>,
+}
+
+impl CatalogueFilters {
+    /// The engine filters, or the offending fields in `errors`.
+    fn filters(self, errors: &mut Vec<(String, Invalid)>) -> Vec<Filter> {
+        let mut filters: Vec<Filter> = category_filter("category", &self.category)
+            .into_iter()
+            .collect();
+        filters.extend(keyword_values(
+            "grade",
+            self.grade,
+            |g| matches!(g.trim().to_uppercase().as_str(), "A" | "B" | "C"),
+            errors,
+        ));
+        if !self.brand.is_empty() {
+            if self.brand.len() > 20
+                || self
+                    .brand
+                    .iter()
+                    .any(|b| b.trim().is_empty() || b.len() > 100)
+            {
+                errors.push(("brand".into(), Invalid::InvalidFormat));
+            } else {
+                let brands = self.brand.iter().map(|b| b.trim().to_owned()).collect();
+                filters.push(Filter::AnyOf("brand", brands));
+            }
+        }
+        filters.extend(keyword_values(
+            "departement",
+            self.departement,
+            departement_ok,
+            errors,
+        ));
+        if let Some(r) = self.refurbisher_id {
+            filters.push(Filter::AnyOf("refurbisher_id", vec![r.to_string()]));
+        }
+        if let Some(v) = self.min_ram_gb {
+            filters.push(Filter::AtLeast("ram_gb", f64::from(v)));
+        }
+        if let Some(v) = self.min_storage_gb {
+            filters.push(Filter::AtLeast("storage_gb", f64::from(v)));
+        }
+        if let Some(v) = self.min_screen_inches {
+            filters.push(Filter::AtLeast("screen_inches", v));
+        }
+        filters
+    }
+}
+
+/// The refurbishers already read during one search.
+type Holders = std::sync::Mutex<HashMap<Uuid, organisation::Model>>;
+
+/// A catalogue hit as the database sees it now: kept only while the device is still available.
+async fn catalogue_hit(
+    state: &AppState,
+    id: Uuid,
+    distance: Option<f64>,
+    holders: &Holders,
+) -> ApiResult<Option<CatalogueItem>> {
+    let Some(i) = crate::store::items::find_available(&state.db, id).await? else {
+        return Ok(None);
+    };
+    let cached = holders
+        .lock()
+        .ok()
+        .and_then(|h| h.get(&i.custodian_id).cloned());
+    let holder = match cached {
+        Some(h) => h,
+        None => {
+            let h =
+                crate::store::organisations::find_organisation(&state.db, i.custodian_id).await?;
+            if let Ok(mut map) = holders.lock() {
+                map.insert(h.id, h.clone());
+            }
+            h
+        }
+    };
+    Ok(Some(catalogue_item(state, i, &holder, distance).await?))
+}
+
 /// The summary of an available device held by `holder`.
 pub async fn catalogue_item(
     state: &AppState,
@@ -535,11 +592,7 @@ pub async fn catalogue_item(
     holder: &organisation::Model,
     distance_km: Option<f64>,
 ) -> ApiResult<CatalogueItem> {
-    let thumb = photo::Entity::find()
-        .filter(photo::Column::ItemId.eq(i.id))
-        .order_by_asc(photo::Column::Id)
-        .one(&state.db)
-        .await?;
+    let thumb = crate::store::items::first_photo(&state.db, i.id).await?;
     let thumbnail_url = match thumb {
         Some(p) => Some(
             state

@@ -16,7 +16,7 @@ use super::pagination::PageRequest;
 use super::types::{ApiTags, Created, NoContent, Str, Versioned, check_if_match, etag};
 use crate::commands::organisations::by_member;
 use crate::commands::sites::{self, SiteInput};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::entities::site;
 use crate::store::organisations::{find_organisation, find_site, sites_select};
@@ -45,13 +45,20 @@ impl SiteKind {
         }
     }
 
-    fn parse(s: &str) -> SiteKind {
-        match s {
-            "pickup" => SiteKind::Pickup,
-            "workshop" => SiteKind::Workshop,
-            "delivery" => SiteKind::Delivery,
-            _ => SiteKind::Office,
-        }
+    /// The kind stored in the database; an unknown one is an error, never a default.
+    fn parse(s: &str) -> ApiResult<SiteKind> {
+        [
+            SiteKind::Pickup,
+            SiteKind::Workshop,
+            SiteKind::Delivery,
+            SiteKind::Office,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| {
+            tracing::error!(site.kind = s, "unknown stored site kind");
+            ApiError::new(crate::error::ErrorCode::Internal)
+        })
     }
 }
 
@@ -109,13 +116,15 @@ pub struct SitePage {
     pub next_cursor: Option<String>,
 }
 
-impl From<site::Model> for SiteResponse {
-    fn from(m: site::Model) -> Self {
-        Self {
+impl TryFrom<site::Model> for SiteResponse {
+    type Error = ApiError;
+
+    fn try_from(m: site::Model) -> ApiResult<Self> {
+        Ok(Self {
             id: m.id,
             organisation_id: m.organisation_id,
             name: m.name,
-            kind: SiteKind::parse(&m.kind),
+            kind: SiteKind::parse(&m.kind)?,
             address: m.address,
             postcode: m.postcode,
             city: m.city,
@@ -126,7 +135,7 @@ impl From<site::Model> for SiteResponse {
             version: m.version,
             created_at: m.created_at,
             updated_at: m.updated_at,
-        }
+        })
     }
 }
 
@@ -197,7 +206,10 @@ impl SitesApi {
             .fetch(&self.state.db, select, site::Column::Id, |m| m.id)
             .await?;
         Ok(Json(SitePage {
-            items: rows.into_iter().map(Into::into).collect(),
+            items: rows
+                .into_iter()
+                .map(SiteResponse::try_from)
+                .collect::<ApiResult<_>>()?,
             next_cursor,
         }))
     }
@@ -219,7 +231,7 @@ impl SitesApi {
         let by = by_member(&auth.0, id.0, actor);
         let created = sites::create_site(&self.state, &by, id.0, &input).await?;
         let location = format!("/v1/organisations/{}/sites/{}", id.0, created.id);
-        Ok(Created::Created(Json(created.into()), location))
+        Ok(Created::Created(Json(created.try_into()?), location))
     }
 
     /// Read a site
@@ -239,7 +251,7 @@ impl SitesApi {
         auth.0.authorize("get_site", Some(id.0))?;
         let s = find_site(&self.state.db, id.0, site_id.0).await?;
         let tag = etag(s.version);
-        Ok(Versioned::Ok(Json(s.into()), tag))
+        Ok(Versioned::Ok(Json(s.try_into()?), tag))
     }
 
     /// Update a site
@@ -267,7 +279,7 @@ impl SitesApi {
         })
         .await?;
         let tag = etag(updated.version);
-        Ok(Versioned::Ok(Json(updated.into()), tag))
+        Ok(Versioned::Ok(Json(updated.try_into()?), tag))
     }
 
     /// Archive a site

@@ -6,7 +6,6 @@
 //! cycle. On SQLite the write transaction already holds the database lock and these are no-ops.
 
 use reemploi_domain::demand::ReservationStatus;
-use reemploi_domain::workshop::{self as dom_workshop, MediumAttempt, SanitisationMethod};
 use sea_orm::sea_query::LockType;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -215,16 +214,7 @@ pub async fn storage_sanitised<C: ConnectionTrait>(db: &C, item_id: Uuid) -> Res
         .order_by_asc(sanitisation_record::Column::Id)
         .all(db)
         .await?;
-    let attempts: Vec<MediumAttempt<'_>> = records
-        .iter()
-        .map(|r| MediumAttempt {
-            medium_serial: &r.medium_serial,
-            method: SanitisationMethod::parse(&r.method).unwrap_or(SanitisationMethod::Clear),
-            success: r.success,
-            ended_at: r.ended_at,
-        })
-        .collect();
-    Ok(dom_workshop::storage_sanitised(&attempts))
+    Ok(super::items::storage_sanitised(&records))
 }
 
 /// Where an organisation's mail goes: every admin, and its contact address, deduplicated.

@@ -305,6 +305,30 @@ pub async fn find_disposal<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<di
         .ok_or_else(ApiError::not_found)
 }
 
+/// A device that is still available in the catalogue, if any (search hits are checked
+/// against it).
+pub async fn find_available<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> ApiResult<Option<item::Model>> {
+    Ok(item::Entity::find_by_id(id)
+        .filter(item::Column::Status.eq(reemploi_domain::lifecycle::ItemStatus::Available.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// The first photo of a device (its thumbnail), if any.
+pub async fn first_photo<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+) -> ApiResult<Option<photo::Model>> {
+    Ok(photo::Entity::find()
+        .filter(photo::Column::ItemId.eq(item_id))
+        .order_by_asc(photo::Column::Id)
+        .one(db)
+        .await?)
+}
+
 /// The photos of a device, oldest first.
 pub async fn photos<C: ConnectionTrait>(db: &C, item_id: Uuid) -> ApiResult<Vec<photo::Model>> {
     Ok(photo::Entity::find()

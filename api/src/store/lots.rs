@@ -54,6 +54,14 @@ pub async fn find<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<lot::Model>
         .ok_or_else(ApiError::not_found)
 }
 
+/// A lot that is still published, if any (search hits are checked against it).
+pub async fn find_published<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<Option<lot::Model>> {
+    Ok(lot::Entity::find_by_id(id)
+        .filter(lot::Column::Status.eq(LotStatus::Published.as_str()))
+        .one(db)
+        .await?)
+}
+
 /// Re-reads a lot inside a write and locks its row until commit (`SELECT … FOR UPDATE` on
 /// PostgreSQL; SQLite's write transaction already holds the database), so that every change to
 /// one lot is decided on its latest state. Its search document is refreshed after commit.
