@@ -649,6 +649,22 @@ impl TestApp {
     }
 }
 
+impl Resp {
+    /// Reads a response sent without the helpers above (multipart uploads).
+    pub async fn read(r: reqwest::Response) -> Resp {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+}
+
 /// A valid registration body for `kind` (the scenario's organisations, with unique identifiers).
 pub fn registration(kind: &str, email: &str) -> Value {
     let admin = json!({ "email": email, "display_name": "Claire Martin", "password": PASSWORD });

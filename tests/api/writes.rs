@@ -146,16 +146,7 @@ async fn multipart(
         .send()
         .await
         .expect("sent");
-    let status = r.status().as_u16();
-    let headers = r.headers().clone();
-    let text = r.text().await.unwrap_or_default();
-    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        body,
-        text,
-    }
+    Resp::read(r).await
 }
 
 /// The write operations of the live spec (POST, PUT, PATCH, DELETE).

@@ -645,29 +645,27 @@ async fn lock_with_request(tx: &Tx, id: Uuid) -> ApiResult<reservation::Model> {
 /// The association (or the refurbisher) cancels a reservation; its devices return to the
 /// catalogue.
 pub async fn cancel_reservation(cx: &AppState, by: &By, id: Uuid) -> ApiResult<reservation::Model> {
-    write_tx!(&cx.db, |tx| {
-        let r = lock_with_request(tx, id).await?;
-        release(
-            tx,
-            &r,
-            "cancel",
-            by,
-            &dom::Facts::ALL_HOLD,
-            by.organisation_id,
-        )
-        .await?;
-        q::reservation(tx, id).await
-    })
+    end_reservation(cx, by, id, "cancel").await
 }
 
 /// The association declines a proposal; its devices return to the catalogue.
 pub async fn decline_proposal(cx: &AppState, by: &By, id: Uuid) -> ApiResult<reservation::Model> {
+    end_reservation(cx, by, id, "decline").await
+}
+
+/// Ends a reservation by `transition` of its table, returning its devices to the catalogue.
+async fn end_reservation(
+    cx: &AppState,
+    by: &By,
+    id: Uuid,
+    transition: &'static str,
+) -> ApiResult<reservation::Model> {
     write_tx!(&cx.db, |tx| {
         let r = lock_with_request(tx, id).await?;
         release(
             tx,
             &r,
-            "decline",
+            transition,
             by,
             &dom::Facts::ALL_HOLD,
             by.organisation_id,
