@@ -6,6 +6,13 @@ cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/reemploi-target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
+# Debian tools the tests call: pdftotext (poppler-utils) reads generated PDFs back.
+if ! command -v pdftotext >/dev/null 2>&1; then
+  echo "== installing poppler-utils (pdftotext) from Debian's packages"
+  sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_=sudo
+  $sudo_ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null
+fi
+
 echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
 eval "$(infra/scripts/s3.sh)"
 trap 'kill "$S3_SERVER_PID" 2>/dev/null || true' EXIT
