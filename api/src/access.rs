@@ -202,6 +202,8 @@ pub const RULES: &[(&str, Access)] = &[
     // Workshop.
     ("record_sanitisation", related(REFURBISHER, ANY_ROLE, true)),
     ("record_refurbishment", related(REFURBISHER, ANY_ROLE, true)),
+    // The holder: the public body in its inventory, the refurbisher on the bench.
+    ("declare_storage_media", related(SUPPLY, ANY_ROLE, true)),
     (
         "attach_sanitisation_report",
         related(REFURBISHER, ANY_ROLE, true),

@@ -184,6 +184,8 @@ pub fn field_message(reason: Invalid, lang: Lang) -> &'static str {
             "Mot de passe trop faible : au moins 12 caractères variés."
         }
         (Invalid::WeakPassword, Lang::En) => "Password too weak: at least 12 varied characters.",
+        (Invalid::Duplicate, Lang::Fr) => "Valeur en double.",
+        (Invalid::Duplicate, Lang::En) => "Duplicate value.",
     }
 }
 

@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use reemploi_domain::audit::{ChainedEvent, GENESIS_HASH, canonical_json, event_hash};
 use reemploi_domain::import::{self as imp, DuplicateTracker, HeaderMap, ImportRow, RowError};
 use reemploi_domain::lifecycle::ItemStatus;
+use reemploi_domain::workshop::{MediumSource, medium_key};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
@@ -20,10 +21,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::commands::transitions::item_stream;
-use crate::store::entities::{event, event_stream, item};
+use crate::store::entities::{event, event_stream, item, storage_medium};
 use crate::store::events::{self as store_events, NewEvent};
 use crate::store::items::{
-    ItemFields, JobOutcome, finish_job, new_item, registered_payload, set_fields, stored_cpu,
+    ItemFields, JobOutcome, MediumDecl, finish_job, medium_row, new_item, registered_payload,
+    replace_storage_media, set_fields, stored_cpu,
 };
 use crate::store::{self, begin_write};
 
@@ -301,13 +303,36 @@ fn fields_of(row: ImportRow) -> ItemFields {
         acquisition_value_cents: row.acquisition_value_cents,
         net_book_value_cents: row.net_book_value_cents,
         condition_notes: row.condition_notes,
+        storage_media: row.storage_media.map(|media| {
+            media
+                .into_iter()
+                .map(|m| MediumDecl {
+                    serial: m.serial,
+                    medium_type: m.medium_type,
+                    capacity_gb: None,
+                })
+                .collect()
+        }),
     }
 }
 
+/// Whether the stored media are exactly those `f` declares (or `f` says nothing of them).
+fn same_media(stored: &[storage_medium::Model], f: &ItemFields) -> bool {
+    let Some(media) = &f.storage_media else {
+        return true;
+    };
+    let mut a: Vec<String> = stored.iter().map(|m| m.serial_key.clone()).collect();
+    let mut b: Vec<String> = media.iter().map(|m| medium_key(&m.serial)).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
 /// Whether the stored device already holds exactly these fields.
-fn same(m: &item::Model, f: &ItemFields) -> bool {
+fn same(m: &item::Model, media: &[storage_medium::Model], f: &ItemFields) -> bool {
     let cpu = stored_cpu(f);
-    m.category == f.category.as_str()
+    same_media(media, f)
+        && m.category == f.category.as_str()
         && m.brand == f.brand
         && m.model == f.model
         && m.serial_number == f.serial_number
@@ -354,6 +379,17 @@ async fn write_batch(
             .map(|m| (m.inventory_number.clone(), m))
             .collect()
     };
+    let mut stored_media: HashMap<Uuid, Vec<storage_medium::Model>> = HashMap::new();
+    if !existing.is_empty() {
+        for medium in storage_medium::Entity::find()
+            .filter(storage_medium::Column::ItemId.is_in(existing.values().map(|m| m.id)))
+            .all(txn)
+            .await?
+        {
+            stored_media.entry(medium.item_id).or_default().push(medium);
+        }
+    }
+    let mut new_media = Vec::new();
     let now = store::now();
     let occurred_at = now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
     let mut new_items = Vec::new();
@@ -388,17 +424,25 @@ async fn write_batch(
                     hash: Set(hash.clone()),
                 });
                 new_heads.push(event_stream::ActiveModel { stream: Set(stream), last_seq: Set(1), last_hash: Set(hash) });
+                for medium in f.storage_media.iter().flatten() {
+                    new_media.push(medium_row(id, medium, MediumSource::Import, &opts.actor_ref, now));
+                }
                 new_items.push(am);
                 report.created += 1;
                 report.created_inventory_numbers.push(f.inventory_number.as_str().to_owned());
             }
-            Some(m) if same(m, &f) => report.unchanged += 1,
+            Some(m) if same(m, stored_media.get(&m.id).map_or(&[], Vec::as_slice), &f) => {
+                report.unchanged += 1
+            }
             Some(m) if m.status == ItemStatus::Inventoried.as_str() => {
                 let mut am: item::ActiveModel = Default::default();
                 set_fields(&mut am, &f);
                 am.version = Set(m.version + 1);
                 am.updated_at = Set(now);
                 item::Entity::update_many().set(am).filter(item::Column::Id.eq(m.id)).exec(txn).await?;
+                if let Some(media) = &f.storage_media {
+                    replace_storage_media(txn, m.id, media, MediumSource::Import, &opts.actor_ref, now).await?;
+                }
                 store_events::append(
                     txn,
                     NewEvent {
@@ -429,6 +473,11 @@ async fn write_batch(
             .exec_without_returning(txn)
             .await?;
         event_stream::Entity::insert_many(new_heads)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    if !new_media.is_empty() {
+        storage_medium::Entity::insert_many(new_media)
             .exec_without_returning(txn)
             .await?;
     }

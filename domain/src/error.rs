@@ -35,6 +35,8 @@ pub enum Invalid {
     NotAllowedForKind,
     #[error("weak_password")]
     WeakPassword,
+    #[error("duplicate")]
+    Duplicate,
 }
 
 impl Invalid {
@@ -55,6 +57,7 @@ impl Invalid {
             Invalid::OutOfRange => "out_of_range",
             Invalid::NotAllowedForKind => "not_allowed_for_kind",
             Invalid::WeakPassword => "weak_password",
+            Invalid::Duplicate => "duplicate",
         }
     }
 }

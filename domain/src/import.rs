@@ -126,6 +126,7 @@ pub enum Column {
     ScreenInches,
     Cpu,
     HasDataStorage,
+    StorageMedia,
 }
 
 /// The header of our own import template, in order.
@@ -147,6 +148,7 @@ pub const TEMPLATE_HEADER: &[&str] = &[
     "cpu",
     "has_data_storage",
     "condition_notes",
+    "storage_media",
 ];
 
 /// Known header names, folded (see [`fold`]: lower case, no accents, `_` read as a space).
@@ -191,6 +193,8 @@ const HEADER_NAMES: &[(&str, Column)] = &[
     ("cpu", Column::Cpu),
     ("has data storage", Column::HasDataStorage),
     ("condition notes", Column::Comments),
+    ("storage media", Column::StorageMedia),
+    ("supports de stockage", Column::StorageMedia),
 ];
 
 /// Folds a label for comparison: lower case, accents removed, typographic apostrophes made
@@ -813,6 +817,54 @@ pub struct ImportRow {
     pub condition_notes: Option<String>,
     pub has_data_storage: bool,
     pub specs: Specs,
+    /// The storage media the row declares (`None` when the file has no such cell).
+    pub storage_media: Option<Vec<ImportMedium>>,
+}
+
+/// One storage medium declared in an import cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportMedium {
+    pub serial: String,
+    pub medium_type: Option<StorageKind>,
+}
+
+/// Reads a storage-media cell: media separated by `|` or `,`, each a serial optionally
+/// prefixed by its kind (`ssd:S3Z9NB0K | hdd:WD-WCC4E1234567`). At most
+/// [`crate::workshop::MAX_MEDIA`] media, no serial twice, each at most 100 characters.
+pub fn parse_media(s: &str) -> Result<Vec<ImportMedium>, RowRejection> {
+    let mut media: Vec<ImportMedium> = Vec::new();
+    for piece in s.split(['|', ',']) {
+        let piece = piece.trim();
+        if piece.is_empty() {
+            continue;
+        }
+        let (medium_type, serial) = match piece.split_once(':') {
+            Some((kind, serial)) => match StorageKind::parse(&kind.trim().to_lowercase()) {
+                Some(k) => (Some(k), serial.trim()),
+                None => (None, piece),
+            },
+            None => (None, piece),
+        };
+        if serial.is_empty() || serial.chars().count() > 100 || serial.chars().any(char::is_control)
+        {
+            return Err(RowRejection::InvalidSpec);
+        }
+        let key = crate::workshop::medium_key(serial);
+        if media
+            .iter()
+            .any(|m| crate::workshop::medium_key(&m.serial) == key)
+        {
+            return Err(RowRejection::InvalidSpec);
+        }
+        media.push(ImportMedium {
+            serial: serial.to_owned(),
+            medium_type,
+        });
+        if media.len() > crate::workshop::MAX_MEDIA {
+            return Err(RowRejection::InvalidSpec);
+        }
+    }
+    Ok(media)
 }
 
 /// Upper bounds, in characters, of the free-text cells; they match the item's own fields.
@@ -962,6 +1014,10 @@ pub fn parse_row(
     let has_data_storage = cells
         .parse(Column::HasDataStorage, parse_bool)?
         .unwrap_or_else(|| category.has_data_storage_by_default());
+    let storage_media = cells.parse(Column::StorageMedia, parse_media)?;
+    if storage_media.as_ref().is_some_and(|m| !m.is_empty()) && !has_data_storage {
+        return Err(cells.reject(Column::StorageMedia, RowRejection::InvalidSpec));
+    }
 
     let mut errors = FieldErrors::new();
     specs.check(category, "", &mut errors);
@@ -991,6 +1047,7 @@ pub fn parse_row(
         condition_notes,
         has_data_storage,
         specs,
+        storage_media,
     })
 }
 
@@ -1290,6 +1347,7 @@ mod tests {
                 Column::Cpu,
                 Column::HasDataStorage,
                 Column::Comments,
+                Column::StorageMedia,
             ]
             .map(Some)
         );
@@ -1674,7 +1732,48 @@ mod tests {
                     screen_inches: Some(14.0),
                     battery_health_percent: None,
                 },
+                storage_media: None,
             }
+        );
+    }
+
+    #[test]
+    fn a_storage_media_cell_declares_each_medium_with_its_kind() {
+        assert_eq!(
+            parse_media("ssd:S3Z9NB0K | hdd: WD-1234, NOKIND-9"),
+            Ok(vec![
+                ImportMedium {
+                    serial: "S3Z9NB0K".into(),
+                    medium_type: Some(StorageKind::Ssd)
+                },
+                ImportMedium {
+                    serial: "WD-1234".into(),
+                    medium_type: Some(StorageKind::Hdd)
+                },
+                ImportMedium {
+                    serial: "NOKIND-9".into(),
+                    medium_type: None
+                },
+            ])
+        );
+        // A prefix that is no kind is part of the serial.
+        assert_eq!(
+            parse_media("ABC:123").map(|m| m[0].serial.clone()),
+            Ok("ABC:123".to_owned())
+        );
+        assert_eq!(parse_media("S1|s1 "), Err(RowRejection::InvalidSpec));
+        assert_eq!(
+            parse_media(&"X".repeat(101)),
+            Err(RowRejection::InvalidSpec)
+        );
+        let many: Vec<String> = (0..=crate::workshop::MAX_MEDIA)
+            .map(|i| format!("S{i}"))
+            .collect();
+        assert_eq!(parse_media(&many.join("|")), Err(RowRejection::InvalidSpec));
+        assert_eq!(parse_media(" | "), Ok(vec![]));
+        assert_eq!(
+            map_header("Supports de stockage"),
+            Some(Column::StorageMedia)
         );
     }
 

@@ -92,7 +92,10 @@ pub enum Precondition {
     SignedHandover,
     /// A grade was recorded.
     GradeRecorded,
-    /// Every storage medium has a successful sanitisation record (when the device has storage).
+    /// The device declares its storage media (when it has storage).
+    StorageMediaDeclared,
+    /// Every declared storage medium has a successful sanitisation record (when the device has
+    /// storage).
     StorageSanitised,
     /// The device is at most 10 years old (older devices go to recycling, loi REEN art. 16).
     AtMostTenYearsOld,
@@ -106,6 +109,7 @@ impl Precondition {
             Precondition::AcceptedClaim => "accepted_claim",
             Precondition::SignedHandover => "signed_handover",
             Precondition::GradeRecorded => "grade_recorded",
+            Precondition::StorageMediaDeclared => "storage_media_declared",
             Precondition::StorageSanitised => "storage_sanitised",
             Precondition::AtMostTenYearsOld => "at_most_ten_years_old",
             Precondition::EligibleBeneficiary => "eligible_beneficiary",
@@ -206,7 +210,12 @@ pub const TRANSITIONS: &[Transition] = &[
         from: &[S::Refurbished],
         to: S::Available,
         allowed: REFURBISHER,
-        preconditions: &[P::GradeRecorded, P::StorageSanitised, P::AtMostTenYearsOld],
+        preconditions: &[
+            P::GradeRecorded,
+            P::StorageMediaDeclared,
+            P::StorageSanitised,
+            P::AtMostTenYearsOld,
+        ],
         label_fr: "Publié au catalogue",
     },
     Transition {
@@ -270,7 +279,9 @@ pub struct Facts {
     pub signed_handover: bool,
     pub grade: Option<Grade>,
     pub has_data_storage: bool,
-    /// Every storage medium has a successful sanitisation record.
+    /// The device declares at least one storage medium.
+    pub storage_media_declared: bool,
+    /// Every declared storage medium has a successful sanitisation record (and one is declared).
     pub storage_sanitised: bool,
     pub acquisition_date: Option<NaiveDate>,
     pub today: Option<NaiveDate>,
@@ -285,6 +296,9 @@ impl Facts {
             Precondition::AcceptedClaim => self.accepted_claim,
             Precondition::SignedHandover => self.signed_handover,
             Precondition::GradeRecorded => self.grade.is_some(),
+            Precondition::StorageMediaDeclared => {
+                !self.has_data_storage || self.storage_media_declared
+            }
             Precondition::StorageSanitised => !self.has_data_storage || self.storage_sanitised,
             Precondition::AtMostTenYearsOld if self.age_override => true,
             Precondition::AtMostTenYearsOld => match (self.acquisition_date, self.today) {
@@ -432,10 +446,15 @@ mod tests {
             refusal,
             Refusal::Unmet {
                 transition: "publish",
-                preconditions: vec![P::GradeRecorded, P::StorageSanitised]
+                preconditions: vec![
+                    P::GradeRecorded,
+                    P::StorageMediaDeclared,
+                    P::StorageSanitised
+                ]
             }
         );
         facts.grade = Some(Grade::B);
+        facts.storage_media_declared = true;
         facts.storage_sanitised = true;
         facts.acquisition_date = NaiveDate::from_ymd_opt(2015, 3, 1);
         let refusal =
@@ -485,6 +504,7 @@ mod tests {
             signed_handover: true,
             grade: Some(Grade::A),
             has_data_storage: false,
+            storage_media_declared: true,
             storage_sanitised: true,
             acquisition_date: None,
             today: None,
@@ -538,6 +558,7 @@ mod tests {
             signed_handover: b[1],
             grade: g.map(|g| [Grade::A, Grade::B, Grade::C][g as usize]),
             has_data_storage: b[2],
+            storage_media_declared: b[3] || b[5],
             storage_sanitised: b[3],
             acquisition_date: None,
             today: None,

@@ -64,24 +64,132 @@ pub struct MediumAttempt<'a> {
     pub ended_at: DateTime<Utc>,
 }
 
-/// Whether the storage of a device is sanitised: at least one medium has a record, and each
-/// medium's latest attempt succeeded with a method sufficient for re-use. A failed attempt thus
-/// blocks publication until a later successful one exists for that medium.
-pub fn storage_sanitised(attempts: &[MediumAttempt<'_>]) -> bool {
-    if attempts.is_empty() {
-        return false;
-    }
-    let mut media: Vec<&str> = attempts.iter().map(|a| a.medium_serial).collect();
-    media.sort_unstable();
-    media.dedup();
-    media.iter().all(|medium| {
-        attempts
-            .iter()
-            .filter(|a| a.medium_serial == *medium)
-            .max_by_key(|a| a.ended_at)
-            .is_some_and(|latest| latest.success && latest.method.sufficient_for_reuse())
-    })
+/// The key a medium's serial is compared by: trimmed, upper case. "s3z9nb0k" typed at the bench
+/// and "S3Z9NB0K " read from the inventory are one disk.
+pub fn medium_key(serial: &str) -> String {
+    serial.trim().to_uppercase()
 }
+
+/// Where a medium's declaration came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediumSource {
+    /// The body's inventory file.
+    Import,
+    /// The device's form (creation or correction by the body).
+    Form,
+    /// A declaration on the bench, by the refurbisher who opened the device.
+    Bench,
+    /// The refurbishment record.
+    Refurbishment,
+    /// A hardware report (lshw) of the device.
+    HardwareReport,
+}
+
+impl MediumSource {
+    pub const ALL: [MediumSource; 5] = [
+        MediumSource::Import,
+        MediumSource::Form,
+        MediumSource::Bench,
+        MediumSource::Refurbishment,
+        MediumSource::HardwareReport,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediumSource::Import => "import",
+            MediumSource::Form => "form",
+            MediumSource::Bench => "bench",
+            MediumSource::Refurbishment => "refurbishment",
+            MediumSource::HardwareReport => "hardware_report",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// Where a declared medium stands for publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediumState {
+    /// Its latest attempt succeeded with a method sufficient for re-use.
+    Sanitised,
+    /// Its latest attempt failed, or used a method that is not enough (Clear).
+    NotSufficient,
+    /// No attempt is recorded on it.
+    NotSanitised,
+}
+
+impl MediumState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediumState::Sanitised => "sanitised",
+            MediumState::NotSufficient => "not_sufficient",
+            MediumState::NotSanitised => "not_sanitised",
+        }
+    }
+}
+
+/// Where one declared medium (by its serial, compared with [`medium_key`]) stands, given the
+/// attempts recorded on the device: its latest attempt decides.
+pub fn medium_state(serial: &str, attempts: &[MediumAttempt<'_>]) -> MediumState {
+    let key = medium_key(serial);
+    match attempts
+        .iter()
+        .filter(|a| medium_key(a.medium_serial) == key)
+        .max_by_key(|a| a.ended_at)
+    {
+        None => MediumState::NotSanitised,
+        Some(latest) if latest.success && latest.method.sufficient_for_reuse() => {
+            MediumState::Sanitised
+        }
+        Some(_) => MediumState::NotSufficient,
+    }
+}
+
+/// Whether the storage of a device is sanitised: it declares at least one medium, and each
+/// declared medium's latest attempt succeeded with a method sufficient for re-use. A failed
+/// attempt thus blocks publication until a later successful one exists for that medium, and a
+/// wiped disk does not stand for another declared one. Attempts on media the device does not
+/// declare prove nothing about the declared ones.
+pub fn storage_sanitised(declared: &[&str], attempts: &[MediumAttempt<'_>]) -> bool {
+    !declared.is_empty()
+        && declared
+            .iter()
+            .all(|serial| medium_state(serial, attempts) == MediumState::Sanitised)
+}
+
+/// Checks a declared list of media: at most [`MAX_MEDIA`], each serial non-blank and at most 100
+/// characters, and no serial twice (compared with [`medium_key`]).
+pub fn check_media<'a>(
+    serials: impl IntoIterator<Item = &'a str>,
+    field: &str,
+    errors: &mut FieldErrors,
+) {
+    let mut seen: Vec<String> = Vec::new();
+    for (i, serial) in serials.into_iter().enumerate() {
+        if i >= MAX_MEDIA {
+            errors.push(field, Invalid::OutOfRange);
+            return;
+        }
+        let at = format!("{field}[{i}].serial");
+        let key = medium_key(serial);
+        if key.is_empty() {
+            errors.push(&at, Invalid::Required);
+        } else if key.chars().count() > 100 {
+            errors.push(&at, Invalid::TooLong);
+        } else if seen.contains(&key) {
+            errors.push(&at, Invalid::Duplicate);
+        } else {
+            seen.push(key);
+        }
+    }
+}
+
+/// The most media one device declares (a server with a full disk bay stays under it).
+pub const MAX_MEDIA: usize = 24;
 
 /// Checks the times of a sanitisation: it ends after it starts, and not in the future.
 pub fn check_period(
@@ -168,6 +276,23 @@ pub fn parse_grade(s: &str) -> Option<Grade> {
     [Grade::A, Grade::B, Grade::C]
         .into_iter()
         .find(|g| grade_as_str(*g) == s)
+}
+
+/// Whether a device's storage media may be declared in this status: in its body's inventory
+/// (listed or not) and on the bench; from publication on, the declared media are those the
+/// erasure certificate speaks of.
+pub fn accepts_media_declaration(status: ItemStatus) -> bool {
+    match status {
+        ItemStatus::Inventoried
+        | ItemStatus::Listed
+        | ItemStatus::Collected
+        | ItemStatus::Refurbished => true,
+        ItemStatus::Awarded
+        | ItemStatus::Available
+        | ItemStatus::Reserved
+        | ItemStatus::Donated
+        | ItemStatus::Recycled => false,
+    }
 }
 
 /// Whether sanitisations may be recorded on a device in this status: on the bench only, once
@@ -306,31 +431,94 @@ mod tests {
     #[test]
     fn a_failed_wipe_blocks_until_a_later_success() {
         use SanitisationMethod::*;
-        assert!(!storage_sanitised(&[]));
-        assert!(!storage_sanitised(&[attempt("S1", Purge, false, 1)]));
-        assert!(storage_sanitised(&[
-            attempt("S1", Purge, false, 1),
-            attempt("S1", Purge, true, 2)
-        ]));
-        assert!(!storage_sanitised(&[
-            attempt("S1", Purge, true, 1),
-            attempt("S1", Purge, false, 2)
-        ]));
+        let s1 = ["S1"];
+        assert!(!storage_sanitised(&s1, &[]));
+        assert!(!storage_sanitised(&s1, &[attempt("S1", Purge, false, 1)]));
+        assert!(storage_sanitised(
+            &s1,
+            &[
+                attempt("S1", Purge, false, 1),
+                attempt("S1", Purge, true, 2)
+            ]
+        ));
+        assert!(!storage_sanitised(
+            &s1,
+            &[
+                attempt("S1", Purge, true, 1),
+                attempt("S1", Purge, false, 2)
+            ]
+        ));
     }
 
     #[test]
-    fn every_medium_counts_and_clear_is_not_enough() {
+    fn every_declared_medium_counts_and_clear_is_not_enough() {
         use SanitisationMethod::*;
-        assert!(!storage_sanitised(&[
-            attempt("S1", Purge, true, 1),
-            attempt("S2", Purge, false, 2)
-        ]));
-        assert!(storage_sanitised(&[
-            attempt("S1", Purge, true, 1),
-            attempt("S2", CryptoErase, true, 2)
-        ]));
-        assert!(!storage_sanitised(&[attempt("S1", Clear, true, 1)]));
-        assert!(storage_sanitised(&[attempt("S1", Destroy, true, 1)]));
+        let both = ["S1", "S2"];
+        assert!(!storage_sanitised(
+            &both,
+            &[
+                attempt("S1", Purge, true, 1),
+                attempt("S2", Purge, false, 2)
+            ]
+        ));
+        assert!(storage_sanitised(
+            &both,
+            &[
+                attempt("S1", Purge, true, 1),
+                attempt("S2", CryptoErase, true, 2)
+            ]
+        ));
+        assert!(!storage_sanitised(
+            &["S1"],
+            &[attempt("S1", Clear, true, 1)]
+        ));
+        assert!(storage_sanitised(
+            &["S1"],
+            &[attempt("S1", Destroy, true, 1)]
+        ));
+        assert_eq!(
+            medium_state("S1", &[attempt("S1", Clear, true, 1)]),
+            MediumState::NotSufficient
+        );
+    }
+
+    #[test]
+    fn one_wiped_disk_does_not_pass_a_two_disk_machine() {
+        use SanitisationMethod::*;
+        let wiped_one = [attempt("S1", Purge, true, 1)];
+        assert!(!storage_sanitised(&["S1", "S2"], &wiped_one));
+        assert_eq!(medium_state("S2", &wiped_one), MediumState::NotSanitised);
+        // Nothing declared: no wipe proves the storage clean.
+        assert!(!storage_sanitised(&[], &wiped_one));
+        // A wipe of an undeclared disk does not stand for a declared one.
+        assert!(!storage_sanitised(
+            &["S2"],
+            &[attempt("S9", Purge, true, 1)]
+        ));
+    }
+
+    #[test]
+    fn serials_compare_trimmed_and_case_blind() {
+        use SanitisationMethod::*;
+        assert!(storage_sanitised(
+            &[" s1ab "],
+            &[attempt("S1AB", Purge, true, 1)]
+        ));
+        let mut errors = FieldErrors::new();
+        check_media(["S1", " s1 ", ""], "storage_media", &mut errors);
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["storage_media[1].serial", "storage_media[2].serial"]
+        );
+        let mut errors = FieldErrors::new();
+        let many: Vec<String> = (0..=MAX_MEDIA).map(|i| format!("S{i}")).collect();
+        check_media(
+            many.iter().map(String::as_str),
+            "storage_media",
+            &mut errors,
+        );
+        assert_eq!(errors.0.len(), 1);
     }
 
     #[test]

@@ -238,7 +238,7 @@ async fn service_item(app: &TestApp, chain: &Chain, net_book_value_cents: i64) -
     app.post(
         &format!("{base}/refurbishments"),
         Some(&chain.atelier.token),
-        json!({ "tests": [{ "name": "boot", "passed": true }], "parts_replaced": [], "operating_system": "Ubuntu 24.04 LTS", "grade": "A", "minutes_spent": 20, "technician_name": "Inès Bernard" }),
+        json!({ "tests": [{ "name": "boot", "passed": true }], "parts_replaced": [], "operating_system": "Ubuntu 24.04 LTS", "grade": "A", "minutes_spent": 20, "technician_name": "Inès Bernard", "storage_media": [{ "serial": "SSD-1", "medium_type": "ssd" }] }),
     )
     .await;
     let p = app

@@ -138,6 +138,7 @@ async fn a_lot_s_paperwork_is_produced_in_french_signed_by_both_parties_and_veri
             "Relecture complète",
             "Réussi",
             "Inès Bernard",
+            "1 support(s) déclaré(s) : MED-",
         ],
     );
 

@@ -373,16 +373,21 @@ impl TestApp {
                     .await;
                 assert_eq!(r.status, 201, "wipe: {}", r.text);
             }
+            let mut bench = json!({
+                "tests": [{ "name": "boot", "passed": true }],
+                "parts_replaced": [], "operating_system": "Ubuntu 24.04 LTS",
+                "grade": d.get("grade").and_then(Value::as_str).unwrap_or("A"),
+                "minutes_spent": 30, "technician_name": "Inès Bernard"
+            });
+            if item.body["has_data_storage"] == true {
+                bench["storage_media"] =
+                    json!([{ "serial": format!("MED-{id}"), "medium_type": "ssd" }]);
+            }
             let r = self
                 .post(
                     &format!("{base}/refurbishments"),
                     Some(&chain.atelier.token),
-                    json!({
-                        "tests": [{ "name": "boot", "passed": true }],
-                        "parts_replaced": [], "operating_system": "Ubuntu 24.04 LTS",
-                        "grade": d.get("grade").and_then(Value::as_str).unwrap_or("A"),
-                        "minutes_spent": 30, "technician_name": "Inès Bernard"
-                    }),
+                    bench,
                 )
                 .await;
             assert_eq!(r.status, 201, "bench: {}", r.text);

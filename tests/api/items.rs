@@ -267,6 +267,7 @@ async fn the_lifecycle_table_is_published_with_its_diagram() {
         publish["preconditions"],
         json!([
             "grade_recorded",
+            "storage_media_declared",
             "storage_sanitised",
             "at_most_ten_years_old"
         ])

@@ -280,15 +280,21 @@ async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() 
                 .await;
             assert_eq!(ok.status, 201, "{}", ok.text);
         }
+        // The technician records the media found in the device with the bench result.
+        let mut result = json!({
+            "tests": [{ "name": "démarrage", "passed": true }, { "name": "affichage", "passed": true }],
+            "parts_replaced": [], "operating_system": "Ubuntu 24.04 LTS", "grade": "B",
+            "minutes_spent": 40, "technician_name": "Inès Bernard"
+        });
+        if item["has_data_storage"] == true {
+            result["storage_media"] =
+                json!([{ "serial": format!("DISK-{id}"), "medium_type": "ssd" }]);
+        }
         let bench = app
             .post(
                 &format!("{base}/refurbishments"),
                 Some(&atelier.token),
-                json!({
-                    "tests": [{ "name": "démarrage", "passed": true }, { "name": "affichage", "passed": true }],
-                    "parts_replaced": [], "operating_system": "Ubuntu 24.04 LTS", "grade": "B",
-                    "minutes_spent": 40, "technician_name": "Inès Bernard"
-                }),
+                result,
             )
             .await;
         assert_eq!(bench.status, 201, "{}", bench.text);

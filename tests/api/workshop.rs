@@ -97,6 +97,42 @@ fn wipe(medium: &str, method: &str, success: bool, minute: u32) -> Value {
     })
 }
 
+/// Declares the storage media of a device held by `org`.
+async fn declare(app: &TestApp, org: &Org, item: &str, serials: &[&str]) -> Value {
+    let media: Vec<Value> = serials
+        .iter()
+        .map(|s| json!({ "serial": s, "medium_type": "ssd" }))
+        .collect();
+    let r = app
+        .put(
+            &format!("/v1/items/{item}/storage-media"),
+            Some(&org.token),
+            json!({ "storage_media": media }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "declare: {}", r.text);
+    r.body
+}
+
+/// The state of each declared medium, by serial, as the bench view shows them.
+async fn media_states(app: &TestApp, org: &Org, item: &str) -> Vec<(String, String, String)> {
+    let view = app
+        .get(&format!("/v1/items/{item}/workshop"), Some(&org.token))
+        .await;
+    view.body["storage_media"]
+        .as_array()
+        .unwrap_or_else(|| panic!("storage_media: {}", view.text))
+        .iter()
+        .map(|m| {
+            (
+                m["serial"].as_str().unwrap_or_default().to_owned(),
+                m["state"].as_str().unwrap_or_default().to_owned(),
+                m["source"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 fn bench_result(grade: &str) -> Value {
     json!({
         "tests": [{ "name": "boot", "passed": true }, { "name": "display", "passed": true }, { "name": "battery", "passed": true }],
@@ -160,6 +196,7 @@ async fn a_device_with_storage_is_published_only_after_a_successful_purge() {
         "{}",
         refused.text
     );
+    declare(&app, &b.atelier, item, &["S3NXNF0M"]).await;
     // A failed wipe, then a clear: still refused.
     app.post(
         &format!("{base}/sanitisations"),
@@ -238,6 +275,7 @@ async fn a_device_over_ten_years_old_goes_to_recycling_unless_the_operator_allow
         bench_result("C"),
     )
     .await;
+    declare(&app, &b.atelier, &b.old_desktop, &["WD-1"]).await;
     app.post(
         &format!("{base}/sanitisations"),
         Some(&b.atelier.token),
@@ -501,4 +539,281 @@ async fn a_tool_report_is_attached_to_a_sanitisation_and_served_signed() {
     let fetched = app.client.get(url).send().await.expect("fetch");
     assert_eq!(fetched.status().as_u16(), 200);
     assert_eq!(fetched.bytes().await.expect("bytes").to_vec(), log);
+}
+
+#[tokio::test]
+async fn one_wiped_disk_does_not_pass_a_two_disk_machine() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let item = &b.laptops[0];
+    let base = format!("/v1/items/{item}");
+    // The failing sequence: one disk wiped, a grade, publish. Before media were declared, this
+    // published a machine whose second disk nobody had wiped.
+    let wiped = app
+        .post(
+            &format!("{base}/sanitisations"),
+            Some(&b.atelier.token),
+            wipe("DISK-A", "purge", true, 0),
+        )
+        .await;
+    assert_eq!(wiped.status, 201, "{}", wiped.text);
+    let graded = app
+        .post(
+            &format!("{base}/refurbishments"),
+            Some(&b.atelier.token),
+            bench_result("A"),
+        )
+        .await;
+    assert_eq!(graded.status, 201, "{}", graded.text);
+    let refused = app
+        .post(
+            &format!("{base}/publish"),
+            Some(&b.atelier.token),
+            json!({}),
+        )
+        .await;
+    refused.assert_problem(422, "preconditions_unmet");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("storage_media_declared")),
+        "{}",
+        refused.text
+    );
+
+    // The technician opens it and finds two disks.
+    let declared = declare(&app, &b.atelier, item, &["DISK-A", "DISK-B"]).await;
+    assert_eq!(declared.as_array().map(Vec::len), Some(2), "{declared}");
+    assert_eq!(
+        media_states(&app, &b.town, item).await,
+        [
+            (
+                "DISK-A".to_owned(),
+                "sanitised".to_owned(),
+                "bench".to_owned()
+            ),
+            (
+                "DISK-B".to_owned(),
+                "not_sanitised".to_owned(),
+                "bench".to_owned()
+            ),
+        ]
+    );
+    let refused = app
+        .post(
+            &format!("{base}/publish"),
+            Some(&b.atelier.token),
+            json!({}),
+        )
+        .await;
+    refused.assert_problem(422, "preconditions_unmet");
+    let detail = refused.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("storage_sanitised")
+            && !detail.contains("storage_media_declared")
+            && detail.contains("DISK-B (aucun effacement enregistré)")
+            && !detail.contains("DISK-A"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(
+        app.get(&base, Some(&b.atelier.token)).await.body["status"],
+        "refurbished"
+    );
+
+    // The second disk, typed in lower case at the bench, is the same medium.
+    let second = app
+        .post(
+            &format!("{base}/sanitisations"),
+            Some(&b.atelier.token),
+            wipe("disk-b ", "crypto_erase", true, 5),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let view = app
+        .get(&format!("{base}/workshop"), Some(&b.atelier.token))
+        .await;
+    assert_eq!(view.body["storage_sanitised"], true, "{}", view.text);
+    let published = app
+        .post(
+            &format!("{base}/publish"),
+            Some(&b.atelier.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(published.body["status"], "available", "{}", published.text);
+
+    // From publication on, the declared media are fixed.
+    app.put(
+        &format!("{base}/storage-media"),
+        Some(&b.atelier.token),
+        json!({ "storage_media": [{ "serial": "DISK-A" }] }),
+    )
+    .await
+    .assert_problem(409, "item_not_editable");
+    let events = app
+        .get(&format!("{base}/events"), Some(&b.atelier.token))
+        .await;
+    let kinds: Vec<&str> = events.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("events: {}", events.text))
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"storage_media_declared"), "{kinds:?}");
+    let chain = app
+        .get(&format!("{base}/events/verify"), Some(&b.atelier.token))
+        .await;
+    assert_eq!(chain.body["valid"], true);
+}
+
+#[tokio::test]
+async fn storage_media_are_declared_by_the_holder_only_and_checked() {
+    let app = spawn_app().await;
+    let b = bench(&app).await;
+    let other = app.register("refurbisher").await;
+    app.verify(&b.operator, &other).await;
+    let asso = app.register("association").await;
+    let item = &b.laptops[1];
+    let path = format!("/v1/items/{item}/storage-media");
+    let body = json!({ "storage_media": [{ "serial": "S1" }] });
+    // The body no longer holds it once collected; nobody else ever did.
+    for org in [&b.town, &other, &asso] {
+        app.put(&path, Some(&org.token), body.clone())
+            .await
+            .assert_problem(403, "forbidden");
+    }
+    app.put(&path, None, body.clone())
+        .await
+        .assert_problem(401, "unauthenticated");
+
+    let twice = app
+        .put(
+            &path,
+            Some(&b.atelier.token),
+            json!({ "storage_media": [{ "serial": "S1" }, { "serial": " s1" }, { "serial": "  " }] }),
+        )
+        .await;
+    twice.assert_problem(422, "validation_failed");
+    let mut fields = twice.problem_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["storage_media[1].serial", "storage_media[2].serial"]
+    );
+    let many: Vec<Value> = (0..25)
+        .map(|i| json!({ "serial": format!("S{i}") }))
+        .collect();
+    app.put(
+        &path,
+        Some(&b.atelier.token),
+        json!({ "storage_media": many }),
+    )
+    .await
+    .assert_problem(400, "malformed_request");
+    app.put(
+        &path,
+        Some(&b.atelier.token),
+        json!({ "storage_media": [{ "serial": "S1", "capacity_gb": 0 }] }),
+    )
+    .await
+    .assert_problem(400, "malformed_request");
+    assert_eq!(app.count("storage_media").await, 0);
+
+    // A device without data storage declares none.
+    let screen = app
+        .post(
+            "/v1/items",
+            Some(&b.town.token),
+            json!({ "inventory_number": "ECR-1", "category": "monitor", "has_data_storage": false }),
+        )
+        .await;
+    assert_eq!(screen.status, 201, "{}", screen.text);
+    let screen_id = screen.body["id"].as_str().expect("id");
+    app.put(
+        &format!("/v1/items/{screen_id}/storage-media"),
+        Some(&b.town.token),
+        body.clone(),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    assert_eq!(app.count("storage_media").await, 0);
+
+    // Replacing the list keeps what stays and drops what went.
+    declare(&app, &b.atelier, item, &["S1", "S2"]).await;
+    declare(&app, &b.atelier, item, &["S2", "S3"]).await;
+    let serials: Vec<String> = media_states(&app, &b.atelier, item)
+        .await
+        .into_iter()
+        .map(|(serial, _, _)| serial)
+        .collect();
+    assert_eq!(serials.len(), 2);
+    assert!(serials.contains(&"S2".to_owned()) && serials.contains(&"S3".to_owned()));
+}
+
+#[tokio::test]
+async fn the_inventory_form_and_the_import_declare_storage_media() {
+    let app = spawn_app().await;
+    let town = app.register("public_body").await;
+    let form = app
+        .post(
+            "/v1/items",
+            Some(&town.token),
+            json!({
+                "inventory_number": "PC-2021-1", "category": "desktop",
+                "storage_media": [{ "serial": "SSD-1", "medium_type": "ssd", "capacity_gb": 256 }, { "serial": "HDD-2", "medium_type": "hdd" }]
+            }),
+        )
+        .await;
+    assert_eq!(form.status, 201, "{}", form.text);
+    let id = form.body["id"].as_str().expect("id");
+    assert_eq!(
+        media_states(&app, &town, id).await,
+        [
+            (
+                "HDD-2".to_owned(),
+                "not_sanitised".to_owned(),
+                "form".to_owned()
+            ),
+            (
+                "SSD-1".to_owned(),
+                "not_sanitised".to_owned(),
+                "form".to_owned()
+            ),
+        ]
+    );
+    app.post(
+        "/v1/items",
+        Some(&town.token),
+        json!({ "inventory_number": "ECR-2", "category": "monitor", "has_data_storage": false, "storage_media": [{ "serial": "X" }] }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+
+    let csv = "inventory_number;category;storage_media\nINV-1;laptop;ssd:S3Z9NB0K | hdd:WD-1234\nINV-2;laptop;\nINV-3;monitor;S9\n";
+    let report = app
+        .post_raw(
+            "/v1/items/import?partial=true",
+            &town.token,
+            csv.as_bytes().to_vec(),
+            "text/csv",
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    assert_eq!(report.body["created"], 2, "{}", report.text);
+    assert_eq!(report.body["rejected"][0]["line"], 4, "{}", report.text);
+    let listed = app.get("/v1/items?q=INV-1", Some(&town.token)).await;
+    let imported = listed.body["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["inventory_number"] == "INV-1"))
+        .and_then(|i| i["id"].as_str())
+        .unwrap_or_else(|| panic!("INV-1: {}", listed.text))
+        .to_owned();
+    let states = media_states(&app, &town, &imported).await;
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(
+        states
+            .iter()
+            .all(|(_, state, source)| state == "not_sanitised" && source == "import")
+    );
 }

@@ -627,6 +627,15 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
     .await;
     for (n, id) in items[..2].iter().enumerate() {
         let base = format!("/v1/items/{id}");
+        w.op(
+            "declare_storage_media",
+            app.put(
+                &format!("{base}/storage-media"),
+                Some(&atelier.token),
+                json!({ "storage_media": [{ "serial": format!("DISK-{n}"), "medium_type": "ssd" }] }),
+            ),
+        )
+        .await;
         let record = w
             .op(
                 "record_sanitisation",

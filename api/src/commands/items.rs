@@ -3,6 +3,7 @@
 
 use image::{GenericImageView, ImageFormat};
 use reemploi_domain::lifecycle::ItemStatus;
+use reemploi_domain::workshop::MediumSource;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -11,7 +12,7 @@ use super::{By, write_owned};
 use crate::blobs::BlobError;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
-use crate::store::entities::{item, photo};
+use crate::store::entities::{item, photo, storage_medium};
 use crate::store::events::NewEvent;
 use crate::store::items::{self, ItemFields, new_item, registered_payload, set_fields};
 use crate::store::{self, is_unique_violation};
@@ -35,6 +36,20 @@ pub async fn create_item(
                 return Err(ApiError::new(ErrorCode::InventoryNumberTaken));
             }
             Err(e) => return Err(e.into()),
+        }
+        if let Some(media) = &fields.storage_media {
+            let now = store::now();
+            for m in media {
+                storage_medium::Entity::insert(items::medium_row(
+                    id,
+                    m,
+                    MediumSource::Form,
+                    &by.actor_ref,
+                    now,
+                ))
+                .exec_without_returning(tx)
+                .await?;
+            }
         }
         tx.event(NewEvent {
             stream: item_stream(id),
@@ -89,13 +104,26 @@ pub async fn update_item(
         if done.rows_affected != 1 {
             return Err(ApiError::new(ErrorCode::PreconditionFailed));
         }
+        let mut payload = serde_json::json!({ "organisation_id": by.organisation_id, "version": current.version + 1 });
+        if let Some(media) = &fields.storage_media {
+            let (added, removed) = items::replace_storage_media(
+                tx,
+                current.id,
+                media,
+                MediumSource::Form,
+                &by.actor_ref,
+                store::now(),
+            )
+            .await?;
+            payload["storage_media"] = serde_json::json!({ "added": added, "removed": removed });
+        }
         crate::search::indexer::items_changed(tx, &[current.id]).await?;
         tx.event(NewEvent {
             stream: item_stream(current.id),
             organisation_id: Some(by.organisation_id),
             actor: by.actor_ref.clone(),
             kind: "item_updated",
-            payload: serde_json::json!({ "organisation_id": by.organisation_id, "version": current.version + 1 }),
+            payload,
         })
         .await?;
         items::find_item(tx, id).await

@@ -19,9 +19,10 @@ use super::transitions::{self, item_stream};
 use super::write_owned;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
+use crate::store::entities::storage_medium;
 use crate::store::entities::{disposal, item, refurbishment_record, sanitisation_record};
 use crate::store::events::NewEvent;
-use crate::store::items;
+use crate::store::items::{self, MediumDecl};
 use crate::store::tx::Tx;
 use crate::store::{self};
 
@@ -52,6 +53,8 @@ pub struct NewRefurbishment {
     pub minutes_spent: Option<i32>,
     pub technician_name: String,
     pub notes: Option<String>,
+    /// The storage media the technician found in the device; `None` keeps the declared ones.
+    pub storage_media: Option<Vec<MediumDecl>>,
 }
 
 /// A disposal, validated.
@@ -222,6 +225,9 @@ pub async fn record_refurbishment(
     write_owned(db, |tx| async move {
         let tx = &*tx;
         let m = lock_held(tx, item_id, by).await?;
+        if let Some(media) = &r.storage_media {
+            declare_media_in(tx, &m, by, media, dom::MediumSource::Refurbishment, false).await?;
+        }
         let record_id = store::new_id();
         refurbishment_record::Entity::insert(refurbishment_record::ActiveModel {
             id: Set(record_id),
@@ -279,13 +285,118 @@ pub async fn record_refurbishment(
     .await
 }
 
+/// Replaces the storage media `m` declares and appends `storage_media_declared` with what was
+/// added and removed; with `always`, the event is appended even when nothing changed (the
+/// declaration is then a confirmation).
+async fn declare_media_in(
+    tx: &Tx,
+    m: &item::Model,
+    by: &By,
+    media: &[MediumDecl],
+    source: dom::MediumSource,
+    always: bool,
+) -> ApiResult<()> {
+    items::check_media(media, "storage_media").map_err(ApiError::from)?;
+    let (added, removed) =
+        items::replace_storage_media(tx, m.id, media, source, &by.actor_ref, store::now()).await?;
+    if always || !added.is_empty() || !removed.is_empty() {
+        tx.event(NewEvent {
+            stream: item_stream(m.id),
+            organisation_id: Some(by.organisation_id),
+            actor: by.actor_ref.clone(),
+            kind: "storage_media_declared",
+            payload: serde_json::json!({
+                "organisation_id": by.organisation_id,
+                "source": source.as_str(),
+                "media": items::media_serials(media),
+                "added": added,
+                "removed": removed,
+            }),
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Declares the storage media of a device held by `by` (replacing the declared list), while it
+/// is in its body's inventory or on the bench: publication then needs a successful
+/// sanitisation of each of them. A published, reserved or given device keeps its media.
+pub async fn declare_storage_media(
+    db: &DatabaseConnection,
+    by: &By,
+    item_id: Uuid,
+    media: &[MediumDecl],
+) -> ApiResult<Vec<storage_medium::Model>> {
+    write_owned(db, |tx| async move {
+        let tx = &*tx;
+        let m = lock_held(tx, item_id, by).await?;
+        let status = stored_status(&m)?;
+        if !dom::accepts_media_declaration(status) {
+            return Err(ApiError::new(ErrorCode::ItemNotEditable).detail(
+                format!("Les supports de stockage se déclarent à l'inventaire ou à l'atelier, avant la publication (statut actuel : {}).", m.status),
+                format!("Storage media are declared in the inventory or on the bench, before publication (current status: {}).", m.status),
+            ));
+        }
+        if !m.has_data_storage && !media.is_empty() {
+            return Err(ApiError::field("storage_media", reemploi_domain::Invalid::NotAllowedForKind).detail(
+                "Cet équipement est déclaré sans stockage de données : corrigez d'abord sa fiche.",
+                "This device is declared without data storage: correct its record first.",
+            ));
+        }
+        declare_media_in(tx, &m, by, media, dom::MediumSource::Bench, true).await?;
+        Ok(items::storage_media(tx, m.id).await?)
+    })
+    .await
+}
+
+/// Why publication is refused on storage grounds, naming each declared medium that is not
+/// sanitised and how it stands, so that the bench knows which disk to wipe again.
+async fn storage_refusal(tx: &Tx, item_id: Uuid, unmet: &[Precondition]) -> ApiResult<ApiError> {
+    let media = items::storage_media(tx, item_id).await?;
+    let records = items::sanitisations(tx, item_id).await?;
+    let states = items::media_states(&media, &records);
+    let codes: Vec<&str> = unmet.iter().map(|p| p.code()).collect();
+    let codes = codes.join(", ");
+    let (mut fr, mut en) = (Vec::new(), Vec::new());
+    for (medium, state) in media.iter().zip(states) {
+        let (why_fr, why_en) = match state {
+            dom::MediumState::Sanitised => continue,
+            dom::MediumState::NotSufficient => (
+                "dernier effacement en échec ou insuffisant",
+                "latest sanitisation failed or not sufficient",
+            ),
+            dom::MediumState::NotSanitised => {
+                ("aucun effacement enregistré", "no sanitisation recorded")
+            }
+        };
+        fr.push(format!("{} ({why_fr})", medium.serial));
+        en.push(format!("{} ({why_en})", medium.serial));
+    }
+    let (fr, en) = if media.is_empty() {
+        (
+            "Déclarez les supports de stockage de l'équipement (PUT /v1/items/{id}/storage-media ou fiche d'atelier), puis effacez chacun.".to_owned(),
+            "Declare the device's storage media (PUT /v1/items/{id}/storage-media or the bench record), then sanitise each.".to_owned(),
+        )
+    } else {
+        (
+            format!("Supports à effacer : {}.", fr.join(", ")),
+            format!("Media to sanitise: {}.", en.join(", ")),
+        )
+    };
+    Ok(ApiError::new(ErrorCode::PreconditionsUnmet).detail(
+        format!("« publish » : conditions non remplies : {codes}. {fr}"),
+        format!("`publish`: unmet preconditions: {codes}. {en}"),
+    ))
+}
+
 /// The facts of the life-cycle table for a device on the bench.
 async fn bench_facts(tx: &Tx, m: &item::Model, today: NaiveDate) -> ApiResult<Facts> {
-    let records = items::sanitisations(tx, m.id).await?;
+    let (declared, sanitised) = items::storage_facts(tx, m.id).await?;
     Ok(Facts {
         grade: m.grade.as_deref().and_then(dom::parse_grade),
         has_data_storage: m.has_data_storage,
-        storage_sanitised: items::storage_sanitised(&records),
+        storage_media_declared: declared,
+        storage_sanitised: sanitised,
         acquisition_date: m.acquisition_date,
         today: Some(today),
         age_override: m.age_override_reason.is_some(),
@@ -306,10 +417,19 @@ pub async fn publish_item(
         let tx = &*tx;
         let m = lock_held(tx, item_id, by).await?;
         let facts = bench_facts(tx, &m, today).await?;
+        let verdict = lifecycle::fire("publish", stored_status(&m)?, by.actor, &facts);
         let too_old = matches!(
-            lifecycle::fire("publish", stored_status(&m)?, by.actor, &facts),
+            verdict,
             Err(Refusal::Unmet { ref preconditions, .. }) if preconditions.contains(&Precondition::AtMostTenYearsOld)
         );
+        if let Err(Refusal::Unmet { preconditions, .. }) = &verdict
+            && !too_old
+            && preconditions.iter().any(|p| {
+                matches!(p, Precondition::StorageMediaDeclared | Precondition::StorageSanitised)
+            })
+        {
+            return Err(storage_refusal(tx, m.id, preconditions).await?);
+        }
         if too_old {
             return Err(ApiError::new(ErrorCode::TooOldForReuse).detail(
                 "Équipement de plus de 10 ans : il relève de la filière de recyclage (loi REEN art. 16, décret 2023-266). Un opérateur peut accorder une dérogation motivée.",

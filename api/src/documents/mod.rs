@@ -921,6 +921,17 @@ async fn erasure_document<C: ConnectionTrait>(
             })
         })
         .collect();
+    let declared = crate::store::items::storage_media(db, i.id).await?;
+    let declared_media = if declared.is_empty() {
+        "Aucun support déclaré.".to_owned()
+    } else {
+        let serials: Vec<&str> = declared.iter().map(|m| m.serial.as_str()).collect();
+        format!(
+            "{} support(s) déclaré(s) : {}. Chacun doit avoir un dernier effacement réussi.",
+            declared.len(),
+            serials.join(", ")
+        )
+    };
     let category = Category::parse(&i.category).unwrap_or(Category::Other);
     let title = format!("Certificat d'effacement — {}", i.public_code);
     let data = json!({
@@ -936,6 +947,7 @@ async fn erasure_document<C: ConnectionTrait>(
             "brand_model": format!("{} {}", i.brand.clone().unwrap_or_default(), i.model.clone().unwrap_or_default()).trim().to_owned(),
         },
         "media": media,
+        "declared_media": declared_media,
         "statement": "Le signataire certifie que les opérations ci-dessus ont été réalisées et vérifiées selon la méthode indiquée (NIST SP 800-88 rév. 1), et que seul un effacement réussi de type purge, effacement cryptographique ou destruction permet le réemploi de l'équipement.",
     });
     Ok(Built {

@@ -115,6 +115,11 @@ pub struct ItemRequest {
     /// Condition reported by the body.
     #[oai(nullable, validator(max_length = 2000))]
     pub condition_notes: Option<Str>,
+    /// The storage media the device holds, when the inventory knows them (replacing those
+    /// declared before; leave it out to keep them). Publication needs a successful
+    /// sanitisation of each declared medium.
+    #[oai(nullable, validator(max_items = 24))]
+    pub storage_media: Option<Vec<super::workshop::StorageMediumInput>>,
 }
 
 /// A device.
@@ -262,7 +267,19 @@ impl ItemRequest {
                 "condition_notes",
                 self.condition_notes.as_ref(),
             ),
+            storage_media: self
+                .storage_media
+                .as_deref()
+                .map(super::workshop::media_decls),
         };
+        if let Some(media) = &fields.storage_media {
+            if !media.is_empty() && !fields.has_data_storage {
+                errors.push("storage_media", reemploi_domain::Invalid::NotAllowedForKind);
+            }
+            if let Err(e) = crate::store::items::check_media(media, "storage_media") {
+                errors.0.extend(e.0);
+            }
+        }
         errors.finish(|| inventory_number.map(|_| fields))
     }
 }

@@ -175,6 +175,97 @@ pub struct FunctionalTest {
     pub passed: bool,
 }
 
+/// One storage medium of a device, as declared.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct StorageMediumInput {
+    /// Serial number of the medium (disk, SSD, eMMC…), as the sanitisation records will give it
+    /// (compared trimmed and case-blind).
+    #[oai(validator(max_length = 100))]
+    pub serial: Str,
+    #[oai(nullable)]
+    pub medium_type: Option<StorageKind>,
+    #[oai(nullable, validator(minimum(value = "1"), maximum(value = "1000000")))]
+    pub capacity_gb: Option<i32>,
+}
+
+/// Converts declared media for the command layer.
+pub fn media_decls(media: &[StorageMediumInput]) -> Vec<store_items::MediumDecl> {
+    media
+        .iter()
+        .map(|m| store_items::MediumDecl {
+            serial: m.serial.to_string(),
+            medium_type: m.medium_type.map(Into::into),
+            capacity_gb: m.capacity_gb,
+        })
+        .collect()
+}
+
+/// The storage media a device has, replacing those declared before.
+#[derive(Debug, Clone, Object)]
+pub struct StorageMediaRequest {
+    /// Every medium of the device; an empty list withdraws the declarations.
+    #[oai(validator(max_items = 24))]
+    pub storage_media: Vec<StorageMediumInput>,
+}
+
+/// Where a declared medium stands for publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MediumState {
+    /// Its latest sanitisation succeeded with a method allowing re-use.
+    Sanitised,
+    /// Its latest sanitisation failed, or used `clear`, which is not enough.
+    NotSufficient,
+    /// No sanitisation is recorded on it.
+    NotSanitised,
+}
+
+impl From<reemploi_domain::workshop::MediumState> for MediumState {
+    fn from(s: reemploi_domain::workshop::MediumState) -> Self {
+        use reemploi_domain::workshop::MediumState as D;
+        match s {
+            D::Sanitised => MediumState::Sanitised,
+            D::NotSufficient => MediumState::NotSufficient,
+            D::NotSanitised => MediumState::NotSanitised,
+        }
+    }
+}
+
+/// A declared storage medium.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct StorageMediumResponse {
+    pub serial: String,
+    pub medium_type: Option<String>,
+    pub capacity_gb: Option<i32>,
+    /// Where the declaration came from: `import`, `form`, `bench`, `refurbishment`,
+    /// `hardware_report`.
+    pub source: String,
+    pub declared_at: DateTime<Utc>,
+    pub state: MediumState,
+}
+
+/// The declared media of a device with their states.
+pub fn media_responses(
+    media: Vec<crate::store::entities::storage_medium::Model>,
+    records: &[sanitisation_record::Model],
+) -> Vec<StorageMediumResponse> {
+    let states = store_items::media_states(&media, records);
+    media
+        .into_iter()
+        .zip(states)
+        .map(|(m, state)| StorageMediumResponse {
+            serial: m.serial,
+            medium_type: m.medium_type,
+            capacity_gb: m.capacity_gb,
+            source: m.source,
+            declared_at: m.declared_at,
+            state: state.into(),
+        })
+        .collect()
+}
+
 /// The result of the bench: tests, parts, system, grade.
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -192,6 +283,10 @@ pub struct RefurbishmentRequest {
     pub technician_name: Str,
     #[oai(nullable, validator(max_length = 2000))]
     pub notes: Option<Str>,
+    /// The storage media found in the device, replacing those declared before; leave it out
+    /// to keep them. Publication needs a successful sanitisation of each declared medium.
+    #[oai(nullable, validator(max_items = 24))]
+    pub storage_media: Option<Vec<StorageMediumInput>>,
 }
 
 /// A refurbishment record.
@@ -243,7 +338,10 @@ impl From<refurbishment_record::Model> for RefurbishmentResponse {
 pub struct WorkshopRecords {
     pub sanitisations: Vec<SanitisationResponse>,
     pub refurbishments: Vec<RefurbishmentResponse>,
-    /// Whether every medium's latest sanitisation succeeded with a method allowing re-use.
+    /// The storage media the device declares, each with where it stands.
+    pub storage_media: Vec<StorageMediumResponse>,
+    /// Whether the device declares media and each declared medium's latest sanitisation
+    /// succeeded with a method allowing re-use.
     pub storage_sanitised: bool,
 }
 
@@ -405,6 +503,7 @@ impl RefurbishmentRequest {
             minutes_spent: self.minutes_spent,
             technician_name,
             notes,
+            storage_media: self.storage_media.as_deref().map(media_decls),
         })
     }
 }
@@ -590,7 +689,9 @@ impl WorkshopApi {
         auth.0
             .authorize_related("get_item_workshop", &related_orgs(&m))?;
         let records = store_items::sanitisations(&self.state.db, m.id).await?;
-        let storage_sanitised = store_items::storage_sanitised(&records);
+        let media = store_items::storage_media(&self.state.db, m.id).await?;
+        let storage_sanitised = store_items::storage_sanitised(&media, &records);
+        let storage_media = media_responses(media, &records);
         let refurbishments = store_items::refurbishments(&self.state.db, m.id).await?;
         let mut sanitisations = Vec::with_capacity(records.len());
         for r in records {
@@ -599,8 +700,39 @@ impl WorkshopApi {
         Ok(Json(WorkshopRecords {
             sanitisations,
             refurbishments: refurbishments.into_iter().map(Into::into).collect(),
+            storage_media,
             storage_sanitised,
         }))
+    }
+
+    /// Declare a device's storage media
+    ///
+    /// Replaces the list of storage media (disks, SSDs, eMMC…) the device declares, by the
+    /// organisation holding it: the public body in its inventory, the refurbisher on the bench
+    /// (`collected` or `refurbished`). Publication then needs a successful sanitisation of each
+    /// declared medium, so one wiped disk does not pass a two-disk machine. The import and the
+    /// refurbishment record can declare them too.
+    #[oai(
+        path = "/items/:id/storage-media",
+        method = "put",
+        operation_id = "declare_storage_media"
+    )]
+    async fn declare_storage_media(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<StorageMediaRequest>,
+    ) -> ApiResult<Json<Vec<StorageMediumResponse>>> {
+        let by = custody_by(&self.state, &auth.0, "declare_storage_media", id.0).await?;
+        let media = cmd::declare_storage_media(
+            &self.state.db,
+            &by,
+            id.0,
+            &media_decls(&body.0.storage_media),
+        )
+        .await?;
+        let records = store_items::sanitisations(&self.state.db, id.0).await?;
+        Ok(Json(media_responses(media, &records)))
     }
 
     /// Publish a device to the catalogue

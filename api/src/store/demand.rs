@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::entities::{
     item, item_hold, lot, membership, organisation, photo, request, request_line, reservation,
-    reservation_item, sanitisation_record, site, user,
+    reservation_item, site, user,
 };
 use super::tx::Tx;
 use crate::error::{ApiError, ApiResult};
@@ -206,15 +206,10 @@ pub async fn reservation_items<C: ConnectionTrait>(
         .await
 }
 
-/// Whether every storage medium of a device has a successful sanitisation record
-/// (`domain::workshop::storage_sanitised` over its records).
+/// Whether a device declares storage media and each has a successful sanitisation record
+/// (`domain::workshop::storage_sanitised`).
 pub async fn storage_sanitised<C: ConnectionTrait>(db: &C, item_id: Uuid) -> Result<bool, DbErr> {
-    let records = sanitisation_record::Entity::find()
-        .filter(sanitisation_record::Column::ItemId.eq(item_id))
-        .order_by_asc(sanitisation_record::Column::Id)
-        .all(db)
-        .await?;
-    Ok(super::items::storage_sanitised(&records))
+    Ok(super::items::storage_facts(db, item_id).await?.1)
 }
 
 /// Where an organisation's mail goes: every admin, and its contact address, deduplicated.

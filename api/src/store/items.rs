@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::entities::{
     disposal, event, item, job, organisation, photo, refurbishment_record, sanitisation_record,
+    storage_medium,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -35,6 +36,8 @@ pub struct ItemFields {
     pub acquisition_value_cents: Option<i64>,
     pub net_book_value_cents: Option<i64>,
     pub condition_notes: Option<String>,
+    /// The storage media the device declares; `None` leaves them as they are.
+    pub storage_media: Option<Vec<MediumDecl>>,
 }
 
 /// A fresh public code.
@@ -97,13 +100,17 @@ pub fn new_item(org: Uuid, f: &ItemFields, now: DateTime<Utc>) -> item::ActiveMo
 
 /// The payload of an `item_registered` event.
 pub fn registered_payload(org: Uuid, f: &ItemFields, public_code: &str) -> serde_json::Value {
-    serde_json::json!({
+    let mut payload = serde_json::json!({
         "organisation_id": org,
         "inventory_number": f.inventory_number.as_str(),
         "category": f.category.as_str(),
         "public_code": public_code,
         "to": "inventoried",
-    })
+    });
+    if let Some(media) = f.storage_media.as_deref().filter(|m| !m.is_empty()) {
+        payload["storage_media"] = serde_json::json!(media_serials(media));
+    }
+    payload
 }
 
 /// Loads a device or answers 404.
@@ -246,9 +253,9 @@ pub async fn sanitisations<C: ConnectionTrait>(
         .await?)
 }
 
-/// Whether every medium's latest sanitisation succeeded with a method allowing re-use.
-pub fn storage_sanitised(records: &[sanitisation_record::Model]) -> bool {
-    let attempts: Vec<MediumAttempt<'_>> = records
+/// The attempts of `records` as the domain reads them.
+fn attempts(records: &[sanitisation_record::Model]) -> Vec<MediumAttempt<'_>> {
+    records
         .iter()
         .map(|r| MediumAttempt {
             medium_serial: &r.medium_serial,
@@ -257,8 +264,155 @@ pub fn storage_sanitised(records: &[sanitisation_record::Model]) -> bool {
             success: r.success,
             ended_at: r.ended_at,
         })
-        .collect();
-    dom::storage_sanitised(&attempts)
+        .collect()
+}
+
+/// Whether the device declares media and every declared medium's latest sanitisation
+/// succeeded with a method allowing re-use.
+pub fn storage_sanitised(
+    media: &[storage_medium::Model],
+    records: &[sanitisation_record::Model],
+) -> bool {
+    let declared: Vec<&str> = media.iter().map(|m| m.serial.as_str()).collect();
+    dom::storage_sanitised(&declared, &attempts(records))
+}
+
+/// Where each declared medium stands, in declaration order.
+pub fn media_states(
+    media: &[storage_medium::Model],
+    records: &[sanitisation_record::Model],
+) -> Vec<dom::MediumState> {
+    let attempts = attempts(records);
+    media
+        .iter()
+        .map(|m| dom::medium_state(&m.serial, &attempts))
+        .collect()
+}
+
+/// The storage media a device declares, in declaration order.
+pub async fn storage_media<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+) -> Result<Vec<storage_medium::Model>, sea_orm::DbErr> {
+    storage_medium::Entity::find()
+        .filter(storage_medium::Column::ItemId.eq(item_id))
+        .order_by_asc(storage_medium::Column::DeclaredAt)
+        .order_by_asc(storage_medium::Column::SerialKey)
+        .all(db)
+        .await
+}
+
+/// The storage facts of a device for the life-cycle table: whether it declares media, and
+/// whether each declared one is sanitised.
+pub async fn storage_facts<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+) -> Result<(bool, bool), sea_orm::DbErr> {
+    let media = storage_media(db, item_id).await?;
+    let records = sanitisation_record::Entity::find()
+        .filter(sanitisation_record::Column::ItemId.eq(item_id))
+        .order_by_asc(sanitisation_record::Column::Id)
+        .all(db)
+        .await?;
+    Ok((!media.is_empty(), storage_sanitised(&media, &records)))
+}
+
+/// One medium as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediumDecl {
+    pub serial: String,
+    pub medium_type: Option<reemploi_domain::item::StorageKind>,
+    pub capacity_gb: Option<i32>,
+}
+
+/// Checks a declared list (see `domain::workshop::check_media`), with the field path for errors.
+pub fn check_media(
+    media: &[MediumDecl],
+    field: &str,
+) -> Result<(), reemploi_domain::error::FieldErrors> {
+    let mut errors = reemploi_domain::error::FieldErrors::new();
+    dom::check_media(media.iter().map(|m| m.serial.as_str()), field, &mut errors);
+    for (i, m) in media.iter().enumerate() {
+        if m.capacity_gb.is_some_and(|c| !(1..=1_000_000).contains(&c)) {
+            errors.push(
+                format!("{field}[{i}].capacity_gb"),
+                reemploi_domain::error::Invalid::OutOfRange,
+            );
+        }
+    }
+    errors.finish(|| Some(()))
+}
+
+/// The serials of a declared list, trimmed, for event payloads.
+pub fn media_serials(media: &[MediumDecl]) -> Vec<String> {
+    media.iter().map(|m| m.serial.trim().to_owned()).collect()
+}
+
+/// The row of one newly declared medium.
+pub fn medium_row(
+    item_id: Uuid,
+    m: &MediumDecl,
+    source: dom::MediumSource,
+    declared_by: &str,
+    now: DateTime<Utc>,
+) -> storage_medium::ActiveModel {
+    storage_medium::ActiveModel {
+        id: Set(super::new_id()),
+        item_id: Set(item_id),
+        serial: Set(m.serial.trim().to_owned()),
+        serial_key: Set(dom::medium_key(&m.serial)),
+        medium_type: Set(m.medium_type.map(|t| t.as_str().to_owned())),
+        capacity_gb: Set(m.capacity_gb),
+        source: Set(source.as_str().to_owned()),
+        declared_by: Set(declared_by.to_owned()),
+        declared_at: Set(now),
+    }
+}
+
+/// Replaces the media a device declares with `media` (checked with [`check_media`]), and
+/// answers the serials (as declared) that were added and removed. A medium kept keeps its first
+/// declaration; a re-declared one takes the new type and capacity when they are given.
+pub async fn replace_storage_media<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+    media: &[MediumDecl],
+    source: dom::MediumSource,
+    declared_by: &str,
+    now: DateTime<Utc>,
+) -> Result<(Vec<String>, Vec<String>), sea_orm::DbErr> {
+    let existing = storage_media(db, item_id).await?;
+    let keys: Vec<String> = media.iter().map(|m| dom::medium_key(&m.serial)).collect();
+    let mut removed = Vec::new();
+    for old in &existing {
+        if !keys.contains(&old.serial_key) {
+            storage_medium::Entity::delete_by_id(old.id)
+                .exec(db)
+                .await?;
+            removed.push(old.serial.clone());
+        }
+    }
+    let mut added = Vec::new();
+    for (m, key) in media.iter().zip(keys) {
+        match existing.iter().find(|old| old.serial_key == key) {
+            Some(old) => {
+                let mut am: storage_medium::ActiveModel = old.clone().into();
+                if let Some(t) = m.medium_type {
+                    am.medium_type = Set(Some(t.as_str().to_owned()));
+                }
+                if m.capacity_gb.is_some() {
+                    am.capacity_gb = Set(m.capacity_gb);
+                }
+                storage_medium::Entity::update(am).exec(db).await?;
+            }
+            None => {
+                storage_medium::Entity::insert(medium_row(item_id, m, source, declared_by, now))
+                    .exec_without_returning(db)
+                    .await?;
+                added.push(m.serial.trim().to_owned());
+            }
+        }
+    }
+    Ok((added, removed))
 }
 
 /// One sanitisation record of a device, or 404.

@@ -29,4 +29,5 @@ pub mod reservation_item;
 pub mod sanitisation_record;
 pub mod session;
 pub mod site;
+pub mod storage_medium;
 pub mod user;
