@@ -17,6 +17,7 @@ pub mod lots;
 pub mod members;
 pub mod meta;
 pub mod organisations;
+pub mod pages;
 pub mod pagination;
 pub mod photos;
 pub mod problem;
@@ -149,13 +150,17 @@ pub fn app(state: AppState) -> impl Endpoint {
             ("/report", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/scan", documents::MAX_PDF_BYTES),
         ],
-        upload_prefixes: vec![("/v1/verify/", documents::MAX_PDF_BYTES)],
+        upload_prefixes: vec![
+            ("/v1/verify/", documents::MAX_PDF_BYTES),
+            // The verification page's form (multipart: the file and its envelope).
+            ("/v/", documents::MAX_PDF_BYTES + 64 * 1024),
+        ],
         max_json_depth: state.settings.max_json_depth,
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),
         query: problem::QueryParameters::from_spec(&spec),
     });
-    Route::new()
+    pages::mount(Route::new())
         .at(
             "/openapi.json",
             get(make_sync(move |_| {
