@@ -6,6 +6,7 @@
 //! the current version; changed data (a signature, a decision entered, devices missing at
 //! collection) makes a new version with its own code, and old versions stay verifiable.
 
+pub mod labels;
 pub mod render;
 
 use std::sync::Arc;

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod impact;
 pub mod imports;
 pub mod items;
+pub mod labels;
 pub mod limits;
 pub mod lots;
 pub mod members;
@@ -45,7 +46,8 @@ pub type Apis = (
     api_keys::ApiKeysApi,
     sites::SitesApi,
     events::EventsApi,
-    items::ItemsApi,
+    // Tuples stop at 16 members: related resources are grouped.
+    (items::ItemsApi, labels::LabelsApi),
     lots::LotsApi,
     imports::ImportsApi,
     workshop::WorkshopApi,
@@ -73,7 +75,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         api_keys::ApiKeysApi { state: s() },
         sites::SitesApi { state: s() },
         events::EventsApi { state: s() },
-        items::ItemsApi { state: s() },
+        (
+            items::ItemsApi { state: s() },
+            labels::LabelsApi { state: s() },
+        ),
         lots::LotsApi { state: s() },
         imports::ImportsApi { state: s() },
         workshop::WorkshopApi { state: s() },
