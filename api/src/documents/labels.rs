@@ -31,12 +31,12 @@ impl Layout {
             Layout::A4_3x8 => json!({
                 "columns": columns, "rows": rows, "width_mm": 70.0, "height_mm": 37.0,
                 "top_mm": 0.5, "left_mm": 0.0, "gap_x_mm": 0.0, "gap_y_mm": 0.0,
-                "padding_mm": 3.0, "code_pt": 12.0, "text_pt": 7.5,
+                "padding_mm": 3.0, "qr_mm": 27.0, "code_pt": 12.0, "text_pt": 7.5,
             }),
             Layout::A4_4x10 => json!({
                 "columns": columns, "rows": rows, "width_mm": 52.5, "height_mm": 29.6,
                 "top_mm": 0.5, "left_mm": 0.0, "gap_x_mm": 0.0, "gap_y_mm": 0.0,
-                "padding_mm": 2.5, "code_pt": 8.5, "text_pt": 6.0,
+                "padding_mm": 2.0, "qr_mm": 21.0, "code_pt": 8.5, "text_pt": 6.0,
             }),
         }
     }
