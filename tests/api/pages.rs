@@ -107,7 +107,10 @@ async fn the_verification_page_shows_parties_signatures_and_the_current_version_
     let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
     let (_, lot) = published(&app, &chain).await;
     let list = app
-        .get(&format!("/v1/lots/{lot}/documents"), Some(&chain.town.token))
+        .get(
+            &format!("/v1/lots/{lot}/documents"),
+            Some(&chain.town.token),
+        )
         .await;
     let v1 = list.body["items"]
         .as_array()
@@ -166,7 +169,10 @@ async fn the_verification_page_shows_parties_signatures_and_the_current_version_
         ],
     );
     assert!(!current.text.contains("Version remplacée"));
-    assert!(!current.text.contains("Claire Martin"), "no person is named");
+    assert!(
+        !current.text.contains("Claire Martin"),
+        "no person is named"
+    );
     // In English, by header or by the page's language link.
     for en in [
         page(&app, &format!("/v/{v2_code}"), Some("en-GB,en;q=0.9")).await,
@@ -189,13 +195,21 @@ async fn the_verification_page_shows_parties_signatures_and_the_current_version_
     let pdf = app.pdf(&s(&v2.body["id"]), &chain.town.token).await;
     let genuine = upload(&app, &format!("/v/{v2_code}"), Some(pdf.clone())).await;
     is_page(&genuine, 200);
-    assert!(genuine.text.contains("Fichier authentique"), "{}", genuine.text);
+    assert!(
+        genuine.text.contains("Fichier authentique"),
+        "{}",
+        genuine.text
+    );
     let mut changed = pdf;
     let middle = changed.len() / 2;
     changed[middle] ^= 1;
     let forged = upload(&app, &format!("/v/{v2_code}"), Some(changed)).await;
     is_page(&forged, 200);
-    assert!(forged.text.contains("Fichier non conforme"), "{}", forged.text);
+    assert!(
+        forged.text.contains("Fichier non conforme"),
+        "{}",
+        forged.text
+    );
     let empty = upload(&app, &format!("/v/{v2_code}"), None).await;
     is_page(&empty, 400);
     assert!(empty.text.contains("Aucun fichier n'a été reçu"));
@@ -291,8 +305,14 @@ async fn the_history_page_lists_the_steps_in_order_with_their_labels_and_no_seri
     for (step, label) in steps(&json_fr).into_iter().chain(steps(&json_en)) {
         assert_ne!(step, label, "a raw event name is shown");
     }
-    assert_eq!(json_fr.body["history"][0]["label"], "Inscrit à l'inventaire");
-    assert_eq!(json_en.body["history"][0]["label"], "Entered in the inventory");
+    assert_eq!(
+        json_fr.body["history"][0]["label"],
+        "Inscrit à l'inventaire"
+    );
+    assert_eq!(
+        json_en.body["history"][0]["label"],
+        "Entered in the inventory"
+    );
     assert_eq!(json_en.body["category_label"], "Laptop");
 }
 
@@ -300,12 +320,32 @@ async fn the_history_page_lists_the_steps_in_order_with_their_labels_and_no_seri
 async fn unknown_and_malformed_codes_answer_plain_html_error_pages() {
     let app = spawn_app().await;
     let cases = [
-        ("/v/ZZZZZZZZZZ", None, 404, "Aucun document ne porte ce code"),
-        ("/v/ZZZZZZZZZZ", Some("en"), 404, "No document has this code"),
+        (
+            "/v/ZZZZZZZZZZ",
+            None,
+            404,
+            "Aucun document ne porte ce code",
+        ),
+        (
+            "/v/ZZZZZZZZZZ",
+            Some("en"),
+            404,
+            "No document has this code",
+        ),
         ("/v/abc", None, 400, "Ce code n'est pas valide"),
-        ("/p/ZZZZZZZZZZ", None, 404, "Aucun équipement ne porte ce code"),
+        (
+            "/p/ZZZZZZZZZZ",
+            None,
+            404,
+            "Aucun équipement ne porte ce code",
+        ),
         ("/p/%21%21%21", Some("en"), 400, "This code is not valid"),
-        ("/p/ZZZZZZZZZZ?lang=en", None, 404, "No device has this code"),
+        (
+            "/p/ZZZZZZZZZZ?lang=en",
+            None,
+            404,
+            "No device has this code",
+        ),
     ];
     for (path, lang, status, text) in cases {
         let r = page(&app, path, lang).await;
@@ -334,7 +374,11 @@ async fn pages_count_against_the_anonymous_limit_and_answer_an_html_429() {
     }
     let limited = page(&app, "/p/ZZZZZZZZZZ", None).await;
     is_page(&limited, 429);
-    assert!(limited.text.contains("Trop de consultations"), "{}", limited.text);
+    assert!(
+        limited.text.contains("Trop de consultations"),
+        "{}",
+        limited.text
+    );
     assert!(limited.text.contains("Réessayez dans"));
     let wait: u64 = limited
         .header("retry-after")
@@ -350,7 +394,12 @@ async fn pages_count_against_the_anonymous_limit_and_answer_an_html_429() {
         .assert_problem(429, "rate_limited");
 }
 
-async fn labels(app: &TestApp, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Vec<u8>, String) {
+async fn labels(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Vec<u8>, String) {
     let mut req = match &body {
         Some(b) => app.client.post(app.url(path)).json(b),
         None => app.client.get(app.url(path)),
@@ -412,7 +461,9 @@ async fn a_lot_s_label_sheet_carries_each_public_code_and_a_qr_code_of_its_histo
     let mut codes = Vec::new();
     let mut inventory = Vec::new();
     for id in &ids {
-        let item = app.get(&format!("/v1/items/{id}"), Some(&chain.town.token)).await;
+        let item = app
+            .get(&format!("/v1/items/{id}"), Some(&chain.town.token))
+            .await;
         codes.push(s(&item.body["public_code"]));
         inventory.push(s(&item.body["inventory_number"]));
     }
@@ -482,31 +533,59 @@ async fn labels_are_printed_only_by_the_public_body_and_the_refurbisher_holding_
     for outsider in [&rival, &other_town, &asso] {
         let (status, body, _) = labels(&app, &lot_path, Some(&outsider.token), None).await;
         assert_eq!(status, 404, "{}", String::from_utf8_lossy(&body));
-        let (status, _, _) =
-            labels(&app, "/v1/items/labels", Some(&outsider.token), Some(selection.clone())).await;
+        let (status, _, _) = labels(
+            &app,
+            "/v1/items/labels",
+            Some(&outsider.token),
+            Some(selection.clone()),
+        )
+        .await;
         assert!([403, 404].contains(&status), "got {status}");
     }
     // An association is not a kind that prints labels; a rival refurbisher sees nothing.
-    let r = app.post("/v1/items/labels", Some(&asso.token), selection.clone()).await;
+    let r = app
+        .post("/v1/items/labels", Some(&asso.token), selection.clone())
+        .await;
     r.assert_problem(403, "forbidden");
-    let r = app.post("/v1/items/labels", Some(&rival.token), selection.clone()).await;
+    let r = app
+        .post("/v1/items/labels", Some(&rival.token), selection.clone())
+        .await;
     r.assert_problem(404, "not_found");
     // The holder prints its devices; the body prints them too.
     for who in [&chain.town, &chain.atelier] {
-        let (status, _, ct) = labels(&app, "/v1/items/labels", Some(&who.token), Some(selection.clone())).await;
+        let (status, _, ct) = labels(
+            &app,
+            "/v1/items/labels",
+            Some(&who.token),
+            Some(selection.clone()),
+        )
+        .await;
         assert_eq!((status, ct.as_str()), (200, "application/pdf"));
     }
     // Bad input.
-    app.get(&format!("{lot_path}?layout=a4_9x9"), Some(&chain.town.token))
-        .await
-        .assert_problem(400, "malformed_request");
-    app.post("/v1/items/labels", Some(&chain.town.token), json!({ "item_ids": [] }))
-        .await
-        .assert_problem(400, "malformed_request");
-    let too_many: Vec<String> = (0..1001).map(|_| uuid::Uuid::now_v7().to_string()).collect();
-    app.post("/v1/items/labels", Some(&chain.town.token), json!({ "item_ids": too_many }))
-        .await
-        .assert_problem(400, "malformed_request");
+    app.get(
+        &format!("{lot_path}?layout=a4_9x9"),
+        Some(&chain.town.token),
+    )
+    .await
+    .assert_problem(400, "malformed_request");
+    app.post(
+        "/v1/items/labels",
+        Some(&chain.town.token),
+        json!({ "item_ids": [] }),
+    )
+    .await
+    .assert_problem(400, "malformed_request");
+    let too_many: Vec<String> = (0..1001)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    app.post(
+        "/v1/items/labels",
+        Some(&chain.town.token),
+        json!({ "item_ids": too_many }),
+    )
+    .await
+    .assert_problem(400, "malformed_request");
     app.post(
         "/v1/items/labels",
         Some(&chain.town.token),
@@ -514,7 +593,10 @@ async fn labels_are_printed_only_by_the_public_body_and_the_refurbisher_holding_
     )
     .await
     .assert_problem(404, "not_found");
-    app.get(&format!("/v1/lots/{}/labels", uuid::Uuid::now_v7()), Some(&chain.town.token))
-        .await
-        .assert_problem(404, "not_found");
+    app.get(
+        &format!("/v1/lots/{}/labels", uuid::Uuid::now_v7()),
+        Some(&chain.town.token),
+    )
+    .await
+    .assert_problem(404, "not_found");
 }

@@ -72,11 +72,9 @@ async fn rows(state: &AppState, items: &[item::Model]) -> ApiResult<Vec<LabelRow
     let mut names: HashMap<Uuid, String> = HashMap::new();
     let mut out = Vec::with_capacity(items.len());
     for i in items {
-        if !names.contains_key(&i.organisation_id) {
-            let name = store_items::organisation_name(&state.db, i.organisation_id)
-                .await?
-                .unwrap_or_default();
-            names.insert(i.organisation_id, name);
+        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(i.organisation_id) {
+            let name = store_items::organisation_name(&state.db, i.organisation_id).await?;
+            e.insert(name.unwrap_or_default());
         }
         out.push(LabelRow {
             public_code: i.public_code.clone(),
@@ -87,7 +85,11 @@ async fn rows(state: &AppState, items: &[item::Model]) -> ApiResult<Vec<LabelRow
     Ok(out)
 }
 
-async fn sheet(state: &AppState, layout: LabelLayout, items: &[item::Model]) -> ApiResult<LabelsPdf> {
+async fn sheet(
+    state: &AppState,
+    layout: LabelLayout,
+    items: &[item::Model],
+) -> ApiResult<LabelsPdf> {
     if items.len() > MAX_LABELS {
         return Err(ApiError::new(ErrorCode::ValidationFailed).detail(
             format!("Au plus {MAX_LABELS} étiquettes par demande : choisissez des équipements."),
@@ -164,7 +166,8 @@ impl LabelsApi {
     ///
     /// The same sheet for a selection of devices, in the order given. Each device must come
     /// from the caller's public body or be held by the caller's refurbisher; otherwise the
-    /// answer is 404 and nothing is printed. Prints nothing and changes nothing else.
+    /// answer is 404 and nothing is printed. It changes nothing (a read by POST: the list of
+    /// devices may be long).
     #[oai(
         path = "/items/labels",
         method = "post",
@@ -179,7 +182,13 @@ impl LabelsApi {
             .0
             .acting_as("print_item_labels", body.0.organisation_id)?;
         let mut seen = BTreeSet::new();
-        let ids: Vec<Uuid> = body.0.item_ids.iter().copied().filter(|i| seen.insert(*i)).collect();
+        let ids: Vec<Uuid> = body
+            .0
+            .item_ids
+            .iter()
+            .copied()
+            .filter(|i| seen.insert(*i))
+            .collect();
         let found = store_demand::items(&self.state.db, &ids).await?;
         let org = acting.organisation_id;
         let mine: HashMap<Uuid, item::Model> = found

@@ -224,7 +224,9 @@ async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
                 let status = resp.status();
                 match page {
                     Some(lang) => page_error(status, None, lang, &instance),
-                    None => from_poem_error(poem::Error::from_status(status), lang, instance.clone()),
+                    None => {
+                        from_poem_error(poem::Error::from_status(status), lang, instance.clone())
+                    }
                 }
             } else {
                 resp

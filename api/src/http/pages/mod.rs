@@ -49,13 +49,16 @@ pub fn is_page_path(path: &str) -> bool {
 
 /// The language of a page: `?lang=fr|en` first (a link on every page), else `Accept-Language`.
 pub fn lang(req: &Request) -> Lang {
-    let asked = req.uri().query().into_iter().flat_map(|q| q.split('&')).find_map(|pair| {
-        match pair {
+    let asked = req
+        .uri()
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| match pair {
             "lang=en" => Some(Lang::En),
             "lang=fr" => Some(Lang::Fr),
             _ => None,
-        }
-    });
+        });
     asked.unwrap_or_else(|| Lang::from_accept_language(req.header("accept-language")))
 }
 
@@ -165,7 +168,8 @@ pub(crate) fn html_response(status: StatusCode, page: Markup) -> Response {
         .header(header::REFERRER_POLICY, "no-referrer")
         .body(page.into_string());
     if let Ok(v) = HeaderValue::from_str(&CSP) {
-        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
     }
     resp
 }
@@ -313,8 +317,7 @@ mod tests {
     #[test]
     fn the_policy_allows_exactly_the_inline_stylesheet() {
         use base64::Engine as _;
-        let hash =
-            base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes()));
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(CSS.as_bytes()));
         assert!(CSP.contains(&format!("'sha256-{hash}'")));
         assert!(CSP.starts_with("default-src 'none'"));
         let page = layout(Lang::Fr, "Titre", "/p/X", html! { p { "x" } }).into_string();
