@@ -31,12 +31,12 @@ impl Layout {
             Layout::A4_3x8 => json!({
                 "columns": columns, "rows": rows, "width_mm": 70.0, "height_mm": 37.0,
                 "top_mm": 0.5, "left_mm": 0.0, "gap_x_mm": 0.0, "gap_y_mm": 0.0,
-                "padding_mm": 3.0, "qr_mm": 27.0, "code_pt": 12.0, "text_pt": 7.5,
+                "padding_mm": 3.0, "qr_mm": 27.0, "code_pt": 14.0, "text_pt": 7.5,
             }),
             Layout::A4_4x10 => json!({
                 "columns": columns, "rows": rows, "width_mm": 52.5, "height_mm": 29.6,
                 "top_mm": 0.5, "left_mm": 0.0, "gap_x_mm": 0.0, "gap_y_mm": 0.0,
-                "padding_mm": 2.0, "qr_mm": 21.0, "code_pt": 8.5, "text_pt": 6.0,
+                "padding_mm": 2.0, "qr_mm": 21.0, "code_pt": 10.0, "text_pt": 6.0,
             }),
         }
     }
@@ -110,15 +110,20 @@ mod tests {
         let rows: Vec<LabelRow> = (0..25)
             .map(|i| LabelRow {
                 public_code: PublicCode::from_random(i * 7919 + 11).as_str().to_owned(),
-                inventory_number: format!("INV-{i:04}"),
-                body: "Ville de Saint-Ouen-sur-Loire".into(),
+                inventory_number: format!("INV-2019-LONG-NUMBER-{i:04}"),
+                body: "Communauté d'agglomération de Saint-Ouen-sur-Loire".into(),
             })
             .collect();
         let (_, pages) = render(&r, "http://x", Layout::A4_3x8, &rows[..24]).expect("render");
         assert_eq!(pages, 1, "24 labels fill one 3×8 sheet");
         let (_, pages) = render(&r, "http://x", Layout::A4_3x8, &rows).expect("render");
         assert_eq!(pages, 2, "the 25th starts a second sheet");
-        let (_, pages) = render(&r, "http://x", Layout::A4_4x10, &rows).expect("render");
+        let (pdf, pages) = render(&r, "http://x", Layout::A4_4x10, &rows).expect("render");
         assert_eq!(pages, 1, "25 labels fit one 4×10 sheet");
+        if std::env::var("REEMPLOI_KEEP_PDF").is_ok() {
+            std::fs::write("/tmp/labels-4x10.pdf", &pdf).expect("write");
+            let (pdf, _) = render(&r, "http://x", Layout::A4_3x8, &rows).expect("render");
+            std::fs::write("/tmp/labels-3x8.pdf", &pdf).expect("write");
+        }
     }
 }
