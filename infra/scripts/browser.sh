@@ -20,6 +20,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   $sudo_ apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "== installing nodejs and npm from Debian's packages"
+  $sudo_ apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 # The real binary, not Debian's wrapper script, when it is there.
 chromium_bin=/usr/lib/chromium/chromium
 [ -x "$chromium_bin" ] || chromium_bin=$(command -v chromium)
