@@ -131,6 +131,9 @@ pub const RULES: &[(&str, Access)] = &[
         related(WORKING_KINDS, ANY_ROLE, false),
     ),
     ("get_public_item", Access::Public),
+    // QR labels: the public body of the devices, or the refurbisher holding them.
+    ("get_lot_labels", related(SUPPLY, ANY_ROLE, false)),
+    ("print_item_labels", acting(SUPPLY, ANY_ROLE, false)),
     ("get_lifecycle", Access::Public),
     ("import_items", acting(PUBLIC_BODY, ANY_ROLE, true)),
     ("get_import_template", Access::Public),

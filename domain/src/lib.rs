@@ -14,6 +14,7 @@ pub mod ids;
 pub mod impact;
 pub mod import;
 pub mod item;
+pub mod labels;
 pub mod lifecycle;
 pub mod lot;
 pub mod organisation;

@@ -13,6 +13,13 @@ if ! command -v pdftotext >/dev/null 2>&1; then
   $sudo_ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null
 fi
 
+# zbarimg (zbar-tools) decodes a label's QR code in the HTTP suite (the test says SKIPPED without it).
+if ! command -v zbarimg >/dev/null 2>&1; then
+  echo "== installing zbar-tools (zbarimg) from Debian's packages"
+  sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_=sudo
+  $sudo_ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends zbar-tools >/dev/null
+fi
+
 echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
 eval "$(infra/scripts/s3.sh)"
 trap 'kill "$S3_SERVER_PID" 2>/dev/null || true' EXIT
@@ -37,3 +44,6 @@ for db in $(psql -h "$host" -p "$port" -U postgres -Atc "SELECT datname FROM pg_
   psql -h "$host" -p "$port" -U postgres -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" postgres >/dev/null
 done
 TEST_DATABASE_URL="$server" cargo test --locked -p reemploi-tests
+
+echo "== browser test of the pages for people (infra/scripts/browser.sh)"
+infra/scripts/browser.sh

@@ -17,6 +17,7 @@ mod limits;
 mod lots;
 mod openapi;
 mod organisations;
+mod pages;
 mod photos;
 mod robustness;
 mod scenario;

@@ -15,7 +15,7 @@ use crate::helpers::{
 };
 
 /// POST operations that read: they must not append anything.
-const READS_BY_POST: &[&str] = &["verify_document_file"];
+const READS_BY_POST: &[&str] = &["verify_document_file", "print_item_labels"];
 
 struct Walk<'a> {
     app: &'a TestApp,
@@ -885,6 +885,19 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         before,
         "verify_document_file must not write"
     );
+
+    // Printing labels reads too.
+    let before = w.events().await;
+    let labels = app
+        .client
+        .post(app.url("/v1/items/labels"))
+        .bearer_auth(&town.token)
+        .json(&json!({ "item_ids": [items[0]] }))
+        .send()
+        .await
+        .expect("labels");
+    assert_eq!(labels.status(), 200);
+    assert_eq!(w.events().await, before, "print_item_labels must not write");
 
     let spec = write_operations(&app).await;
     let mut walked = w.seen.clone();

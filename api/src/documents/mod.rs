@@ -6,6 +6,7 @@
 //! the current version; changed data (a signature, a decision entered, devices missing at
 //! collection) makes a new version with its own code, and old versions stay verifiable.
 
+pub mod labels;
 pub mod render;
 
 use std::sync::Arc;
@@ -1059,7 +1060,8 @@ pub async fn generate(
     let version = previous.as_ref().map_or(1, |p| p.version + 1);
     for _ in 0..5 {
         let code = crate::store::items::new_public_code();
-        let verify_url = format!("{}/v1/verify/{code}", docs.public_url);
+        // The QR code and the printed link open the verification page for people.
+        let verify_url = format!("{}/v/{code}", docs.public_url);
         let mut full = data.clone();
         full["code"] = json!(code);
         full["verify_url"] = json!(verify_url);

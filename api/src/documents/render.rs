@@ -74,13 +74,36 @@ impl Renderer {
         qr_svg: &str,
         ident: &str,
     ) -> Result<(Vec<u8>, usize), String> {
+        self.render_with(
+            template,
+            data,
+            vec![("/qr.svg".to_owned(), qr_svg.as_bytes().to_vec())],
+            ident,
+        )
+    }
+
+    /// Renders `template` with `data` and these extra files (path in the template's world,
+    /// bytes): a sheet of labels brings one QR code per label.
+    pub fn render_with(
+        &self,
+        template: &str,
+        data: &serde_json::Value,
+        extra: Vec<(String, Vec<u8>)>,
+        ident: &str,
+    ) -> Result<(Vec<u8>, usize), String> {
         let main = file_id("/main.typ");
         let mut files = HashMap::new();
         files.insert(
             file_id("/data.json"),
             Bytes::new(serde_json::to_vec(data).map_err(|e| e.to_string())?),
         );
-        files.insert(file_id("/qr.svg"), Bytes::new(qr_svg.as_bytes().to_vec()));
+        for (path, bytes) in extra {
+            let vpath = VirtualPath::new(&path).map_err(|_| format!("bad path {path}"))?;
+            files.insert(
+                RootedPath::new(VirtualRoot::Project, vpath).intern(),
+                Bytes::new(bytes),
+            );
+        }
         let world = DocWorld {
             renderer: self,
             main: Source::new(main, template.to_owned()),

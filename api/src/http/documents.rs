@@ -85,6 +85,7 @@ pub struct DocumentResponse {
     pub kind: DocumentKind,
     pub title: String,
     /// Printed with a QR code on every page; `GET /v1/verify/{code}` answers publicly.
+    /// `verify_url` is the page people open (`/v/{code}`, HTML).
     pub code: String,
     pub verify_url: String,
     pub sha256: String,
@@ -225,7 +226,7 @@ async fn response(state: &AppState, d: document::Model) -> ApiResult<DocumentRes
     }
     let newest = docs::newest_of_series(db, d.series_id).await?;
     Ok(DocumentResponse {
-        verify_url: format!("{}/v1/verify/{}", state.settings.public_url, d.code),
+        verify_url: format!("{}/v/{}", state.settings.public_url, d.code),
         superseded_by: newest.filter(|n| n.id != d.id).map(|n| n.id),
         id: d.id,
         series_id: d.series_id,

@@ -19,7 +19,7 @@ use super::pagination::PageRequest;
 use super::types::{ApiTags, Created, Str, Versioned, check_if_match, etag, mirror_enum};
 use crate::commands::transitions::item_stream;
 use crate::commands::{self, By};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Lang};
 use crate::state::AppState;
 use crate::store::entities::{event, item};
 use crate::store::events::verify_stream;
@@ -338,21 +338,24 @@ pub struct Lifecycle {
     pub mermaid: String,
 }
 
-/// The label of an event in the public history, in French.
-fn public_label(kind: &str) -> String {
-    lifecycle::transition(kind).map_or_else(
-        || match kind {
-            "item_registered" => "Inscrit à l'inventaire".to_owned(),
-            "item_updated" => "Fiche mise à jour".to_owned(),
-            other => other.to_owned(),
-        },
-        |t| t.label_fr.to_owned(),
-    )
+/// The label of an event in the public history (never its raw name).
+fn public_label(kind: &str, lang: Lang) -> String {
+    let label = reemploi_domain::labels::event_label_or_default(kind);
+    match lang {
+        Lang::Fr => label.fr,
+        Lang::En => label.en,
+    }
+    .to_owned()
 }
 
 impl PublicItem {
-    /// The public page of the device a label names: its steps with organisation names.
-    async fn load(db: &DatabaseConnection, code: &PublicCode) -> ApiResult<PublicItem> {
+    /// The public page of the device a label names: its steps with organisation names, labelled
+    /// in `lang` (the JSON answer and the HTML page share it).
+    pub(crate) async fn load(
+        db: &DatabaseConnection,
+        code: &PublicCode,
+        lang: Lang,
+    ) -> ApiResult<PublicItem> {
         let m = store_items::find_by_public_code(db, code).await?;
         let stream = item_stream(m.id);
         let rows = store_items::stream_history(db, &stream).await?;
@@ -371,7 +374,7 @@ impl PublicItem {
             history.push(PublicStep {
                 at: e.occurred_at.clone(),
                 step: e.kind.clone(),
-                label: public_label(&e.kind),
+                label: public_label(&e.kind, lang),
                 organisation,
                 to_organisation,
             });
@@ -384,16 +387,24 @@ impl PublicItem {
                 .map(|c| c.display())
                 .unwrap_or(m.public_code),
             category: category.into(),
-            category_label: category.label_fr().to_owned(),
+            category_label: pick(reemploi_domain::labels::category(category), lang),
             brand: m.brand,
             model: m.model,
             status: status.into(),
-            status_label: status.label_fr().to_owned(),
+            status_label: pick(reemploi_domain::labels::status(status), lang),
             grade: m.grade,
             history,
             history_verified: verified,
         })
     }
+}
+
+fn pick(label: reemploi_domain::labels::Label, lang: Lang) -> String {
+    match lang {
+        Lang::Fr => label.fr,
+        Lang::En => label.en,
+    }
+    .to_owned()
 }
 
 /// An organisation's name, looked up once per page.
@@ -569,7 +580,9 @@ impl ItemsApi {
     /// Public history of a device
     ///
     /// What a QR label opens: the device, its status and its steps from public body to
-    /// refurbisher to association, with dates and organisation names; nothing personal.
+    /// refurbisher to association, with dates and organisation names; nothing personal. Labels
+    /// are in French, or English with `Accept-Language: en`. People scanning a label open the
+    /// HTML page `/p/{public_code}` instead.
     #[oai(
         path = "/public/items/:public_code",
         method = "get",
@@ -577,10 +590,12 @@ impl ItemsApi {
     )]
     async fn get_public_item(
         &self,
+        req: &poem::Request,
         #[oai(validator(max_length = 20))] public_code: Path<String>,
     ) -> ApiResult<Json<PublicItem>> {
         let code = PublicCode::parse(&public_code.0).map_err(|_| ApiError::not_found())?;
-        Ok(Json(PublicItem::load(&self.state.db, &code).await?))
+        let lang = Lang::from_accept_language(req.header("accept-language"));
+        Ok(Json(PublicItem::load(&self.state.db, &code, lang).await?))
     }
 
     /// The life cycle of a device

@@ -12,11 +12,13 @@ pub mod idempotency;
 pub mod impact;
 pub mod imports;
 pub mod items;
+pub mod labels;
 pub mod limits;
 pub mod lots;
 pub mod members;
 pub mod meta;
 pub mod organisations;
+pub mod pages;
 pub mod pagination;
 pub mod photos;
 pub mod problem;
@@ -44,7 +46,8 @@ pub type Apis = (
     api_keys::ApiKeysApi,
     sites::SitesApi,
     events::EventsApi,
-    items::ItemsApi,
+    // Tuples stop at 16 members: related resources are grouped.
+    (items::ItemsApi, labels::LabelsApi),
     lots::LotsApi,
     imports::ImportsApi,
     workshop::WorkshopApi,
@@ -72,7 +75,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         api_keys::ApiKeysApi { state: s() },
         sites::SitesApi { state: s() },
         events::EventsApi { state: s() },
-        items::ItemsApi { state: s() },
+        (
+            items::ItemsApi { state: s() },
+            labels::LabelsApi { state: s() },
+        ),
         lots::LotsApi { state: s() },
         imports::ImportsApi { state: s() },
         workshop::WorkshopApi { state: s() },
@@ -149,13 +155,17 @@ pub fn app(state: AppState) -> impl Endpoint {
             ("/report", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/scan", documents::MAX_PDF_BYTES),
         ],
-        upload_prefixes: vec![("/v1/verify/", documents::MAX_PDF_BYTES)],
+        upload_prefixes: vec![
+            ("/v1/verify/", documents::MAX_PDF_BYTES),
+            // The verification page's form (multipart: the file and its envelope).
+            ("/v/", documents::MAX_PDF_BYTES + 64 * 1024),
+        ],
         max_json_depth: state.settings.max_json_depth,
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),
         query: problem::QueryParameters::from_spec(&spec),
     });
-    Route::new()
+    pages::mount(Route::new())
         .at(
             "/openapi.json",
             get(make_sync(move |_| {

@@ -208,25 +208,54 @@ async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
             .and_then(|v| v.to_str().ok()),
     );
     let instance = req.uri().path().to_owned();
+    // The pages for people answer their errors (429 included) as HTML pages.
+    let page = super::pages::is_page_path(&instance).then(|| super::pages::lang(&req));
     let mut resp = match next.call(req).await {
         Ok(resp) => {
             let resp = resp.into_response();
-            let is_problem = resp
+            let content_type = resp
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.starts_with("application/problem+json"));
-            if resp.status().as_u16() >= 400 && !is_problem {
+                .unwrap_or_default();
+            let is_problem = content_type.starts_with("application/problem+json");
+            let is_page = page.is_some() && content_type.starts_with("text/html");
+            if resp.status().as_u16() >= 400 && !is_problem && !is_page {
                 let status = resp.status();
-                from_poem_error(poem::Error::from_status(status), lang, instance.clone())
+                match page {
+                    Some(lang) => page_error(status, None, lang, &instance),
+                    None => {
+                        from_poem_error(poem::Error::from_status(status), lang, instance.clone())
+                    }
+                }
             } else {
                 resp
             }
         }
-        Err(err) => from_poem_error(err, lang, instance.clone()),
+        Err(err) => match page {
+            Some(lang) => {
+                let retry_after = err.downcast_ref::<ApiError>().and_then(|e| e.retry_after);
+                let status = err
+                    .downcast_ref::<ApiError>()
+                    .map_or_else(|| err.status(), |e| e.code.status());
+                page_error(status, retry_after, lang, &instance)
+            }
+            None => from_poem_error(err, lang, instance.clone()),
+        },
     };
     resp.extensions_mut().insert(RequestPath(instance));
     Ok(resp)
+}
+
+fn page_error(status: StatusCode, retry_after: Option<u64>, lang: Lang, path: &str) -> Response {
+    if status.is_server_error() {
+        tracing::error!(http.status = status.as_u16(), http.path = %path, "page failed");
+    }
+    super::pages::error_page(
+        super::pages::PageError::from_status(status, retry_after),
+        lang,
+        path,
+    )
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 pub mod demand;
 pub mod documents;
 pub mod entities;
+#[cfg(test)]
+mod event_kinds;
 pub mod events;
 pub mod impact;
 pub mod items;
