@@ -87,6 +87,10 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
         "sanitisation_report_attached",
         l("Rapport d'effacement joint", "Erasure report attached"),
     ),
+    (
+        "storage_media_declared",
+        l("Supports de stockage déclarés", "Storage media declared"),
+    ),
     ("grade_updated", l("Grade attribué", "Grade assigned")),
     (
         "age_override_granted",
