@@ -125,6 +125,11 @@ pub const RULES: &[(&str, Access)] = &[
     ("list_items", acting(WORKING_KINDS, ANY_ROLE, false)),
     ("get_item", related(WORKING_KINDS, ANY_ROLE, false)),
     ("update_item", related(PUBLIC_BODY, ANY_ROLE, true)),
+    (
+        "confirm_item_valuation",
+        related(PUBLIC_BODY, ANY_ROLE, true),
+    ),
+    ("override_item_ceiling", Access::Operator { write: true }),
     ("list_item_events", related(WORKING_KINDS, ANY_ROLE, false)),
     (
         "verify_item_events",
