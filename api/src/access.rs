@@ -184,6 +184,9 @@ pub const RULES: &[(&str, Access)] = &[
     ("upload_signed_scan", related(WORKING_KINDS, ANY_ROLE, true)),
     ("verify_document", Access::Public),
     ("verify_document_file", Access::Public),
+    // Direct cessions (5°, 11°).
+    ("create_direct_cession", acting(PUBLIC_BODY, ANY_ROLE, true)),
+    ("get_direct_cession", related(PUBLIC_BODY, ANY_ROLE, false)),
     // Impact and compliance.
     ("list_factor_sets", Access::Public),
     ("publish_factor_set", Access::Operator { write: true }),

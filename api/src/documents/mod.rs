@@ -438,7 +438,7 @@ pub struct Printed {
 /// basis once (the route's paragraph, then one paragraph for the operator's overrides), and,
 /// when the law refuses the cession as it now stands, one « Cession à vérifier » paragraph whose
 /// item reasons are grouped by reason with the devices they concern — never once per device.
-fn legal_basis(
+pub fn legal_basis(
     giver: &organisation::Model,
     beneficiary: Beneficiary,
     mode: CessionMode,
