@@ -1738,14 +1738,16 @@ mod tests {
             any::<bool>(),
             prop::bool::weighted(0.2),
         )
-            .prop_map(|(c, nbv, age_days, age_override, ceiling_override)| ItemFacts {
-                reference: String::new(),
-                category: Category::ALL[c],
-                net_book_value_cents: nbv,
-                acquisition_date: age_days.map(|d| today() - chrono::Duration::days(d)),
-                age_override,
-                ceiling_override,
-            })
+            .prop_map(
+                |(c, nbv, age_days, age_override, ceiling_override)| ItemFacts {
+                    reference: String::new(),
+                    category: Category::ALL[c],
+                    net_book_value_cents: nbv,
+                    acquisition_date: age_days.map(|d| today() - chrono::Duration::days(d)),
+                    age_override,
+                    ceiling_override,
+                },
+            )
     }
 
     proptest! {

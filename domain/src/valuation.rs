@@ -170,12 +170,21 @@ mod tests {
     #[test]
     fn the_acquisition_value_is_the_base_when_known() {
         let today = day(2026, 12, 1);
-        let e = estimate(Category::Desktop, Some(day(2023, 12, 1)), Some(60_000), today)
-            .expect("estimate");
+        let e = estimate(
+            Category::Desktop,
+            Some(day(2023, 12, 1)),
+            Some(60_000),
+            today,
+        )
+        .expect("estimate");
         assert_eq!(e.base, Base::AcquisitionValue);
         assert_eq!(e.age_months, 36);
         assert_eq!(e.cents, 24_000);
-        assert!(e.method_fr().contains("valeur d'acquisition de 600 €"), "{}", e.method_fr());
+        assert!(
+            e.method_fr().contains("valeur d'acquisition de 600 €"),
+            "{}",
+            e.method_fr()
+        );
         assert!(e.method_fr().contains("60 mois, 36 mois écoulés"));
     }
 
@@ -183,7 +192,10 @@ mod tests {
     fn without_a_date_or_a_base_there_is_no_estimate() {
         let today = day(2026, 12, 1);
         assert_eq!(estimate(Category::Laptop, None, Some(50_000), today), None);
-        assert_eq!(estimate(Category::Other, Some(day(2024, 1, 1)), None, today), None);
+        assert_eq!(
+            estimate(Category::Other, Some(day(2024, 1, 1)), None, today),
+            None
+        );
         assert!(estimate(Category::Other, Some(day(2024, 1, 1)), Some(10_000), today).is_some());
     }
 

@@ -62,7 +62,11 @@ impl MigrationTrait for Migration {
                     .col(text_null("notes"))
                     .col(string("created_by"))
                     .col(timestamp_with_time_zone("created_at"))
-                    .foreign_key(&mut fk("direct_cessions", "organisation_id", "organisations"))
+                    .foreign_key(&mut fk(
+                        "direct_cessions",
+                        "organisation_id",
+                        "organisations",
+                    ))
                     .take(),
             )
             .await?;
@@ -86,11 +90,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index(
-                "direct_cession_items",
-                &["direct_cession_id"],
-                false,
-            ))
+            .create_index(index("direct_cession_items", &["direct_cession_id"], false))
             .await?;
         manager
             .alter_table(

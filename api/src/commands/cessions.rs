@@ -5,11 +5,11 @@
 //! and the procès-verbal de remise are queued, the event goes on the body's stream.
 
 use chrono::NaiveDate;
+use reemploi_domain::Invalid;
 use reemploi_domain::eligibility::{self, Beneficiary, Cession, Decision, Giver, ReasonCode};
 use reemploi_domain::lifecycle::{Facts, ItemStatus};
 use reemploi_domain::lot::CessionMode;
 use reemploi_domain::organisation::{OrganisationKind, PublicBodyType, VerificationStatus};
-use reemploi_domain::Invalid;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
@@ -76,8 +76,18 @@ fn refusal(reasons: &[eligibility::Reason], items: &[item::Model]) -> ApiError {
         .collect();
     let n = reasons.iter().filter(|r| r.item.is_some()).count();
     let mut e = ApiError::new(code).detail(
-        format!("{} {n} motif(s) par équipement, listés dans `items`.", fr.join(" ")).trim().to_owned(),
-        format!("{} {n} reason(s) per device, listed in `items`.", en.join(" ")).trim().to_owned(),
+        format!(
+            "{} {n} motif(s) par équipement, listés dans `items`.",
+            fr.join(" ")
+        )
+        .trim()
+        .to_owned(),
+        format!(
+            "{} {n} reason(s) per device, listed in `items`.",
+            en.join(" ")
+        )
+        .trim()
+        .to_owned(),
     );
     e.items = reasons
         .iter()
@@ -114,8 +124,7 @@ pub async fn create_direct_cession(
             .and_then(PublicBodyType::parse)
             .unwrap_or(PublicBodyType::Commune);
         // The recipient, as printed.
-        let (route, beneficiary, recipient_org, name, role, address, siret) = match &new.recipient
-        {
+        let (route, beneficiary, recipient_org, name, role, address, siret) = match &new.recipient {
             Recipient::Staff { name, post } => (
                 "staff",
                 Beneficiary::Staff,
@@ -134,7 +143,8 @@ pub async fn create_direct_cession(
                     .await?
                     .filter(|o| {
                         o.id != body.id
-                            && OrganisationKind::parse(&o.kind) == Some(OrganisationKind::PublicBody)
+                            && OrganisationKind::parse(&o.kind)
+                                == Some(OrganisationKind::PublicBody)
                             && VerificationStatus::parse(&o.status)
                                 == Some(VerificationStatus::Verified)
                     })
@@ -187,18 +197,20 @@ pub async fn create_direct_cession(
             let m = locked
                 .iter()
                 .find(|m| m.id == *id)
-                .filter(|m| m.organisation_id == body.id && m.owner_id == body.id)
+                .filter(|m| m.organisation_id == body.id)
                 .ok_or_else(|| {
                     ApiError::field(format!("item_ids[{i}]"), Invalid::InvalidFormat).detail(
                         format!("L'équipement {id} n'appartient pas à l'organisme."),
                         format!("Device {id} does not belong to the body."),
                     )
                 })?;
-            let free = match ItemStatus::parse(&m.status) {
-                Some(ItemStatus::Inventoried) => m.lot_id.is_none(),
-                Some(ItemStatus::Refurbished | ItemStatus::Available) => true,
-                _ => false,
-            };
+            // Devices that came from the body but left it are gone, not someone else's.
+            let free = m.owner_id == body.id
+                && match ItemStatus::parse(&m.status) {
+                    Some(ItemStatus::Inventoried) => m.lot_id.is_none(),
+                    Some(ItemStatus::Refurbished | ItemStatus::Available) => true,
+                    _ => false,
+                };
             let held = item_hold::Entity::find_by_id(m.id).one(tx).await?.is_some();
             if !free || held {
                 return Err(ApiError::new(ErrorCode::ItemNotAvailable).detail(
@@ -225,8 +237,13 @@ pub async fn create_direct_cession(
         if let Decision::Refused { reasons } = &decision {
             return Err(refusal(reasons, &items));
         }
-        let printed =
-            documents::legal_basis(&body, beneficiary, CessionMode::Service, &items, new.handed_over_on);
+        let printed = documents::legal_basis(
+            &body,
+            beneficiary,
+            CessionMode::Service,
+            &items,
+            new.handed_over_on,
+        );
         let id = store::new_id();
         let now = store::now();
         direct_cession::Entity::insert(direct_cession::ActiveModel {

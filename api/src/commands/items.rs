@@ -128,8 +128,7 @@ pub async fn confirm_valuation(
     write_owned(db, |tx| async move {
         let tx = &*tx;
         let current = items::lock_item(tx, id).await?;
-        if current.owner_id != by.organisation_id || current.organisation_id != by.organisation_id
-        {
+        if current.owner_id != by.organisation_id || current.organisation_id != by.organisation_id {
             return Err(ApiError::forbidden());
         }
         if ItemStatus::parse(&current.status).is_none_or(ItemStatus::is_final) {
@@ -165,7 +164,10 @@ pub async fn confirm_valuation(
         let now = store::now();
         item::Entity::update_many()
             .col_expr(item::Column::ValuationCents, Expr::value(Some(cents)))
-            .col_expr(item::Column::ValuationMethod, Expr::value(Some(method.to_owned())))
+            .col_expr(
+                item::Column::ValuationMethod,
+                Expr::value(Some(method.to_owned())),
+            )
             .col_expr(item::Column::ValuationNote, Expr::value(Some(note.clone())))
             .col_expr(
                 item::Column::ValuationBy,

@@ -26,8 +26,8 @@ use uuid::Uuid;
 
 use crate::blobs::Blobs;
 use crate::store::entities::{
-    direct_cession, direct_cession_item, document, document_signature, handover, handover_item, item, lot, organisation, reservation,
-    reservation_item, sanitisation_record, site,
+    direct_cession, direct_cession_item, document, document_signature, handover, handover_item,
+    item, lot, organisation, reservation, reservation_item, sanitisation_record, site,
 };
 use crate::store::events::NewEvent;
 use crate::store::tx::Tx;
@@ -456,7 +456,10 @@ pub fn legal_basis(
             .and_then(PublicBodyType::parse)
             .unwrap_or(PublicBodyType::Commune),
     );
-    let reference = |i: Option<usize>| i.and_then(|i| items.get(i)).map(|m| m.inventory_number.clone());
+    let reference = |i: Option<usize>| {
+        i.and_then(|i| items.get(i))
+            .map(|m| m.inventory_number.clone())
+    };
     match eligibility::check(&Cession {
         giver,
         beneficiary,
@@ -489,7 +492,10 @@ pub fn legal_basis(
             }
         }
         Decision::Refused { reasons } => Printed {
-            basis: format!("Cession à vérifier : {}", grouped_reasons(&reasons, &reference)),
+            basis: format!(
+                "Cession à vérifier : {}",
+                grouped_reasons(&reasons, &reference)
+            ),
             resale: "Le bénéficiaire s'interdit toute revente du matériel.".into(),
         },
     }
@@ -1047,7 +1053,10 @@ async fn reservation_document<C: ConnectionTrait>(
 
 /// The beneficiary of a direct cession as a party block: the registered public body, or the
 /// person or body named in the cession.
-fn direct_beneficiary(c: &direct_cession::Model, registered: Option<&organisation::Model>) -> Value {
+fn direct_beneficiary(
+    c: &direct_cession::Model,
+    registered: Option<&organisation::Model>,
+) -> Value {
     if let Some(o) = registered {
         let mut p = party_json(o);
         if let Some(role) = &c.beneficiary_role {

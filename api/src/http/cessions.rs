@@ -111,7 +111,12 @@ pub struct DirectCessionResponse {
     pub created_at: DateTime<Utc>,
 }
 
-fn text<T>(errors: &mut FieldErrors, field: &str, value: Option<&Str>, parse: impl Fn(&str) -> Result<T, Invalid>) -> Option<T> {
+fn text<T>(
+    errors: &mut FieldErrors,
+    field: &str,
+    value: Option<&Str>,
+    parse: impl Fn(&str) -> Result<T, Invalid>,
+) -> Option<T> {
     value.and_then(|v| errors.check(field, parse(v)))
 }
 
@@ -128,7 +133,12 @@ impl DirectCessionRequest {
         let recipient = match (self.route, &self.staff, &self.public_body) {
             (DirectRoute::Staff, Some(s), None) => {
                 let name = text(&mut errors, "staff.name", Some(&s.name), Name::parse);
-                let post = text(&mut errors, "staff.position", s.position.as_ref(), Name::parse);
+                let post = text(
+                    &mut errors,
+                    "staff.position",
+                    s.position.as_ref(),
+                    Name::parse,
+                );
                 name.map(|n| Recipient::Staff {
                     name: n.into_inner(),
                     post: post.map(|p| p.into_inner()),
@@ -150,13 +160,20 @@ impl DirectCessionRequest {
                     (None, Some(name)) => {
                         let name = text(&mut errors, "public_body.name", Some(name), Name::parse);
                         let address = match &b.address {
-                            Some(a) => text(&mut errors, "public_body.address", Some(a), Address::parse),
+                            Some(a) => {
+                                text(&mut errors, "public_body.address", Some(a), Address::parse)
+                            }
                             None => {
                                 errors.push("public_body.address", Invalid::Required);
                                 None
                             }
                         };
-                        let siret = text(&mut errors, "public_body.siret", b.siret.as_ref(), Siret::parse);
+                        let siret = text(
+                            &mut errors,
+                            "public_body.siret",
+                            b.siret.as_ref(),
+                            Siret::parse,
+                        );
                         match (name, address) {
                             (Some(name), Some(address)) => Some(Recipient::NamedBody {
                                 name: name.into_inner(),
@@ -260,7 +277,11 @@ impl CessionsApi {
     /// re-use commitment is required. The devices become `donated`; the convention de cession and
     /// the procès-verbal de remise are generated and listed on the cession. Admins and agents
     /// of the giving body only.
-    #[oai(path = "/cessions", method = "post", operation_id = "create_direct_cession")]
+    #[oai(
+        path = "/cessions",
+        method = "post",
+        operation_id = "create_direct_cession"
+    )]
     async fn create_direct_cession(
         &self,
         auth: BearerAuth,
@@ -284,7 +305,11 @@ impl CessionsApi {
     ///
     /// For the giving body and a registered receiving body (and the operator), with its
     /// documents.
-    #[oai(path = "/cessions/:id", method = "get", operation_id = "get_direct_cession")]
+    #[oai(
+        path = "/cessions/:id",
+        method = "get",
+        operation_id = "get_direct_cession"
+    )]
     async fn get_direct_cession(
         &self,
         auth: BearerAuth,

@@ -10,8 +10,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use uuid::Uuid;
 
 use super::entities::{
-    direct_cession, direct_cession_item, disposal, document, handover, handover_item, impact_factor_set, item, lot, organisation,
-    reservation, reservation_item,
+    direct_cession, direct_cession_item, disposal, document, handover, handover_item,
+    impact_factor_set, item, lot, organisation, reservation, reservation_item,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -195,7 +195,10 @@ pub async fn reformed<C: ConnectionTrait>(
             .await?;
         // A direct cession to staff (5°) or another public body (11°), routes décret n° 2023-266
         // counts: its convention carries the commitment, its procès-verbal de remise proves it.
-        let direct = match direct_cession_item::Entity::find_by_id(m.id).one(db).await? {
+        let direct = match direct_cession_item::Entity::find_by_id(m.id)
+            .one(db)
+            .await?
+        {
             Some(dci) => match direct_cession::Entity::find_by_id(dci.direct_cession_id)
                 .one(db)
                 .await?
@@ -240,7 +243,9 @@ pub async fn reformed<C: ConnectionTrait>(
             _ => None,
         };
         let parted_on = match (&collected_on, &handed, &disposal) {
-            _ if direct.is_some() => direct.as_ref().map_or(NaiveDate::MIN, |(c, _)| c.handed_over_on),
+            _ if direct.is_some() => direct
+                .as_ref()
+                .map_or(NaiveDate::MIN, |(c, _)| c.handed_over_on),
             (Some(on), _, _) => *on,
             (None, Some((r, _)), _) => r.handover_on.unwrap_or(r.updated_at.date_naive()),
             (None, None, Some(d)) => d.disposed_on,
