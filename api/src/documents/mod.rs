@@ -1485,6 +1485,51 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_of_29_devices_prints_each_reason_once_with_its_devices() {
+        use eligibility::{Reason, ReasonCode};
+        let mut reasons = vec![Reason {
+            code: ReasonCode::EsusAccreditationExpired,
+            item: None,
+            message_fr: "L'agrément ESUS a expiré.".into(),
+            message_en: String::new(),
+        }];
+        for i in 0..29 {
+            reasons.push(Reason {
+                code: if i < 27 {
+                    ReasonCode::NetBookValueUnknown
+                } else {
+                    ReasonCode::OverTenYearsOld
+                },
+                item: Some(i),
+                message_fr: format!("Le bien INV-{i} …"),
+                message_en: String::new(),
+            });
+        }
+        let reference = |i: Option<usize>| i.map(|i| format!("INV-{i}"));
+        let text = grouped_reasons(&reasons, &reference);
+        assert_eq!(text.matches("L'agrément ESUS a expiré.").count(), 1);
+        assert_eq!(text.matches("valeur non renseignée").count(), 1, "{text}");
+        assert!(text.contains("27 bien(s), valeur non renseignée"), "{text}");
+        assert!(text.contains("2 bien(s), plus de 10 ans"), "{text}");
+        assert!(text.contains("INV-0, INV-1") && text.contains("INV-27, INV-28"));
+        assert!(!text.contains("Le bien INV-"), "{text}");
+    }
+
+    #[test]
+    fn totals_count_only_known_values_and_say_how_many_are_missing() {
+        assert_eq!(total_line([Some(100), Some(23_300)]), "234,00\u{00A0}€");
+        assert_eq!(
+            total_line([Some(123_400), None, None, None]),
+            "1\u{202F}234,00\u{00A0}€ (total des valeurs connues ; 3 valeur(s) non renseignée(s))"
+        );
+        assert_eq!(
+            total_line([None, None]),
+            "non calculé : 2 valeur(s) non renseignée(s)"
+        );
+        assert_eq!(total_line([]), "0,00\u{00A0}€");
+    }
+
+    #[test]
     fn every_kind_has_a_stable_name_and_a_template() {
         for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
