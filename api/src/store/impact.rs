@@ -242,14 +242,13 @@ pub async fn reformed<C: ConnectionTrait>(
             }
             _ => None,
         };
-        let parted_on = match (&collected_on, &handed, &disposal) {
-            _ if direct.is_some() => direct
-                .as_ref()
-                .map_or(NaiveDate::MIN, |(c, _)| c.handed_over_on),
-            (Some(on), _, _) => *on,
-            (None, Some((r, _)), _) => r.handover_on.unwrap_or(r.updated_at.date_naive()),
-            (None, None, Some(d)) => d.disposed_on,
-            _ => continue,
+        // A direct cession is its own parting: the day of its remise.
+        let direct_on = direct.as_ref().map(|(c, _)| c.handed_over_on);
+        let parted_on = match (direct_on, collected_on, &handed, &disposal) {
+            (Some(on), _, _, _) | (None, Some(on), _, _) => on,
+            (None, None, Some((r, _)), _) => r.handover_on.unwrap_or(r.updated_at.date_naive()),
+            (None, None, None, Some(d)) => d.disposed_on,
+            (None, None, None, None) => continue,
         };
         // The taker's commitment before the cession: the convention signed by both parties when
         // the refurbisher took the devices, the association's recorded commitment otherwise.
