@@ -52,7 +52,8 @@ pub struct ItemFacts {
     /// How messages name the item: its inventory number or public code (`n° 3` when blank).
     pub reference: String,
     pub category: Category,
-    /// Net book value in euro cents; `None` when unknown.
+    /// The value judged against the ceiling, in euro cents: the net book value, or when the
+    /// inventory has none the value the body confirmed (`crate::valuation`); `None` when unknown.
     pub net_book_value_cents: Option<i64>,
     /// `None` when unknown: the item is then not refused on its age (see [`check`]).
     pub acquisition_date: Option<NaiveDate>,
