@@ -125,6 +125,11 @@ pub const RULES: &[(&str, Access)] = &[
     ("list_items", acting(WORKING_KINDS, ANY_ROLE, false)),
     ("get_item", related(WORKING_KINDS, ANY_ROLE, false)),
     ("update_item", related(PUBLIC_BODY, ANY_ROLE, true)),
+    (
+        "confirm_item_valuation",
+        related(PUBLIC_BODY, ANY_ROLE, true),
+    ),
+    ("override_item_ceiling", Access::Operator { write: true }),
     ("list_item_events", related(WORKING_KINDS, ANY_ROLE, false)),
     (
         "verify_item_events",
@@ -182,6 +187,9 @@ pub const RULES: &[(&str, Access)] = &[
     ("upload_signed_scan", related(WORKING_KINDS, ANY_ROLE, true)),
     ("verify_document", Access::Public),
     ("verify_document_file", Access::Public),
+    // Direct cessions (5°, 11°).
+    ("create_direct_cession", acting(PUBLIC_BODY, ANY_ROLE, true)),
+    ("get_direct_cession", related(PUBLIC_BODY, ANY_ROLE, false)),
     // Impact and compliance.
     ("list_factor_sets", Access::Public),
     ("publish_factor_set", Access::Operator { write: true }),

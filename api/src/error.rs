@@ -133,6 +133,9 @@ error_table! {
     RequestLineExceeded => ("request_line_exceeded", 422, "Plus d'équipements que ce qu'il reste à pourvoir sur cette ligne de la demande", "More devices than the request line still needs"),
     // Lots, claims, collection (issue 13).
     ClaimDeadlineNotPassed => ("claim_deadline_not_passed", 409, "Les candidatures sont encore ouvertes : le choix se fait après la date limite", "Claims are still open: the choice is made after the claim deadline"),
+    // The ceiling in every mode, cessions 5° and 11° (issue 14).
+    CeilingExceeded => ("ceiling_exceeded", 422, "Valeur unitaire supérieure au plafond de 300 € ou non renseignée (décret n° 2022-791)", "Unit value above the 300 € ceiling or unknown (décret n° 2022-791)"),
+    NoValueEstimate => ("no_value_estimate", 422, "La valeur de cet équipement ne peut pas être estimée (date d'acquisition ou catégorie manquante) : indiquez sa valeur nette comptable", "This device's value cannot be estimated (acquisition date or category missing): give its net book value"),
 }
 
 /// A localised message for a field refusal.
@@ -201,6 +204,27 @@ pub struct ProblemField {
     pub message: String,
 }
 
+/// One device a rule refused, in a problem body.
+#[derive(Debug, Clone, Object)]
+pub struct ProblemItem {
+    pub item_id: uuid::Uuid,
+    pub inventory_number: String,
+    /// Stable reason code (`net_book_value_above_ceiling`, `net_book_value_unknown`).
+    pub code: String,
+    /// Why, in the response language.
+    pub message: String,
+}
+
+/// A device a rule refused, in both languages (see [`ProblemItem`]).
+#[derive(Debug, Clone)]
+pub struct RefusedItem {
+    pub item_id: uuid::Uuid,
+    pub inventory_number: String,
+    pub code: &'static str,
+    pub message_fr: String,
+    pub message_en: String,
+}
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -222,6 +246,9 @@ pub struct Problem {
     pub instance: Option<String>,
     /// Offending fields, for validation errors (empty otherwise).
     pub errors: Vec<ProblemField>,
+    /// The devices a rule refused, each with its reason (`ceiling_exceeded`; absent otherwise).
+    #[oai(skip_serializing_if_is_empty)]
+    pub items: Vec<ProblemItem>,
 }
 
 /// A failure of a handler or command. Rendered as problem+json by [`render`] (the HTTP layer's
@@ -234,6 +261,8 @@ pub struct ApiError {
     pub detail: Option<String>,
     pub detail_en: Option<String>,
     pub fields: Vec<(String, Invalid)>,
+    /// Devices refused by a rule, each with its reason.
+    pub items: Vec<RefusedItem>,
     /// Seconds to wait, for 429.
     pub retry_after: Option<u64>,
     /// The database refused the write because of a concurrent one (serialization failure,
@@ -248,6 +277,7 @@ impl ApiError {
             detail: None,
             detail_en: None,
             fields: Vec::new(),
+            items: Vec::new(),
             retry_after: None,
             retryable: false,
         }
@@ -299,6 +329,19 @@ impl ApiError {
                     field: field.clone(),
                     code: reason.code().to_owned(),
                     message: field_message(*reason, lang).to_owned(),
+                })
+                .collect(),
+            items: self
+                .items
+                .iter()
+                .map(|i| ProblemItem {
+                    item_id: i.item_id,
+                    inventory_number: i.inventory_number.clone(),
+                    code: i.code.to_owned(),
+                    message: match lang {
+                        Lang::Fr => i.message_fr.clone(),
+                        Lang::En => i.message_en.clone(),
+                    },
                 })
                 .collect(),
         }

@@ -52,13 +52,17 @@ pub struct ItemFacts {
     /// How messages name the item: its inventory number or public code (`n° 3` when blank).
     pub reference: String,
     pub category: Category,
-    /// Net book value in euro cents; `None` when unknown.
+    /// The value judged against the ceiling, in euro cents: the net book value, or when the
+    /// inventory has none the value the body confirmed (`crate::valuation`); `None` when unknown.
     pub net_book_value_cents: Option<i64>,
     /// `None` when unknown: the item is then not refused on its age (see [`check`]).
     pub acquisition_date: Option<NaiveDate>,
     /// The operator allowed re-use of this item although it is over 10 years old, with a reason
     /// (the same override as the life-cycle table's).
     pub age_override: bool,
+    /// The operator allowed the cession of this item although its value is unknown or above the
+    /// ceiling, with a reason recorded and printed: a notice instead of a refusal.
+    pub ceiling_override: bool,
 }
 
 /// A cession to judge.
@@ -252,10 +256,12 @@ pub enum ReasonCode {
     AcquisitionDateUnknown,
     /// Notice: an item over 10 years old is re-used by the operator's override.
     AgeOverrideApplied,
+    /// Notice: an item of unknown value or above the ceiling is ceded by the operator's override.
+    CeilingOverrideApplied,
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 11] = [
+    pub const ALL: [ReasonCode; 12] = [
         ReasonCode::NoItems,
         ReasonCode::WrongBeneficiaryForMode,
         ReasonCode::RefurbisherNotOwner,
@@ -267,6 +273,7 @@ impl ReasonCode {
         ReasonCode::OverTenYearsOld,
         ReasonCode::AcquisitionDateUnknown,
         ReasonCode::AgeOverrideApplied,
+        ReasonCode::CeilingOverrideApplied,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -282,13 +289,16 @@ impl ReasonCode {
             ReasonCode::OverTenYearsOld => "over_ten_years_old",
             ReasonCode::AcquisitionDateUnknown => "acquisition_date_unknown",
             ReasonCode::AgeOverrideApplied => "age_override_applied",
+            ReasonCode::CeilingOverrideApplied => "ceiling_override_applied",
         }
     }
 
     /// Whether this is a notice, which never blocks a cession.
     pub fn is_notice(self) -> bool {
         match self {
-            ReasonCode::AcquisitionDateUnknown | ReasonCode::AgeOverrideApplied => true,
+            ReasonCode::AcquisitionDateUnknown
+            | ReasonCode::AgeOverrideApplied
+            | ReasonCode::CeilingOverrideApplied => true,
             ReasonCode::NoItems
             | ReasonCode::WrongBeneficiaryForMode
             | ReasonCode::RefurbisherNotOwner
@@ -684,8 +694,60 @@ fn item_reasons(
     reasons: &mut Vec<Reason>,
     notices: &mut Vec<Reason>,
 ) {
+    value_reasons(i, item, ceiling, reasons, notices);
+    age_reasons(i, item, date, reasons, notices);
+}
+
+/// Judges each item's value against the ceiling of `route` (none for a private gift): the
+/// refusals (`net_book_value_unknown`, `net_book_value_above_ceiling`) and the notices of the
+/// operator's overrides. This is the part of [`check`] that does not depend on the beneficiary,
+/// so a public body's lot is checked when devices are added and when it is published, before
+/// any refurbisher is known.
+pub fn ceiling_check(route: Route, items: &[ItemFacts]) -> (Vec<Reason>, Vec<Reason>) {
+    let mut reasons = Vec::new();
+    let mut notices = Vec::new();
+    if let Some(ceiling) = route.ceiling() {
+        for (i, item) in items.iter().enumerate() {
+            value_reasons(i, item, &ceiling, &mut reasons, &mut notices);
+        }
+    }
+    (reasons, notices)
+}
+
+/// The value part of [`item_reasons`].
+fn value_reasons(
+    i: usize,
+    item: &ItemFacts,
+    ceiling: &Ceiling,
+    reasons: &mut Vec<Reason>,
+    notices: &mut Vec<Reason>,
+) {
     let (name_fr, name_en) = item_names(i, item);
+    let beyond = item.net_book_value_cents.is_none_or(|v| v > ceiling.cents);
+    if beyond && item.ceiling_override {
+        notices.push(Reason {
+            code: ReasonCode::CeilingOverrideApplied,
+            item: Some(i),
+            message_fr: format!(
+                "Le bien {name_fr}, de valeur {} au regard du plafond de {} par bien fixé par {}, \
+                 est cédé par une dérogation motivée de l'opérateur de la plateforme.",
+                match item.net_book_value_cents {
+                    Some(v) => format!("{} (supérieure)", euros_fr(v)),
+                    None => "non renseignée".to_owned(),
+                },
+                euros_fr(ceiling.cents),
+                ceiling.citation_fr()
+            ),
+            message_en: format!(
+                "Item {name_en}, of unknown value or above the {} ceiling per item ({}), is ceded \
+                 by the platform operator's reasoned exception.",
+                euros_en(ceiling.cents),
+                ceiling.citation_en()
+            ),
+        });
+    }
     match item.net_book_value_cents {
+        _ if item.ceiling_override => {}
         None => reasons.push(Reason {
             code: ReasonCode::NetBookValueUnknown,
             item: Some(i),
@@ -722,6 +784,17 @@ fn item_reasons(
         }),
         Some(_) => {}
     }
+}
+
+/// The age part of [`item_reasons`].
+fn age_reasons(
+    i: usize,
+    item: &ItemFacts,
+    date: NaiveDate,
+    reasons: &mut Vec<Reason>,
+    notices: &mut Vec<Reason>,
+) {
+    let (name_fr, name_en) = item_names(i, item);
     match item.acquisition_date {
         None => notices.push(Reason {
             code: ReasonCode::AcquisitionDateUnknown,
@@ -835,7 +908,8 @@ fn date_fr(date: NaiveDate) -> String {
 }
 
 /// `30001` → `300,01 €`, `150000` → `1 500 €`.
-fn euros_fr(cents: i64) -> String {
+/// `1 500 €`, `300,01 €`: an amount as the legal texts write it.
+pub fn euros_fr(cents: i64) -> String {
     let (sign, units, fraction) = split_cents(cents);
     let units = group_thousands(units, ' ');
     match fraction {
@@ -894,6 +968,7 @@ mod tests {
             net_book_value_cents: nbv_cents,
             acquisition_date: Some(day(2021, 3, 15)),
             age_override: false,
+            ceiling_override: false,
         }
     }
 
@@ -1349,6 +1424,37 @@ mod tests {
     }
 
     #[test]
+    fn the_operators_ceiling_override_turns_the_refusal_into_a_printed_notice() {
+        let items = [
+            ItemFacts {
+                ceiling_override: true,
+                ..item(Category::Laptop, Some(45_000))
+            },
+            ItemFacts {
+                ceiling_override: true,
+                ..item(Category::Monitor, None)
+            },
+            ItemFacts {
+                ceiling_override: true,
+                ..laptop()
+            },
+        ];
+        let decision = decide(COMMUNE, VALID_ESUS, CessionMode::ToRefurbisher, &items);
+        let (_, _, notices) = allowed(&decision);
+        let got: Vec<_> = notices.iter().map(|n| (n.code.as_str(), n.item)).collect();
+        assert_eq!(
+            got,
+            [
+                ("ceiling_override_applied", Some(0)),
+                ("ceiling_override_applied", Some(1))
+            ]
+        );
+        assert!(notices[0].message_fr.contains("450 € (supérieure)"));
+        assert!(notices[1].message_fr.contains("non renseignée"));
+        assert!(notices[0].message_fr.contains("dérogation motivée"));
+    }
+
+    #[test]
     fn every_reason_is_listed_at_once() {
         let items = [
             item(Category::Laptop, Some(45_000)),
@@ -1545,7 +1651,8 @@ mod tests {
             notices,
             [
                 ReasonCode::AcquisitionDateUnknown,
-                ReasonCode::AgeOverrideApplied
+                ReasonCode::AgeOverrideApplied,
+                ReasonCode::CeilingOverrideApplied
             ]
         );
         let routes: std::collections::HashSet<_> = Route::ALL.iter().map(|r| r.code()).collect();
@@ -1630,14 +1737,18 @@ mod tests {
             prop::option::of(0i64..60_000),
             prop::option::of(0i64..6_000),
             any::<bool>(),
+            prop::bool::weighted(0.2),
         )
-            .prop_map(|(c, nbv, age_days, age_override)| ItemFacts {
-                reference: String::new(),
-                category: Category::ALL[c],
-                net_book_value_cents: nbv,
-                acquisition_date: age_days.map(|d| today() - chrono::Duration::days(d)),
-                age_override,
-            })
+            .prop_map(
+                |(c, nbv, age_days, age_override, ceiling_override)| ItemFacts {
+                    reference: String::new(),
+                    category: Category::ALL[c],
+                    net_book_value_cents: nbv,
+                    acquisition_date: age_days.map(|d| today() - chrono::Duration::days(d)),
+                    age_override,
+                    ceiling_override,
+                },
+            )
     }
 
     proptest! {
@@ -1655,6 +1766,7 @@ mod tests {
             let bad: Vec<usize> = items
                 .iter()
                 .enumerate()
+                .filter(|(_, it)| !it.ceiling_override)
                 .filter(|(_, it)| it.net_book_value_cents.is_none_or(|v| v > CEILING_CENTS))
                 .map(|(i, _)| i)
                 .collect();

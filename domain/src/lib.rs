@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod lot;
 pub mod organisation;
 pub mod text;
+pub mod valuation;
 pub mod workshop;
 
 pub use error::{FieldError, FieldErrors, Invalid};

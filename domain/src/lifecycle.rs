@@ -255,6 +255,21 @@ pub const TRANSITIONS: &[Transition] = &[
         label_fr: "Remis à l'association",
     },
     Transition {
+        // A public body's direct cession of a device it owns to its staff (CG3P L3212-2 5°) or
+        // to another public body (11°): from its inventory, or refurbished for it in service
+        // mode. Data storage must have been wiped, as for any device that leaves for re-use.
+        name: "cede",
+        from: &[S::Inventoried, S::Refurbished, S::Available],
+        to: S::Donated,
+        allowed: PUBLIC_BODY,
+        preconditions: &[
+            P::SignedHandover,
+            P::EligibleBeneficiary,
+            P::StorageSanitised,
+        ],
+        label_fr: "Cédé par la personne publique (personnel ou autre personne publique)",
+    },
+    Transition {
         name: "recycle_inventoried",
         from: &[S::Inventoried],
         to: S::Recycled,

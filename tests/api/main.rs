@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod api_keys;
+mod ceiling;
 mod demand;
 mod documents;
 mod events;

@@ -72,7 +72,9 @@ async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() 
         .await
         .assert_problem(403, "forbidden");
 
-    // 3. Claire builds a lot of 30 laptops, desktops and screens and publishes it.
+    // 3. Claire builds a lot of 30 laptops, desktops and screens and publishes it. The GLPI
+    // export has no net book values: she confirms the service's estimate of each device (from
+    // category and age) and keeps those within the 300 € ceiling of a cession to the refurbisher.
     let site = app.site(&town, 47.6094, 1.3213).await;
     let mut chosen = Vec::new();
     for category in ["laptop", "desktop", "monitor"] {
@@ -83,10 +85,25 @@ async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() 
             )
             .await;
         for item in page.body["items"].as_array().expect("items") {
-            chosen.push(item["id"].as_str().expect("id").to_owned());
+            if chosen.len() == 30 {
+                break;
+            }
+            let id = item["id"].as_str().expect("id").to_owned();
+            let valued = app
+                .post(
+                    &format!("/v1/items/{id}/valuation"),
+                    Some(&town.token),
+                    json!({ "method": "estimate" }),
+                )
+                .await;
+            if valued.body["valuation"]["value_cents"]
+                .as_i64()
+                .is_some_and(|v| v <= 30_000)
+            {
+                chosen.push(id);
+            }
         }
     }
-    chosen.truncate(30);
     assert_eq!(chosen.len(), 30);
     let lot = app
         .post(

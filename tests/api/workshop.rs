@@ -24,7 +24,7 @@ async fn bench(app: &TestApp) -> Bench {
     let site = app.site(&town, 47.6, 1.33).await;
     let laptops = app.items(&town, "laptop", 3).await;
     let old = app
-        .post("/v1/items", Some(&town.token), json!({ "inventory_number": "INV-2014-00001", "category": "desktop", "acquisition_date": "2014-05-04" }))
+        .post("/v1/items", Some(&town.token), json!({ "inventory_number": "INV-2014-00001", "category": "desktop", "acquisition_date": "2014-05-04", "net_book_value_cents": 0 }))
         .await;
     let old_desktop = old.body["id"].as_str().expect("id").to_owned();
     let mut all = laptops.clone();

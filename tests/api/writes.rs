@@ -402,6 +402,52 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
     )
     .await;
 
+    // The ceiling: a value the body confirms, the operator's override; a direct cession (5°).
+    let unvalued = s(&w
+        .op(
+            "create_item",
+            app.post(
+                "/v1/items",
+                Some(&town.token),
+                json!({
+                    "inventory_number": format!("WALK-V-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]),
+                    "category": "monitor", "has_data_storage": false, "acquisition_date": "2023-01-10"
+                }),
+            ),
+        )
+        .await
+        .body["id"]);
+    w.op(
+        "confirm_item_valuation",
+        app.post(
+            &format!("/v1/items/{unvalued}/valuation"),
+            Some(&town.token),
+            json!({ "method": "estimate" }),
+        ),
+    )
+    .await;
+    w.op(
+        "override_item_ceiling",
+        app.post(
+            &format!("/v1/items/{unvalued}/ceiling-override"),
+            Some(&operator),
+            json!({ "reason": "Écran rayé, sans valeur de revente" }),
+        ),
+    )
+    .await;
+    w.op(
+        "create_direct_cession",
+        app.post(
+            "/v1/cessions",
+            Some(&town.token),
+            json!({
+                "route": "staff", "staff": { "name": "Camille Durand", "position": "Agente d'accueil" },
+                "item_ids": [unvalued], "handed_over_on": "2026-11-28", "commitment_reuse": true
+            }),
+        ),
+    )
+    .await;
+
     // Partnerships.
     let partnership = w
         .op(

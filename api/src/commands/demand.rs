@@ -302,13 +302,7 @@ async fn check_eligibility(
     };
     let facts: Vec<ItemFacts> = items
         .iter()
-        .map(|i| ItemFacts {
-            reference: i.inventory_number.clone(),
-            category: Category::parse(&i.category).unwrap_or(Category::Other),
-            net_book_value_cents: i.net_book_value_cents,
-            acquisition_date: i.acquisition_date,
-            age_override: i.age_override_reason.is_some(),
-        })
+        .map(crate::store::items::eligibility_facts)
         .collect();
     let category = association
         .beneficiary_category

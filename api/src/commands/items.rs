@@ -4,6 +4,7 @@
 use image::{GenericImageView, ImageFormat};
 use reemploi_domain::lifecycle::ItemStatus;
 use reemploi_domain::workshop::MediumSource;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -124,6 +125,141 @@ pub async fn update_item(
             actor: by.actor_ref.clone(),
             kind: "item_updated",
             payload,
+        })
+        .await?;
+        items::find_item(tx, id).await
+    })
+    .await
+}
+
+/// How a public body confirms the value of a device whose net book value is unknown.
+#[derive(Debug, Clone, Copy)]
+pub enum Valuation {
+    /// The net book value, from the body's accounts.
+    NetBookValue(i64),
+    /// The estimate from category and age of `domain::valuation::estimate`.
+    Estimate,
+}
+
+/// Records the value the body confirms for one of its devices, how it was obtained, who
+/// confirmed it (`confirmed_by`, a name) and when; it is the value the 300 € ceiling is judged
+/// on while the inventory has no net book value. A device whose net book value is known, or
+/// that left the body, is refused (409).
+pub async fn confirm_valuation(
+    db: &DatabaseConnection,
+    by: &By,
+    id: Uuid,
+    valuation: Valuation,
+    confirmed_by: &str,
+    today: chrono::NaiveDate,
+) -> ApiResult<item::Model> {
+    write_owned(db, |tx| async move {
+        let tx = &*tx;
+        let current = items::lock_item(tx, id).await?;
+        if current.owner_id != by.organisation_id || current.organisation_id != by.organisation_id {
+            return Err(ApiError::forbidden());
+        }
+        if ItemStatus::parse(&current.status).is_none_or(ItemStatus::is_final) {
+            return Err(ApiError::new(ErrorCode::ItemNotEditable));
+        }
+        if current.net_book_value_cents.is_some() {
+            return Err(ApiError::new(ErrorCode::Conflict).detail(
+                "La valeur nette comptable de cet équipement est renseignée à l'inventaire : c'est \
+                 elle qui est retenue pour le plafond.",
+                "This device's net book value is in the inventory: it is the value the ceiling \
+                 is judged on.",
+            ));
+        }
+        let category = reemploi_domain::item::Category::parse(&current.category)
+            .unwrap_or(reemploi_domain::item::Category::Other);
+        let (method, cents, note) = match valuation {
+            Valuation::NetBookValue(cents) => (
+                "net_book_value",
+                cents,
+                "valeur nette comptable communiquée par la personne publique".to_owned(),
+            ),
+            Valuation::Estimate => {
+                let e = reemploi_domain::valuation::estimate(
+                    category,
+                    current.acquisition_date,
+                    current.acquisition_value_cents,
+                    today,
+                )
+                .ok_or_else(|| ApiError::new(ErrorCode::NoValueEstimate))?;
+                ("estimate", e.cents, e.method_fr())
+            }
+        };
+        let now = store::now();
+        item::Entity::update_many()
+            .col_expr(item::Column::ValuationCents, Expr::value(Some(cents)))
+            .col_expr(
+                item::Column::ValuationMethod,
+                Expr::value(Some(method.to_owned())),
+            )
+            .col_expr(item::Column::ValuationNote, Expr::value(Some(note.clone())))
+            .col_expr(
+                item::Column::ValuationBy,
+                Expr::value(Some(confirmed_by.to_owned())),
+            )
+            .col_expr(item::Column::ValuationAt, Expr::value(Some(now)))
+            .col_expr(item::Column::Version, Expr::value(current.version + 1))
+            .col_expr(item::Column::UpdatedAt, Expr::value(now))
+            .filter(item::Column::Id.eq(current.id))
+            .exec(tx)
+            .await?;
+        tx.event(NewEvent {
+            stream: item_stream(current.id),
+            organisation_id: Some(by.organisation_id),
+            actor: by.actor_ref.clone(),
+            kind: "item_valued",
+            payload: serde_json::json!({
+                "organisation_id": by.organisation_id, "method": method, "value_cents": cents,
+                "note": note, "confirmed_by": confirmed_by,
+            }),
+        })
+        .await?;
+        items::find_item(tx, id).await
+    })
+    .await
+}
+
+/// The platform operator allows the cession of a device although its value is unknown or above
+/// the 300 € ceiling, with a reason; recorded on the device, printed on its convention.
+pub async fn override_ceiling(
+    db: &DatabaseConnection,
+    by: &By,
+    id: Uuid,
+    reason: &reemploi_domain::text::LongText,
+    granted_by: &str,
+) -> ApiResult<item::Model> {
+    write_owned(db, |tx| async move {
+        let tx = &*tx;
+        let current = items::lock_item(tx, id).await?;
+        if ItemStatus::parse(&current.status).is_none_or(ItemStatus::is_final) {
+            return Err(ApiError::new(ErrorCode::ItemNotEditable));
+        }
+        let now = store::now();
+        item::Entity::update_many()
+            .col_expr(
+                item::Column::CeilingOverrideReason,
+                Expr::value(Some(reason.as_str().to_owned())),
+            )
+            .col_expr(
+                item::Column::CeilingOverrideBy,
+                Expr::value(Some(granted_by.to_owned())),
+            )
+            .col_expr(item::Column::CeilingOverrideAt, Expr::value(Some(now)))
+            .col_expr(item::Column::Version, Expr::value(current.version + 1))
+            .col_expr(item::Column::UpdatedAt, Expr::value(now))
+            .filter(item::Column::Id.eq(current.id))
+            .exec(tx)
+            .await?;
+        tx.event(NewEvent {
+            stream: item_stream(current.id),
+            organisation_id: None,
+            actor: by.actor_ref.clone(),
+            kind: "ceiling_override_granted",
+            payload: serde_json::json!({ "reason": reason.as_str(), "granted_by": granted_by }),
         })
         .await?;
         items::find_item(tx, id).await

@@ -5,6 +5,7 @@
 
 use chrono::NaiveDate;
 use reemploi_domain::Invalid;
+use reemploi_domain::eligibility;
 use reemploi_domain::lifecycle::{Facts, ItemStatus};
 use reemploi_domain::lot::{
     self as dom, AllocationPolicy, CessionMode, ClaimFacts, ClaimPrecondition, ClaimRefusal,
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 use super::transitions;
 use super::{By, Tx, lock_order};
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult, ErrorCode, RefusedItem};
 use crate::state::AppState;
 use crate::store::entities::{
     claim, handover, handover_item, item, lot, organisation, partnership, site,
@@ -178,6 +179,56 @@ fn eligibility_refusal(refusal: ClaimRefusal) -> ApiError {
         ClaimRefusal::DeadlinePassed => ErrorCode::ClaimDeadlinePassed,
     };
     ApiError::new(code).detail(refusal.message_fr(), refusal.message_en())
+}
+
+/// The 300 € ceiling per device of a cession to an ESUS refurbisher (CG3P L3212-2 3°, D3212-3,
+/// décret n° 2022-791), checked when devices are added to a `to_refurbisher` lot and when it is
+/// published: each device needs a known value (net book value, or the value its body confirmed)
+/// of at most 300 €, unless the operator overrode the ceiling for it. Refused: 422
+/// `ceiling_exceeded` listing each device with its reason. (In `service` mode the body cedes at
+/// handover, where the same rule is checked against the association.)
+fn check_ceiling(l: &lot::Model, items: &[&item::Model]) -> ApiResult<()> {
+    if CessionMode::parse(&l.cession_mode) != Some(CessionMode::ToRefurbisher) {
+        return Ok(());
+    }
+    let facts: Vec<_> = items
+        .iter()
+        .map(|m| store::items::eligibility_facts(m))
+        .collect();
+    let (reasons, _) = eligibility::ceiling_check(eligibility::Route::Alinea3, &facts);
+    if reasons.is_empty() {
+        return Ok(());
+    }
+    let refused: Vec<RefusedItem> = reasons
+        .iter()
+        .filter_map(|r| {
+            let m = items.get(r.item?)?;
+            Some(RefusedItem {
+                item_id: m.id,
+                inventory_number: m.inventory_number.clone(),
+                code: r.code.as_str(),
+                message_fr: r.message_fr.clone(),
+                message_en: r.message_en.clone(),
+            })
+        })
+        .collect();
+    let n = refused.len();
+    let mut e = ApiError::new(ErrorCode::CeilingExceeded).detail(
+        format!(
+            "{n} équipement(s) refusé(s) : en cession à un reconditionneur agréé ESUS, la valeur \
+             unitaire de chaque bien ne peut dépasser 300 € (article D3212-3 du code général de la \
+             propriété des personnes publiques, décret n° 2022-791 du 6 mai 2022). Renseignez la \
+             valeur nette comptable ou confirmez une estimation (POST /v1/items/{{id}}/valuation), \
+             ou retirez ces équipements du lot."
+        ),
+        format!(
+            "{n} device(s) refused: in a cession to an ESUS refurbisher each item's value may not \
+             exceed 300 € (CG3P D3212-3, décret n° 2022-791). Give the net book value or confirm \
+             an estimate (POST /v1/items/{{id}}/valuation), or leave these devices out."
+        ),
+    );
+    e.items = refused;
+    Err(e)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,9 +529,10 @@ pub async fn add_lot_items(
             .lock_exclusive()
             .all(tx)
             .await?;
-        let mut added = Vec::new();
+        // Every device is checked before any is written: a refused one refuses the whole call.
+        let mut adding: Vec<&item::Model> = Vec::new();
         for (i, item_id) in item_ids.iter().enumerate() {
-            if added.contains(item_id) {
+            if adding.iter().any(|it| it.id == *item_id) {
                 continue;
             }
             let it = locked
@@ -512,6 +564,11 @@ pub async fn add_lot_items(
                     ),
                 ));
             }
+            adding.push(it);
+        }
+        check_ceiling(&l, &adding)?;
+        let mut added = Vec::new();
+        for it in adding {
             if status == LotStatus::Published {
                 transitions::fire(
                     tx,
@@ -589,6 +646,7 @@ pub async fn publish_lot(cx: &AppState, by: &By, id: Uuid) -> ApiResult<lot::Mod
         };
         let to =
             dom::fire_lot("publish", lots::status(&l)?, by.actor, facts).map_err(lot_refusal)?;
+        check_ceiling(&l, &items.iter().collect::<Vec<_>>())?;
         for it in &items {
             transitions::fire(
                 tx,

@@ -44,6 +44,7 @@ macro_rules! write_tx {
 
 pub mod accounts;
 pub mod api_keys;
+pub mod cessions;
 pub mod demand;
 pub mod documents;
 pub mod impact;

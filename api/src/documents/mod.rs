@@ -27,8 +27,8 @@ use uuid::Uuid;
 
 use crate::blobs::Blobs;
 use crate::store::entities::{
-    document, document_signature, handover, handover_item, item, lot, organisation, reservation,
-    reservation_item, sanitisation_record, site,
+    direct_cession, direct_cession_item, document, document_signature, handover, handover_item,
+    item, lot, organisation, reservation, reservation_item, sanitisation_record, site,
 };
 use crate::store::events::NewEvent;
 use crate::store::tx::Tx;
@@ -98,6 +98,20 @@ impl Kind {
         }
     }
 
+    /// The template of this kind of document about `subject`: a direct cession (5°, 11°) has
+    /// its own convention and procès-verbal, whose beneficiary may be a person.
+    fn template_for(self, subject: Subject) -> &'static str {
+        match (self, subject) {
+            (Kind::ConventionCession, Subject::DirectCession(_)) => {
+                include_str!("../../templates/convention_cession_directe.typ")
+            }
+            (Kind::PvRemise, Subject::DirectCession(_)) => {
+                include_str!("../../templates/pv_remise_directe.typ")
+            }
+            _ => self.template(),
+        }
+    }
+
     fn template(self) -> &'static str {
         match self {
             Kind::ConventionCession => include_str!("../../templates/convention_cession.typ"),
@@ -119,6 +133,8 @@ pub enum Subject {
     Lot(Uuid),
     Reservation(Uuid),
     Item(Uuid),
+    /// A public body's cession to its staff (5°) or to another public body (11°).
+    DirectCession(Uuid),
 }
 
 /// The payload of a `document` outbox message.
@@ -300,12 +316,76 @@ fn item_row(i: &item::Model) -> Value {
     })
 }
 
+/// A total over the known values only, saying how many are unknown: `1 234,00 €`, or
+/// `1 234,00 € (total des valeurs connues ; 3 valeur(s) non renseignée(s))`, or
+/// `non calculé : 29 valeur(s) non renseignée(s)` — never a sum that passes unknowns for zero.
+pub fn total_line(values: impl IntoIterator<Item = Option<i64>>) -> String {
+    let (mut sum, mut known, mut unknown) = (0i64, 0usize, 0usize);
+    for v in values {
+        match v {
+            Some(v) => {
+                sum = sum.saturating_add(v);
+                known += 1;
+            }
+            None => unknown += 1,
+        }
+    }
+    match (known, unknown) {
+        (_, 0) => euros(sum),
+        (0, n) => format!("non calculé : {n} valeur(s) non renseignée(s)"),
+        (_, n) => format!(
+            "{} (total des valeurs connues ; {n} valeur(s) non renseignée(s))",
+            euros(sum)
+        ),
+    }
+}
+
 fn totals(items: &[item::Model]) -> Value {
     json!({
         "count": items.len(),
-        "acquisition_value": euros(items.iter().filter_map(|i| i.acquisition_value_cents).sum()),
-        "net_book_value": euros(items.iter().filter_map(|i| i.net_book_value_cents).sum()),
+        "acquisition_value": total_line(items.iter().map(|i| i.acquisition_value_cents)),
+        "net_book_value": total_line(items.iter().map(|i| i.net_book_value_cents)),
     })
+}
+
+/// The value each device is judged on when it is not the inventory's net book value (a value
+/// the body confirmed), and the operator's overrides of the ceiling: one row per such device.
+fn valuations(items: &[item::Model]) -> Vec<Value> {
+    items
+        .iter()
+        .filter_map(|i| {
+            let valued = i.net_book_value_cents.is_none() && i.valuation_cents.is_some();
+            let how = if valued {
+                let when = i.valuation_at.map(|t| short_date(t.date_naive())).unwrap_or_default();
+                Some(format!(
+                    "{} — {}, confirmée par {} le {when}",
+                    opt_euros(i.valuation_cents),
+                    i.valuation_note.clone().unwrap_or_default(),
+                    i.valuation_by.clone().unwrap_or_default()
+                ))
+            } else {
+                None
+            };
+            let exception = i.ceiling_override_reason.as_ref().map(|reason| {
+                let when = i
+                    .ceiling_override_at
+                    .map(|t| short_date(t.date_naive()))
+                    .unwrap_or_default();
+                format!(
+                    "dérogation au plafond accordée par l'opérateur ({}) le {when} : {reason}",
+                    i.ceiling_override_by.clone().unwrap_or_default()
+                )
+            });
+            if how.is_none() && exception.is_none() {
+                return None;
+            }
+            Some(json!({
+                "inventory_number": i.inventory_number,
+                "value": how.unwrap_or_else(|| format!("{} (valeur nette comptable de l'inventaire)", opt_euros(crate::store::items::ceiling_value_cents(i)))),
+                "exception": exception,
+            }))
+        })
+        .collect()
 }
 
 const ERASURE: &str = "Avant tout réemploi, les données de chaque support de stockage sont \
@@ -348,23 +428,27 @@ fn decision_text(l: &lot::Model) -> Option<String> {
     })
 }
 
-/// The legal basis of a cession from a public body to `beneficiary`, as printed.
-fn legal_basis(
+/// What a convention prints of the law: the legal basis once, whatever the number of devices;
+/// the resale terms, each distinct one once.
+pub struct Printed {
+    pub basis: String,
+    pub resale: String,
+}
+
+/// The legal basis of a cession from a public body to `beneficiary`, as printed: each distinct
+/// basis once (the route's paragraph, then one paragraph for the operator's overrides), and,
+/// when the law refuses the cession as it now stands, one « Cession à vérifier » paragraph whose
+/// item reasons are grouped by reason with the devices they concern — never once per device.
+pub fn legal_basis(
     giver: &organisation::Model,
     beneficiary: Beneficiary,
     mode: CessionMode,
     items: &[item::Model],
     date: NaiveDate,
-) -> (String, String) {
+) -> Printed {
     let facts: Vec<ItemFacts> = items
         .iter()
-        .map(|i| ItemFacts {
-            reference: i.inventory_number.clone(),
-            category: Category::parse(&i.category).unwrap_or(Category::Other),
-            net_book_value_cents: i.net_book_value_cents,
-            acquisition_date: i.acquisition_date,
-            age_override: i.age_override_reason.is_some(),
-        })
+        .map(crate::store::items::eligibility_facts)
         .collect();
     let giver = Giver::PublicBody(
         giver
@@ -373,6 +457,10 @@ fn legal_basis(
             .and_then(PublicBodyType::parse)
             .unwrap_or(PublicBodyType::Commune),
     );
+    let reference = |i: Option<usize>| {
+        i.and_then(|i| items.get(i))
+            .map(|m| m.inventory_number.clone())
+    };
     match eligibility::check(&Cession {
         giver,
         beneficiary,
@@ -381,24 +469,100 @@ fn legal_basis(
         date,
     }) {
         Decision::Allowed {
-            legal_basis, terms, ..
+            legal_basis,
+            terms,
+            notices,
         } => {
-            let mut resale: Vec<String> = terms.into_iter().map(|t| t.text_fr).collect();
-            resale.dedup();
-            (legal_basis.text_fr, resale.join(" "))
+            let overridden: Vec<String> = notices
+                .iter()
+                .filter(|n| n.code == eligibility::ReasonCode::CeilingOverrideApplied)
+                .filter_map(|n| reference(n.item))
+                .collect();
+            let mut basis = legal_basis.text_fr;
+            if !overridden.is_empty() {
+                basis.push_str(&format!(
+                    " Par dérogation motivée de l'opérateur de la plateforme, le plafond ne \
+                     s'oppose pas à la cession de {} bien(s) : {} (motifs ci-après).",
+                    overridden.len(),
+                    overridden.join(", ")
+                ));
+            }
+            Printed {
+                basis,
+                resale: distinct(terms.into_iter().map(|t| t.text_fr)).join(" "),
+            }
         }
-        Decision::Refused { reasons } => (
-            format!(
+        Decision::Refused { reasons } => Printed {
+            basis: format!(
                 "Cession à vérifier : {}",
-                reasons
-                    .iter()
-                    .map(|r| r.message_fr.clone())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                grouped_reasons(&reasons, &reference)
             ),
-            "Le bénéficiaire s'interdit toute revente du matériel.".into(),
-        ),
+            resale: "Le bénéficiaire s'interdit toute revente du matériel.".into(),
+        },
     }
+}
+
+/// Each distinct string once, in order of first appearance.
+fn distinct(texts: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in texts {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The reasons of a refusal as one paragraph: cession-wide reasons as they are, item reasons
+/// once per reason with the devices it concerns.
+fn grouped_reasons(
+    reasons: &[eligibility::Reason],
+    reference: &dyn Fn(Option<usize>) -> Option<String>,
+) -> String {
+    use eligibility::ReasonCode as C;
+    let mut out: Vec<String> = distinct(
+        reasons
+            .iter()
+            .filter(|r| r.item.is_none())
+            .map(|r| r.message_fr.clone()),
+    );
+    let mut codes: Vec<C> = Vec::new();
+    for r in reasons.iter().filter(|r| r.item.is_some()) {
+        if !codes.contains(&r.code) {
+            codes.push(r.code);
+        }
+    }
+    for code in codes {
+        let of: Vec<&eligibility::Reason> = reasons
+            .iter()
+            .filter(|r| r.item.is_some() && r.code == code)
+            .collect();
+        let refs: Vec<String> = of.iter().filter_map(|r| reference(r.item)).collect();
+        let label = match code {
+            C::NetBookValueUnknown => Some(
+                "valeur non renseignée : le respect du plafond de 300 € par bien (décret n° \
+                 2022-791 du 6 mai 2022) ne peut pas être vérifié",
+            ),
+            C::NetBookValueAboveCeiling => Some(
+                "valeur supérieure au plafond de 300 € par bien (décret n° 2022-791 du 6 mai \
+                 2022) : cession gratuite impossible",
+            ),
+            C::OverTenYearsOld => Some(
+                "plus de 10 ans à la date de la cession : orientation vers le recyclage (loi n° \
+                 2021-1485 du 15 novembre 2021, article 16 ; décret n° 2023-266)",
+            ),
+            _ => None,
+        };
+        match label {
+            Some(label) => out.push(format!(
+                "{} bien(s), {label} : {}.",
+                refs.len(),
+                refs.join(", ")
+            )),
+            None => out.extend(distinct(of.iter().map(|r| r.message_fr.clone()))),
+        }
+    }
+    out.join(" ")
 }
 
 fn unsigned(parties: &[(Party, &organisation::Model)]) -> Vec<Value> {
@@ -416,6 +580,7 @@ pub struct Built {
     pub lot_id: Option<Uuid>,
     pub reservation_id: Option<Uuid>,
     pub item_id: Option<Uuid>,
+    pub direct_cession_id: Option<Uuid>,
 }
 
 /// Derives a document's data from the database as it is now.
@@ -437,6 +602,10 @@ pub async fn build<C: ConnectionTrait>(
             reservation_document(db, kind, id, today).await
         }
         (Kind::CertificatEffacement, Subject::Item(id)) => erasure_document(db, id, today).await,
+        (Kind::ConventionCession, Subject::DirectCession(id))
+        | (Kind::PvRemise, Subject::DirectCession(id)) => {
+            direct_cession_document(db, kind, id, today).await
+        }
         _ => Err(DocError::NotApplicable(format!(
             "no {} for this subject",
             kind.as_str()
@@ -535,7 +704,7 @@ async fn lot_document<C: ConnectionTrait>(
                 None => "les bénéficiaires éligibles désignés par l'exécutif".into(),
             };
             let n = items.len();
-            let total = euros(items.iter().filter_map(|i| i.net_book_value_cents).sum());
+            let total = total_line(items.iter().map(|i| i.net_book_value_cents));
             data["heading"] = json!(format!(
                 "Cession gratuite de matériel informatique réformé — {}",
                 body.name
@@ -560,7 +729,7 @@ async fn lot_document<C: ConnectionTrait>(
             let w =
                 winner.ok_or_else(|| DocError::NotApplicable("the lot is not awarded".into()))?;
             let refurbisher = org(db, w).await?;
-            let (basis, resale) = legal_basis(
+            let Printed { basis, resale } = legal_basis(
                 &body,
                 Beneficiary::Refurbisher {
                     esus_expires_on: refurbisher.esus_expires_on,
@@ -574,6 +743,7 @@ async fn lot_document<C: ConnectionTrait>(
             data["giver"] = party_json(&body);
             data["beneficiary"] = party_json(&refurbisher);
             data["legal_basis"] = json!(basis);
+            data["valuations"] = json!(valuations(&items));
             data["removal"] = json!({
                 "place": place,
                 "deadline": format!("entre le {} et le {}", long_date(l.pickup_from), long_date(l.pickup_until)),
@@ -654,7 +824,7 @@ async fn lot_document<C: ConnectionTrait>(
             let w =
                 winner.ok_or_else(|| DocError::NotApplicable("the lot is not awarded".into()))?;
             let refurbisher = org(db, w).await?;
-            let (basis, _) = legal_basis(
+            let Printed { basis, .. } = legal_basis(
                 &body,
                 Beneficiary::Refurbisher {
                     esus_expires_on: refurbisher.esus_expires_on,
@@ -680,6 +850,7 @@ async fn lot_document<C: ConnectionTrait>(
         lot_id: Some(l.id),
         reservation_id: None,
         item_id: None,
+        direct_cession_id: None,
     })
 }
 
@@ -694,8 +865,8 @@ fn exit_certificate(
     basis: &str,
     items: &[item::Model],
 ) {
-    let nbv: i64 = items.iter().filter_map(|i| i.net_book_value_cents).sum();
-    let acquisition: i64 = items.iter().filter_map(|i| i.acquisition_value_cents).sum();
+    let nbv = total_line(items.iter().map(|i| i.net_book_value_cents));
+    let acquisition = total_line(items.iter().map(|i| i.acquisition_value_cents));
     data["body"] = party_json(body);
     data["beneficiary"] = party_json(beneficiary);
     data["beneficiary_identifiers"] = json!(
@@ -712,8 +883,8 @@ fn exit_certificate(
     data["accounting"] = json!(format!(
         "Sortie de l'actif de {} bien(s) pour une valeur d'acquisition de {} et une valeur nette comptable de {} ; cession à titre gratuit sans contrepartie (écritures de cession à la valeur nette comptable, instructions budgétaires et comptables M57 ou M14).",
         items.len(),
-        euros(acquisition),
-        euros(nbv)
+        acquisition,
+        nbv
     ));
 }
 
@@ -877,6 +1048,127 @@ async fn reservation_document<C: ConnectionTrait>(
         lot_id: items.first().and_then(|i| i.lot_id),
         reservation_id: Some(r.id),
         item_id: None,
+        direct_cession_id: None,
+    })
+}
+
+/// The beneficiary of a direct cession as a party block: the registered public body, or the
+/// person or body named in the cession.
+fn direct_beneficiary(
+    c: &direct_cession::Model,
+    registered: Option<&organisation::Model>,
+) -> Value {
+    if let Some(o) = registered {
+        let mut p = party_json(o);
+        if let Some(role) = &c.beneficiary_role {
+            p["represented_by"] = json!(role);
+        }
+        return p;
+    }
+    let staff = c.route == "staff";
+    let mut ids = Vec::new();
+    if let Some(s) = &c.beneficiary_siret {
+        ids.push(format!("SIRET {}", grouped_digits(s, &[3, 3, 3])));
+    }
+    if staff && let Some(role) = &c.beneficiary_role {
+        ids.push(format!("Fonction : {role}"));
+    }
+    json!({
+        "name": c.beneficiary_name,
+        "kind_label": if staff { "membre du personnel" } else { "personne publique" },
+        "identifiers": ids,
+        "address": c.beneficiary_address.clone().unwrap_or_default(),
+        "represented_by": if staff { None } else { c.beneficiary_role.clone() },
+    })
+}
+
+/// The convention and the procès-verbal de remise of a direct cession (5° to staff, 11° to
+/// another public body): the act that transfers the devices on the day of the remise.
+async fn direct_cession_document<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    id: Uuid,
+    today: NaiveDate,
+) -> Result<Built, DocError> {
+    let c = direct_cession::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DocError::NotApplicable("cession not found".into()))?;
+    let ids: Vec<Uuid> = direct_cession_item::Entity::find()
+        .filter(direct_cession_item::Column::DirectCessionId.eq(c.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.item_id)
+        .collect();
+    let items = items_by_ids(db, ids).await?;
+    let giver = org(db, c.organisation_id).await?;
+    let registered = match c.beneficiary_organisation_id {
+        Some(o) => Some(org(db, o).await?),
+        None => None,
+    };
+    let beneficiary = direct_beneficiary(&c, registered.as_ref());
+    let staff = c.route == "staff";
+    let mut parties = vec![Party {
+        organisation_id: giver.id,
+        role: "Pour le cédant".into(),
+    }];
+    if let Some(o) = &registered {
+        parties.push(Party {
+            organisation_id: o.id,
+            role: "Pour le bénéficiaire".into(),
+        });
+    }
+    // A person, or a body not registered in the service, signs on paper.
+    let paper = if registered.is_none() {
+        vec![json!({ "party": format!("Pour le bénéficiaire — {}", c.beneficiary_name) })]
+    } else {
+        Vec::new()
+    };
+    let route = if staff {
+        "cession à un membre du personnel (article L3212-2, 5°)"
+    } else {
+        "cession à une autre personne publique (article L3212-2, 11°)"
+    };
+    let mut data = json!({
+        "date": long_date(today),
+        "items": items.iter().map(item_row).collect::<Vec<_>>(),
+        "totals": totals(&items),
+        "giver": party_json(&giver),
+        "beneficiary": beneficiary,
+        "legal_basis": c.legal_basis,
+        "valuations": valuations(&items),
+        "handover_date": long_date(c.handed_over_on),
+        "resale": c.resale_terms,
+        "reuse": REUSE,
+        "erasure_statement": ERASURE,
+        "paper_signatures": paper,
+        "notes": c.notes,
+        "route": route,
+    });
+    let title = match kind {
+        Kind::ConventionCession => format!("Convention de cession — {}", c.beneficiary_name),
+        Kind::PvRemise => format!("Procès-verbal de remise — {}", c.beneficiary_name),
+        _ => return Err(not_for_subject(kind)),
+    };
+    if kind == Kind::PvRemise {
+        data["statement"] = json!(format!(
+            "Le {}, {} a remis à {} les équipements ci-dessous, qui lui sont cédés à titre gratuit \
+             ({route}). La propriété du matériel est transférée au bénéficiaire à la remise.",
+            long_date(c.handed_over_on),
+            giver.name,
+            c.beneficiary_name,
+        ));
+    }
+    data["title"] = json!(title);
+    Ok(Built {
+        title,
+        data,
+        parties,
+        lot_id: None,
+        reservation_id: None,
+        item_id: None,
+        direct_cession_id: Some(c.id),
     })
 }
 
@@ -961,6 +1253,7 @@ async fn erasure_document<C: ConnectionTrait>(
         lot_id: i.lot_id,
         reservation_id: None,
         item_id: Some(i.id),
+        direct_cession_id: None,
     })
 }
 
@@ -981,6 +1274,7 @@ pub async fn latest<C: ConnectionTrait>(
             .filter(document::Column::ItemId.is_null()),
         Subject::Reservation(id) => q.filter(document::Column::ReservationId.eq(id)),
         Subject::Item(id) => q.filter(document::Column::ItemId.eq(id)),
+        Subject::DirectCession(id) => q.filter(document::Column::DirectCessionId.eq(id)),
     };
     Ok(q.order_by_desc(document::Column::Version).one(db).await?)
 }
@@ -1068,7 +1362,7 @@ pub async fn generate(
         full["version"] = json!(version);
         let qr = render::qr_svg(&verify_url).map_err(DocError::Render)?;
         let renderer = docs.renderer.clone();
-        let template = kind.template();
+        let template = kind.template_for(subject);
         let ident = code.clone();
         let pdf =
             tokio::task::spawn_blocking(move || renderer.render(template, &full, &qr, &ident))
@@ -1094,6 +1388,7 @@ pub async fn generate(
             lot_id: Set(built.lot_id),
             reservation_id: Set(built.reservation_id),
             item_id: Set(built.item_id),
+            direct_cession_id: Set(built.direct_cession_id),
             parties: Set(serde_json::to_string(&built.parties).unwrap_or_default()),
             data: Set(serde_json::to_string(&data).unwrap_or_default()),
             sha256: Set(sha256.clone()),
@@ -1119,7 +1414,7 @@ pub async fn generate(
                         "document_id": id, "series_id": series_id, "version": version,
                         "kind": kind.as_str(), "code": code, "sha256": sha256, "signed": signed,
                         "lot_id": built.lot_id, "reservation_id": built.reservation_id,
-                        "item_id": built.item_id,
+                        "item_id": built.item_id, "direct_cession_id": built.direct_cession_id,
                     }),
                 })
                 .await?;
@@ -1201,6 +1496,51 @@ mod tests {
             grouped_digits("39825979619074", &[3, 3, 3]),
             "398 259 796 19074"
         );
+    }
+
+    #[test]
+    fn a_refusal_of_29_devices_prints_each_reason_once_with_its_devices() {
+        use eligibility::{Reason, ReasonCode};
+        let mut reasons = vec![Reason {
+            code: ReasonCode::EsusAccreditationExpired,
+            item: None,
+            message_fr: "L'agrément ESUS a expiré.".into(),
+            message_en: String::new(),
+        }];
+        for i in 0..29 {
+            reasons.push(Reason {
+                code: if i < 27 {
+                    ReasonCode::NetBookValueUnknown
+                } else {
+                    ReasonCode::OverTenYearsOld
+                },
+                item: Some(i),
+                message_fr: format!("Le bien INV-{i} …"),
+                message_en: String::new(),
+            });
+        }
+        let reference = |i: Option<usize>| i.map(|i| format!("INV-{i}"));
+        let text = grouped_reasons(&reasons, &reference);
+        assert_eq!(text.matches("L'agrément ESUS a expiré.").count(), 1);
+        assert_eq!(text.matches("valeur non renseignée").count(), 1, "{text}");
+        assert!(text.contains("27 bien(s), valeur non renseignée"), "{text}");
+        assert!(text.contains("2 bien(s), plus de 10 ans"), "{text}");
+        assert!(text.contains("INV-0, INV-1") && text.contains("INV-27, INV-28"));
+        assert!(!text.contains("Le bien INV-"), "{text}");
+    }
+
+    #[test]
+    fn totals_count_only_known_values_and_say_how_many_are_missing() {
+        assert_eq!(total_line([Some(100), Some(23_300)]), "234,00\u{00A0}€");
+        assert_eq!(
+            total_line([Some(123_400), None, None, None]),
+            "1\u{202F}234,00\u{00A0}€ (total des valeurs connues ; 3 valeur(s) non renseignée(s))"
+        );
+        assert_eq!(
+            total_line([None, None]),
+            "non calculé : 2 valeur(s) non renseignée(s)"
+        );
+        assert_eq!(total_line([]), "0,00\u{00A0}€");
     }
 
     #[test]

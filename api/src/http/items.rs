@@ -143,6 +143,11 @@ pub struct ItemResponse {
     pub acquisition_date: Option<NaiveDate>,
     pub acquisition_value_cents: Option<i64>,
     pub net_book_value_cents: Option<i64>,
+    /// The value the public body confirmed while the net book value is unknown (judged against
+    /// the 300 € ceiling), with how it was obtained.
+    pub valuation: Option<ValuationResponse>,
+    /// The operator's override of the 300 € ceiling, with its reason.
+    pub ceiling_override: Option<CeilingOverrideResponse>,
     pub condition_notes: Option<String>,
     /// Grade after refurbishment (A, B or C).
     pub grade: Option<String>,
@@ -186,6 +191,24 @@ impl From<item::Model> for ItemResponse {
             acquisition_date: m.acquisition_date,
             acquisition_value_cents: m.acquisition_value_cents,
             net_book_value_cents: m.net_book_value_cents,
+            valuation: match (m.valuation_cents, m.valuation_method, m.valuation_at) {
+                (Some(value_cents), Some(method), Some(confirmed_at)) => Some(ValuationResponse {
+                    value_cents,
+                    method,
+                    note: m.valuation_note.unwrap_or_default(),
+                    confirmed_by: m.valuation_by.unwrap_or_default(),
+                    confirmed_at,
+                }),
+                _ => None,
+            },
+            ceiling_override: match (m.ceiling_override_reason, m.ceiling_override_at) {
+                (Some(reason), Some(granted_at)) => Some(CeilingOverrideResponse {
+                    reason,
+                    granted_by: m.ceiling_override_by.unwrap_or_default(),
+                    granted_at,
+                }),
+                _ => None,
+            },
             condition_notes: m.condition_notes,
             grade: m.grade,
             status: DomStatus::parse(&m.status)
@@ -199,6 +222,52 @@ impl From<item::Model> for ItemResponse {
             updated_at: m.updated_at,
         }
     }
+}
+
+/// How a value was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ValuationMethod {
+    /// The net book value from the body's accounts, given in `value_cents`.
+    NetBookValue,
+    /// The service's estimate from category and age (`docs/legal.md`); `value_cents` is not sent.
+    Estimate,
+}
+
+/// The value a public body confirms for a device whose net book value is unknown.
+#[derive(Debug, Clone, Object)]
+pub struct ValuationRequest {
+    pub method: ValuationMethod,
+    /// With `net_book_value`: the value in euro cents.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000000000")))]
+    pub value_cents: Option<i64>,
+}
+
+/// A confirmed value.
+#[derive(Debug, Clone, Object)]
+pub struct ValuationResponse {
+    pub value_cents: i64,
+    /// `net_book_value` or `estimate`.
+    pub method: String,
+    /// How it was obtained, in French, as printed on the convention.
+    pub note: String,
+    pub confirmed_by: String,
+    pub confirmed_at: DateTime<Utc>,
+}
+
+/// The operator's reasoned override of the ceiling.
+#[derive(Debug, Clone, Object)]
+pub struct CeilingOverrideRequest {
+    #[oai(validator(max_length = 1000))]
+    pub reason: Str,
+}
+
+/// A recorded override of the ceiling.
+#[derive(Debug, Clone, Object)]
+pub struct CeilingOverrideResponse {
+    pub reason: String,
+    pub granted_by: String,
+    pub granted_at: DateTime<Utc>,
 }
 
 /// A page of devices.
@@ -525,6 +594,96 @@ impl ItemsApi {
             commands::items::update_item(&self.state.db, &by, id.0, precondition, &fields).await?;
         let tag = etag(updated.version);
         Ok(Versioned::Ok(Json(updated.into()), tag))
+    }
+
+    /// Confirm the value of a device
+    ///
+    /// A free cession is capped at 300 € per device (décret n° 2022-791, CG3P D3212-3 to
+    /// D3212-5), judged on its net book value. When the inventory has none, the public body
+    /// confirms one: the net book value from its accounts, or the service's estimate from the
+    /// device's category and age (straight-line depreciation, method in `docs/legal.md`). The
+    /// value, how it was obtained, who confirmed it and when are recorded and printed on the
+    /// convention. 409 when the net book value is known or the device has left the body; 422
+    /// `no_value_estimate` when no estimate can be made (no acquisition date).
+    #[oai(
+        path = "/items/:id/valuation",
+        method = "post",
+        operation_id = "confirm_item_valuation"
+    )]
+    async fn confirm_item_valuation(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<ValuationRequest>,
+    ) -> ApiResult<Json<ItemResponse>> {
+        let current = find_item(&self.state.db, id.0).await?;
+        let acting = auth
+            .0
+            .authorize_related("confirm_item_valuation", &[current.organisation_id])?
+            .ok_or_else(ApiError::forbidden)?;
+        let valuation = match (body.0.method, body.0.value_cents) {
+            (ValuationMethod::NetBookValue, Some(v)) => commands::items::Valuation::NetBookValue(v),
+            (ValuationMethod::NetBookValue, None) => {
+                return Err(ApiError::field(
+                    "value_cents",
+                    reemploi_domain::Invalid::Required,
+                ));
+            }
+            (ValuationMethod::Estimate, None) => commands::items::Valuation::Estimate,
+            (ValuationMethod::Estimate, Some(_)) => {
+                return Err(ApiError::field(
+                    "value_cents",
+                    reemploi_domain::Invalid::NotAllowedForKind,
+                )
+                .detail(
+                    "Une estimation est calculée par le service : n'envoyez pas de valeur.",
+                    "An estimate is computed by the service: send no value.",
+                ));
+            }
+        };
+        let by = By::acting(&auth.0, &acting);
+        let name = store_items::person_name(&self.state.db, &auth.0).await?;
+        let updated = commands::items::confirm_valuation(
+            &self.state.db,
+            &by,
+            id.0,
+            valuation,
+            &name,
+            self.state.settings.today(),
+        )
+        .await?;
+        Ok(Json(updated.into()))
+    }
+
+    /// Override the ceiling for a device (operator)
+    ///
+    /// The platform operator allows the cession of a device whose value is unknown or above the
+    /// 300 € ceiling, with a reason. The override, its author and its date are recorded on the
+    /// device and printed on its convention.
+    #[oai(
+        path = "/items/:id/ceiling-override",
+        method = "post",
+        operation_id = "override_item_ceiling"
+    )]
+    async fn override_item_ceiling(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<CeilingOverrideRequest>,
+    ) -> ApiResult<Json<ItemResponse>> {
+        auth.0.authorize("override_item_ceiling", None)?;
+        let reason = reemploi_domain::text::LongText::parse(&body.0.reason)
+            .map_err(|r| ApiError::field("reason", r))?;
+        // The platform's operator acts for no organisation.
+        let by = By {
+            actor: None,
+            actor_ref: auth.0.actor_ref(),
+            organisation_id: Uuid::nil(),
+        };
+        let name = store_items::person_name(&self.state.db, &auth.0).await?;
+        let updated =
+            commands::items::override_ceiling(&self.state.db, &by, id.0, &reason, &name).await?;
+        Ok(Json(updated.into()))
     }
 
     /// A device's history

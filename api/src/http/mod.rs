@@ -4,6 +4,7 @@
 pub mod access;
 pub mod accounts;
 pub mod api_keys;
+pub mod cessions;
 pub mod demand;
 pub mod documents;
 pub mod etag;
@@ -55,7 +56,8 @@ pub type Apis = (
     search::SearchApi,
     demand::DemandApi,
     documents::DocumentsApi,
-    impact::ImpactApi,
+    // poem-openapi implements tuples of at most 16: resources beyond nest in a tuple.
+    (impact::ImpactApi, cessions::CessionsApi),
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -86,7 +88,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         search::SearchApi { state: s() },
         demand::DemandApi { state: s() },
         documents::DocumentsApi { state: s() },
-        impact::ImpactApi { state: s() },
+        (
+            impact::ImpactApi { state: s() },
+            cessions::CessionsApi { state: s() },
+        ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)

@@ -33,6 +33,8 @@ pub enum ApiTags {
     Documents,
     /// Impact and compliance: factor sets, reports, the legal re-use rate, open data.
     Impact,
+    /// A public body's direct cessions to its staff (5°) or another public body (11°).
+    Cessions,
     /// Searching published lots and the catalogue of available devices.
     Search,
     /// Health checks and reference data.

@@ -10,8 +10,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use uuid::Uuid;
 
 use super::entities::{
-    disposal, document, handover, handover_item, impact_factor_set, item, lot, organisation,
-    reservation, reservation_item,
+    direct_cession, direct_cession_item, disposal, document, handover, handover_item,
+    impact_factor_set, item, lot, organisation, reservation, reservation_item,
 };
 use crate::error::{ApiError, ApiResult};
 
@@ -94,6 +94,34 @@ pub async fn outcomes<C: ConnectionTrait>(db: &C, year: i32) -> ApiResult<Vec<Ro
             });
         }
     }
+    for c in direct_cession::Entity::find()
+        .filter(direct_cession::Column::HandedOverOn.gte(from))
+        .filter(direct_cession::Column::HandedOverOn.lte(to))
+        .all(db)
+        .await?
+    {
+        let ids: Vec<Uuid> = direct_cession_item::Entity::find()
+            .filter(direct_cession_item::Column::DirectCessionId.eq(c.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| r.item_id)
+            .collect();
+        for m in item::Entity::find()
+            .filter(item::Column::Id.is_in(ids))
+            .all(db)
+            .await?
+        {
+            rows.push(Row {
+                item: m,
+                outcome: Outcome::Donated,
+                on: c.handed_over_on,
+                weight_kg: None,
+                actor: c.organisation_id,
+                association: None,
+            });
+        }
+    }
     for d in disposal::Entity::find()
         .filter(disposal::Column::DisposedOn.gte(from))
         .filter(disposal::Column::DisposedOn.lte(to))
@@ -165,6 +193,29 @@ pub async fn reformed<C: ConnectionTrait>(
             .filter(disposal::Column::ItemId.eq(m.id))
             .one(db)
             .await?;
+        // A direct cession to staff (5°) or another public body (11°), routes décret n° 2023-266
+        // counts: its convention carries the commitment, its procès-verbal de remise proves it.
+        let direct = match direct_cession_item::Entity::find_by_id(m.id)
+            .one(db)
+            .await?
+        {
+            Some(dci) => match direct_cession::Entity::find_by_id(dci.direct_cession_id)
+                .one(db)
+                .await?
+            {
+                Some(c) => {
+                    let pv = document::Entity::find()
+                        .filter(document::Column::DirectCessionId.eq(c.id))
+                        .filter(document::Column::Kind.eq("pv_remise"))
+                        .one(db)
+                        .await?
+                        .map(|d| d.code);
+                    Some((c, pv))
+                }
+                None => None,
+            },
+            None => None,
+        };
         // When the body parted with it: at collection when given to the refurbisher, at the
         // association's handover in service mode, at disposal when recycled from its hands.
         let collected_on = match mode {
@@ -191,15 +242,18 @@ pub async fn reformed<C: ConnectionTrait>(
             }
             _ => None,
         };
-        let parted_on = match (&collected_on, &handed, &disposal) {
-            (Some(on), _, _) => *on,
-            (None, Some((r, _)), _) => r.handover_on.unwrap_or(r.updated_at.date_naive()),
-            (None, None, Some(d)) => d.disposed_on,
-            _ => continue,
+        // A direct cession is its own parting: the day of its remise.
+        let direct_on = direct.as_ref().map(|(c, _)| c.handed_over_on);
+        let parted_on = match (direct_on, collected_on, &handed, &disposal) {
+            (Some(on), _, _, _) | (None, Some(on), _, _) => on,
+            (None, None, Some((r, _)), _) => r.handover_on.unwrap_or(r.updated_at.date_naive()),
+            (None, None, None, Some(d)) => d.disposed_on,
+            (None, None, None, None) => continue,
         };
         // The taker's commitment before the cession: the convention signed by both parties when
         // the refurbisher took the devices, the association's recorded commitment otherwise.
         let prior_commitment = match (collected_on, mode) {
+            _ if direct.is_some() => direct.as_ref().is_some_and(|(c, _)| c.commitment_reuse),
             (Some(_), Some((lot_id, _))) => document::Entity::find()
                 .filter(document::Column::LotId.eq(lot_id))
                 .filter(document::Column::Kind.eq("convention_cession"))
@@ -210,14 +264,17 @@ pub async fn reformed<C: ConnectionTrait>(
                 .is_some(),
             _ => handed.as_ref().is_some_and(|(r, _)| r.commitment_reuse),
         };
-        let proof = handed.as_ref().and_then(|(_, pv)| pv.clone());
+        let proof = match &direct {
+            Some((_, pv)) => pv.clone(),
+            None => handed.as_ref().and_then(|(_, pv)| pv.clone()),
+        };
         out.push((
             ReformedItem {
                 id: m.id.to_string(),
                 category,
                 acquisition_date: m.acquisition_date,
                 parted_on,
-                reused: handed.is_some(),
+                reused: handed.is_some() || direct.is_some(),
                 prior_commitment,
                 proof_of_reuse: proof.is_some(),
             },

@@ -131,6 +131,39 @@ pub async fn lock_item<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<item::
         .ok_or_else(ApiError::not_found)
 }
 
+/// The value a device is judged on against the 300 € ceiling: its net book value when the
+/// inventory has it, otherwise the value its public body confirmed (`docs/legal.md`).
+pub fn ceiling_value_cents(m: &item::Model) -> Option<i64> {
+    m.net_book_value_cents.or(m.valuation_cents)
+}
+
+/// What the eligibility check of `domain` knows of a device.
+pub fn eligibility_facts(m: &item::Model) -> reemploi_domain::eligibility::ItemFacts {
+    reemploi_domain::eligibility::ItemFacts {
+        reference: m.inventory_number.clone(),
+        category: Category::parse(&m.category).unwrap_or(Category::Other),
+        net_book_value_cents: ceiling_value_cents(m),
+        acquisition_date: m.acquisition_date,
+        age_override: m.age_override_reason.is_some(),
+        ceiling_override: m.ceiling_override_reason.is_some(),
+    }
+}
+
+/// How documents and records name the caller: the user's display name, or the API key.
+pub async fn person_name<C: ConnectionTrait>(
+    db: &C,
+    caller: &crate::access::Caller,
+) -> ApiResult<String> {
+    Ok(match caller.user_id() {
+        Some(id) => super::entities::user::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|u| u.display_name)
+            .unwrap_or_else(|| caller.actor_ref()),
+        None => format!("clé d'API ({})", caller.actor_ref()),
+    })
+}
+
 /// The organisations related to a device: origin, owner, custodian.
 pub fn related_orgs(m: &item::Model) -> [Uuid; 3] {
     [m.organisation_id, m.owner_id, m.custodian_id]

@@ -15,6 +15,7 @@ pub struct Model {
     pub lot_id: Option<Uuid>,
     pub reservation_id: Option<Uuid>,
     pub item_id: Option<Uuid>,
+    pub direct_cession_id: Option<Uuid>,
     /// JSON list of `{organisation_id, role}`.
     pub parties: String,
     /// The JSON the template rendered (without code and version).

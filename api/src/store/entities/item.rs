@@ -34,6 +34,19 @@ pub struct Model {
     pub custodian_id: Uuid,
     pub lot_id: Option<Uuid>,
     pub age_override_reason: Option<String>,
+    /// The value judged against the ceiling when the net book value is unknown, confirmed by the
+    /// public body: how it was obtained (`net_book_value`, `estimate`), by whom, when.
+    pub valuation_cents: Option<i64>,
+    pub valuation_method: Option<String>,
+    /// How the value was obtained, in French, as printed (the estimate's method).
+    pub valuation_note: Option<String>,
+    /// `Name (user/<id>)` of who confirmed it.
+    pub valuation_by: Option<String>,
+    pub valuation_at: Option<DateTimeUtc>,
+    /// The operator's reasoned override of the ceiling, who granted it and when.
+    pub ceiling_override_reason: Option<String>,
+    pub ceiling_override_by: Option<String>,
+    pub ceiling_override_at: Option<DateTimeUtc>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -2,6 +2,8 @@
 
 pub mod api_key;
 pub mod claim;
+pub mod direct_cession;
+pub mod direct_cession_item;
 pub mod disposal;
 pub mod document;
 pub mod document_signature;
