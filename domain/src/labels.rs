@@ -88,6 +88,31 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
         l("Rapport d'effacement joint", "Erasure report attached"),
     ),
     (
+        "cede",
+        l(
+            "Cédé par la personne publique (personnel ou autre personne publique)",
+            "Ceded directly by the public body",
+        ),
+    ),
+    (
+        "item_valued",
+        l("Valeur de l'équipement confirmée", "Device value confirmed"),
+    ),
+    (
+        "ceiling_override_granted",
+        l(
+            "Dérogation au plafond de 300 € accordée",
+            "Exception to the 300 € ceiling granted",
+        ),
+    ),
+    (
+        "direct_cession_recorded",
+        l(
+            "Cession directe enregistrée (agent ou autre personne publique)",
+            "Direct cession recorded (staff or another public body)",
+        ),
+    ),
+    (
         "storage_media_declared",
         l("Supports de stockage déclarés", "Storage media declared"),
     ),
