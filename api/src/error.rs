@@ -133,6 +133,9 @@ error_table! {
     RequestLineExceeded => ("request_line_exceeded", 422, "Plus d'équipements que ce qu'il reste à pourvoir sur cette ligne de la demande", "More devices than the request line still needs"),
     // Lots, claims, collection (issue 13).
     ClaimDeadlineNotPassed => ("claim_deadline_not_passed", 409, "Les candidatures sont encore ouvertes : le choix se fait après la date limite", "Claims are still open: the choice is made after the claim deadline"),
+    // Webhooks (issue 18).
+    WebhookTargetRefused => ("webhook_target_refused", 422, "Cette adresse ne peut pas recevoir de webhooks (HTTPS obligatoire ; adresses privées, locales ou de lien local refusées)", "This address may not receive webhooks (HTTPS required; private, loopback and link-local addresses refused)"),
+    WebhookInactive => ("webhook_inactive", 409, "Ce webhook est en pause ou désactivé : réactivez-le d'abord", "This webhook is paused or disabled: resume it first"),
 }
 
 /// A localised message for a field refusal.

@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod lot;
 pub mod organisation;
 pub mod text;
+pub mod webhooks;
 pub mod workshop;
 
 pub use error::{FieldError, FieldErrors, Invalid};

@@ -24,6 +24,7 @@ pub mod search;
 pub mod sites;
 pub mod transitions;
 pub mod types;
+pub mod webhooks;
 pub mod workshop;
 
 use poem::endpoint::make_sync;
@@ -52,7 +53,7 @@ pub type Apis = (
     search::SearchApi,
     demand::DemandApi,
     documents::DocumentsApi,
-    impact::ImpactApi,
+    (impact::ImpactApi, webhooks::WebhooksApi),
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -80,7 +81,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         search::SearchApi { state: s() },
         demand::DemandApi { state: s() },
         documents::DocumentsApi { state: s() },
-        impact::ImpactApi { state: s() },
+        (
+            impact::ImpactApi { state: s() },
+            webhooks::WebhooksApi { state: s() },
+        ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)

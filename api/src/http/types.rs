@@ -33,6 +33,8 @@ pub enum ApiTags {
     Documents,
     /// Impact and compliance: factor sets, reports, the legal re-use rate, open data.
     Impact,
+    /// Webhook subscriptions, their delivery log and redelivery (Standard Webhooks).
+    Webhooks,
     /// Searching published lots and the catalogue of available devices.
     Search,
     /// Health checks and reference data.

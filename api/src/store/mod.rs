@@ -11,6 +11,7 @@ pub mod lots;
 pub mod organisations;
 pub mod outbox;
 pub mod tx;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -30,3 +30,6 @@ pub mod sanitisation_record;
 pub mod session;
 pub mod site;
 pub mod user;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_subscription;
