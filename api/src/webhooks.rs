@@ -112,6 +112,9 @@ pub async fn check_target(raw: &str, allow: &[AllowEntry]) -> Result<Target, Tar
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_ascii_lowercase();
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(TargetError::Malformed);
+    }
     let port = url.port_or_known_default().ok_or(TargetError::Malformed)?;
     let literal: Option<IpAddr> = host.parse().ok();
     let addrs: Vec<SocketAddr> = match literal {

@@ -22,5 +22,6 @@ mod robustness;
 mod scenario;
 mod search;
 mod sites;
+mod webhooks;
 mod workshop;
 mod writes;
