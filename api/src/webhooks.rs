@@ -119,10 +119,14 @@ pub async fn check_target(raw: &str, allow: &[AllowEntry]) -> Result<Target, Tar
     let literal: Option<IpAddr> = host.parse().ok();
     let addrs: Vec<SocketAddr> = match literal {
         Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|_| TargetError::Unresolvable)?
-            .collect(),
+        None => tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::lookup_host((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| TargetError::Unresolvable)?
+        .map_err(|_| TargetError::Unresolvable)?
+        .collect(),
     };
     if addrs.is_empty() {
         return Err(TargetError::Unresolvable);
@@ -297,9 +301,10 @@ impl Deliverer {
         } else {
             PENDING
         };
-        let txn = crate::store::begin_raw(&self.db)
-            .await
-            .context("opening a delivery record")?;
+        // Bookkeeping of the worker, like the outbox's own: no event (an event per try would
+        // itself be delivered), and each statement stands alone — a crash between them leaves
+        // the message leased, so it is tried again (at least once).
+        let db = &self.db;
         webhook_attempt::Entity::insert(webhook_attempt::ActiveModel {
             id: Set(crate::store::new_id()),
             delivery_id: Set(d.id),
@@ -311,7 +316,7 @@ impl Deliverer {
             error: Set(tried.error.clone()),
             attempted_at: Set(now),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(db)
         .await
         .context("logging a delivery attempt")?;
         webhook_delivery::Entity::update_many()
@@ -335,7 +340,7 @@ impl Deliverer {
                 Expr::value(if ok { Some(now) } else { d.delivered_at }),
             )
             .filter(webhook_delivery::Column::Id.eq(d.id))
-            .exec(&txn)
+            .exec(db)
             .await
             .context("recording a delivery")?;
         let failures = if ok {
@@ -345,7 +350,7 @@ impl Deliverer {
                     Expr::value(0),
                 )
                 .filter(webhook_subscription::Column::Id.eq(sub.id))
-                .exec(&txn)
+                .exec(db)
                 .await
                 .context("resetting a subscription's failures")?;
             0
@@ -356,15 +361,14 @@ impl Deliverer {
                     Expr::col(webhook_subscription::Column::ConsecutiveFailures).add(1),
                 )
                 .filter(webhook_subscription::Column::Id.eq(sub.id))
-                .exec(&txn)
+                .exec(db)
                 .await
                 .context("counting a subscription's failure")?;
             webhook_subscription::Entity::find_by_id(sub.id)
-                .one(&txn)
+                .one(db)
                 .await?
                 .map_or(0, |s| s.consecutive_failures)
         };
-        txn.commit().await.context("committing a delivery record")?;
         if let Some(err) = &tried.error {
             tracing::warn!(webhook.id = %sub.id, delivery.id = %d.id, delivery.attempts = attempts, error = %err, "webhook delivery failed");
         }

@@ -631,7 +631,7 @@ async fn two_instances_on_one_database_deliver_each_event_once() {
     let created = subscribe(&app, &chain.town, &receiver.url, &["site.*", "lot.*"]).await;
     assert_eq!(created.status, 201, "{}", created.text);
     // Writes through both instances.
-    for i in 0..6 {
+    for i in 0..14 {
         let on = if i % 2 == 0 { &app } else { &second };
         on.site(&chain.town, 47.6, 1.3).await;
     }
@@ -645,7 +645,7 @@ async fn two_instances_on_one_database_deliver_each_event_once() {
         &format!("types=site.*,lot.*&since={since}"),
     )
     .await;
-    assert_eq!(expected.len(), 9);
+    assert_eq!(expected.len(), 17);
     let got = receiver.wait_for(expected.len(), 20).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let got = if receiver.got().len() > got.len() {

@@ -282,10 +282,10 @@ pub async fn redeliver(
             serde_json::json!({ "webhook_id": s.id, "delivery_id": d.id }),
         )
         .await?;
-        Ok(webhook_delivery::Entity::find_by_id(d.id)
+        webhook_delivery::Entity::find_by_id(d.id)
             .one(tx)
             .await?
-            .ok_or_else(ApiError::not_found)?)
+            .ok_or_else(ApiError::not_found)
     })
 }
 

@@ -170,6 +170,10 @@ impl EventsApi {
         method = "get",
         operation_id = "list_organisation_events"
     )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "poem-openapi takes each query parameter as an argument"
+    )]
     async fn list_organisation_events(
         &self,
         auth: BearerAuth,
