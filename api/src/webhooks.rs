@@ -195,9 +195,16 @@ impl Deliverer {
             self.set_delivery_status(&d, ABANDONED).await?;
             return self.finish(msg, msg.attempts).await;
         };
-        if q::earlier_pending(&self.db, &d).await? {
-            // In order per subject: wait until the earlier one has gone out (or been given up).
-            let wait = Duration::from_millis(Ord::min(self.settings.retry_base_ms, 5000));
+        if let Some(earlier) = q::earlier_pending(&self.db, &d).await? {
+            // In order per subject: wait until the earlier one has gone out (or been given up),
+            // that is until its next try when it is backing off, else a short while.
+            let short = Ord::min(self.settings.retry_base_ms, 1000);
+            let until_earlier = earlier
+                .next_attempt_at
+                .map(|at| (at - crate::store::now()).num_milliseconds())
+                .and_then(|ms| u64::try_from(ms).ok())
+                .unwrap_or(0);
+            let wait = Duration::from_millis(Ord::max(until_earlier, short));
             return self.reschedule(msg, msg.attempts, wait, None).await;
         }
         let tried = self.try_once(&sub, &d).await;
@@ -301,6 +308,14 @@ impl Deliverer {
         } else {
             PENDING
         };
+        let wait = Duration::from_millis(backoff_ms(
+            attempts as u32,
+            self.settings.retry_base_ms,
+            self.settings.retry_max_secs.saturating_mul(1000),
+        ));
+        let next_attempt_at = (!ok && !exhausted).then(|| {
+            now + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::seconds(1))
+        });
         // Bookkeeping of the worker, like the outbox's own: no event (an event per try would
         // itself be delivered), and each statement stands alone — a crash between them leaves
         // the message leased, so it is tried again (at least once).
@@ -335,6 +350,10 @@ impl Deliverer {
                 Expr::value(tried.error.clone()),
             )
             .col_expr(webhook_delivery::Column::UpdatedAt, Expr::value(now))
+            .col_expr(
+                webhook_delivery::Column::NextAttemptAt,
+                Expr::value(next_attempt_at),
+            )
             .col_expr(
                 webhook_delivery::Column::DeliveredAt,
                 Expr::value(if ok { Some(now) } else { d.delivered_at }),
@@ -380,11 +399,6 @@ impl Deliverer {
         if ok || exhausted {
             self.finish(msg, attempts).await
         } else {
-            let wait = Duration::from_millis(backoff_ms(
-                attempts as u32,
-                self.settings.retry_base_ms,
-                self.settings.retry_max_secs.saturating_mul(1000),
-            ));
             self.reschedule(msg, attempts, wait, tried.error).await
         }
     }

@@ -66,6 +66,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone("created_at"))
                     .col(timestamp_with_time_zone("updated_at"))
                     .col(timestamp_with_time_zone_null("delivered_at"))
+                    .col(timestamp_with_time_zone_null("next_attempt_at"))
                     .foreign_key(&mut fk(
                         "webhook_deliveries",
                         "subscription_id",

@@ -162,6 +162,7 @@ pub async fn fan_out<C: ConnectionTrait>(db: &C, e: &event::Model) -> Result<(),
             created_at: Set(now),
             updated_at: Set(now),
             delivered_at: Set(None),
+            next_attempt_at: Set(None),
         })
         .exec_without_returning(db)
         .await?;
@@ -208,20 +209,20 @@ pub async fn attempts_of<C: ConnectionTrait>(
         .await
 }
 
-/// Whether a delivery of the same subscription and subject queued before this one has not gone
-/// out yet (deliveries of one subject go out in order).
+/// The earliest delivery of the same subscription and subject, queued before this one, that
+/// has not gone out yet (deliveries of one subject go out in order).
 pub async fn earlier_pending<C: ConnectionTrait>(
     db: &C,
     d: &webhook_delivery::Model,
-) -> Result<bool, DbErr> {
-    Ok(webhook_delivery::Entity::find()
+) -> Result<Option<webhook_delivery::Model>, DbErr> {
+    webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::SubscriptionId.eq(d.subscription_id))
         .filter(webhook_delivery::Column::Subject.eq(d.subject.clone()))
         .filter(webhook_delivery::Column::Status.eq(PENDING))
         .filter(webhook_delivery::Column::Id.lt(d.id))
+        .order_by_asc(webhook_delivery::Column::Id)
         .one(db)
-        .await?
-        .is_some())
+        .await
 }
 
 fn escape_like(s: &str) -> String {
