@@ -267,6 +267,10 @@ pub async fn redeliver(
         webhook_delivery::Entity::update_many()
             .col_expr(webhook_delivery::Column::Status, Expr::value(PENDING))
             .col_expr(
+                webhook_delivery::Column::NextAttemptAt,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
+            .col_expr(
                 webhook_delivery::Column::UpdatedAt,
                 Expr::value(store::now()),
             )
