@@ -118,8 +118,18 @@ pub const RULES: &[(&str, Access)] = &[
     ("update_site", org(ANY_ROLE, true)),
     ("archive_site", org(ADMIN, true)),
     // Audit log.
-    ("list_organisation_events", org(ADMIN, false)),
+    // The event feed: every member may read it (integrations use agent API keys).
+    ("list_organisation_events", org(ANY_ROLE, false)),
     ("verify_organisation_events", org(ADMIN, false)),
+    // Webhooks.
+    ("create_webhook", org(ADMIN, true)),
+    ("list_webhooks", org(ADMIN, false)),
+    ("get_webhook", org(ADMIN, false)),
+    ("update_webhook", org(ADMIN, true)),
+    ("delete_webhook", org(ADMIN, true)),
+    ("rotate_webhook_secret", org(ADMIN, true)),
+    ("list_webhook_deliveries", org(ADMIN, false)),
+    ("redeliver_webhook", org(ADMIN, true)),
     // Inventory.
     ("create_item", acting(PUBLIC_BODY, ANY_ROLE, true)),
     ("list_items", acting(WORKING_KINDS, ANY_ROLE, false)),

@@ -81,6 +81,10 @@ pub async fn prepare(
         search: search.clone(),
         max_backoff_secs: settings.outbox_max_backoff_secs as i64,
         today: settings.today,
+        webhooks: crate::webhooks::Deliverer {
+            db: db.clone(),
+            settings: settings.webhooks.clone(),
+        },
     };
     Ok((state, worker))
 }

@@ -91,6 +91,66 @@ pub struct Settings {
     /// `REEMPLOI_RESERVATION_DAYS`: how long a reservation holds items by default.
     #[validate(range(min = 1, max = 90))]
     pub reservation_days: u32,
+    /// Webhook delivery: retries, back-off, auto-disable, the SSRF allow-list.
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhooks are delivered (`REEMPLOI_WEBHOOK_*`).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `REEMPLOI_WEBHOOK_ALLOW`: comma-separated hosts, addresses or CIDR networks that may be
+    /// targets although they are private, loopback or link-local, and may use plain `http://`
+    /// (tests, local deployments). Empty by default: only public HTTPS targets.
+    pub allow: Vec<reemploi_domain::webhooks::AllowEntry>,
+    /// `REEMPLOI_WEBHOOK_MAX_ATTEMPTS`: tries of one delivery before it is given up.
+    pub max_attempts: u32,
+    /// `REEMPLOI_WEBHOOK_RETRY_BASE_MS`: wait after the first failure, doubled after each.
+    pub retry_base_ms: u64,
+    /// `REEMPLOI_WEBHOOK_RETRY_MAX_SECS`: longest wait between two tries.
+    pub retry_max_secs: u64,
+    /// `REEMPLOI_WEBHOOK_DISABLE_AFTER`: failed tries in a row after which a subscription is
+    /// disabled and its admins are mailed.
+    pub disable_after: u32,
+    /// `REEMPLOI_WEBHOOK_TIMEOUT_MS`: how long a receiver has to answer.
+    pub timeout_ms: u64,
+}
+
+fn webhook_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<WebhookSettings, ConfigError> {
+    let mut allow = Vec::new();
+    for part in get("REEMPLOI_WEBHOOK_ALLOW").unwrap_or_default().split(',') {
+        if part.trim().is_empty() {
+            continue;
+        }
+        allow.push(
+            reemploi_domain::webhooks::AllowEntry::parse(part).map_err(|_| ConfigError {
+                var: "REEMPLOI_WEBHOOK_ALLOW",
+                message: format!(
+                    "`{}` is not a host name, an address or a CIDR network",
+                    part.trim()
+                ),
+            })?,
+        );
+    }
+    let ranged =
+        |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            let v: u64 = parse_var(get, var, default)?;
+            if (min..=max).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError {
+                    var,
+                    message: format!("out of the allowed range ({min}..={max})"),
+                })
+            }
+        };
+    Ok(WebhookSettings {
+        allow,
+        max_attempts: ranged("REEMPLOI_WEBHOOK_MAX_ATTEMPTS", 10, 1, 50)? as u32,
+        retry_base_ms: ranged("REEMPLOI_WEBHOOK_RETRY_BASE_MS", 5000, 10, 3_600_000)?,
+        retry_max_secs: ranged("REEMPLOI_WEBHOOK_RETRY_MAX_SECS", 3600, 1, 86_400)?,
+        disable_after: ranged("REEMPLOI_WEBHOOK_DISABLE_AFTER", 20, 1, 10_000)? as u32,
+        timeout_ms: ranged("REEMPLOI_WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000)?,
+    })
 }
 
 impl fmt::Debug for Settings {
@@ -336,6 +396,7 @@ impl Settings {
                 .unwrap_or_default(),
             outbox_max_backoff_secs: parse_var(get, "REEMPLOI_OUTBOX_MAX_BACKOFF_SECS", 300)?,
             reservation_days: parse_var(get, "REEMPLOI_RESERVATION_DAYS", 7)?,
+            webhooks: webhook_settings(get)?,
         };
         settings.validate().map_err(|errors| {
             let (field, detail) = errors

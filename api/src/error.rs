@@ -136,6 +136,9 @@ error_table! {
     // The ceiling in every mode, cessions 5° and 11° (issue 14).
     CeilingExceeded => ("ceiling_exceeded", 422, "Valeur unitaire supérieure au plafond de 300 € ou non renseignée (décret n° 2022-791)", "Unit value above the 300 € ceiling or unknown (décret n° 2022-791)"),
     NoValueEstimate => ("no_value_estimate", 422, "La valeur de cet équipement ne peut pas être estimée (date d'acquisition ou catégorie manquante) : indiquez sa valeur nette comptable", "This device's value cannot be estimated (acquisition date or category missing): give its net book value"),
+    // Webhooks (issue 18).
+    WebhookTargetRefused => ("webhook_target_refused", 422, "Cette adresse ne peut pas recevoir de webhooks (HTTPS obligatoire ; adresses privées, locales ou de lien local refusées)", "This address may not receive webhooks (HTTPS required; private, loopback and link-local addresses refused)"),
+    WebhookInactive => ("webhook_inactive", 409, "Ce webhook est en pause ou désactivé : réactivez-le d'abord", "This webhook is paused or disabled: resume it first"),
 }
 
 /// A localised message for a field refusal.

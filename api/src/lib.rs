@@ -19,4 +19,5 @@ pub mod search;
 pub mod security;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 pub mod worker;

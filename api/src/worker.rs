@@ -30,6 +30,8 @@ pub struct Worker {
     pub max_backoff_secs: i64,
     /// `REEMPLOI_TODAY`, when set.
     pub today: Option<chrono::NaiveDate>,
+    /// Webhook delivery (its own retries, back-off and ordering).
+    pub webhooks: crate::webhooks::Deliverer,
 }
 
 impl Worker {
@@ -62,10 +64,12 @@ impl Worker {
             .filter(outbox::Column::DoneAt.is_null())
             .filter(outbox::Column::NextAttemptAt.lte(now))
             // Index messages are never parked: the index must catch up whenever the engine returns.
+            // Webhook messages count and give up their attempts themselves.
             .filter(
                 outbox::Column::Attempts
                     .lt(MAX_ATTEMPTS)
-                    .or(outbox::Column::Topic.eq(Topic::Index.as_str())),
+                    .or(outbox::Column::Topic.eq(Topic::Index.as_str()))
+                    .or(outbox::Column::Topic.eq(Topic::Webhook.as_str())),
             )
             .filter(
                 outbox::Column::LockedUntil
@@ -78,25 +82,32 @@ impl Worker {
             .await
             .context("listing due outbox messages")?;
         let mut claimed_msgs = Vec::new();
+        let mut webhook_msgs = Vec::new();
         for msg in due {
-            // Claim: only one worker wins the lease of a message.
-            let claimed = outbox::Entity::update_many()
-                .col_expr(outbox::Column::LockedUntil, Expr::value(now + LEASE))
-                .filter(outbox::Column::Id.eq(msg.id))
-                .filter(outbox::Column::DoneAt.is_null())
-                .filter(
-                    outbox::Column::LockedUntil
-                        .is_null()
-                        .or(outbox::Column::LockedUntil.lt(now)),
-                )
-                .exec(&self.db)
-                .await
-                .context("claiming an outbox message")?;
-            if claimed.rows_affected == 1 {
+            if Topic::parse(&msg.topic) == Some(Topic::Webhook) {
+                // Claimed one at a time, just before it is sent: a slow receiver must not let
+                // the lease of messages further in the batch run out (another instance would
+                // then send them too).
+                webhook_msgs.push(msg);
+            } else if self.claim(&msg).await? {
                 claimed_msgs.push(msg);
             }
         }
-        let handled = claimed_msgs.len();
+        let mut handled = 0;
+        for msg in &webhook_msgs {
+            if !self.claim(msg).await? {
+                continue;
+            }
+            handled += 1;
+            // The deliverer records the outcome on the message itself (its own back-off, and
+            // deferral behind an earlier delivery of the same subject).
+            if let Err(err) = self.webhooks.perform(msg).await {
+                let err = format!("{err:#}");
+                tracing::warn!(outbox.id = %msg.id, error = %err, "webhook message failed");
+                self.record(msg, Some(err)).await?;
+            }
+        }
+        handled += claimed_msgs.len();
         // Index messages are performed together: one derivation and one engine commit.
         let (index_msgs, others): (Vec<_>, Vec<_>) = claimed_msgs
             .into_iter()
@@ -114,6 +125,26 @@ impl Worker {
                 .await?;
         }
         Ok(handled)
+    }
+
+    /// Takes the lease of a message; only one worker wins it.
+    async fn claim(&self, msg: &outbox::Model) -> anyhow::Result<bool> {
+        let now = crate::store::now();
+        let claimed = outbox::Entity::update_many()
+            .col_expr(outbox::Column::LockedUntil, Expr::value(now + LEASE))
+            .filter(outbox::Column::Id.eq(msg.id))
+            .filter(outbox::Column::DoneAt.is_null())
+            // Not rescheduled by another worker since it was listed.
+            .filter(outbox::Column::NextAttemptAt.lte(now))
+            .filter(
+                outbox::Column::LockedUntil
+                    .is_null()
+                    .or(outbox::Column::LockedUntil.lt(now)),
+            )
+            .exec(&self.db)
+            .await
+            .context("claiming an outbox message")?;
+        Ok(claimed.rows_affected == 1)
     }
 
     /// Marks a message done, or schedules its next attempt with exponential back-off.
@@ -174,6 +205,7 @@ impl Worker {
                 Ok(())
             }
             Some(Topic::Index) => self.perform_index(std::slice::from_ref(msg)).await,
+            Some(Topic::Webhook) => anyhow::bail!("webhook messages are sent by the deliverer"),
             Some(Topic::Document) => {
                 let job: crate::documents::DocumentJob =
                     serde_json::from_str(&msg.payload).context("decoding a document job")?;

@@ -19,6 +19,16 @@ if ! command -v zbarimg >/dev/null 2>&1; then
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_=sudo
   $sudo_ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends zbar-tools >/dev/null
 fi
+# The reference Standard Webhooks implementation checks the signatures of real deliveries.
+# It lives in the same venv as the fuzzer's (outside the clone), extended when it lacks it.
+venv=${REEMPLOI_VENV:-$HOME/.cache/reemploi-venv}
+standardwebhooks_version=1.1.0
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$standardwebhooks_version')" 2>/dev/null; then
+  echo "== installing standardwebhooks $standardwebhooks_version into $venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "standardwebhooks==$standardwebhooks_version"
+fi
+export REEMPLOI_TEST_STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
 
 echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
 eval "$(infra/scripts/s3.sh)"

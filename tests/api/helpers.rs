@@ -159,8 +159,29 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let (url, backend) = test_database_url(dir.path()).await;
+    start(dir, url, backend, vars).await
+}
+
+/// Starts a second service instance on `app`'s database (its own data directory, mailbox and
+/// outbox worker), as a deployment with several instances behind a load balancer runs.
+pub async fn spawn_instance_of(app: &TestApp, vars: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    start(dir, app.database_url.clone(), app.backend, vars).await
+}
+
+async fn start(
+    dir: tempfile::TempDir,
+    url: String,
+    backend: &'static str,
+    vars: &[(&str, &str)],
+) -> TestApp {
     let data_dir = dir.path().display().to_string();
-    let mut all: Vec<(String, String)> = vec![
+    // Settings given by the test win over the defaults below.
+    let mut all: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    all.extend([
         ("REEMPLOI_ADDR".into(), "127.0.0.1:0".into()),
         ("REEMPLOI_DATA_DIR".into(), data_dir),
         ("DATABASE_URL".into(), url.clone()),
@@ -168,8 +189,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         ("REEMPLOI_DB_MAX_CONNECTIONS".into(), "5".into()),
         // The sample inventory has a purchase date in 2027 that must stay "in the future".
         ("REEMPLOI_TODAY".into(), "2026-11-29".into()),
-    ];
-    all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    ]);
     let settings =
         Settings::from_vars(|k| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
             .expect("test settings");
@@ -188,6 +208,128 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
         backend,
         database_url: url,
         _dir: dir,
+    }
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Header names in lowercase.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
+    pub at: std::time::Instant,
+}
+
+/// A webhook receiver on loopback: a small HTTP/1.1 server that records every request and
+/// answers the statuses of its script in turn (200 once the script is used up).
+pub struct Receiver {
+    pub url: String,
+    got: Arc<std::sync::Mutex<Vec<Received>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Receiver {
+    /// Starts a receiver answering `script` first, then 200.
+    pub async fn start(script: &[u16]) -> Receiver {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind receiver");
+        let addr = listener.local_addr().expect("receiver address");
+        let got: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
+        let script: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>> =
+            Arc::new(std::sync::Mutex::new(script.iter().copied().collect()));
+        let (g, sc) = (got.clone(), script);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (g, sc) = (g.clone(), Arc::clone(&sc));
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        let Ok(n) = sock.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let mut headers = std::collections::BTreeMap::new();
+                    for line in head.lines().skip(1) {
+                        if let Some((k, v)) = line.split_once(':') {
+                            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                        }
+                    }
+                    let len: usize = headers
+                        .get("content-length")
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < head_end + len {
+                        let Ok(n) = sock.read(&mut chunk).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                    let status = sc
+                        .lock()
+                        .ok()
+                        .and_then(|mut s| s.pop_front())
+                        .unwrap_or(200);
+                    if let Ok(mut g) = g.lock() {
+                        g.push(Received {
+                            headers,
+                            body,
+                            at: std::time::Instant::now(),
+                        });
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                    );
+                    sock.write_all(answer.as_bytes()).await.ok();
+                    sock.shutdown().await.ok();
+                });
+            }
+        });
+        Receiver {
+            url: format!("http://{addr}/hook"),
+            got,
+            task,
+        }
+    }
+
+    /// What it got so far.
+    pub fn got(&self) -> Vec<Received> {
+        self.got.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// Waits until it got at least `n` requests (at most `secs` seconds).
+    pub async fn wait_for(&self, n: usize, secs: u64) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.got();
+            if got.len() >= n || std::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

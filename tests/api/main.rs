@@ -24,5 +24,6 @@ mod robustness;
 mod scenario;
 mod search;
 mod sites;
+mod webhooks;
 mod workshop;
 mod writes;

@@ -11,7 +11,7 @@ use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Org, PASSWORD, Resp, TestApp, pdf_text, registration, spawn_app, unique_email,
+    Org, PASSWORD, Receiver, Resp, TestApp, pdf_text, registration, spawn_app_with, unique_email,
 };
 
 /// POST operations that read: they must not append anything.
@@ -165,7 +165,7 @@ async fn write_operations(app: &TestApp) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_write_operation_of_the_spec_appends_an_event() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(&[("REEMPLOI_WEBHOOK_ALLOW", "127.0.0.1")]).await;
     let mut w = Walk {
         app: &app,
         seen: BTreeSet::new(),
@@ -288,6 +288,68 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         ),
     )
     .await;
+
+    // Webhooks: the subscription receives its own `webhook.*` events, which gives a delivery
+    // to redeliver by hand.
+    let receiver = Receiver::start(&[]).await;
+    let hook = w
+        .op(
+            "create_webhook",
+            app.post(
+                &format!("{org_path}/webhooks"),
+                Some(&town.token),
+                json!({ "url": receiver.url, "event_types": ["webhook.*"] }),
+            ),
+        )
+        .await;
+    let hook_path = format!("{org_path}/webhooks/{}", s(&hook.body["webhook"]["id"]));
+    w.op(
+        "update_webhook",
+        app.send(
+            reqwest::Method::PATCH,
+            &hook_path,
+            Some(&town.token),
+            Some(json!({ "event_types": ["webhook.*", "lot.published"] })),
+            &[],
+        ),
+    )
+    .await;
+    w.op(
+        "rotate_webhook_secret",
+        app.post(
+            &format!("{hook_path}/rotate-secret"),
+            Some(&town.token),
+            json!({}),
+        ),
+    )
+    .await;
+    receiver.wait_for(1, 10).await;
+    let mut delivered = None;
+    for _ in 0..200 {
+        let log = app
+            .get(&format!("{hook_path}/deliveries"), Some(&town.token))
+            .await;
+        delivered = log.body["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["status"] == "succeeded"))
+            .map(|d| s(&d["id"]));
+        if delivered.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let delivered = delivered.expect("a webhook delivery succeeded");
+    w.op(
+        "redeliver_webhook",
+        app.post(
+            &format!("{hook_path}/deliveries/{delivered}/redeliver"),
+            Some(&town.token),
+            json!({}),
+        ),
+    )
+    .await;
+    w.op("delete_webhook", app.delete(&hook_path, Some(&town.token)))
+        .await;
 
     // Sites.
     let site_body = json!({

@@ -54,6 +54,7 @@ pub mod members;
 pub mod organisations;
 pub mod sites;
 pub mod transitions;
+pub mod webhooks;
 pub mod workshop;
 
 use reemploi_domain::organisation::Actor;

@@ -9,11 +9,14 @@ use uuid::Uuid;
 use super::access::BearerAuth;
 use super::pagination::PageRequest;
 use super::types::ApiTags;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::entities::event;
 use crate::store::events::{organisation_stream, verify_stream};
-use crate::store::organisations::{find_organisation, organisation_events_select};
+use crate::store::organisations::find_organisation;
+use crate::store::webhooks::{FeedFilter, PublicEvent, feed_select};
+use reemploi_domain::Invalid;
+use reemploi_domain::webhooks::{Subject, TypePattern};
 
 /// One event of the audit log.
 #[derive(Debug, Clone, Object)]
@@ -26,6 +29,16 @@ pub struct EventResponse {
     pub seq: i64,
     /// What happened (`organisation_registered`, `member_added`…).
     pub kind: String,
+    /// Its public type, which webhooks and the `types` filter use (`lot.published`,
+    /// `item.publish`…; `docs/webhooks.md`).
+    #[oai(rename = "type")]
+    pub event_type: String,
+    /// What it is about: `lot/<id>`, `item/<id>`, `site/<id>`, `organisation/<id>`…
+    pub subject: String,
+    /// Path of that resource in this API, when it has one.
+    pub href: Option<String>,
+    /// The organisation in whose log it is.
+    pub organisation_id: Option<Uuid>,
     /// Who did it (`user/<id>`, `api_key/<id>`, `system`).
     pub actor: String,
     /// Facts of the event.
@@ -84,8 +97,13 @@ impl ChainVerification {
 
 impl From<event::Model> for EventResponse {
     fn from(m: event::Model) -> Self {
+        let public = PublicEvent::of(&m);
         Self {
-            payload: serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null),
+            event_type: public.event_type,
+            subject: public.subject,
+            href: public.href,
+            organisation_id: m.organisation_id,
+            payload: public.facts,
             id: m.id,
             stream: m.stream,
             seq: m.seq,
@@ -98,6 +116,41 @@ impl From<event::Model> for EventResponse {
     }
 }
 
+/// Parses the feed's filters.
+fn feed_filter(
+    types: Option<&str>,
+    since: Option<&str>,
+    subject: Option<&str>,
+) -> ApiResult<FeedFilter> {
+    let mut f = FeedFilter::default();
+    if let Some(types) = types.map(str::trim).filter(|t| !t.is_empty()) {
+        for t in types.split(',') {
+            let p = TypePattern::parse(t).map_err(|r| ApiError::field("types", r))?;
+            if !f.types.contains(&p) {
+                f.types.push(p);
+            }
+        }
+        if f.types.len() > 50 {
+            return Err(ApiError::field("types", Invalid::OutOfRange));
+        }
+    }
+    if let Some(since) = since.map(str::trim).filter(|s| !s.is_empty()) {
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(since) {
+            f.since_time = Some(t.with_timezone(&chrono::Utc));
+        } else if let Ok(id) = since.parse::<Uuid>() {
+            f.after = Some(id);
+        } else {
+            f.after = PageRequest::parse(Some(since), None)
+                .map_err(|_| ApiError::field("since", Invalid::InvalidFormat))?
+                .after;
+        }
+    }
+    if let Some(subject) = subject.map(str::trim).filter(|s| !s.is_empty()) {
+        f.subject = Some(Subject::parse(subject).map_err(|r| ApiError::field("subject", r))?);
+    }
+    Ok(f)
+}
+
 pub struct EventsApi {
     pub state: AppState,
 }
@@ -106,12 +159,20 @@ pub struct EventsApi {
 impl EventsApi {
     /// List an organisation's events
     ///
-    /// The audit log of the organisation (registration, profile, members, keys, sites…), oldest
-    /// first. For its admins and the operator.
+    /// The event feed of the organisation (its lots, claims, devices, reservations, documents,
+    /// members, sites…), oldest first, for all its members and the operator: what happened
+    /// (`type`), to what (`subject`, `href`), when, by whom. Filters: `types` (comma-separated,
+    /// wildcards such as `lot.*`), `since` (an event id or a cursor: the events after it; or an
+    /// RFC 3339 time: the events from then on) and `subject` (`lot/<id>`, `site/<id>`…: the
+    /// events about it). Poll with `since` set to the last id seen.
     #[oai(
         path = "/organisations/:id/events",
         method = "get",
         operation_id = "list_organisation_events"
+    )]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "poem-openapi takes each query parameter as an argument"
     )]
     async fn list_organisation_events(
         &self,
@@ -119,11 +180,22 @@ impl EventsApi {
         id: Path<Uuid>,
         #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
+        /// Comma-separated types, with wildcards: `lot.*,claim.accepted`.
+        #[oai(validator(max_length = 1000))]
+        types: Query<Option<String>>,
+        /// An event id or cursor (events after it), or an RFC 3339 time (events from then on).
+        #[oai(validator(max_length = 200))]
+        since: Query<Option<String>>,
+        /// `lot/<id>`, `site/<id>`, `item/<id>`, `reservation/<id>`, `request/<id>`,
+        /// `document/<id>`: only the events about it.
+        #[oai(validator(max_length = 100))]
+        subject: Query<Option<String>>,
     ) -> ApiResult<Json<EventPage>> {
         auth.0.authorize("list_organisation_events", Some(id.0))?;
         let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
+        let filter = feed_filter(types.0.as_deref(), since.0.as_deref(), subject.0.as_deref())?;
         find_organisation(&self.state.db, id.0).await?;
-        let select = organisation_events_select(id.0);
+        let select = feed_select(id.0, &filter);
         let (rows, next_cursor) = page
             .fetch(&self.state.db, select, event::Column::Id, |m| m.id)
             .await?;

@@ -27,6 +27,7 @@ pub mod search;
 pub mod sites;
 pub mod transitions;
 pub mod types;
+pub mod webhooks;
 pub mod workshop;
 
 use poem::endpoint::make_sync;
@@ -57,7 +58,11 @@ pub type Apis = (
     demand::DemandApi,
     documents::DocumentsApi,
     // poem-openapi implements tuples of at most 16: resources beyond nest in a tuple.
-    (impact::ImpactApi, cessions::CessionsApi),
+    (
+        impact::ImpactApi,
+        cessions::CessionsApi,
+        webhooks::WebhooksApi,
+    ),
 );
 
 const DESCRIPTION: &str = "Suivi des équipements informatiques réformés des organismes publics, \
@@ -91,6 +96,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
         (
             impact::ImpactApi { state: s() },
             cessions::CessionsApi { state: s() },
+            webhooks::WebhooksApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))

@@ -35,6 +35,8 @@ pub enum ApiTags {
     Impact,
     /// A public body's direct cessions to its staff (5°) or another public body (11°).
     Cessions,
+    /// Webhook subscriptions, their delivery log and redelivery (Standard Webhooks).
+    Webhooks,
     /// Searching published lots and the catalogue of available devices.
     Search,
     /// Health checks and reference data.

@@ -106,6 +106,8 @@ pub(super) async fn append_in<C: ConnectionTrait>(
         .and_where(event_stream::Column::Stream.eq(new.stream))
         .to_owned();
     db.execute(&set_hash).await?;
+    // Webhook deliveries are queued here, beside the event, so that no write can skip them.
+    super::webhooks::fan_out(db, &inserted).await?;
     Ok(inserted)
 }
 

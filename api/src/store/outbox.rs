@@ -15,6 +15,8 @@ pub enum Topic {
     Index,
     /// Generate a document ([`crate::documents::DocumentJob`]).
     Document,
+    /// Deliver one event to one webhook subscription ([`super::webhooks::DeliveryJob`]).
+    Webhook,
 }
 
 impl Topic {
@@ -23,6 +25,7 @@ impl Topic {
             Topic::Mail => "mail",
             Topic::Index => "index",
             Topic::Document => "document",
+            Topic::Webhook => "webhook",
         }
     }
 
@@ -31,6 +34,7 @@ impl Topic {
             "mail" => Some(Topic::Mail),
             "index" => Some(Topic::Index),
             "document" => Some(Topic::Document),
+            "webhook" => Some(Topic::Webhook),
             _ => None,
         }
     }

@@ -33,3 +33,6 @@ pub mod session;
 pub mod site;
 pub mod storage_medium;
 pub mod user;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_subscription;
