@@ -112,6 +112,27 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
             "Direct cession recorded (staff or another public body)",
         ),
     ),
+    ("webhook_created", l("Webhook créé", "Webhook created")),
+    ("webhook_updated", l("Webhook modifié", "Webhook updated")),
+    (
+        "webhook_secret_rotated",
+        l("Secret du webhook renouvelé", "Webhook secret rotated"),
+    ),
+    ("webhook_deleted", l("Webhook supprimé", "Webhook deleted")),
+    (
+        "webhook_redelivery_requested",
+        l(
+            "Nouvel envoi du webhook demandé",
+            "Webhook redelivery requested",
+        ),
+    ),
+    (
+        "webhook_disabled",
+        l(
+            "Webhook désactivé après des échecs répétés",
+            "Webhook disabled after repeated failures",
+        ),
+    ),
     (
         "storage_media_declared",
         l("Supports de stockage déclarés", "Storage media declared"),
