@@ -133,6 +133,10 @@ error_table! {
     RequestLineExceeded => ("request_line_exceeded", 422, "Plus d'équipements que ce qu'il reste à pourvoir sur cette ligne de la demande", "More devices than the request line still needs"),
     // Lots, claims, collection (issue 13).
     ClaimDeadlineNotPassed => ("claim_deadline_not_passed", 409, "Les candidatures sont encore ouvertes : le choix se fait après la date limite", "Claims are still open: the choice is made after the claim deadline"),
+    // Signatures and handovers (issue 14).
+    DocumentSuperseded => ("document_superseded", 409, "Cette version du document a été remplacée par une version au contenu différent : signez, contestez ou attestez la version en cours", "This version of the document was superseded by one with a different content: sign, contest or attest the current version"),
+    MixedHandover => ("mixed_handover", 422, "Une remise porte sur des réservations d'une seule association chez un seul reconditionneur", "A handover covers reservations of one association at one refurbisher"),
+    PublicUrlNotPublic => ("public_url_not_public", 503, "L'adresse publique du service (REEMPLOI_PUBLIC_URL) est une adresse locale : aucun document n'est émis", "The service's public address (REEMPLOI_PUBLIC_URL) is a local address: no document is issued"),
 }
 
 /// A localised message for a field refusal.

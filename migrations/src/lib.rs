@@ -13,6 +13,7 @@ mod m20261129_000005_idempotency;
 mod m20261130_000006_demand;
 mod m20261130_000007_documents;
 mod m20261130_000008_impact;
+mod m20261201_000009_signatures;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_demand::Migration),
             Box::new(m20261130_000007_documents::Migration),
             Box::new(m20261130_000008_impact::Migration),
+            Box::new(m20261201_000009_signatures::Migration),
         ]
     }
 }

@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod claim;
 pub mod disposal;
 pub mod document;
+pub mod document_contest;
 pub mod document_signature;
 pub mod event;
 pub mod event_stream;
