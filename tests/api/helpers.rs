@@ -171,7 +171,7 @@ pub async fn spawn_app_with(vars: &[(&str, &str)]) -> TestApp {
     ];
     all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings =
-        Settings::from_vars(|k| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        Settings::from_vars(|k| all.iter().rfind(|(n, _)| n == k).map(|(_, v)| v.clone()))
             .expect("test settings");
     let mailer = MemoryMailer::default();
     let running = reemploi_api::app::spawn(settings, Arc::new(mailer.clone()))

@@ -21,6 +21,7 @@ mod photos;
 mod robustness;
 mod scenario;
 mod search;
+mod signatures;
 mod sites;
 mod workshop;
 mod writes;
