@@ -396,10 +396,7 @@ impl Settings {
 
 /// Whether an http(s) URL names a loopback or unspecified host.
 pub fn is_local_url(url: &str) -> bool {
-    let rest = url
-        .split_once("://")
-        .map(|(_, r)| r)
-        .unwrap_or(url);
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host_port = authority.rsplit('@').next().unwrap_or_default();
     let host = match host_port.strip_prefix('[') {
@@ -451,7 +448,10 @@ mod tests {
             .expect("settings")
         };
         assert!(get(None, None).public_url_refusal().is_some(), "default");
-        assert!(get(Some("2026-11-29"), None).public_url_refusal().is_none(), "test mode");
+        assert!(
+            get(Some("2026-11-29"), None).public_url_refusal().is_none(),
+            "test mode"
+        );
         assert!(
             get(None, Some("https://reemploi.example.org"))
                 .public_url_refusal()

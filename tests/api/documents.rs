@@ -453,7 +453,11 @@ async fn a_handover_produces_the_pv_de_remise_and_the_attestation_de_don() {
             "application/pdf",
         )
         .await;
-    assert_eq!(up.body["signed"], false, "a scan alone signs nothing: {}", up.text);
+    assert_eq!(
+        up.body["signed"], false,
+        "a scan alone signs nothing: {}",
+        up.text
+    );
     let attested = app
         .post(
             &format!("/v1/documents/{att}/scan/attestations"),

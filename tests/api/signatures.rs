@@ -25,7 +25,10 @@ fn of_kind(list: &[Value], kind: &str) -> Value {
 
 /// The text of a PDF with every run of blanks (line breaks included) as one space.
 fn flat(pdf: &[u8]) -> String {
-    pdf_text(pdf).split_whitespace().collect::<Vec<_>>().join(" ")
+    pdf_text(pdf)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn id(v: &Value) -> String {
@@ -117,7 +120,12 @@ async fn a_signed_convention_whose_devices_go_missing_at_collection_is_reissued_
     let app = spawn_app().await;
     let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
     let (lot, items, inventory) = awarded(&app, &chain, 3).await;
-    let list = docs(&app, &format!("/v1/lots/{lot}/documents"), &chain.town.token).await;
+    let list = docs(
+        &app,
+        &format!("/v1/lots/{lot}/documents"),
+        &chain.town.token,
+    )
+    .await;
     let v1 = of_kind(&list, "convention_cession");
     assert_eq!(v1["signed"], false);
     flags_agree(&v1);
@@ -134,7 +142,10 @@ async fn a_signed_convention_whose_devices_go_missing_at_collection_is_reissued_
     assert_eq!(v3.body["edition"], v1["edition"], "same content");
     flags_agree(&v3.body);
     let text = flat(&app.pdf(&id(&v3.body), &chain.town.token).await);
-    assert!(text.contains("Signé électroniquement par Claire Martin"), "{text}");
+    assert!(
+        text.contains("Signé électroniquement par Claire Martin"),
+        "{text}"
+    );
     assert!(text.contains("Total : 3 équipement(s)"), "{text}");
 
     // The collection finds one device missing: the content changes.
@@ -150,7 +161,12 @@ async fn a_signed_convention_whose_devices_go_missing_at_collection_is_reissued_
         .await;
     assert_eq!(collected.status, 201, "{}", collected.text);
     app.settle().await;
-    let list = docs(&app, &format!("/v1/lots/{lot}/documents"), &chain.town.token).await;
+    let list = docs(
+        &app,
+        &format!("/v1/lots/{lot}/documents"),
+        &chain.town.token,
+    )
+    .await;
     let v4 = of_kind(&list, "convention_cession");
     assert_eq!(v4["version"], 4, "{v4}");
     assert_eq!(v4["current"], true);
@@ -172,13 +188,19 @@ async fn a_signed_convention_whose_devices_go_missing_at_collection_is_reissued_
     assert_eq!(versions[3]["signed"], false);
     assert_eq!(versions[3]["current"], true);
     let text = flat(&app.pdf(&id(&v4), &chain.town.token).await);
-    assert!(!text.contains("Signé"), "no signature printed on v4: {text}");
+    assert!(
+        !text.contains("Signé"),
+        "no signature printed on v4: {text}"
+    );
     assert!(text.contains("Total : 2 équipement(s)"), "{text}");
     assert!(!text.contains(&inventory[2]), "{text}");
 
     // v3 stays verifiable, signed, and says it was superseded and why.
     let old = app
-        .get(&format!("/v1/documents/{}", id(&v3.body)), Some(&chain.town.token))
+        .get(
+            &format!("/v1/documents/{}", id(&v3.body)),
+            Some(&chain.town.token),
+        )
         .await;
     assert_eq!(old.body["signed"], true);
     assert_eq!(old.body["current"], false);
@@ -197,7 +219,10 @@ async fn a_signed_convention_whose_devices_go_missing_at_collection_is_reissued_
     let v5 = sign(&app, &id(&v4), &chain.town.token, "Claire Martin").await;
     assert_eq!(v5.status, 201, "{}", v5.text);
     assert_eq!(v5.body["signed"], false);
-    assert_eq!(v5.body["reason"], "Signature de Ville de Saint-Ouen-sur-Loire imprimée (même contenu).");
+    assert_eq!(
+        v5.body["reason"],
+        "Signature de Ville de Saint-Ouen-sur-Loire imprimée (même contenu)."
+    );
 
     // The procès-verbal d'enlèvement carries only the recorder's own signature.
     let pv = of_kind(&list, "pv_enlevement");
@@ -209,7 +234,10 @@ async fn a_signed_convention_whose_devices_go_missing_at_collection_is_reissued_
     assert_eq!(mine["signer_name"], "Inès Bernard");
     assert_eq!(party(&pv, &chain.town)["signed"], false);
     let text = flat(&app.pdf(&id(&pv), &chain.town.token).await);
-    assert!(text.contains("Signé par Inès Bernard, Responsable d'atelier"), "{text}");
+    assert!(
+        text.contains("Signé par Inès Bernard, Responsable d'atelier"),
+        "{text}"
+    );
     assert_eq!(text.matches("Signé").count(), 1, "{text}");
     // The public body confirms with its own account (an admin, not an agent).
     let (agent, _) = app.add_member(&chain.town, "agent").await;
@@ -221,10 +249,18 @@ async fn a_signed_convention_whose_devices_go_missing_at_collection_is_reissued_
     assert_eq!(confirmed.body["signed"], true, "{}", confirmed.text);
     flags_agree(&confirmed.body);
     let text = flat(&app.pdf(&id(&confirmed.body), &chain.town.token).await);
-    assert!(text.contains("Signé électroniquement par Claire Martin"), "{text}");
-    sign(&app, &id(&confirmed.body), &chain.town.token, "Claire Martin")
-        .await
-        .assert_problem(409, "conflict");
+    assert!(
+        text.contains("Signé électroniquement par Claire Martin"),
+        "{text}"
+    );
+    sign(
+        &app,
+        &id(&confirmed.body),
+        &chain.town.token,
+        "Claire Martin",
+    )
+    .await
+    .assert_problem(409, "conflict");
 }
 
 #[tokio::test]
@@ -256,13 +292,25 @@ async fn the_legacy_collection_fields_never_record_the_other_party_s_signatory_a
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     app.settle().await;
-    let list = docs(&app, &format!("/v1/lots/{lot}/documents"), &chain.town.token).await;
+    let list = docs(
+        &app,
+        &format!("/v1/lots/{lot}/documents"),
+        &chain.town.token,
+    )
+    .await;
     let pv = of_kind(&list, "pv_enlevement");
-    assert_eq!(party(&pv, &chain.atelier)["signed"], false, "an agent: {pv}");
+    assert_eq!(
+        party(&pv, &chain.atelier)["signed"],
+        false,
+        "an agent: {pv}"
+    );
     assert_eq!(party(&pv, &chain.town)["signed"], false, "{pv}");
     flags_agree(&pv);
     let text = flat(&app.pdf(&id(&pv), &chain.town.token).await);
-    assert!(!text.contains("Claire Martin"), "typed by the other party: {text}");
+    assert!(
+        !text.contains("Claire Martin"),
+        "typed by the other party: {text}"
+    );
     assert!(!text.contains("Signé"), "{text}");
 }
 
@@ -271,7 +319,12 @@ async fn a_pdf_scan_does_not_sign_until_each_party_attests_it() {
     let app = spawn_app().await;
     let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
     let (lot, _, _) = awarded(&app, &chain, 2).await;
-    let list = docs(&app, &format!("/v1/lots/{lot}/documents"), &chain.town.token).await;
+    let list = docs(
+        &app,
+        &format!("/v1/lots/{lot}/documents"),
+        &chain.town.token,
+    )
+    .await;
     let convention = of_kind(&list, "convention_cession");
     let (agent, _) = app.add_member(&chain.town, "agent").await;
     let scan = b"%PDF-1.4\n% any file that starts like a PDF\n".to_vec();
@@ -284,24 +337,41 @@ async fn a_pdf_scan_does_not_sign_until_each_party_attests_it() {
         )
         .await;
     assert_eq!(up.status, 200, "{}", up.text);
-    assert_eq!(up.body["signed"], false, "a scan is only a scan: {}", up.text);
+    assert_eq!(
+        up.body["signed"], false,
+        "a scan is only a scan: {}",
+        up.text
+    );
     flags_agree(&up.body);
     assert!(
-        up.body["scan"]["label"]
-            .as_str()
-            .is_some_and(|l| l.starts_with("Copie papier signée, déposée par Ville de Saint-Ouen-sur-Loire")),
+        up.body["scan"]["label"].as_str().is_some_and(
+            |l| l.starts_with("Copie papier signée, déposée par Ville de Saint-Ouen-sur-Loire")
+        ),
         "{}",
         up.text
     );
     assert_eq!(up.body["scan"]["attested_by"], json!([]));
     let code = up.body["code"].as_str().expect("code");
     let check = app
-        .post_bytes(&format!("/v1/verify/{code}"), None, scan.clone(), "application/pdf")
+        .post_bytes(
+            &format!("/v1/verify/{code}"),
+            None,
+            scan.clone(),
+            "application/pdf",
+        )
         .await;
-    assert_eq!(check.body["genuine"], true, "stored and hashed: {}", check.text);
+    assert_eq!(
+        check.body["genuine"], true,
+        "stored and hashed: {}",
+        check.text
+    );
     let public = app.get(&format!("/v1/verify/{code}"), None).await;
     assert_eq!(public.body["signed"], false);
-    assert!(public.body["scan"].as_str().is_some_and(|s| s.contains("déposée par")));
+    assert!(
+        public.body["scan"]
+            .as_str()
+            .is_some_and(|s| s.contains("déposée par"))
+    );
     app.post_bytes(
         &format!("/v1/documents/{}/scan", id(&convention)),
         Some(&chain.town.token),
@@ -343,12 +413,24 @@ async fn a_pdf_scan_does_not_sign_until_each_party_attests_it() {
     assert_eq!(both.body["signed"], true, "{}", both.text);
     flags_agree(&both.body);
     let text = flat(&app.pdf(&id(&both.body), &chain.town.token).await);
-    assert!(text.contains("Signé sur la copie papier par Claire Martin"), "{text}");
-    assert!(text.contains("Signé sur la copie papier par Inès Bernard"), "{text}");
+    assert!(
+        text.contains("Signé sur la copie papier par Claire Martin"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Signé sur la copie papier par Inès Bernard"),
+        "{text}"
+    );
     let first = app
-        .get(&format!("/v1/documents/{}", id(&convention)), Some(&chain.town.token))
+        .get(
+            &format!("/v1/documents/{}", id(&convention)),
+            Some(&chain.town.token),
+        )
         .await;
-    assert_eq!(first.body["scan"]["attested_by"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        first.body["scan"]["attested_by"].as_array().map(Vec::len),
+        Some(2)
+    );
     attest(chain.town.token.clone(), "Claire Martin")
         .await
         .assert_problem(409, "conflict");
@@ -373,7 +455,11 @@ fn handover(ids: &[&str]) -> Value {
 }
 
 /// One direct reservation and two accepted proposals of `asso` at the chain's refurbisher.
-async fn three_reservations(app: &TestApp, chain: &Chain, asso: &Org) -> (Vec<String>, Vec<String>) {
+async fn three_reservations(
+    app: &TestApp,
+    chain: &Chain,
+    asso: &Org,
+) -> (Vec<String>, Vec<String>) {
     let items = app
         .make_available(
             chain,
@@ -383,7 +469,11 @@ async fn three_reservations(app: &TestApp, chain: &Chain, asso: &Org) -> (Vec<St
         )
         .await;
     let direct = app
-        .post("/v1/reservations", Some(&asso.token), json!({ "item_ids": [items[0]] }))
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": [items[0]] }),
+        )
         .await;
     assert_eq!(direct.status, 201, "{}", direct.text);
     let request = app
@@ -431,9 +521,15 @@ async fn one_handover_for_three_reservations_yields_one_pv_de_remise_and_one_att
         .post("/v1/handovers", Some(&chain.atelier.token), handover(&ids))
         .await;
     assert_eq!(done.status, 201, "{}", done.text);
-    assert_eq!(done.body["reservation_ids"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        done.body["reservation_ids"].as_array().map(Vec::len),
+        Some(3)
+    );
     assert_eq!(done.body["item_ids"].as_array().map(Vec::len), Some(3));
-    assert_eq!(done.body["signed_by_organisation_id"], chain.atelier.id.as_str());
+    assert_eq!(
+        done.body["signed_by_organisation_id"],
+        chain.atelier.id.as_str()
+    );
     let handover_id = id(&done.body);
     for r in &reservations {
         let got = app
@@ -447,15 +543,28 @@ async fn one_handover_for_three_reservations_yields_one_pv_de_remise_and_one_att
         assert_eq!(got.body["status"], "donated", "{}", got.text);
     }
     app.settle().await;
-    let list = docs(&app, &format!("/v1/handovers/{handover_id}/documents"), &asso.token).await;
+    let list = docs(
+        &app,
+        &format!("/v1/handovers/{handover_id}/documents"),
+        &asso.token,
+    )
+    .await;
     let kinds: Vec<&str> = list.iter().filter_map(|d| d["kind"].as_str()).collect();
     assert_eq!(kinds.len(), 2, "{kinds:?}");
-    assert!(kinds.contains(&"pv_remise") && kinds.contains(&"attestation_don"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"pv_remise") && kinds.contains(&"attestation_don"),
+        "{kinds:?}"
+    );
     let pv = of_kind(&list, "pv_remise");
     let attestation = of_kind(&list, "attestation_don");
     // Each reservation lists the same two documents.
     for r in &reservations {
-        let mine = docs(&app, &format!("/v1/reservations/{r}/documents"), &asso.token).await;
+        let mine = docs(
+            &app,
+            &format!("/v1/reservations/{r}/documents"),
+            &asso.token,
+        )
+        .await;
         assert_eq!(mine.len(), 2, "{mine:?}");
         assert_eq!(of_kind(&mine, "pv_remise")["id"], pv["id"]);
         assert_eq!(of_kind(&mine, "attestation_don")["id"], attestation["id"]);
@@ -467,7 +576,11 @@ async fn one_handover_for_three_reservations_yields_one_pv_de_remise_and_one_att
     assert!(text.contains("Total : 3 équipement(s)"), "{text}");
     assert!(text.contains("3 réservation(s)"), "{text}");
     assert!(text.contains("Signé par Inès Bernard"), "{text}");
-    assert_eq!(text.matches("Signé").count(), 1, "only the recorder's: {text}");
+    assert_eq!(
+        text.matches("Signé").count(),
+        1,
+        "only the recorder's: {text}"
+    );
     assert_eq!(pv["signed"], false);
     assert_eq!(party(&pv, &chain.atelier)["signed"], true);
     assert_eq!(party(&pv, &asso)["signed"], false);
@@ -479,10 +592,19 @@ async fn one_handover_for_three_reservations_yields_one_pv_de_remise_and_one_att
     assert!(text.contains("Attestation de don"), "{text}");
     assert!(text.contains("SN-PICKUP-3"), "{text}");
     assert!(!text.contains("Signé"), "{text}");
-    let signed = sign(&app, &id(&attestation), &chain.atelier.token, "Inès Bernard").await;
+    let signed = sign(
+        &app,
+        &id(&attestation),
+        &chain.atelier.token,
+        "Inès Bernard",
+    )
+    .await;
     assert_eq!(signed.body["signed"], true, "{}", signed.text);
     let text = flat(&app.pdf(&id(&signed.body), &asso.token).await);
-    assert!(text.contains("Signé électroniquement par Inès Bernard"), "{text}");
+    assert!(
+        text.contains("Signé électroniquement par Inès Bernard"),
+        "{text}"
+    );
 
     // The association contests the procès-verbal with its own account, visibly.
     app.post(
@@ -505,7 +627,10 @@ async fn one_handover_for_three_reservations_yields_one_pv_de_remise_and_one_att
     assert_eq!(p["contest_reason"], "Un chargeur manquait à la remise.");
     assert_eq!(contested.body["signed"], false);
     let public = app
-        .get(&format!("/v1/verify/{}", pv["code"].as_str().expect("code")), None)
+        .get(
+            &format!("/v1/verify/{}", pv["code"].as_str().expect("code")),
+            None,
+        )
         .await;
     assert!(
         public.body["contested_by"]
@@ -544,7 +669,11 @@ async fn a_handover_refuses_mixed_inactive_duplicate_and_foreign_reservations() 
         let app = &app;
         async move {
             let r = app
-                .post("/v1/reservations", Some(&token), json!({ "item_ids": [item] }))
+                .post(
+                    "/v1/reservations",
+                    Some(&token),
+                    json!({ "item_ids": [item] }),
+                )
                 .await;
             assert_eq!(r.status, 201, "{}", r.text);
             id(&r.body)
@@ -554,16 +683,28 @@ async fn a_handover_refuses_mixed_inactive_duplicate_and_foreign_reservations() 
     let b = reserve(other.token.clone(), items[1].clone()).await;
     let c = reserve(asso.token.clone(), items[2].clone()).await;
     let before = app.count("handovers").await;
-    app.post("/v1/handovers", Some(&chain.atelier.token), handover(&[&a, &b]))
-        .await
-        .assert_problem(422, "mixed_handover");
+    app.post(
+        "/v1/handovers",
+        Some(&chain.atelier.token),
+        handover(&[&a, &b]),
+    )
+    .await
+    .assert_problem(422, "mixed_handover");
     let dup = app
-        .post("/v1/handovers", Some(&chain.atelier.token), handover(&[&a, &a]))
+        .post(
+            "/v1/handovers",
+            Some(&chain.atelier.token),
+            handover(&[&a, &a]),
+        )
         .await;
     assert_eq!(dup.status, 400, "{}", dup.text);
-    app.post("/v1/handovers", Some(&chain.atelier.token), json!({ "reservation_ids": [] }))
-        .await
-        .assert_problem(400, "malformed_request");
+    app.post(
+        "/v1/handovers",
+        Some(&chain.atelier.token),
+        json!({ "reservation_ids": [] }),
+    )
+    .await
+    .assert_problem(400, "malformed_request");
     let mut no_sig = handover(&[&a]);
     no_sig["signatory"]["name"] = json!(" ");
     no_sig["commitment_reuse"] = json!(false);
@@ -593,20 +734,29 @@ async fn a_handover_refuses_mixed_inactive_duplicate_and_foreign_reservations() 
     .assert_problem(404, "not_found");
     // An inactive reservation.
     let cancelled = app
-        .post(&format!("/v1/reservations/{c}/cancel"), Some(&asso.token), json!({}))
+        .post(
+            &format!("/v1/reservations/{c}/cancel"),
+            Some(&asso.token),
+            json!({}),
+        )
         .await;
     assert_eq!(cancelled.body["status"], "cancelled", "{}", cancelled.text);
-    app.post("/v1/handovers", Some(&chain.atelier.token), handover(&[&a, &c]))
-        .await
-        .assert_problem(409, "invalid_transition");
+    app.post(
+        "/v1/handovers",
+        Some(&chain.atelier.token),
+        handover(&[&a, &c]),
+    )
+    .await
+    .assert_problem(409, "invalid_transition");
     assert_eq!(app.count("handovers").await, before, "nothing written");
-    let still = app.get(&format!("/v1/reservations/{a}"), Some(&asso.token)).await;
+    let still = app
+        .get(&format!("/v1/reservations/{a}"), Some(&asso.token))
+        .await;
     assert_eq!(still.body["status"], "active");
 }
 
 #[tokio::test]
-async fn of_two_concurrent_handovers_of_overlapping_reservations_one_wins_and_the_other_gets_409()
- {
+async fn of_two_concurrent_handovers_of_overlapping_reservations_one_wins_and_the_other_gets_409() {
     let app = spawn_app().await;
     let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
     let asso = association(&app, &chain.operator).await;
@@ -623,7 +773,8 @@ async fn of_two_concurrent_handovers_of_overlapping_reservations_one_wins_and_th
     assert_eq!(statuses, [201, 409], "{} / {}", x.text, y.text);
     let lost = if x.status == 409 { &x } else { &y };
     assert!(
-        ["invalid_transition", "write_conflict"].contains(&lost.body["code"].as_str().unwrap_or_default()),
+        ["invalid_transition", "write_conflict"]
+            .contains(&lost.body["code"].as_str().unwrap_or_default()),
         "{}",
         lost.text
     );

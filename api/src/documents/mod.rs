@@ -26,8 +26,8 @@ use uuid::Uuid;
 
 use crate::blobs::Blobs;
 use crate::store::entities::{
-    document, document_contest, document_signature, handover, handover_item, item, lot, organisation, reservation,
-    reservation_item, sanitisation_record, site,
+    document, document_contest, document_signature, handover, handover_item, item, lot,
+    organisation, reservation, reservation_item, sanitisation_record, site,
 };
 use crate::store::events::NewEvent;
 use crate::store::tx::Tx;
@@ -862,7 +862,9 @@ async fn handover_document<C: ConnectionTrait>(
         .all(db)
         .await?;
     if reservations.is_empty() {
-        return Err(DocError::NotApplicable("the handover covers no reservation".into()));
+        return Err(DocError::NotApplicable(
+            "the handover covers no reservation".into(),
+        ));
     }
     let refurbisher = org(db, h.from_organisation_id).await?;
     let association = org(db, h.to_organisation_id).await?;
@@ -932,7 +934,11 @@ async fn handover_document<C: ConnectionTrait>(
                 long_date(h.occurred_on),
                 refurbisher.name,
                 association.name,
-                if h.kind == "delivery" { "livraison" } else { "retrait" },
+                if h.kind == "delivery" {
+                    "livraison"
+                } else {
+                    "retrait"
+                },
                 reservations.len(),
                 ownership
             ));
@@ -1294,13 +1300,20 @@ fn change_reason(before: &Value, now: &Value) -> String {
         if !gone.is_empty() {
             s.push_str(&format!(
                 " ; retirés : {}",
-                gone.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                gone.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         if !added.is_empty() {
             s.push_str(&format!(
                 " ; ajoutés : {}",
-                added.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                added
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         s.push(')');
@@ -1317,7 +1330,11 @@ fn change_reason(before: &Value, now: &Value) -> String {
             .as_object()
             .into_iter()
             .flatten()
-            .filter(|(k, v)| before.get(k.as_str()) != Some(*v) && k.as_str() != "items" && k.as_str() != "totals")
+            .filter(|(k, v)| {
+                before.get(k.as_str()) != Some(*v)
+                    && k.as_str() != "items"
+                    && k.as_str() != "totals"
+            })
             .map(|(k, _)| k.as_str())
             .collect();
         keys.sort_unstable();

@@ -756,7 +756,11 @@ impl DemandApi {
     /// Refused: reservations of several associations or refurbishers (422 `mixed_handover`),
     /// one that is not active (409 `invalid_transition`: of two concurrent handovers of a
     /// reservation, one wins), one listed twice (400).
-    #[oai(path = "/handovers", method = "post", operation_id = "record_handovers")]
+    #[oai(
+        path = "/handovers",
+        method = "post",
+        operation_id = "record_handovers"
+    )]
     async fn record_handovers(
         &self,
         auth: BearerAuth,

@@ -822,12 +822,7 @@ impl DocumentsApi {
         body: Json<SignatureRequest>,
     ) -> ApiResult<Created<DocumentResponse>> {
         let d = find_document(&self.state, id.0).await?;
-        let by = party_acting(
-            &auth,
-            "attest_signed_scan",
-            &d,
-            body.0.organisation_id,
-        )?;
+        let by = party_acting(&auth, "attest_signed_scan", &d, body.0.organisation_id)?;
         let signature = parse_signature(&body.0)?;
         let done = commands::attest_signed_scan(&self.state, &by, d.id, signature).await?;
         let location = format!("/v1/documents/{}", done.id);

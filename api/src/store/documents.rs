@@ -198,7 +198,9 @@ pub async fn handover_reservations<C: ConnectionTrait>(
 
 /// The organisations party to a handover and to the reservations it covers (their givers).
 pub async fn handover_parties<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<Vec<Uuid>> {
-    let h = find_handover(db, id).await?.ok_or_else(ApiError::not_found)?;
+    let h = find_handover(db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     let mut orgs = vec![h.from_organisation_id, h.to_organisation_id];
     for r in handover_reservations(db, id).await? {
         orgs.push(r.giver_id);
