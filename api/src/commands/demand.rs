@@ -711,6 +711,8 @@ pub struct HandoverInput {
     /// Name and role of who signs for the refurbisher (the recorder, for itself only: the
     /// association confirms or contests the procès-verbal with its own account).
     pub signatory: Option<(String, String)>,
+    /// The request field naming it, for refusals (`signatory`, `refurbisher_signatory`).
+    pub signatory_field: &'static str,
     pub commitment_no_resale: bool,
     pub commitment_reuse: bool,
     pub notes: Option<String>,
@@ -728,11 +730,11 @@ fn parse_handover(input: &HandoverInput, today: NaiveDate) -> ApiResult<Handover
     let mut errors = FieldErrors::new();
     let (name, role) = match &input.signatory {
         Some((n, r)) => (
-            errors.check("signatory.name", Name::parse(n)),
-            errors.check("signatory.role", Name::parse(r)),
+            errors.check(&format!("{}.name", input.signatory_field), Name::parse(n)),
+            errors.check(&format!("{}.role", input.signatory_field), Name::parse(r)),
         ),
         None => {
-            errors.push("signatory", Invalid::Required);
+            errors.push(input.signatory_field, Invalid::Required);
             (None, None)
         }
     };
