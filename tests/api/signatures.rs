@@ -853,3 +853,42 @@ async fn outside_test_mode_a_loopback_public_url_refuses_to_issue_documents() {
     let text = flat(&app.pdf(&id(&issued.body), &token).await);
     assert!(text.contains("reemploi.example.org"), "{text}");
 }
+
+#[tokio::test]
+async fn two_parties_signing_at_once_leave_a_current_version_signed_by_both_and_printing_both() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let (lot, _, _) = awarded(&app, &chain, 1).await;
+    let list = docs(
+        &app,
+        &format!("/v1/lots/{lot}/documents"),
+        &chain.town.token,
+    )
+    .await;
+    let v1 = id(&of_kind(&list, "convention_cession"));
+    let (a, b) = tokio::join!(
+        sign(&app, &v1, &chain.town.token, "Claire Martin"),
+        sign(&app, &v1, &chain.atelier.token, "Inès Bernard"),
+    );
+    assert_eq!((a.status, b.status), (201, 201), "{} / {}", a.text, b.text);
+    app.settle().await;
+    let list = docs(
+        &app,
+        &format!("/v1/lots/{lot}/documents"),
+        &chain.town.token,
+    )
+    .await;
+    let current = of_kind(&list, "convention_cession");
+    assert_eq!(current["current"], true);
+    assert_eq!(current["signed"], true, "{current}");
+    flags_agree(&current);
+    let text = flat(&app.pdf(&id(&current), &chain.town.token).await);
+    assert!(
+        text.contains("Signé électroniquement par Claire Martin"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Signé électroniquement par Inès Bernard"),
+        "{text}"
+    );
+}

@@ -1386,6 +1386,28 @@ pub async fn generate(
     if let Some(why) = &docs.public_url_refused {
         return Err(DocError::PublicUrl(why.clone()));
     }
+    // A concurrent version of the same series (two parties signing at once) makes this one
+    // start again from the database as it is then, so that the newest version prints every
+    // signature given before it.
+    for _ in 0..5 {
+        if let Some(done) = generate_once(db, docs, kind, subject, today, created_by).await? {
+            return Ok(done);
+        }
+    }
+    latest(db, kind, subject)
+        .await?
+        .ok_or_else(|| DocError::Render("no free verification code".into()))
+}
+
+/// One attempt of [`generate`]: `None` when a concurrent version took its number.
+async fn generate_once(
+    db: &DatabaseConnection,
+    docs: &Documents,
+    kind: Kind,
+    subject: Subject,
+    today: NaiveDate,
+    created_by: &str,
+) -> Result<Option<document::Model>, DocError> {
     let built = build(db, kind, subject, today).await?;
     let previous = latest(db, kind, subject).await?;
     let series = previous.as_ref().map(|p| p.series_id);
@@ -1420,7 +1442,7 @@ pub async fn generate(
             was["date"] = Value::Null;
             now["date"] = Value::Null;
             if was == now {
-                return Ok(p.clone());
+                return Ok(Some(p.clone()));
             }
             Some(if same_content {
                 signature_reason(b, &states)
@@ -1508,17 +1530,20 @@ pub async fn generate(
                 return document::Entity::find_by_id(id)
                     .one(db)
                     .await?
+                    .map(Some)
                     .ok_or_else(|| DocError::NotApplicable("document vanished".into()));
             }
-            // A code drawn twice (or a concurrent version of the same series): try again.
+            // A code drawn twice: try another; a concurrent version of the same series: start
+            // again from what is now stored.
             Err(e) if is_unique_violation(&e) => {
                 tx.rollback()
                     .await
                     .map_err(|e| DocError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
-                if let Some(now) = latest(db, kind, subject).await?
-                    && now.version >= version
+                if latest(db, kind, subject)
+                    .await?
+                    .is_some_and(|now| now.version >= version)
                 {
-                    return Ok(now);
+                    return Ok(None);
                 }
             }
             Err(e) => return Err(e.into()),
