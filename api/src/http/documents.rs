@@ -26,7 +26,15 @@ use crate::store::entities::{document, lot};
 ///
 /// Who signs each kind (each party by an admin of its own organisation, electronically or by
 /// attesting the scan of the signed paper copy); `signed` is true exactly when every party
-/// signed the version's edition.
+/// signed the version's edition:
+/// - `convention_cession`: the public body (cédant) and the beneficiary, the refurbisher (lot,
+///   `to_refurbisher` mode) or the association (reservation, `service` mode);
+/// - `pv_enlevement`: the public body and the refurbisher; the one that records the collection
+///   signs by recording it (as an admin), the other confirms (`sign_document`) or contests;
+/// - `pv_remise`: the refurbisher, by recording the handover (as an admin), and the association,
+///   which confirms (`sign_document`) or contests;
+/// - `attestation_don`, `certificat_effacement`: the refurbisher;
+/// - `certificat_sortie`, `projet_deliberation`: the public body.
 pub enum DocumentKind {
     /// Signed by the public body (cédant) and the beneficiary: the refurbisher (lot, to
     /// refurbisher mode) or the association (reservation, service mode).
