@@ -168,6 +168,7 @@ pub const RULES: &[(&str, Access)] = &[
     ("accept_proposal", related(ASSOCIATION, ANY_ROLE, true)),
     ("decline_proposal", related(ASSOCIATION, ANY_ROLE, true)),
     ("record_handover", related(REFURBISHER, ANY_ROLE, true)),
+    ("record_handovers", acting(REFURBISHER, ANY_ROLE, true)),
     ("schedule_handover", related(REFURBISHER, ANY_ROLE, true)),
     ("confirm_receipt", related(ASSOCIATION, ANY_ROLE, true)),
     ("create_request", acting(ASSOCIATION, ANY_ROLE, true)),
@@ -194,7 +195,13 @@ pub const RULES: &[(&str, Access)] = &[
     ("get_document", related(WORKING_KINDS, ANY_ROLE, false)),
     ("get_document_pdf", related(WORKING_KINDS, ANY_ROLE, false)),
     ("sign_document", related(WORKING_KINDS, ADMIN, true)),
+    ("contest_document", related(WORKING_KINDS, ADMIN, true)),
     ("upload_signed_scan", related(WORKING_KINDS, ANY_ROLE, true)),
+    ("attest_signed_scan", related(WORKING_KINDS, ADMIN, true)),
+    (
+        "list_handover_documents",
+        related(WORKING_KINDS, ANY_ROLE, false),
+    ),
     ("verify_document", Access::Public),
     ("verify_document_file", Access::Public),
     // Direct cessions (5°, 11°).

@@ -114,6 +114,13 @@ pub async fn spawn(mut settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::R
     if settings.public_url == format!("http://{addr}") {
         settings.public_url = format!("http://{local}");
     }
+    if let Some(why) = settings.public_url_refusal() {
+        tracing::warn!(
+            public_url = %settings.public_url,
+            reason = %why,
+            "REEMPLOI_PUBLIC_URL is not a public address: no document will be issued until it is set"
+        );
+    }
     let (state, worker) = prepare(settings, mailer).await?;
     let app = crate::http::app(state.clone());
     let server = tokio::spawn(async move {

@@ -437,15 +437,88 @@ impl Settings {
             .unwrap_or_else(|| chrono::Utc::now().date_naive())
     }
 
+    /// Why documents may not be issued with this `REEMPLOI_PUBLIC_URL`: outside test mode
+    /// (`REEMPLOI_TODAY` unset), a loopback or unspecified host (`localhost`, `127.0.0.1`,
+    /// `[::1]`, `0.0.0.0`, and the default derived from a loopback listen address) would be
+    /// printed in every QR code, forever. The service runs; issuing a document answers 503
+    /// `public_url_not_public` and the queued documents wait until the address is set.
+    pub fn public_url_refusal(&self) -> Option<String> {
+        if self.today.is_some() || !is_local_url(&self.public_url) {
+            return None;
+        }
+        Some(format!("{} is a local address", self.public_url))
+    }
+
     /// Whether the embedded SQLite database is used.
     pub fn is_sqlite(&self) -> bool {
         self.database_backend() == "sqlite"
     }
 }
 
+/// Whether an http(s) URL names a loopback or unspecified host.
+pub fn is_local_url(url: &str) -> bool {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() || host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback() || ip.is_unspecified(),
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_public_urls_are_recognised() {
+        for local in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080/",
+            "https://LOCALHOST",
+            "http://app.localhost",
+            "http://[::1]:8080",
+            "http://0.0.0.0:8080",
+            "http://127.3.2.1",
+            "http://user@127.0.0.1/x",
+        ] {
+            assert!(is_local_url(local), "{local}");
+        }
+        for public in [
+            "https://reemploi.example.org",
+            "http://192.0.2.10:8080",
+            "https://[2001:db8::1]/",
+            "https://localhost.example.org",
+        ] {
+            assert!(!is_local_url(public), "{public}");
+        }
+        let get = |today: Option<&str>, url: Option<&str>| {
+            Settings::from_vars(|k| match k {
+                "REEMPLOI_TODAY" => today.map(str::to_owned),
+                "REEMPLOI_PUBLIC_URL" => url.map(str::to_owned),
+                _ => None,
+            })
+            .expect("settings")
+        };
+        assert!(get(None, None).public_url_refusal().is_some(), "default");
+        assert!(
+            get(Some("2026-11-29"), None).public_url_refusal().is_none(),
+            "test mode"
+        );
+        assert!(
+            get(None, Some("https://reemploi.example.org"))
+                .public_url_refusal()
+                .is_none()
+        );
+    }
     use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {

@@ -139,6 +139,10 @@ error_table! {
     // Webhooks (issue 18).
     WebhookTargetRefused => ("webhook_target_refused", 422, "Cette adresse ne peut pas recevoir de webhooks (HTTPS obligatoire ; adresses privées, locales ou de lien local refusées)", "This address may not receive webhooks (HTTPS required; private, loopback and link-local addresses refused)"),
     WebhookInactive => ("webhook_inactive", 409, "Ce webhook est en pause ou désactivé : réactivez-le d'abord", "This webhook is paused or disabled: resume it first"),
+    // Signatures and handovers (issue 14).
+    DocumentSuperseded => ("document_superseded", 409, "Cette version du document a été remplacée par une version au contenu différent : signez, contestez ou attestez la version en cours", "This version of the document was superseded by one with a different content: sign, contest or attest the current version"),
+    MixedHandover => ("mixed_handover", 422, "Une remise porte sur des réservations d'une seule association chez un seul reconditionneur", "A handover covers reservations of one association at one refurbisher"),
+    PublicUrlNotPublic => ("public_url_not_public", 503, "L'adresse publique du service (REEMPLOI_PUBLIC_URL) est une adresse locale : aucun document n'est émis", "The service's public address (REEMPLOI_PUBLIC_URL) is a local address: no document is issued"),
 }
 
 /// A localised message for a field refusal.

@@ -34,6 +34,7 @@ impl AppState {
             renderer: self.renderer.clone(),
             blobs: self.blobs.clone(),
             public_url: self.settings.public_url.clone(),
+            public_url_refused: self.settings.public_url_refusal(),
         }
     }
 

@@ -311,6 +311,13 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
     ("document_issued", l("Document émis", "Document issued")),
     ("document_signed", l("Document signé", "Document signed")),
     (
+        "document_contested",
+        l(
+            "Document contesté par une partie",
+            "Document contested by a party",
+        ),
+    ),
+    (
         "signed_scan_uploaded",
         l("Copie signée déposée", "Signed copy uploaded"),
     ),

@@ -26,6 +26,9 @@ bin=$CARGO_TARGET_DIR/debug/reemploi
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$port
+# A loopback public URL issues no document outside test mode (503 public_url_not_public): the
+# run names a non-loopback one (never resolved: schemathesis talks to base-url).
+export REEMPLOI_PUBLIC_URL=https://fuzz.reemploi.invalid
 export REEMPLOI_ADDR=127.0.0.1:$port REEMPLOI_DATA_DIR=$work/data RUST_LOG=warn \
   REEMPLOI_LOGIN_LIMIT_PER_IP=100000 REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT=100000 \
   REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE=100000

@@ -13,6 +13,7 @@ mod m20261129_000005_idempotency;
 mod m20261130_000006_demand;
 mod m20261130_000007_documents;
 mod m20261130_000008_impact;
+mod m20261201_000009_signatures;
 mod m20261201_000010_ceiling;
 mod m20261201_000011_webhooks;
 mod m20261201_000012_storage_media;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_demand::Migration),
             Box::new(m20261130_000007_documents::Migration),
             Box::new(m20261130_000008_impact::Migration),
+            Box::new(m20261201_000009_signatures::Migration),
             Box::new(m20261201_000010_ceiling::Migration),
             Box::new(m20261201_000011_webhooks::Migration),
             Box::new(m20261201_000012_storage_media::Migration),

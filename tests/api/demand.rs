@@ -740,7 +740,7 @@ async fn the_wrong_organisations_are_refused_and_bad_input_changes_nothing() {
     h["commitment_no_resale"] = json!(false);
     h["commitment_reuse"] = json!(false);
     h["occurred_on"] = json!("2030-01-01");
-    h["association_signatory"]["name"] = json!("  ");
+    h["refurbisher_signatory"]["name"] = json!("  ");
     let refused = app
         .post(
             &format!("/v1/reservations/{id}/handover"),
@@ -754,10 +754,10 @@ async fn the_wrong_organisations_are_refused_and_bad_input_changes_nothing() {
     assert_eq!(
         fields,
         vec![
-            "association_signatory.name",
             "commitment_no_resale",
             "commitment_reuse",
-            "occurred_on"
+            "occurred_on",
+            "refurbisher_signatory.name"
         ]
     );
     assert_eq!(status(&app, &chain, &items[0]).await, "reserved");

@@ -103,18 +103,19 @@ async fn a_lot_s_paperwork_is_produced_in_french_signed_by_both_parties_and_veri
             convention["code"].as_str().expect("code"),
         ],
     );
-    // The procès-verbal d'enlèvement carries the collection signatures.
+    // The procès-verbal d'enlèvement carries only the recorder's own signature (the other
+    // party confirms with its own account).
     let text = pdf_text(&app.pdf(&id(pv), &chain.atelier.token).await);
     has_all(
         &text,
         &[
             "Procès-verbal d'enlèvement de matériel informatique",
-            "Claire Martin",
-            "Responsable du patrimoine",
-            "Inès Bernard",
+            "Signé par Inès Bernard, Responsable d'atelier",
             "La propriété et la garde du matériel sont transférées",
         ],
     );
+    assert!(!text.contains("Claire Martin"), "{text}");
+    assert_eq!(pv["signed"], false, "{pv}");
     // The certificat de sortie d'inventaire, for the public accountant.
     let text = pdf_text(&app.pdf(&id(exit), &chain.town.token).await);
     has_all(
@@ -401,8 +402,7 @@ async fn a_handover_produces_the_pv_de_remise_and_the_attestation_de_don() {
         &text,
         &[
             "Procès-verbal de remise de matériel informatique",
-            "Théo Lambert",
-            "Président",
+            "Signé par Inès Bernard",
             "retrait",
             "Les Petits Débrouillards du Blésois",
             "Total : 2 équipement(s)",
@@ -454,7 +454,19 @@ async fn a_handover_produces_the_pv_de_remise_and_the_attestation_de_don() {
             "application/pdf",
         )
         .await;
-    assert_eq!(up.body["signed"], true, "{}", up.text);
+    assert_eq!(
+        up.body["signed"], false,
+        "a scan alone signs nothing: {}",
+        up.text
+    );
+    let attested = app
+        .post(
+            &format!("/v1/documents/{att}/scan/attestations"),
+            Some(&chain.atelier.token),
+            json!({ "signer_name": "Inès Bernard", "signer_role": "Directrice" }),
+        )
+        .await;
+    assert_eq!(attested.body["signed"], true, "{}", attested.text);
     let code = up.body["code"].as_str().expect("code");
     let check = app
         .post_bytes(&format!("/v1/verify/{code}"), None, scan, "application/pdf")

@@ -23,6 +23,7 @@ mod photos;
 mod robustness;
 mod scenario;
 mod search;
+mod signatures;
 mod sites;
 mod webhooks;
 mod workshop;

@@ -718,6 +718,15 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         ),
     )
     .await;
+    w.op(
+        "attest_signed_scan",
+        app.post(
+            &format!("/v1/documents/{doc_id}/scan/attestations"),
+            Some(&atelier.token),
+            json!({ "signer_name": "Inès Bernard", "signer_role": "Directrice" }),
+        ),
+    )
+    .await;
 
     // Collection, then the workshop.
     w.op(
@@ -727,9 +736,28 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
             Some(&atelier.token),
             json!({
                 "occurred_on": "2026-11-28",
-                "public_body_signatory": { "name": "Claire Martin", "role": "Responsable du patrimoine" },
-                "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" }
+                "signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" }
             }),
+        ),
+    )
+    .await;
+    app.settle().await;
+    let papers = app
+        .get(&format!("/v1/lots/{lot}/documents"), Some(&town.token))
+        .await;
+    let pv = papers.body["items"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .find(|d| d["kind"] == "pv_enlevement")
+        .unwrap_or_else(|| panic!("no pv: {}", papers.text))
+        .clone();
+    w.op(
+        "contest_document",
+        app.post(
+            &format!("/v1/documents/{}/contest", s(&pv["id"])),
+            Some(&town.token),
+            json!({ "reason": "Un équipement manquait." }),
         ),
     )
     .await;
@@ -928,6 +956,19 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
                 "mode": "pickup", "occurred_on": "2026-11-29",
                 "association_signatory": { "name": "Théo Lambert", "role": "Président" },
                 "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" },
+                "commitment_no_resale": true, "commitment_reuse": true
+            }),
+        ),
+    )
+    .await;
+    w.op(
+        "record_handovers",
+        app.post(
+            "/v1/handovers",
+            Some(&atelier.token),
+            json!({
+                "reservation_ids": [s(&proposal.body["id"])], "mode": "delivery", "occurred_on": "2026-11-29",
+                "signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" },
                 "commitment_no_resale": true, "commitment_reuse": true
             }),
         ),

@@ -695,15 +695,18 @@ pub async fn accept_proposal(cx: &AppState, by: &By, id: Uuid) -> ApiResult<rese
     })
 }
 
-/// The handover as given by the refurbisher, before checks.
+/// A handover as given by the refurbisher, before checks.
 #[derive(Debug, Clone)]
 pub struct HandoverInput {
+    /// The active reservations of one association at the caller's refurbisher it covers.
+    pub reservation_ids: Vec<Uuid>,
     pub mode: HandoverMode,
     pub occurred_on: NaiveDate,
-    /// Name and role of who signs for the association.
-    pub association_signatory: (String, String),
-    /// Name and role of who signs for the refurbisher.
-    pub refurbisher_signatory: (String, String),
+    /// Name and role of who signs for the refurbisher (the recorder, for itself only: the
+    /// association confirms or contests the procès-verbal with its own account).
+    pub signatory: Option<(String, String)>,
+    /// The request field naming it, for refusals (`signatory`, `refurbisher_signatory`).
+    pub signatory_field: &'static str,
     pub commitment_no_resale: bool,
     pub commitment_reuse: bool,
     pub notes: Option<String>,
@@ -712,30 +715,23 @@ pub struct HandoverInput {
 struct Handover {
     mode: HandoverMode,
     occurred_on: NaiveDate,
-    association: (Name, Name),
-    refurbisher: (Name, Name),
+    signatory: (Name, Name),
     notes: Option<LongText>,
 }
 
 /// Every field refusal of a handover at once (422), or what to record.
 fn parse_handover(input: &HandoverInput, today: NaiveDate) -> ApiResult<Handover> {
     let mut errors = FieldErrors::new();
-    let a_name = errors.check(
-        "association_signatory.name",
-        Name::parse(&input.association_signatory.0),
-    );
-    let a_role = errors.check(
-        "association_signatory.role",
-        Name::parse(&input.association_signatory.1),
-    );
-    let r_name = errors.check(
-        "refurbisher_signatory.name",
-        Name::parse(&input.refurbisher_signatory.0),
-    );
-    let r_role = errors.check(
-        "refurbisher_signatory.role",
-        Name::parse(&input.refurbisher_signatory.1),
-    );
+    let (name, role) = match &input.signatory {
+        Some((n, r)) => (
+            errors.check(&format!("{}.name", input.signatory_field), Name::parse(n)),
+            errors.check(&format!("{}.role", input.signatory_field), Name::parse(r)),
+        ),
+        None => {
+            errors.push(input.signatory_field, Invalid::Required);
+            (None, None)
+        }
+    };
     let notes = errors
         .check("notes", LongText::parse_optional(input.notes.as_deref()))
         .flatten();
@@ -748,174 +744,250 @@ fn parse_handover(input: &HandoverInput, today: NaiveDate) -> ApiResult<Handover
     if !input.commitment_reuse {
         errors.push("commitment_reuse", Invalid::Required);
     }
-    match (a_name, a_role, r_name, r_role, errors.is_empty()) {
-        (Some(a_name), Some(a_role), Some(r_name), Some(r_role), true) => Ok(Handover {
+    if input.reservation_ids.is_empty() {
+        errors.push("reservation_ids", Invalid::Required);
+    }
+    for (i, id) in input.reservation_ids.iter().enumerate() {
+        if input.reservation_ids[..i].contains(id) {
+            errors.push(format!("reservation_ids[{i}]"), Invalid::InvalidFormat);
+        }
+    }
+    match (name, role, errors.is_empty()) {
+        (Some(name), Some(role), true) => Ok(Handover {
             mode: input.mode,
             occurred_on: input.occurred_on,
-            association: (a_name, a_role),
-            refurbisher: (r_name, r_role),
+            signatory: (name, role),
             notes,
         }),
         _ => Err(errors.into()),
     }
 }
 
-/// The refurbisher hands a reservation's devices over: they become `donated`, owned by the
-/// association, the request lines they answer are fulfilled, and the documents are queued.
+fn mixed_handover() -> ApiError {
+    ApiError::new(ErrorCode::MixedHandover).detail(
+        "Toutes les réservations d'une remise doivent être celles d'une même association chez votre structure.",
+        "Every reservation of a handover must be one association's at your organisation.",
+    )
+}
+
+/// What a handover recorded.
+#[derive(Debug, Clone)]
+pub struct HandedOver {
+    pub handover: handover::Model,
+    pub reservations: Vec<reservation::Model>,
+    pub item_ids: Vec<Uuid>,
+}
+
+/// The refurbisher hands over, in one pickup or delivery, the devices of every listed active
+/// reservation of one association: they become `donated`, owned by the association, the
+/// request lines they answer are fulfilled, and one procès-verbal de remise and one attestation
+/// de don are queued for the whole handover. Recording it as an admin is the refurbisher's
+/// signature of the procès-verbal; the association confirms or contests it with its own account.
+/// Of two concurrent handovers of a same reservation, the second finds it handed over (409).
 pub async fn record_handover(
     cx: &AppState,
     by: &By,
-    id: Uuid,
     input: &HandoverInput,
-) -> ApiResult<reservation::Model> {
+) -> ApiResult<HandedOver> {
     let today = cx.settings.today();
     let h = parse_handover(input, today)?;
     write_tx!(&cx.db, |tx| {
-        let r = lock_with_request(tx, id).await?;
+        // Lock order: requests, then reservations, then devices, each by id.
+        let mut ids = input.reservation_ids.clone();
+        ids.sort();
+        let mut requests = Vec::new();
+        for id in &ids {
+            if let Some(req) = q::reservation(tx, *id).await?.request_id {
+                requests.push(req);
+            }
+        }
+        requests.sort();
+        requests.dedup();
+        for req in &requests {
+            q::lock_request(tx, *req).await?;
+        }
+        let mut locked = Vec::with_capacity(ids.len());
+        for id in &ids {
+            locked.push(q::lock_reservation(tx, *id).await?);
+        }
+        let association_id = locked[0].association_id;
+        if locked
+            .iter()
+            .any(|r| r.refurbisher_id != by.organisation_id || r.association_id != association_id)
+        {
+            return Err(mixed_handover());
+        }
         let facts = dom::Facts {
             commitments_given: input.commitment_no_resale && input.commitment_reuse,
             handover_not_in_future: h.occurred_on <= today,
             ..dom::Facts::default()
         };
-        let to = fire_reservation("hand_over", &r, by, &facts)?;
+        let mut targets = Vec::with_capacity(locked.len());
+        for r in &locked {
+            targets.push(fire_reservation("hand_over", r, by, &facts)?);
+        }
         let handover_id = store::new_id();
         let mode = h.mode.as_str();
-        handover::Entity::insert(handover::ActiveModel {
+        let row = handover::ActiveModel {
             id: Set(handover_id),
             kind: Set(mode.to_owned()),
             lot_id: Set(None),
-            from_organisation_id: Set(r.refurbisher_id),
-            to_organisation_id: Set(r.association_id),
+            from_organisation_id: Set(by.organisation_id),
+            to_organisation_id: Set(association_id),
             occurred_on: Set(h.occurred_on),
-            from_signatory_name: Set(h.refurbisher.0.as_str().to_owned()),
-            from_signatory_role: Set(h.refurbisher.1.as_str().to_owned()),
-            to_signatory_name: Set(h.association.0.as_str().to_owned()),
-            to_signatory_role: Set(h.association.1.as_str().to_owned()),
+            from_signatory_name: Set(h.signatory.0.as_str().to_owned()),
+            from_signatory_role: Set(h.signatory.1.as_str().to_owned()),
+            // The association's signatory is its own act, on the procès-verbal.
+            to_signatory_name: Set(String::new()),
+            to_signatory_role: Set(String::new()),
             ownership_transferred: Set(true),
             notes: Set(h.notes.as_ref().map(|n| n.as_str().to_owned())),
             created_by: Set(by.actor_ref.clone()),
             created_at: Set(store::now()),
-        })
-        .exec_without_returning(tx)
-        .await?;
-        let lines = q::reservation_items(tx, r.id).await?;
-        let ids: Vec<Uuid> = lines.iter().map(|l| l.item_id).collect();
-        let devices = q::lock_items(tx, &ids).await?;
-        if devices.len() != ids.len() {
-            return Err(ApiError::not_found());
-        }
-        for m in &devices {
-            handover_item::Entity::insert(handover_item::ActiveModel {
-                handover_id: Set(handover_id),
-                item_id: Set(m.id),
-                present: Set(true),
-            })
+            signed_by_organisation_id: Set(by.is_admin().then_some(by.organisation_id)),
+            signer_ref: Set(Some(by.actor_ref.clone())),
+        };
+        handover::Entity::insert(row)
             .exec_without_returning(tx)
             .await?;
-            let facts = ItemFactsLc {
-                signed_handover: true,
-                eligible_beneficiary: r.legal_basis.is_some(),
-                has_data_storage: m.has_data_storage,
-                storage_sanitised: q::storage_sanitised(tx, m.id).await?,
-                ..ItemFactsLc::default()
-            };
-            transitions::fire(
+        let mut all_items = Vec::new();
+        let mut jobs = vec![
+            (
+                crate::documents::Kind::PvRemise,
+                crate::documents::Subject::Handover(handover_id),
+            ),
+            (
+                crate::documents::Kind::AttestationDon,
+                crate::documents::Subject::Handover(handover_id),
+            ),
+        ];
+        for (r, to) in locked.iter().zip(targets) {
+            let lines = q::reservation_items(tx, r.id).await?;
+            let ids: Vec<Uuid> = lines.iter().map(|l| l.item_id).collect();
+            let devices = q::lock_items(tx, &ids).await?;
+            if devices.len() != ids.len() {
+                return Err(ApiError::not_found());
+            }
+            for m in &devices {
+                handover_item::Entity::insert(handover_item::ActiveModel {
+                    handover_id: Set(handover_id),
+                    item_id: Set(m.id),
+                    present: Set(true),
+                })
+                .exec_without_returning(tx)
+                .await?;
+                let facts = ItemFactsLc {
+                    signed_handover: true,
+                    eligible_beneficiary: r.legal_basis.is_some(),
+                    has_data_storage: m.has_data_storage,
+                    storage_sanitised: q::storage_sanitised(tx, m.id).await?,
+                    ..ItemFactsLc::default()
+                };
+                transitions::fire(
+                    tx,
+                    m,
+                    "donate",
+                    by,
+                    &facts,
+                    vec![
+                        (item::Column::OwnerId, Expr::value(r.association_id)),
+                        (item::Column::CustodianId, Expr::value(r.association_id)),
+                    ],
+                    serde_json::json!({
+                        "reservation_id": r.id, "handover_id": handover_id, "mode": mode,
+                        "from_organisation_id": r.refurbisher_id, "to_organisation_id": r.association_id,
+                        "legal_basis": r.legal_basis, "commitment_no_resale": true, "commitment_reuse": true
+                    }),
+                )
+                .await?;
+                item_hold::Entity::delete_by_id(m.id).exec(tx).await?;
+                let position = lines
+                    .iter()
+                    .find(|l| l.item_id == m.id)
+                    .and_then(|l| l.request_line_position);
+                if let (Some(req), Some(pos)) = (r.request_id, position) {
+                    request_line::Entity::update_many()
+                        .col_expr(
+                            request_line::Column::Fulfilled,
+                            Expr::col(request_line::Column::Fulfilled).add(1),
+                        )
+                        .filter(request_line::Column::RequestId.eq(req))
+                        .filter(request_line::Column::Position.eq(pos))
+                        .exec(tx)
+                        .await?;
+                }
+            }
+            if r.cession_mode == CessionMode::Service.as_str() {
+                let s = crate::documents::Subject::Reservation(r.id);
+                jobs.push((crate::documents::Kind::ConventionCession, s));
+                jobs.push((crate::documents::Kind::CertificatSortie, s));
+            }
+            update_reservation(
                 tx,
-                m,
-                "donate",
-                by,
-                &facts,
+                r,
+                to,
                 vec![
-                    (item::Column::OwnerId, Expr::value(r.association_id)),
-                    (item::Column::CustodianId, Expr::value(r.association_id)),
+                    (
+                        reservation::Column::HandoverId,
+                        Expr::value(Some(handover_id)),
+                    ),
+                    (
+                        reservation::Column::HandoverOn,
+                        Expr::value(Some(h.occurred_on)),
+                    ),
+                    (reservation::Column::CommitmentNoResale, Expr::value(true)),
+                    (reservation::Column::CommitmentReuse, Expr::value(true)),
                 ],
+            )
+            .await?;
+            event(
+                tx,
+                reservation_stream(r.id),
+                by.organisation_id,
+                by,
+                "handover_recorded",
                 serde_json::json!({
                     "reservation_id": r.id, "handover_id": handover_id, "mode": mode,
+                    "occurred_on": h.occurred_on, "item_ids": ids,
+                    "reservation_ids": locked.iter().map(|r| r.id).collect::<Vec<_>>(),
                     "from_organisation_id": r.refurbisher_id, "to_organisation_id": r.association_id,
-                    "legal_basis": r.legal_basis, "commitment_no_resale": true, "commitment_reuse": true
+                    "commitment_no_resale": true, "commitment_reuse": true,
+                    "signed_by_organisation_id": by.is_admin().then_some(by.organisation_id),
                 }),
             )
             .await?;
-            item_hold::Entity::delete_by_id(m.id).exec(tx).await?;
-            let position = lines
-                .iter()
-                .find(|l| l.item_id == m.id)
-                .and_then(|l| l.request_line_position);
-            if let (Some(req), Some(pos)) = (r.request_id, position) {
-                request_line::Entity::update_many()
-                    .col_expr(
-                        request_line::Column::Fulfilled,
-                        Expr::col(request_line::Column::Fulfilled).add(1),
-                    )
-                    .filter(request_line::Column::RequestId.eq(req))
-                    .filter(request_line::Column::Position.eq(pos))
-                    .exec(tx)
-                    .await?;
-            }
+            all_items.extend(ids);
         }
-        if let Some(req) = r.request_id {
-            refresh_request_status(tx, req, by).await?;
+        for req in &requests {
+            refresh_request_status(tx, *req, by).await?;
         }
-        {
-            use crate::documents::{Kind, Subject, enqueue};
-            let s = Subject::Reservation(r.id);
-            enqueue(
-                tx,
-                &[
-                    (Kind::PvRemise, s),
-                    (Kind::AttestationDon, s),
-                    (Kind::ConventionCession, s),
-                    (Kind::CertificatSortie, s),
-                ],
-            )
-            .await?;
-        }
-        update_reservation(
-            tx,
-            &r,
-            to,
-            vec![
-                (
-                    reservation::Column::HandoverId,
-                    Expr::value(Some(handover_id)),
-                ),
-                (
-                    reservation::Column::HandoverOn,
-                    Expr::value(Some(h.occurred_on)),
-                ),
-                (reservation::Column::CommitmentNoResale, Expr::value(true)),
-                (reservation::Column::CommitmentReuse, Expr::value(true)),
-            ],
-        )
-        .await?;
-        event(
-            tx,
-            reservation_stream(r.id),
-            by.organisation_id,
-            by,
-            "handover_recorded",
-            serde_json::json!({
-                "reservation_id": r.id, "handover_id": handover_id, "mode": mode,
-                "occurred_on": h.occurred_on, "item_ids": ids,
-                "from_organisation_id": r.refurbisher_id, "to_organisation_id": r.association_id,
-                "commitment_no_resale": true, "commitment_reuse": true,
-            }),
-        )
-        .await?;
+        crate::documents::enqueue(tx, &jobs).await?;
         notify(
             tx,
-            r.association_id,
+            association_id,
             "Remise d'équipements enregistrée",
             &format!(
                 "Bonjour,\n\nLa remise de {} équipement(s) a été enregistrée le {} ({}). Ils vous appartiennent désormais ; \
-                 merci de confirmer leur réception dans l'application.\n\nRéemploi",
-                ids.len(),
+                 merci de confirmer leur réception dans l'application, et de signer ou contester le procès-verbal de remise.\n\nRéemploi",
+                all_items.len(),
                 h.occurred_on.format("%d/%m/%Y"),
                 h.mode.label_fr()
             ),
         )
         .await?;
-        q::reservation(tx, r.id).await
+        let handover = handover::Entity::find_by_id(handover_id)
+            .one(tx)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let mut reservations = Vec::with_capacity(ids.len());
+        for id in &input.reservation_ids {
+            reservations.push(q::reservation(tx, *id).await?);
+        }
+        Ok(HandedOver {
+            handover,
+            reservations,
+            item_ids: all_items,
+        })
     })
 }
 

@@ -77,10 +77,9 @@ pub struct NewClaim {
 pub struct Collection {
     pub occurred_on: NaiveDate,
     pub missing_item_ids: Vec<Uuid>,
-    pub from_signatory_name: String,
-    pub from_signatory_role: String,
-    pub to_signatory_name: String,
-    pub to_signatory_role: String,
+    /// Name and role of who signs for the recorder's own organisation (typed by the recorder,
+    /// for itself only: the other party confirms or contests with its own account).
+    pub signatory: (String, String),
     pub notes: Option<String>,
 }
 
@@ -874,6 +873,9 @@ pub async fn record_collection(
         }
         let transfer = lots::cession_mode(&l)? == CessionMode::ToRefurbisher;
         let handover_id = store::new_id();
+        // Only the recorder's own signature: its side of the procès-verbal.
+        let for_body = by.organisation_id == l.organisation_id;
+        let side = |mine: bool, v: &String| if mine { v.clone() } else { String::new() };
         handover::Entity::insert(handover::ActiveModel {
             id: Set(handover_id),
             kind: Set("collection".to_owned()),
@@ -881,14 +883,16 @@ pub async fn record_collection(
             from_organisation_id: Set(l.organisation_id),
             to_organisation_id: Set(refurbisher),
             occurred_on: Set(input.occurred_on),
-            from_signatory_name: Set(input.from_signatory_name.clone()),
-            from_signatory_role: Set(input.from_signatory_role.clone()),
-            to_signatory_name: Set(input.to_signatory_name.clone()),
-            to_signatory_role: Set(input.to_signatory_role.clone()),
+            from_signatory_name: Set(side(for_body, &input.signatory.0)),
+            from_signatory_role: Set(side(for_body, &input.signatory.1)),
+            to_signatory_name: Set(side(!for_body, &input.signatory.0)),
+            to_signatory_role: Set(side(!for_body, &input.signatory.1)),
             ownership_transferred: Set(transfer),
             notes: Set(input.notes.clone()),
             created_by: Set(by.actor_ref.clone()),
             created_at: Set(store::now()),
+            signed_by_organisation_id: Set(by.is_admin().then_some(by.organisation_id)),
+            signer_ref: Set(Some(by.actor_ref.clone())),
         })
         .exec_without_returning(tx)
         .await?;

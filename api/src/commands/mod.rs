@@ -76,6 +76,12 @@ pub struct By {
 }
 
 impl By {
+    /// Whether it acts as an admin of its organisation: only an admin signs for it.
+    pub fn is_admin(&self) -> bool {
+        self.actor
+            .is_some_and(|a| a.role == reemploi_domain::organisation::Role::Admin)
+    }
+
     /// The caller acting through one of its organisations.
     pub fn acting(caller: &Caller, acting: &Acting) -> By {
         By {

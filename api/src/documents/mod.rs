@@ -27,8 +27,9 @@ use uuid::Uuid;
 
 use crate::blobs::Blobs;
 use crate::store::entities::{
-    direct_cession, direct_cession_item, document, document_signature, handover, handover_item,
-    item, lot, organisation, reservation, reservation_item, sanitisation_record, site,
+    direct_cession, direct_cession_item, document, document_contest, document_signature, handover,
+    handover_item, item, lot, organisation, reservation, reservation_item, sanitisation_record,
+    site,
 };
 use crate::store::events::NewEvent;
 use crate::store::tx::Tx;
@@ -135,6 +136,9 @@ pub enum Subject {
     Item(Uuid),
     /// A public body's cession to its staff (5°) or to another public body (11°).
     DirectCession(Uuid),
+    /// A handover to an association (one or several reservations): its procès-verbal de remise
+    /// and attestation de don.
+    Handover(Uuid),
 }
 
 /// The payload of a `document` outbox message.
@@ -163,6 +167,9 @@ pub enum DocError {
     Render(String),
     #[error("storage failed: {0}")]
     Blob(String),
+    /// The public URL printed in documents is not a public address (see [`Documents`]).
+    #[error("public URL refused: {0}")]
+    PublicUrl(String),
 }
 
 /// What generating documents needs.
@@ -171,6 +178,9 @@ pub struct Documents {
     pub renderer: Arc<render::Renderer>,
     pub blobs: Blobs,
     pub public_url: String,
+    /// Why no document may be issued with this public URL (a loopback address outside test
+    /// mode): documents printed for real would carry it in their QR code forever.
+    pub public_url_refused: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -565,15 +575,10 @@ fn grouped_reasons(
     out.join(" ")
 }
 
-fn unsigned(parties: &[(Party, &organisation::Model)]) -> Vec<Value> {
-    parties
-        .iter()
-        .map(|(p, o)| json!({ "party": format!("{} — {}", p.role, o.name), "organisation_id": p.organisation_id }))
-        .collect()
-}
-
 /// The data, parties, title and links of a document, or why it does not apply.
 pub struct Built {
+    /// The document's content. A procès-verbal carries the signature its recorder gave by
+    /// recording the handover under `recorded_signature` (a [`Recorded`]).
     pub data: Value,
     pub parties: Vec<Party>,
     pub title: String,
@@ -581,6 +586,7 @@ pub struct Built {
     pub reservation_id: Option<Uuid>,
     pub item_id: Option<Uuid>,
     pub direct_cession_id: Option<Uuid>,
+    pub handover_id: Option<Uuid>,
 }
 
 /// Derives a document's data from the database as it is now.
@@ -596,10 +602,11 @@ pub async fn build<C: ConnectionTrait>(
         | (Kind::CertificatSortie, Subject::Lot(id))
         | (Kind::ProjetDeliberation, Subject::Lot(id)) => lot_document(db, kind, id, today).await,
         (Kind::ConventionCession, Subject::Reservation(id))
-        | (Kind::PvRemise, Subject::Reservation(id))
-        | (Kind::CertificatSortie, Subject::Reservation(id))
-        | (Kind::AttestationDon, Subject::Reservation(id)) => {
+        | (Kind::CertificatSortie, Subject::Reservation(id)) => {
             reservation_document(db, kind, id, today).await
+        }
+        (Kind::PvRemise, Subject::Handover(id)) | (Kind::AttestationDon, Subject::Handover(id)) => {
+            handover_document(db, kind, id, today).await
         }
         (Kind::CertificatEffacement, Subject::Item(id)) => erasure_document(db, id, today).await,
         (Kind::ConventionCession, Subject::DirectCession(id))
@@ -799,10 +806,7 @@ async fn lot_document<C: ConnectionTrait>(
                     .collect::<Vec<_>>()
             );
             data["notes"] = json!(h.notes);
-            data["signatures"] = json!([
-                { "party": format!("Pour le cédant — {}", body.name), "name": h.from_signatory_name, "role": h.from_signatory_role, "signed_at": long_date(h.occurred_on), "method": "Signature recueillie lors de l'enlèvement" },
-                { "party": format!("Pour l'enlèveur — {}", to.name), "name": h.to_signatory_name, "role": h.to_signatory_role, "signed_at": long_date(h.occurred_on), "method": "Signature recueillie lors de l'enlèvement" },
-            ]);
+            data["recorded_signature"] = recorded_signature(&h, "l'enlèvement");
             parties = vec![
                 Party {
                     organisation_id: body.id,
@@ -851,6 +855,7 @@ async fn lot_document<C: ConnectionTrait>(
         reservation_id: None,
         item_id: None,
         direct_cession_id: None,
+        handover_id: None,
     })
 }
 
@@ -962,68 +967,6 @@ async fn reservation_document<C: ConnectionTrait>(
                 },
             ];
         }
-        Kind::PvRemise => {
-            let h = h.ok_or_else(|| DocError::NotApplicable("not handed over yet".into()))?;
-            title = format!("Procès-verbal de remise — {}", association.name);
-            data["heading"] = json!("Procès-verbal de remise de matériel informatique");
-            data["from_label"] = json!("Le remettant");
-            data["from"] = party_json(&refurbisher);
-            data["to_label"] = json!("Le bénéficiaire");
-            data["to"] = party_json(&association);
-            data["statement"] = json!(format!(
-                "Le {}, {} a remis à {} ({}) les équipements ci-dessous, reconditionnés et dont les données ont été effacées. {}",
-                long_date(h.occurred_on),
-                refurbisher.name,
-                association.name,
-                if h.kind == "delivery" {
-                    "livraison"
-                } else {
-                    "retrait"
-                },
-                if service {
-                    format!(
-                        "Le matériel est cédé par {} ; la propriété est transférée au bénéficiaire à la remise.",
-                        giver.name
-                    )
-                } else {
-                    "La propriété est transférée au bénéficiaire à la remise.".to_owned()
-                }
-            ));
-            data["commitments"] = json!([resale, REUSE]);
-            data["notes"] = json!(h.notes);
-            data["signatures"] = json!([
-                { "party": format!("Pour le remettant — {}", refurbisher.name), "name": h.from_signatory_name, "role": h.from_signatory_role, "signed_at": long_date(h.occurred_on), "method": "Signature recueillie lors de la remise" },
-                { "party": format!("Pour le bénéficiaire — {}", association.name), "name": h.to_signatory_name, "role": h.to_signatory_role, "signed_at": long_date(h.occurred_on), "method": "Signature recueillie lors de la remise" },
-            ]);
-            parties = vec![
-                Party {
-                    organisation_id: refurbisher.id,
-                    role: "Pour le remettant".into(),
-                },
-                Party {
-                    organisation_id: association.id,
-                    role: "Pour le bénéficiaire".into(),
-                },
-            ];
-        }
-        Kind::AttestationDon => {
-            if service {
-                return Err(DocError::NotApplicable(
-                    "in service mode the public body gives, by convention".into(),
-                ));
-            }
-            let h = h.ok_or_else(|| DocError::NotApplicable("not handed over yet".into()))?;
-            title = format!("Attestation de don — {}", association.name);
-            data["giver"] = party_json(&refurbisher);
-            data["beneficiary"] = party_json(&association);
-            data["handover_date"] = json!(long_date(h.occurred_on));
-            data["resale"] = json!(resale);
-            data["reuse"] = json!(REUSE);
-            parties = vec![Party {
-                organisation_id: refurbisher.id,
-                role: "Pour le donateur".into(),
-            }];
-        }
         Kind::CertificatSortie => {
             if !service || h.is_none() {
                 return Err(DocError::NotApplicable(
@@ -1049,6 +992,7 @@ async fn reservation_document<C: ConnectionTrait>(
         reservation_id: Some(r.id),
         item_id: None,
         direct_cession_id: None,
+        handover_id: None,
     })
 }
 
@@ -1169,6 +1113,177 @@ async fn direct_cession_document<C: ConnectionTrait>(
         reservation_id: None,
         item_id: None,
         direct_cession_id: Some(c.id),
+        handover_id: None,
+    })
+}
+
+/// The signature a handover's recorder gave by recording it (an admin of its party), as stored
+/// in a procès-verbal's content; `null` when the recorder was not an admin.
+fn recorded_signature(h: &handover::Model, occasion: &str) -> Value {
+    let Some(o) = h.signed_by_organisation_id else {
+        return Value::Null;
+    };
+    let (name, role) = if o == h.from_organisation_id {
+        (&h.from_signatory_name, &h.from_signatory_role)
+    } else {
+        (&h.to_signatory_name, &h.to_signatory_role)
+    };
+    serde_json::to_value(Recorded {
+        organisation_id: o,
+        name: name.clone(),
+        role: role.clone(),
+        signed_on: long_date(h.occurred_on),
+        occasion: occasion.to_owned(),
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// The procès-verbal de remise or the attestation de don of a handover to an association, over
+/// every reservation it covers.
+async fn handover_document<C: ConnectionTrait>(
+    db: &C,
+    kind: Kind,
+    id: Uuid,
+    today: NaiveDate,
+) -> Result<Built, DocError> {
+    let h = handover::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .filter(|h| h.kind != "collection")
+        .ok_or_else(|| DocError::NotApplicable("handover not found".into()))?;
+    let reservations = reservation::Entity::find()
+        .filter(reservation::Column::HandoverId.eq(h.id))
+        .order_by_asc(reservation::Column::Id)
+        .all(db)
+        .await?;
+    if reservations.is_empty() {
+        return Err(DocError::NotApplicable(
+            "the handover covers no reservation".into(),
+        ));
+    }
+    let refurbisher = org(db, h.from_organisation_id).await?;
+    let association = org(db, h.to_organisation_id).await?;
+    let mut items = Vec::new();
+    let mut given = Vec::new();
+    let mut givers: Vec<String> = Vec::new();
+    let mut resale: Vec<String> = Vec::new();
+    for r in &reservations {
+        let ids: Vec<Uuid> = reservation_item::Entity::find()
+            .filter(reservation_item::Column::ReservationId.eq(r.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|ri| ri.item_id)
+            .collect();
+        let these = items_by_ids(db, ids).await?;
+        if r.cession_mode == CessionMode::Service.as_str() {
+            let giver = org(db, r.giver_id).await?.name;
+            if !givers.contains(&giver) {
+                givers.push(giver);
+            }
+        } else {
+            given.extend(these.iter().cloned());
+        }
+        let terms = r
+            .resale_terms
+            .clone()
+            .unwrap_or_else(|| "Le bénéficiaire s'interdit toute revente du matériel.".into());
+        if !resale.contains(&terms) {
+            resale.push(terms);
+        }
+        items.extend(these);
+    }
+    items.sort_by(|a, b| a.inventory_number.cmp(&b.inventory_number));
+    given.sort_by(|a, b| a.inventory_number.cmp(&b.inventory_number));
+    let title;
+    let parties;
+    let mut data = json!({ "date": long_date(today) });
+    match kind {
+        Kind::PvRemise => {
+            title = format!("Procès-verbal de remise — {}", association.name);
+            data["items"] = json!(items.iter().map(item_row).collect::<Vec<_>>());
+            data["totals"] = totals(&items);
+            data["heading"] = json!("Procès-verbal de remise de matériel informatique");
+            data["from_label"] = json!("Le remettant");
+            data["from"] = party_json(&refurbisher);
+            data["to_label"] = json!("Le bénéficiaire");
+            data["to"] = party_json(&association);
+            let ownership = if givers.is_empty() {
+                "La propriété est transférée au bénéficiaire à la remise.".to_owned()
+            } else {
+                format!(
+                    "{} ; la propriété est transférée au bénéficiaire à la remise.",
+                    if given.is_empty() {
+                        format!("Le matériel est cédé par {}", givers.join(", "))
+                    } else {
+                        format!(
+                            "Une partie du matériel est cédée par {}, le reste est donné par {}",
+                            givers.join(", "),
+                            refurbisher.name
+                        )
+                    }
+                )
+            };
+            data["statement"] = json!(format!(
+                "Le {}, {} a remis à {} ({}) les équipements ci-dessous, reconditionnés et dont les données ont été effacées, au titre de {} réservation(s). {}",
+                long_date(h.occurred_on),
+                refurbisher.name,
+                association.name,
+                if h.kind == "delivery" {
+                    "livraison"
+                } else {
+                    "retrait"
+                },
+                reservations.len(),
+                ownership
+            ));
+            let mut commitments = resale.clone();
+            commitments.push(REUSE.to_owned());
+            data["commitments"] = json!(commitments);
+            data["notes"] = json!(h.notes);
+            data["recorded_signature"] = recorded_signature(&h, "la remise");
+            parties = vec![
+                Party {
+                    organisation_id: refurbisher.id,
+                    role: "Pour le remettant".into(),
+                },
+                Party {
+                    organisation_id: association.id,
+                    role: "Pour le bénéficiaire".into(),
+                },
+            ];
+        }
+        Kind::AttestationDon => {
+            if given.is_empty() {
+                return Err(DocError::NotApplicable(
+                    "in service mode the public body gives, by convention".into(),
+                ));
+            }
+            title = format!("Attestation de don — {}", association.name);
+            data["items"] = json!(given.iter().map(item_row).collect::<Vec<_>>());
+            data["totals"] = totals(&given);
+            data["giver"] = party_json(&refurbisher);
+            data["beneficiary"] = party_json(&association);
+            data["handover_date"] = json!(long_date(h.occurred_on));
+            data["resale"] = json!(resale.join(" "));
+            data["reuse"] = json!(REUSE);
+            parties = vec![Party {
+                organisation_id: refurbisher.id,
+                role: "Pour le donateur".into(),
+            }];
+        }
+        _ => return Err(not_for_subject(kind)),
+    }
+    data["title"] = json!(title);
+    Ok(Built {
+        title,
+        data,
+        parties,
+        lot_id: items.first().and_then(|i| i.lot_id),
+        reservation_id: None,
+        item_id: None,
+        handover_id: Some(h.id),
+        direct_cession_id: None,
     })
 }
 
@@ -1254,6 +1369,7 @@ async fn erasure_document<C: ConnectionTrait>(
         reservation_id: None,
         item_id: Some(i.id),
         direct_cession_id: None,
+        handover_id: None,
     })
 }
 
@@ -1275,49 +1391,300 @@ pub async fn latest<C: ConnectionTrait>(
         Subject::Reservation(id) => q.filter(document::Column::ReservationId.eq(id)),
         Subject::Item(id) => q.filter(document::Column::ItemId.eq(id)),
         Subject::DirectCession(id) => q.filter(document::Column::DirectCessionId.eq(id)),
+        Subject::Handover(id) => q.filter(document::Column::HandoverId.eq(id)),
     };
     Ok(q.order_by_desc(document::Column::Version).one(db).await?)
 }
 
-/// Signature blocks from the parties and the series' signatures.
-async fn signature_blocks<C: ConnectionTrait>(
-    db: &C,
-    series: Option<Uuid>,
-    parties: &[Party],
-) -> Result<(Vec<Value>, bool), DocError> {
-    let signed = match series {
-        Some(s) => {
-            document_signature::Entity::find()
-                .filter(document_signature::Column::SeriesId.eq(s))
-                .all(db)
-                .await?
-        }
-        None => Vec::new(),
-    };
-    let mut blocks = Vec::new();
-    let mut all = true;
-    for p in parties {
-        let o = org(db, p.organisation_id).await?;
-        match signed
-            .iter()
-            .find(|s| s.organisation_id == p.organisation_id)
-        {
-            Some(s) => blocks.push(json!({
-                "party": format!("{} — {}", p.role, o.name),
-                "name": s.signer_name, "role": s.signer_role,
-                "signed_at": instant(s.signed_at),
-                "method": "Signature électronique simple, enregistrée par Réemploi",
-            })),
-            None => {
-                all = false;
-                blocks.extend(unsigned(&[(p.clone(), &o)]));
-            }
+/// The signature a procès-verbal's recorder gave by recording the handover (its own name and
+/// role, typed by itself), kept in the document's content.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Recorded {
+    pub organisation_id: Uuid,
+    pub name: String,
+    pub role: String,
+    /// The day of the handover, as printed.
+    pub signed_on: String,
+    /// «l'enlèvement», «la remise».
+    pub occasion: String,
+}
+
+/// How a party signed an edition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// By its own account, on Réemploi.
+    Electronic,
+    /// By hand on the paper copy, whose scan an admin of the party attested.
+    PaperScan,
+    /// By recording the collection or handover (the recorder's own signature).
+    AtHandover,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Electronic => "electronic",
+            Method::PaperScan => "paper_scan",
+            Method::AtHandover => "at_handover",
         }
     }
-    Ok((blocks, all))
+
+    fn parse(s: Option<&str>) -> Method {
+        match s {
+            Some("paper_scan") => Method::PaperScan,
+            _ => Method::Electronic,
+        }
+    }
+}
+
+/// Where a party stands on one edition of a document.
+#[derive(Debug, Clone)]
+pub struct PartyState {
+    pub party: Party,
+    pub name: String,
+    /// Its signature: signer's name and role (from the signer's own act), when, how.
+    pub signature: Option<GivenSignature>,
+    /// Its contest: reason and when.
+    pub contest: Option<(String, DateTime<Utc>)>,
+}
+
+/// A signature given on an edition.
+#[derive(Debug, Clone)]
+pub struct GivenSignature {
+    pub signer_name: String,
+    pub signer_role: String,
+    /// Exact time, except for a signature at handover (its day, as printed).
+    pub signed_at: Option<DateTime<Utc>>,
+    pub signed_on: String,
+    pub method: Method,
+}
+
+/// The edition of a stored version (older rows: the version itself).
+pub fn edition_of(d: &document::Model) -> i32 {
+    d.edition.unwrap_or(d.version)
+}
+
+/// Where each party of `d` stands on `d`'s edition: the signatures and contests given on any
+/// version of that edition, and for a procès-verbal the recorder's signature. `signed` is true
+/// exactly when every party signed.
+pub async fn edition_state<C: ConnectionTrait>(
+    db: &C,
+    d: &document::Model,
+) -> Result<(Vec<PartyState>, bool), DocError> {
+    let parties: Vec<Party> = serde_json::from_str(&d.parties).unwrap_or_default();
+    let data: Value = serde_json::from_str(&d.data).unwrap_or(Value::Null);
+    parties_state(db, d.series_id, Some(edition_of(d)), &parties, &data).await
+}
+
+async fn parties_state<C: ConnectionTrait>(
+    db: &C,
+    series: Uuid,
+    edition: Option<i32>,
+    parties: &[Party],
+    data: &Value,
+) -> Result<(Vec<PartyState>, bool), DocError> {
+    let (signatures, contests) = match edition {
+        Some(e) => (
+            document_signature::Entity::find()
+                .filter(document_signature::Column::SeriesId.eq(series))
+                .filter(document_signature::Column::Edition.eq(e))
+                .all(db)
+                .await?,
+            document_contest::Entity::find()
+                .filter(document_contest::Column::SeriesId.eq(series))
+                .filter(document_contest::Column::Edition.eq(e))
+                .all(db)
+                .await?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let recorded: Option<Recorded> = data
+        .get("recorded_signature")
+        .and_then(|v| serde_json::from_value(v.clone()).ok());
+    let mut out = Vec::with_capacity(parties.len());
+    for p in parties {
+        let name = org(db, p.organisation_id).await?.name;
+        let signature = match (
+            recorded
+                .as_ref()
+                .filter(|r| r.organisation_id == p.organisation_id),
+            signatures
+                .iter()
+                .find(|s| s.organisation_id == p.organisation_id),
+        ) {
+            (Some(r), _) => Some(GivenSignature {
+                signer_name: r.name.clone(),
+                signer_role: r.role.clone(),
+                signed_at: None,
+                signed_on: r.signed_on.clone(),
+                method: Method::AtHandover,
+            }),
+            (None, Some(s)) => Some(GivenSignature {
+                signer_name: s.signer_name.clone(),
+                signer_role: s.signer_role.clone(),
+                signed_at: Some(s.signed_at),
+                signed_on: instant(s.signed_at),
+                method: Method::parse(s.method.as_deref()),
+            }),
+            (None, None) => None,
+        };
+        let contest = contests
+            .iter()
+            .find(|c| c.organisation_id == p.organisation_id)
+            .map(|c| (c.reason.clone(), c.contested_at));
+        out.push(PartyState {
+            party: p.clone(),
+            name,
+            signature,
+            contest,
+        });
+    }
+    let signed = !out.is_empty() && out.iter().all(|p| p.signature.is_some());
+    Ok((out, signed))
+}
+
+/// The printed signature blocks: only the signatures actually given on the edition.
+fn signature_blocks(states: &[PartyState]) -> Vec<Value> {
+    states
+        .iter()
+        .map(|p| {
+            let party = format!("{} — {}", p.party.role, p.name);
+            match &p.signature {
+                Some(s) => {
+                    let (statement, method) = match s.method {
+                        Method::Electronic => (
+                            format!("Signé électroniquement par {}, {}, le {}.", s.signer_name, s.signer_role, s.signed_on),
+                            "Signature électronique simple, donnée depuis le compte de la partie sur Réemploi".to_owned(),
+                        ),
+                        Method::PaperScan => (
+                            format!("Signé sur la copie papier par {}, {} ; signature attestée le {}.", s.signer_name, s.signer_role, s.signed_on),
+                            "Copie papier signée déposée sur Réemploi, attestée depuis le compte de la partie".to_owned(),
+                        ),
+                        Method::AtHandover => (
+                            format!("Signé par {}, {}, le {}.", s.signer_name, s.signer_role, s.signed_on),
+                            "Signature donnée en enregistrant le procès-verbal, depuis le compte de la partie".to_owned(),
+                        ),
+                    };
+                    json!({ "party": party, "organisation_id": p.party.organisation_id, "statement": statement, "method": method })
+                }
+                None => json!({
+                    "party": party, "organisation_id": p.party.organisation_id,
+                    "contest": p.contest.as_ref().map(|(reason, at)| format!("Contesté le {} : {reason}", instant(*at))),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// A document's content: what its parties sign (everything but the day it was printed and the
+/// signature blocks).
+fn content(data: &Value) -> Value {
+    let mut c = data.clone();
+    if let Some(o) = c.as_object_mut() {
+        o.remove("date");
+        o.remove("signatures");
+    }
+    c
+}
+
+/// Why a new edition was issued, from what changed in its content.
+fn change_reason(before: &Value, now: &Value) -> String {
+    let inventory = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["inventory_number"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let mut why = Vec::new();
+    let (was, is) = (inventory(before), inventory(now));
+    if was != is {
+        let gone: Vec<&String> = was.iter().filter(|i| !is.contains(i)).collect();
+        let added: Vec<&String> = is.iter().filter(|i| !was.contains(i)).collect();
+        let mut s = format!(
+            "liste des équipements modifiée ({} → {} équipement(s)",
+            was.len(),
+            is.len()
+        );
+        if !gone.is_empty() {
+            s.push_str(&format!(
+                " ; retirés : {}",
+                gone.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !added.is_empty() {
+            s.push_str(&format!(
+                " ; ajoutés : {}",
+                added
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        s.push(')');
+        why.push(s);
+    }
+    if before["decision"] != now["decision"] {
+        match now["decision"].as_str() {
+            Some(d) => why.push(format!("acte de décision enregistré ({d})")),
+            None => why.push("acte de décision modifié".to_owned()),
+        }
+    }
+    if why.is_empty() {
+        let mut keys: Vec<&str> = now
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| {
+                before.get(k.as_str()) != Some(*v)
+                    && k.as_str() != "items"
+                    && k.as_str() != "totals"
+            })
+            .map(|(k, _)| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        why.push(format!("mentions modifiées : {}", keys.join(", ")));
+    }
+    let mut s = why.join(" ; ");
+    if let Some(first) = s.get(..1) {
+        s = first.to_uppercase() + &s[1..];
+    }
+    format!("{s}. Les signatures de la version précédente ne valent pas pour ce contenu.")
+}
+
+/// Why a version of the same content was issued: the signatures it prints that the previous
+/// one did not.
+fn signature_reason(before: &Value, states: &[PartyState]) -> String {
+    let printed: Vec<Uuid> = before["signatures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b.get("statement").is_some_and(|s| !s.is_null()))
+        .filter_map(|b| b["organisation_id"].as_str().and_then(|s| s.parse().ok()))
+        .collect();
+    let new: Vec<&str> = states
+        .iter()
+        .filter(|p| p.signature.is_some() && !printed.contains(&p.party.organisation_id))
+        .map(|p| p.name.as_str())
+        .collect();
+    if new.is_empty() {
+        "Blocs de signature mis à jour (même contenu).".to_owned()
+    } else {
+        format!("Signature de {} imprimée (même contenu).", new.join(", "))
+    }
 }
 
 /// Makes (or returns, when nothing changed) the current version of a document.
+///
+/// A version whose content equals the previous one's belongs to the same edition and shares
+/// its signatures (it is issued only to print a new signature). A changed content starts a new
+/// edition with no signature at all; the version says why it was issued, and the previous one
+/// stays verifiable and says it was superseded.
 pub async fn generate(
     db: &DatabaseConnection,
     docs: &Documents,
@@ -1326,32 +1693,77 @@ pub async fn generate(
     today: NaiveDate,
     created_by: &str,
 ) -> Result<document::Model, DocError> {
+    if let Some(why) = &docs.public_url_refused {
+        return Err(DocError::PublicUrl(why.clone()));
+    }
+    // A concurrent version of the same series (two parties signing at once) makes this one
+    // start again from the database as it is then, so that the newest version prints every
+    // signature given before it.
+    for _ in 0..5 {
+        if let Some(done) = generate_once(db, docs, kind, subject, today, created_by).await? {
+            return Ok(done);
+        }
+    }
+    latest(db, kind, subject)
+        .await?
+        .ok_or_else(|| DocError::Render("no free verification code".into()))
+}
+
+/// One attempt of [`generate`]: `None` when a concurrent version took its number.
+async fn generate_once(
+    db: &DatabaseConnection,
+    docs: &Documents,
+    kind: Kind,
+    subject: Subject,
+    today: NaiveDate,
+    created_by: &str,
+) -> Result<Option<document::Model>, DocError> {
     let built = build(db, kind, subject, today).await?;
     let previous = latest(db, kind, subject).await?;
     let series = previous.as_ref().map(|p| p.series_id);
     let mut data = built.data;
-    let mut signed = false;
-    // PVs carry the signatures recorded at the handover; others the series' e-signatures.
-    if data.get("signatures").is_none() {
-        let (blocks, all) = signature_blocks(db, series, &built.parties).await?;
-        data["signatures"] = json!(blocks);
-        signed = all;
-    } else if matches!(kind, Kind::PvEnlevement | Kind::PvRemise) {
-        signed = true;
+    if let Some(o) = data.as_object_mut() {
+        o.remove("signatures");
     }
-    if let Some(p) = &previous {
-        // The printed date is the day of generation: compare without it.
-        let mut before: Value = serde_json::from_str(&p.data).unwrap_or(Value::Null);
-        let mut now = data.clone();
-        before["date"] = Value::Null;
-        now["date"] = Value::Null;
-        if before == now {
-            return Ok(p.clone());
+    let before: Option<Value> = previous
+        .as_ref()
+        .map(|p| serde_json::from_str(&p.data).unwrap_or(Value::Null));
+    let same_content = before
+        .as_ref()
+        .is_some_and(|b| content(b) == content(&data));
+    let version = previous.as_ref().map_or(1, |p| p.version + 1);
+    let edition = match (&previous, same_content) {
+        (Some(p), true) => edition_of(p),
+        _ => version,
+    };
+    let (states, signed) = parties_state(
+        db,
+        series.unwrap_or_default(),
+        same_content.then_some(edition),
+        &built.parties,
+        &data,
+    )
+    .await?;
+    data["signatures"] = json!(signature_blocks(&states));
+    let reason = match (&previous, &before) {
+        (Some(p), Some(b)) => {
+            // The printed date is the day of generation: compare without it.
+            let (mut was, mut now) = (b.clone(), data.clone());
+            was["date"] = Value::Null;
+            now["date"] = Value::Null;
+            if was == now {
+                return Ok(Some(p.clone()));
+            }
+            Some(if same_content {
+                signature_reason(b, &states)
+            } else {
+                change_reason(b, &data)
+            })
         }
-    }
+        _ => None,
+    };
     let id = store::new_id();
     let series_id = series.unwrap_or(id);
-    let version = previous.as_ref().map_or(1, |p| p.version + 1);
     for _ in 0..5 {
         let code = crate::store::items::new_public_code();
         // The QR code and the printed link open the verification page for people.
@@ -1389,6 +1801,7 @@ pub async fn generate(
             reservation_id: Set(built.reservation_id),
             item_id: Set(built.item_id),
             direct_cession_id: Set(built.direct_cession_id),
+            handover_id: Set(built.handover_id),
             parties: Set(serde_json::to_string(&built.parties).unwrap_or_default()),
             data: Set(serde_json::to_string(&data).unwrap_or_default()),
             sha256: Set(sha256.clone()),
@@ -1398,6 +1811,10 @@ pub async fn generate(
             scan_blob_key: Set(None),
             scan_sha256: Set(None),
             scan_uploaded_by: Set(None),
+            scan_organisation_id: Set(None),
+            scan_uploaded_at: Set(None),
+            edition: Set(Some(edition)),
+            reason: Set(reason.clone()),
             created_by: Set(created_by.to_owned()),
             created_at: Set(store::now()),
         })
@@ -1412,9 +1829,11 @@ pub async fn generate(
                     kind: "document_issued",
                     payload: json!({
                         "document_id": id, "series_id": series_id, "version": version,
+                        "edition": edition, "reason": reason,
                         "kind": kind.as_str(), "code": code, "sha256": sha256, "signed": signed,
                         "lot_id": built.lot_id, "reservation_id": built.reservation_id,
                         "item_id": built.item_id, "direct_cession_id": built.direct_cession_id,
+                        "item_id": built.item_id, "handover_id": built.handover_id,
                     }),
                 })
                 .await?;
@@ -1424,23 +1843,45 @@ pub async fn generate(
                 return document::Entity::find_by_id(id)
                     .one(db)
                     .await?
+                    .map(Some)
                     .ok_or_else(|| DocError::NotApplicable("document vanished".into()));
             }
-            // A code drawn twice (or a concurrent version of the same series): try again.
+            // A code drawn twice: try another; a concurrent version of the same series: start
+            // again from what is now stored.
             Err(e) if is_unique_violation(&e) => {
                 tx.rollback()
                     .await
                     .map_err(|e| DocError::Db(sea_orm::DbErr::Custom(e.to_string())))?;
-                if let Some(now) = latest(db, kind, subject).await?
-                    && now.version >= version
+                if latest(db, kind, subject)
+                    .await?
+                    .is_some_and(|now| now.version >= version)
                 {
-                    return Ok(now);
+                    return Ok(None);
                 }
             }
             Err(e) => return Err(e.into()),
         }
     }
     Err(DocError::Render("no free verification code".into()))
+}
+
+/// Writes `signed` on every version of `d`'s edition (they share their signatures), inside the
+/// transaction that changed them.
+pub async fn refresh_signed<C: ConnectionTrait>(
+    db: &C,
+    d: &document::Model,
+) -> Result<bool, DocError> {
+    let (_, signed) = edition_state(db, d).await?;
+    document::Entity::update_many()
+        .col_expr(
+            document::Column::Signed,
+            sea_orm::sea_query::Expr::value(signed),
+        )
+        .filter(document::Column::SeriesId.eq(d.series_id))
+        .filter(document::Column::Edition.eq(edition_of(d)))
+        .exec(db)
+        .await?;
+    Ok(signed)
 }
 
 /// Asks for documents to be generated after the write commits.

@@ -219,8 +219,8 @@ pub fn sample_convention(n: usize) -> serde_json::Value {
         "reuse": "Réemployer le matériel, œuvre d'intérêt général ; en justifier à la demande.",
         "transfer": "La propriété est transférée au bénéficiaire à l'enlèvement.",
         "signatures": [
-            { "party": "Pour le cédant", "name": null, "role": null, "signed_at": null },
-            { "party": "Pour le bénéficiaire", "name": "Inès Bernard", "role": "Responsable d'atelier", "signed_at": "29/11/2026 à 10:30 (UTC)", "method": "Signature électronique simple" }
+            { "party": "Pour le cédant" },
+            { "party": "Pour le bénéficiaire", "statement": "Signé électroniquement par Inès Bernard, Responsable d'atelier, le 29/11/2026 à 10:30 (UTC).", "method": "Signature électronique simple" }
         ]
     })
 }

@@ -216,14 +216,18 @@ pub struct ProposalRequest {
     pub line: i32,
 }
 
-/// The handover of a reservation's devices to the association.
+/// The handover of a reservation's devices to the association (see `record_handovers` for
+/// several reservations at once).
 #[derive(Debug, Clone, Object)]
 pub struct HandoverRequest {
     pub mode: HandoverMode,
     pub occurred_on: NaiveDate,
-    /// Who signs for the association.
-    pub association_signatory: Signatory,
-    /// Who signs for the refurbisher.
+    /// Deprecated and ignored: the association signs the procès-verbal de remise with its own
+    /// account (`sign_document`), or contests it (`contest_document`).
+    #[oai(nullable, deprecated)]
+    pub association_signatory: Option<Signatory>,
+    /// Who signs for the refurbisher (the caller's organisation): recording the handover as an
+    /// admin is its signature of the procès-verbal de remise.
     pub refurbisher_signatory: Signatory,
     /// The association commits not to resell (or only at the capped solidarity price its
     /// category allows, see `resale_terms`).
@@ -232,6 +236,49 @@ pub struct HandoverRequest {
     pub commitment_reuse: bool,
     #[oai(validator(max_length = 2000))]
     pub notes: Option<Str>,
+}
+
+/// One handover of the devices of several reservations.
+#[derive(Debug, Clone, Object)]
+pub struct HandoversRequest {
+    /// The refurbisher acting, when the caller belongs to several.
+    #[oai(nullable)]
+    pub organisation_id: Option<Uuid>,
+    /// Active reservations of one association at the caller's refurbisher (direct reservations
+    /// and accepted proposals alike), each listed once.
+    #[oai(validator(min_items = 1, max_items = 50, unique_items))]
+    pub reservation_ids: Vec<Uuid>,
+    pub mode: HandoverMode,
+    pub occurred_on: NaiveDate,
+    /// Who signs for the refurbisher: recording the handover as an admin is its signature of
+    /// the procès-verbal de remise; the association confirms or contests it with its own
+    /// account. Recorded by an agent, it signs nothing: an admin signs the procès-verbal.
+    pub signatory: Signatory,
+    /// The association commits not to resell (or only at the capped solidarity price its
+    /// category allows, see each reservation's `resale_terms`).
+    pub commitment_no_resale: bool,
+    /// The association commits to re-use the devices.
+    pub commitment_reuse: bool,
+    #[oai(validator(max_length = 2000))]
+    pub notes: Option<Str>,
+}
+
+/// A recorded handover.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct HandoverResponse {
+    pub id: Uuid,
+    pub refurbisher_id: Uuid,
+    pub association_id: Uuid,
+    pub mode: HandoverMode,
+    pub occurred_on: NaiveDate,
+    pub reservation_ids: Vec<Uuid>,
+    pub item_ids: Vec<Uuid>,
+    /// The party whose signature the recording is (the refurbisher, when recorded by an admin).
+    pub signed_by_organisation_id: Option<Uuid>,
+    /// Its one procès-verbal de remise and one attestation de don (to-refurbisher devices),
+    /// issued in the background: `GET /v1/handovers/{id}/documents`.
+    pub documents_url: String,
 }
 
 /// When and how the handover will happen.
@@ -659,8 +706,9 @@ impl DemandApi {
 
     /// Hand devices over to the association
     ///
-    /// The refurbisher records the pickup or delivery with both signatories and the
-    /// association's commitments (not to resell, or only at the capped solidarity price its
+    /// The refurbisher records the pickup or delivery with its own signatory (its signature when
+    /// recorded by an admin; the association signs or contests the procès-verbal with its own
+    /// account) and the association's commitments (not to resell, or only at the capped solidarity price its
     /// category allows; to re-use). The devices become `donated`, owned by the association, and
     /// the request lines they answer are fulfilled.
     #[oai(
@@ -679,22 +727,89 @@ impl DemandApi {
             .await?;
         let b = body.0;
         let input = HandoverInput {
+            reservation_ids: vec![id.0],
             mode: b.mode.into(),
             occurred_on: b.occurred_on,
-            association_signatory: (
-                b.association_signatory.name.0,
-                b.association_signatory.role.0,
-            ),
-            refurbisher_signatory: (
+            signatory: Some((
                 b.refurbisher_signatory.name.0,
                 b.refurbisher_signatory.role.0,
-            ),
+            )),
+            signatory_field: "refurbisher_signatory",
             commitment_no_resale: b.commitment_no_resale,
             commitment_reuse: b.commitment_reuse,
             notes: b.notes.map(|n| n.0),
         };
-        let r = cmd::record_handover(&self.state, &by, id.0, &input).await?;
+        let done = cmd::record_handover(&self.state, &by, &input).await?;
+        let r = done
+            .reservations
+            .into_iter()
+            .next()
+            .ok_or_else(ApiError::not_found)?;
         Ok(Json(self.reservation(r).await?))
+    }
+
+    /// Hand over the devices of several reservations at once
+    ///
+    /// One pickup or delivery covering every listed active reservation of one association at
+    /// the caller's refurbisher (direct reservations and accepted proposals). The devices become
+    /// `donated`, owned by the association; the request lines they answer are fulfilled; ONE
+    /// procès-verbal de remise and ONE attestation de don are issued for the whole handover.
+    /// Refused: reservations of several associations or refurbishers (422 `mixed_handover`),
+    /// one that is not active (409 `invalid_transition`: of two concurrent handovers of a
+    /// reservation, one wins), one listed twice (400).
+    #[oai(
+        path = "/handovers",
+        method = "post",
+        operation_id = "record_handovers"
+    )]
+    async fn record_handovers(
+        &self,
+        auth: BearerAuth,
+        body: Json<HandoversRequest>,
+    ) -> ApiResult<Created<HandoverResponse>> {
+        let b = body.0;
+        let acting = auth.0.acting_as("record_handovers", b.organisation_id)?;
+        // A reservation the caller is no party to is not revealed.
+        for id in &b.reservation_ids {
+            let r = q::reservation(&self.state.db, *id).await?;
+            if auth.0.membership(r.refurbisher_id).is_none()
+                && auth.0.membership(r.association_id).is_none()
+            {
+                return Err(ApiError::not_found());
+            }
+        }
+        let by = By::acting(&auth.0, &acting);
+        let input = HandoverInput {
+            reservation_ids: b.reservation_ids,
+            mode: b.mode.into(),
+            occurred_on: b.occurred_on,
+            signatory: Some((b.signatory.name.0, b.signatory.role.0)),
+            signatory_field: "signatory",
+            commitment_no_resale: b.commitment_no_resale,
+            commitment_reuse: b.commitment_reuse,
+            notes: b.notes.map(|n| n.0),
+        };
+        let done = cmd::record_handover(&self.state, &by, &input).await?;
+        let h = done.handover;
+        let location = format!("/v1/handovers/{}/documents", h.id);
+        Ok(Created::Created(
+            Json(HandoverResponse {
+                id: h.id,
+                refurbisher_id: h.from_organisation_id,
+                association_id: h.to_organisation_id,
+                mode: if h.kind == "delivery" {
+                    HandoverMode::Delivery
+                } else {
+                    HandoverMode::Pickup
+                },
+                occurred_on: h.occurred_on,
+                reservation_ids: done.reservations.iter().map(|r| r.id).collect(),
+                item_ids: done.item_ids,
+                signed_by_organisation_id: h.signed_by_organisation_id,
+                documents_url: location.clone(),
+            }),
+            location,
+        ))
     }
 
     /// Schedule the handover

@@ -14,7 +14,7 @@ use super::photos::blob_error;
 use super::types::{ApiTags, Created};
 use crate::commands::By;
 use crate::commands::documents as commands;
-use crate::documents::{self, Kind, Party, Subject};
+use crate::documents::{self, Kind, Method, Party, Subject};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::documents as docs;
@@ -23,13 +23,35 @@ use crate::store::entities::{document, lot};
 /// A kind of document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
+///
+/// Who signs each kind (each party by an admin of its own organisation, electronically or by
+/// attesting the scan of the signed paper copy); `signed` is true exactly when every party
+/// signed the version's edition:
+/// - `convention_cession`: the public body (cédant) and the beneficiary, the refurbisher (lot,
+///   `to_refurbisher` mode) or the association (reservation, `service` mode);
+/// - `pv_enlevement`: the public body and the refurbisher; the one that records the collection
+///   signs by recording it (as an admin), the other confirms (`sign_document`) or contests;
+/// - `pv_remise`: the refurbisher, by recording the handover (as an admin), and the association,
+///   which confirms (`sign_document`) or contests;
+/// - `attestation_don`, `certificat_effacement`: the refurbisher;
+/// - `certificat_sortie`, `projet_deliberation`: the public body.
 pub enum DocumentKind {
+    /// Signed by the public body (cédant) and the beneficiary: the refurbisher (lot, to
+    /// refurbisher mode) or the association (reservation, service mode).
     ConventionCession,
+    /// Signed by the public body and the refurbisher: the one that records the collection signs
+    /// by recording it (as an admin), the other confirms (`sign_document`) or contests.
     PvEnlevement,
+    /// Signed by the refurbisher and the association: the refurbisher signs by recording the
+    /// handover (as an admin), the association confirms (`sign_document`) or contests.
     PvRemise,
+    /// Signed by the refurbisher.
     CertificatEffacement,
+    /// Signed by the public body (l'ordonnateur).
     CertificatSortie,
+    /// Signed by the refurbisher (the donor).
     AttestationDon,
+    /// Signed by the public body (a draft for its own act).
     ProjetDeliberation,
 }
 
@@ -61,7 +83,19 @@ impl From<Kind> for DocumentKind {
     }
 }
 
-/// A party to a document and its signature.
+/// How a party signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SignatureMethod {
+    /// From the party's own account on Réemploi.
+    Electronic,
+    /// By hand on the paper copy, whose uploaded scan the party's admin attested.
+    PaperScan,
+    /// By recording the collection or handover (the recorder's own signature).
+    AtHandover,
+}
+
+/// A party to a document and where it stands on this version's edition.
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct DocumentParty {
@@ -69,10 +103,47 @@ pub struct DocumentParty {
     pub name: String,
     /// How the party signs («Pour le cédant»).
     pub role: String,
+    /// This party signed this version's edition (its own act: name and role typed by its signer).
     pub signed: bool,
     pub signer_name: Option<String>,
     pub signer_role: Option<String>,
+    /// When it signed (a signature at handover carries its day in `signed_on`).
     pub signed_at: Option<DateTime<Utc>>,
+    /// The date of the signature as printed.
+    pub signed_on: Option<String>,
+    pub method: Option<SignatureMethod>,
+    /// This party contested this edition instead of signing it.
+    pub contested: bool,
+    pub contest_reason: Option<String>,
+    pub contested_at: Option<DateTime<Utc>>,
+}
+
+/// The scan of the signed paper copy kept beside a version. It counts as a party's signature
+/// only once an admin of that party attests it.
+#[derive(Debug, Clone, Object)]
+pub struct SignedScan {
+    pub sha256: String,
+    /// «Copie papier signée, déposée par … le …».
+    pub label: String,
+    pub uploaded_by_organisation_id: Option<Uuid>,
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// The parties whose admin attested it as their signature.
+    pub attested_by: Vec<Uuid>,
+}
+
+/// One version of a series, in a list.
+#[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DocumentVersion {
+    pub id: Uuid,
+    pub version: i32,
+    pub edition: i32,
+    pub code: String,
+    pub signed: bool,
+    pub current: bool,
+    /// Why it was issued.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A document (one version).
@@ -93,13 +164,29 @@ pub struct DocumentResponse {
     pub lot_id: Option<Uuid>,
     pub reservation_id: Option<Uuid>,
     pub item_id: Option<Uuid>,
+    pub handover_id: Option<Uuid>,
     pub parties: Vec<DocumentParty>,
-    /// Every party signed (electronically, or on paper with a scan uploaded).
+    /// Exactly: every party signed this version's edition (see `DocumentKind` for who signs).
+    /// A scan alone signs nothing.
     pub signed: bool,
+    /// The content signed: versions of one edition differ only by the signatures they print,
+    /// and share the signatures given on any of them. A changed content is a new edition that
+    /// starts unsigned.
+    pub edition: i32,
+    /// This is the newest version of its series.
+    pub current: bool,
+    /// Why this version was issued (a change of content, or a signature to print).
+    pub reason: Option<String>,
     /// SHA-256 of the uploaded scan of the signed paper copy.
     pub scan_sha256: Option<String>,
+    pub scan: Option<SignedScan>,
     /// The newest version of the series when this one is superseded.
     pub superseded_by: Option<Uuid>,
+    /// Why: the reason of the version that followed this one.
+    pub superseded_reason: Option<String>,
+    /// In lists: every version of the series, oldest first, saying which is current and which
+    /// is signed.
+    pub versions: Option<Vec<DocumentVersion>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -115,7 +202,19 @@ pub struct GenerateRequest {
     pub kind: DocumentKind,
 }
 
-/// An electronic signature by an authorised member of a party.
+/// A party's contest of a document's edition.
+#[derive(Debug, Clone, Object)]
+pub struct ContestRequest {
+    /// The party contesting, when the caller belongs to several.
+    #[oai(nullable)]
+    pub organisation_id: Option<Uuid>,
+    /// Why (shown to every party, and printed on the next version's signature block).
+    #[oai(validator(max_length = 2000))]
+    pub reason: String,
+}
+
+/// An electronic signature by an authorised member of a party (also: its attestation of the
+/// signed paper copy). Name and role are the signer's own, typed by the signer.
 #[derive(Debug, Clone, Object)]
 pub struct SignatureRequest {
     /// The party signing, when the caller belongs to several.
@@ -158,9 +257,18 @@ pub struct Verification {
     pub parties: Vec<String>,
     pub issued_at: DateTime<Utc>,
     pub sha256: String,
+    /// Every party signed this version's edition.
     pub signed: bool,
-    /// When a newer version exists, its code.
+    /// The organisations that signed it, and those that contested it.
+    pub signed_by: Vec<String>,
+    pub contested_by: Vec<String>,
+    /// This is the newest version of its series.
+    pub current: bool,
+    /// When a newer version exists, its code, and why it was issued.
     pub superseded_by_code: Option<String>,
+    pub superseded_reason: Option<String>,
+    /// «Copie papier signée, déposée par …», when a scan was uploaded.
+    pub scan: Option<String>,
 }
 
 /// Whether an uploaded file is the genuine document.
@@ -208,26 +316,68 @@ pub enum PdfFile {
 
 async fn response(state: &AppState, d: document::Model) -> ApiResult<DocumentResponse> {
     let db = &state.db;
-    let parties: Vec<Party> = serde_json::from_str(&d.parties).unwrap_or_default();
-    let sigs = docs::signatures(db, d.series_id).await?;
-    let mut out = Vec::new();
-    for p in parties {
-        let name = docs::organisation_name(db, p.organisation_id).await?;
-        let s = sigs.iter().find(|s| s.organisation_id == p.organisation_id);
-        out.push(DocumentParty {
-            organisation_id: p.organisation_id,
-            name,
-            role: p.role,
-            signed: s.is_some() || d.scan_sha256.is_some(),
-            signer_name: s.map(|s| s.signer_name.clone()),
-            signer_role: s.map(|s| s.signer_role.clone()),
-            signed_at: s.map(|s| s.signed_at),
-        });
-    }
-    let newest = docs::newest_of_series(db, d.series_id).await?;
+    let (states, signed) = documents::edition_state(db, &d)
+        .await
+        .map_err(commands::doc_error)?;
+    let out: Vec<DocumentParty> = states
+        .iter()
+        .map(|p| DocumentParty {
+            organisation_id: p.party.organisation_id,
+            name: p.name.clone(),
+            role: p.party.role.clone(),
+            signed: p.signature.is_some(),
+            signer_name: p.signature.as_ref().map(|s| s.signer_name.clone()),
+            signer_role: p.signature.as_ref().map(|s| s.signer_role.clone()),
+            signed_at: p.signature.as_ref().and_then(|s| s.signed_at),
+            signed_on: p.signature.as_ref().map(|s| s.signed_on.clone()),
+            method: p.signature.as_ref().map(|s| match s.method {
+                Method::Electronic => SignatureMethod::Electronic,
+                Method::PaperScan => SignatureMethod::PaperScan,
+                Method::AtHandover => SignatureMethod::AtHandover,
+            }),
+            contested: p.contest.is_some(),
+            contest_reason: p.contest.as_ref().map(|c| c.0.clone()),
+            contested_at: p.contest.as_ref().map(|c| c.1),
+        })
+        .collect();
+    let versions = docs::versions(db, d.series_id).await?;
+    let newest = versions.last().cloned();
+    let next = versions.iter().find(|v| v.version == d.version + 1);
+    let scan = match &d.scan_sha256 {
+        Some(sha) => {
+            let by = match d.scan_organisation_id {
+                Some(o) => docs::organisation_name(db, o).await?,
+                None => String::new(),
+            };
+            let when = d
+                .scan_uploaded_at
+                .map(|t| format!(" le {}", t.format("%d/%m/%Y à %H:%M (UTC)")))
+                .unwrap_or_default();
+            Some(SignedScan {
+                sha256: sha.clone(),
+                label: format!("Copie papier signée, déposée par {by}{when}"),
+                uploaded_by_organisation_id: d.scan_organisation_id,
+                uploaded_at: d.scan_uploaded_at,
+                attested_by: states
+                    .iter()
+                    .filter(|p| {
+                        p.signature
+                            .as_ref()
+                            .is_some_and(|s| s.method == Method::PaperScan)
+                    })
+                    .map(|p| p.party.organisation_id)
+                    .collect(),
+            })
+        }
+        None => None,
+    };
     Ok(DocumentResponse {
         verify_url: format!("{}/v/{}", state.settings.public_url, d.code),
+        current: newest.as_ref().is_none_or(|n| n.id == d.id),
         superseded_by: newest.filter(|n| n.id != d.id).map(|n| n.id),
+        superseded_reason: next.and_then(|n| n.reason.clone()),
+        edition: documents::edition_of(&d),
+        reason: d.reason.clone(),
         id: d.id,
         series_id: d.series_id,
         version: d.version,
@@ -241,14 +391,17 @@ async fn response(state: &AppState, d: document::Model) -> ApiResult<DocumentRes
         lot_id: d.lot_id,
         reservation_id: d.reservation_id,
         item_id: d.item_id,
+        handover_id: d.handover_id,
         parties: out,
-        signed: d.signed || d.scan_sha256.is_some(),
+        signed,
         scan_sha256: d.scan_sha256,
+        scan,
+        versions: None,
         created_at: d.created_at,
     })
 }
 
-/// The newest version of each series among `docs`.
+/// The newest version of each series among `docs`, each with the list of its versions.
 async fn newest_of(state: &AppState, docs: Vec<document::Model>) -> ApiResult<DocumentList> {
     let mut latest: Vec<document::Model> = Vec::new();
     for d in docs {
@@ -261,7 +414,28 @@ async fn newest_of(state: &AppState, docs: Vec<document::Model>) -> ApiResult<Do
     latest.sort_by_key(|d| d.created_at);
     let mut items = Vec::with_capacity(latest.len());
     for d in latest {
-        items.push(response(state, d).await?);
+        let series = d.series_id;
+        let mut r = response(state, d).await?;
+        let all = docs::versions(&state.db, series).await?;
+        let newest = all.last().map(|n| n.id);
+        let mut versions = Vec::with_capacity(all.len());
+        for v in all {
+            let (_, signed) = documents::edition_state(&state.db, &v)
+                .await
+                .map_err(commands::doc_error)?;
+            versions.push(DocumentVersion {
+                id: v.id,
+                version: v.version,
+                edition: documents::edition_of(&v),
+                code: v.code.clone(),
+                signed,
+                current: Some(v.id) == newest,
+                reason: v.reason.clone(),
+                created_at: v.created_at,
+            });
+        }
+        r.versions = Some(versions);
+        items.push(r);
     }
     Ok(DocumentList { items })
 }
@@ -278,7 +452,9 @@ async fn find_document(state: &AppState, id: Uuid) -> ApiResult<document::Model>
 /// reads the attestation de don the refurbisher signs).
 async fn readers(state: &AppState, d: &document::Model) -> ApiResult<Vec<Uuid>> {
     let mut orgs = document_orgs(d);
-    if let Some(r) = d.reservation_id
+    if let Some(h) = d.handover_id {
+        orgs.extend(docs::handover_parties(&state.db, h).await?);
+    } else if let Some(r) = d.reservation_id
         && let Some(r) = docs::find_reservation(&state.db, r).await?
     {
         orgs.extend([r.association_id, r.refurbisher_id, r.giver_id]);
@@ -469,7 +645,31 @@ impl DocumentsApi {
             "list_reservation_documents",
             &[r.association_id, r.refurbisher_id, r.giver_id],
         )?;
-        let found = docs::of_reservation(&self.state.db, r.id).await?;
+        let mut found = docs::of_reservation(&self.state.db, r.id).await?;
+        if let Some(h) = r.handover_id {
+            found.extend(docs::of_handover(&self.state.db, h).await?);
+        }
+        Ok(Json(newest_of(&self.state, found).await?))
+    }
+
+    /// List a handover's documents
+    ///
+    /// Its one procès-verbal de remise and its attestation de don, whatever the number of
+    /// reservations it covers.
+    #[oai(
+        path = "/handovers/:id/documents",
+        method = "get",
+        operation_id = "list_handover_documents"
+    )]
+    async fn list_handover_documents(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<DocumentList>> {
+        let parties = docs::handover_parties(&self.state.db, id.0).await?;
+        auth.0
+            .authorize_related("list_handover_documents", &parties)?;
+        let found = docs::of_handover(&self.state.db, id.0).await?;
         Ok(Json(newest_of(&self.state, found).await?))
     }
 
@@ -536,9 +736,11 @@ impl DocumentsApi {
 
     /// Sign a document electronically
     ///
-    /// An admin of a party signs (name, role, time and account recorded). The document is
-    /// re-rendered with the signature block filled: the answer is the new version. A convention
-    /// counts as signed when both parties have signed.
+    /// An admin of a party signs for its own organisation (name and role as typed by the signer,
+    /// time and account recorded) the edition of this version, which must be current (409
+    /// `document_superseded` otherwise). The version printing the signature is issued (same
+    /// edition): the answer. Procès-verbaux too: the party that did not record the collection
+    /// or handover confirms it this way. `signed` becomes true once every party signed.
     #[oai(
         path = "/documents/:id/signatures",
         method = "post",
@@ -551,31 +753,8 @@ impl DocumentsApi {
         body: Json<SignatureRequest>,
     ) -> ApiResult<Created<DocumentResponse>> {
         let d = find_document(&self.state, id.0).await?;
-        let parties = document_orgs(&d);
-        let candidates: Vec<Uuid> = match body.0.organisation_id {
-            Some(o) if parties.contains(&o) => vec![o],
-            Some(_) => return Err(ApiError::forbidden()),
-            None => parties.clone(),
-        };
-        let acting = auth
-            .0
-            .authorize_related("sign_document", &candidates)?
-            .ok_or_else(ApiError::forbidden)?;
-        let name = Name::parse(&body.0.signer_name).map_err(|r| ApiError::field("signer_name", r));
-        let role = Name::parse(&body.0.signer_role).map_err(|r| ApiError::field("signer_role", r));
-        let (name, role) = match (name, role) {
-            (Ok(n), Ok(r)) => (n, r),
-            (Err(mut a), Err(b)) => {
-                a.fields.extend(b.fields);
-                return Err(a);
-            }
-            (Err(e), _) | (_, Err(e)) => return Err(e),
-        };
-        let signature = commands::Signature {
-            signer_name: name.into_inner(),
-            signer_role: role.into_inner(),
-        };
-        let by = By::acting(&auth.0, &acting);
+        let by = party_acting(&auth, "sign_document", &d, body.0.organisation_id)?;
+        let signature = parse_signature(&body.0)?;
         let signed = commands::sign_document(&self.state, &by, &d, signature).await?;
         let location = format!("/v1/documents/{}", signed.id);
         Ok(Created::Created(
@@ -586,8 +765,10 @@ impl DocumentsApi {
 
     /// Upload the signed paper copy
     ///
-    /// The human channel: a scan (PDF) of the printed document signed by hand by the parties,
-    /// kept beside it with its SHA-256; the document then counts as signed.
+    /// The human channel: a scan (PDF) of the printed document signed by hand, kept beside the
+    /// version with its SHA-256 (verifiable at `/v1/verify/{code}`) and shown as «copie papier
+    /// signée, déposée par …». A scan signs nothing by itself: each party's admin attests it
+    /// (`attest_signed_scan`), the uploading party included. One scan per version (409 again).
     #[oai(
         path = "/documents/:id/scan",
         method = "post",
@@ -609,10 +790,62 @@ impl DocumentsApi {
         Ok(Json(response(&self.state, d).await?))
     }
 
+    /// Contest a document
+    ///
+    /// An admin of a party refuses to sign the edition of this version (current only), with its
+    /// reason: recorded, shown on the document's parties and at verification, and the party
+    /// stays unsigned. A party that signed may not contest (409), nor contest twice.
+    #[oai(
+        path = "/documents/:id/contest",
+        method = "post",
+        operation_id = "contest_document"
+    )]
+    async fn contest_document(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<ContestRequest>,
+    ) -> ApiResult<Json<DocumentResponse>> {
+        let d = find_document(&self.state, id.0).await?;
+        let by = party_acting(&auth, "contest_document", &d, body.0.organisation_id)?;
+        let reason = reemploi_domain::text::LongText::parse(&body.0.reason)
+            .map_err(|r| ApiError::field("reason", r))?;
+        let d = commands::contest_document(&self.state, &by, d.id, reason.into_inner()).await?;
+        Ok(Json(response(&self.state, d).await?))
+    }
+
+    /// Attest the signed paper copy
+    ///
+    /// An admin of a party attests that the uploaded scan of this version bears its signature
+    /// (signer's name and role, typed by the signer): from then on it counts as that party's
+    /// signature of the edition, and the version printing it is issued (the answer).
+    #[oai(
+        path = "/documents/:id/scan/attestations",
+        method = "post",
+        operation_id = "attest_signed_scan"
+    )]
+    async fn attest_signed_scan(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        body: Json<SignatureRequest>,
+    ) -> ApiResult<Created<DocumentResponse>> {
+        let d = find_document(&self.state, id.0).await?;
+        let by = party_acting(&auth, "attest_signed_scan", &d, body.0.organisation_id)?;
+        let signature = parse_signature(&body.0)?;
+        let done = commands::attest_signed_scan(&self.state, &by, d.id, signature).await?;
+        let location = format!("/v1/documents/{}", done.id);
+        Ok(Created::Created(
+            Json(response(&self.state, done).await?),
+            location,
+        ))
+    }
+
     /// Verify a document by its code
     ///
-    /// Public: what the document is, its parties (organisations only), date, SHA-256, whether it
-    /// is signed, and whether a newer version exists.
+    /// Public: what the document is, its parties (organisations only), which signed or
+    /// contested it, date, SHA-256, whether it is signed, whether a newer version exists and why,
+    /// and the signed paper copy uploaded beside it.
     #[oai(
         path = "/verify/:code",
         method = "get",
@@ -633,11 +866,26 @@ impl DocumentsApi {
             kind: r.kind,
             title: r.title,
             version: r.version,
+            signed_by: r
+                .parties
+                .iter()
+                .filter(|p| p.signed)
+                .map(|p| p.name.clone())
+                .collect(),
+            contested_by: r
+                .parties
+                .iter()
+                .filter(|p| p.contested)
+                .map(|p| p.name.clone())
+                .collect(),
             parties: r.parties.into_iter().map(|p| p.name).collect(),
             issued_at: d.created_at,
             sha256: d.sha256,
             signed: r.signed,
+            current: r.current,
             superseded_by_code,
+            superseded_reason: r.superseded_reason,
+            scan: r.scan.map(|s| s.label),
         }))
     }
 
@@ -665,6 +913,43 @@ impl DocumentsApi {
             sha256: sha,
             expected_sha256: d.sha256,
         }))
+    }
+}
+
+/// The party of `d` the caller acts for (`requested` when it belongs to several), as allowed
+/// by `op` (an admin): only a party signs, contests or attests.
+fn party_acting(
+    auth: &BearerAuth,
+    op: &str,
+    d: &document::Model,
+    requested: Option<Uuid>,
+) -> ApiResult<By> {
+    let parties = document_orgs(d);
+    let candidates: Vec<Uuid> = match requested {
+        Some(o) if parties.contains(&o) => vec![o],
+        Some(_) => return Err(ApiError::forbidden()),
+        None => parties,
+    };
+    let acting = auth
+        .0
+        .authorize_related(op, &candidates)?
+        .ok_or_else(ApiError::forbidden)?;
+    Ok(By::acting(&auth.0, &acting))
+}
+
+fn parse_signature(body: &SignatureRequest) -> ApiResult<commands::Signature> {
+    let name = Name::parse(&body.signer_name).map_err(|r| ApiError::field("signer_name", r));
+    let role = Name::parse(&body.signer_role).map_err(|r| ApiError::field("signer_role", r));
+    match (name, role) {
+        (Ok(n), Ok(r)) => Ok(commands::Signature {
+            signer_name: n.into_inner(),
+            signer_role: r.into_inner(),
+        }),
+        (Err(mut a), Err(b)) => {
+            a.fields.extend(b.fields);
+            Err(a)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
     }
 }
 

@@ -203,10 +203,20 @@ pub struct CollectionRequest {
     /// Devices of the lot that were not there; they return to the inventory.
     #[oai(default, validator(max_items = 10000))]
     pub missing_item_ids: Vec<Uuid>,
-    /// Who signed for the public body.
-    pub public_body_signatory: Signatory,
-    /// Who signed for the refurbisher.
-    pub refurbisher_signatory: Signatory,
+    /// Who signs for the caller's own organisation (name and role, as they sign). Recording the
+    /// collection as an admin is that party's signature of the procès-verbal d'enlèvement; the
+    /// other party confirms (`sign_document`) or contests (`contest_document`) it with its own
+    /// account. Recorded by an agent, it signs nothing: an admin signs the procès-verbal.
+    #[oai(nullable)]
+    pub signatory: Option<Signatory>,
+    /// Deprecated: read as `signatory` when the caller records for the public body; ignored
+    /// otherwise (no party types the other's signatory).
+    #[oai(nullable, deprecated)]
+    pub public_body_signatory: Option<Signatory>,
+    /// Deprecated: read as `signatory` when the caller records for the refurbisher; ignored
+    /// otherwise.
+    #[oai(nullable, deprecated)]
+    pub refurbisher_signatory: Option<Signatory>,
     #[oai(nullable, validator(max_length = 2000))]
     pub notes: Option<Str>,
 }
@@ -323,13 +333,24 @@ fn parse_lot(req: &LotRequest) -> Result<LotFields, FieldErrors> {
 fn parse_collection(
     req: &CollectionRequest,
     today: NaiveDate,
+    for_public_body: bool,
 ) -> Result<cmd::Collection, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let (from, to) = (&req.public_body_signatory, &req.refurbisher_signatory);
-    let from_name = errors.check("public_body_signatory.name", Name::parse(&from.name));
-    let from_role = errors.check("public_body_signatory.role", Name::parse(&from.role));
-    let to_name = errors.check("refurbisher_signatory.name", Name::parse(&to.name));
-    let to_role = errors.check("refurbisher_signatory.role", Name::parse(&to.role));
+    let (field, own) = match (&req.signatory, for_public_body) {
+        (Some(s), _) => ("signatory", Some(s)),
+        (None, true) => ("public_body_signatory", req.public_body_signatory.as_ref()),
+        (None, false) => ("refurbisher_signatory", req.refurbisher_signatory.as_ref()),
+    };
+    let (name, role) = match own {
+        Some(s) => (
+            errors.check(&format!("{field}.name"), Name::parse(&s.name)),
+            errors.check(&format!("{field}.role"), Name::parse(&s.role)),
+        ),
+        None => {
+            errors.push("signatory", Invalid::Required);
+            (None, None)
+        }
+    };
     let notes = errors
         .check("notes", LongText::parse_optional(req.notes.as_deref()))
         .flatten();
@@ -340,10 +361,7 @@ fn parse_collection(
         Some(cmd::Collection {
             occurred_on: req.occurred_on,
             missing_item_ids: req.missing_item_ids.clone(),
-            from_signatory_name: from_name?.into_inner(),
-            from_signatory_role: from_role?.into_inner(),
-            to_signatory_name: to_name?.into_inner(),
-            to_signatory_role: to_role?.into_inner(),
+            signatory: (name?.into_inner(), role?.into_inner()),
             notes: notes.map(|n| n.into_inner()),
         })
     })
@@ -795,7 +813,9 @@ impl LotsApi {
     ///
     /// On collection day, by the public body or the awarded refurbisher: the devices present pass
     /// into the refurbisher's custody (and ownership in `to_refurbisher` mode) and become
-    /// `collected`; missing ones return to the inventory. Both signatories are recorded.
+    /// `collected`; missing ones return to the inventory. Only the recorder's own signatory is
+    /// recorded (its signature when it records as an admin); the other party confirms or
+    /// contests the procès-verbal d'enlèvement with its own account.
     #[oai(
         path = "/lots/:id/collection",
         method = "post",
@@ -815,7 +835,11 @@ impl LotsApi {
             .0
             .authorize_related("record_collection", &related)?
             .ok_or_else(ApiError::forbidden)?;
-        let input = parse_collection(&body.0, self.state.settings.today())?;
+        let input = parse_collection(
+            &body.0,
+            self.state.settings.today(),
+            acting.organisation_id == l.organisation_id,
+        )?;
         let by = By::acting(&auth.0, &acting);
         let done = cmd::record_collection(&self.state, &by, id.0, &input).await?;
         Ok(Created::Created(

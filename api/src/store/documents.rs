@@ -4,7 +4,9 @@
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::entities::{claim, document, document_signature, item, lot, organisation, reservation};
+use super::entities::{
+    claim, document, document_signature, handover, item, lot, organisation, reservation,
+};
 use super::tx::Tx;
 use crate::error::{ApiError, ApiResult};
 
@@ -73,6 +75,41 @@ pub async fn newest_of_series<C: ConnectionTrait>(
         .await?)
 }
 
+/// The newest version of a series, locked until the end of the transaction (signers of one
+/// series wait for each other, so that `signed` is written from every signature).
+pub async fn lock_newest_of_series(tx: &Tx, series_id: Uuid) -> ApiResult<document::Model> {
+    document::Entity::find()
+        .filter(document::Column::SeriesId.eq(series_id))
+        .order_by_desc(document::Column::Version)
+        .lock_exclusive()
+        .one(tx)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Every version of a series, oldest first.
+pub async fn versions<C: ConnectionTrait>(
+    db: &C,
+    series_id: Uuid,
+) -> ApiResult<Vec<document::Model>> {
+    Ok(document::Entity::find()
+        .filter(document::Column::SeriesId.eq(series_id))
+        .order_by_asc(document::Column::Version)
+        .all(db)
+        .await?)
+}
+
+/// Every version of every document about a handover.
+pub async fn of_handover<C: ConnectionTrait>(
+    db: &C,
+    handover_id: Uuid,
+) -> ApiResult<Vec<document::Model>> {
+    Ok(document::Entity::find()
+        .filter(document::Column::HandoverId.eq(handover_id))
+        .all(db)
+        .await?)
+}
+
 /// The signatures recorded on a series.
 pub async fn signatures<C: ConnectionTrait>(
     db: &C,
@@ -137,4 +174,37 @@ pub async fn find_reservation<C: ConnectionTrait>(
 /// A device, if it exists.
 pub async fn find_item<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<Option<item::Model>> {
     Ok(item::Entity::find_by_id(id).one(db).await?)
+}
+
+/// A handover, if it exists.
+pub async fn find_handover<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> ApiResult<Option<handover::Model>> {
+    Ok(handover::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The reservations a handover covers.
+pub async fn handover_reservations<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> ApiResult<Vec<reservation::Model>> {
+    Ok(reservation::Entity::find()
+        .filter(reservation::Column::HandoverId.eq(id))
+        .order_by_asc(reservation::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The organisations party to a handover and to the reservations it covers (their givers).
+pub async fn handover_parties<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<Vec<Uuid>> {
+    let h = find_handover(db, id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let mut orgs = vec![h.from_organisation_id, h.to_organisation_id];
+    for r in handover_reservations(db, id).await? {
+        orgs.push(r.giver_id);
+    }
+    orgs.dedup();
+    Ok(orgs)
 }

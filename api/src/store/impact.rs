@@ -180,8 +180,14 @@ pub async fn reformed<C: ConnectionTrait>(
                 .await?
                 .filter(|r| r.status == "handed_over")
             {
+                // The procès-verbal is the handover's (older ones: the reservation's).
+                let mut of =
+                    sea_orm::Condition::any().add(document::Column::ReservationId.eq(r.id));
+                if let Some(h) = r.handover_id {
+                    of = of.add(document::Column::HandoverId.eq(h));
+                }
                 let pv = document::Entity::find()
-                    .filter(document::Column::ReservationId.eq(r.id))
+                    .filter(of)
                     .filter(document::Column::Kind.eq("pv_remise"))
                     .one(db)
                     .await?

@@ -27,6 +27,16 @@ pub struct Model {
     pub scan_blob_key: Option<String>,
     pub scan_sha256: Option<String>,
     pub scan_uploaded_by: Option<String>,
+    /// The organisation that uploaded the scan of the signed paper copy.
+    pub scan_organisation_id: Option<Uuid>,
+    pub scan_uploaded_at: Option<DateTimeUtc>,
+    /// The version at which this content was first issued: versions of one edition differ
+    /// only by the signatures they print, and share the signatures given on any of them.
+    pub edition: Option<i32>,
+    /// Why this version was issued (a change of content, or a signature to print).
+    pub reason: Option<String>,
+    /// The handover it is about (procès-verbal de remise, attestation de don).
+    pub handover_id: Option<Uuid>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
 }

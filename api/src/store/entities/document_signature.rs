@@ -1,4 +1,4 @@
-//! The `document_signatures` table: a party's electronic signature of a document series.
+//! The `document_signatures` table: a party's signature of one edition of a document.
 
 use sea_orm::entity::prelude::*;
 
@@ -13,6 +13,12 @@ pub struct Model {
     pub signer_role: String,
     pub signed_by: String,
     pub signed_at: DateTimeUtc,
+    /// The version signed.
+    pub document_id: Option<Uuid>,
+    /// The edition (content) signed: the signature counts for every version of it.
+    pub edition: Option<i32>,
+    /// `electronic`, or `paper_scan` (the party attested the uploaded signed paper copy).
+    pub method: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

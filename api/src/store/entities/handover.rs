@@ -20,6 +20,11 @@ pub struct Model {
     pub notes: Option<String>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
+    /// The party whose admin recorded the handover and signed it by recording it (the other
+    /// party confirms or contests the procès-verbal with its own account).
+    pub signed_by_organisation_id: Option<Uuid>,
+    /// The account that signed by recording.
+    pub signer_ref: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ pub mod direct_cession;
 pub mod direct_cession_item;
 pub mod disposal;
 pub mod document;
+pub mod document_contest;
 pub mod document_signature;
 pub mod event;
 pub mod event_stream;
