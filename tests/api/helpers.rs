@@ -191,7 +191,7 @@ async fn start(
         ("REEMPLOI_TODAY".into(), "2026-11-29".into()),
     ]);
     let settings =
-        Settings::from_vars(|k| all.iter().rfind(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        Settings::from_vars(|k| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
             .expect("test settings");
     let mailer = MemoryMailer::default();
     let running = reemploi_api::app::spawn(settings, Arc::new(mailer.clone()))

@@ -846,7 +846,7 @@ async fn outside_test_mode_a_loopback_public_url_refuses_to_issue_documents() {
     assert!(
         issued.body["verify_url"]
             .as_str()
-            .is_some_and(|u| u.starts_with("https://reemploi.example.org/v1/verify/")),
+            .is_some_and(|u| u.starts_with("https://reemploi.example.org/v/")),
         "{}",
         issued.text
     );
