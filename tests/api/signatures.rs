@@ -212,6 +212,31 @@ async fn a_signed_convention_whose_devices_go_missing_at_collection_is_reissued_
     assert_eq!(public.body["current"], false);
     assert_eq!(public.body["superseded_by_code"], v4["code"]);
     assert_eq!(public.body["superseded_reason"].as_str(), Some(reason));
+    // The pages the QR codes open say the same to a person.
+    let page = |code: String| {
+        let app = &app;
+        async move {
+            app.send(reqwest::Method::GET, &format!("/v/{code}"), None, None, &[])
+                .await
+        }
+    };
+    let old_page = page(code.to_owned()).await;
+    assert!(
+        old_page.text.contains("Version remplacée")
+            && old_page.text.contains(reason)
+            && old_page.text.contains("signé par toutes les parties"),
+        "{}",
+        old_page.text
+    );
+    let new_page = page(v4["code"].as_str().expect("code").to_owned()).await;
+    assert!(
+        new_page
+            .text
+            .contains("pas encore signé par toutes les parties")
+            && !new_page.text.contains("Signé électroniquement"),
+        "{}",
+        new_page.text
+    );
     // Its content is no longer signable; the current one is.
     sign(&app, &id(&v3.body), &chain.town.token, "Claire Martin")
         .await
@@ -371,6 +396,18 @@ async fn a_pdf_scan_does_not_sign_until_each_party_attests_it() {
         public.body["scan"]
             .as_str()
             .is_some_and(|s| s.contains("déposée par"))
+    );
+    // The page a phone opens says the same: a copy, no signature.
+    let page = app
+        .send(reqwest::Method::GET, &format!("/v/{code}"), None, None, &[])
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text
+            .contains("pas encore signé par toutes les parties")
+            && !page.text.contains("Signé sur papier"),
+        "{}",
+        page.text
     );
     app.post_bytes(
         &format!("/v1/documents/{}/scan", id(&convention)),

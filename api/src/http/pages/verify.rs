@@ -11,7 +11,7 @@ use reemploi_domain::item::PublicCode;
 use sha2::{Digest, Sha256};
 
 use super::{PageError, error_page, html_response, layout, long_date, t};
-use crate::documents::{Kind, Party};
+use crate::documents::{Kind, Method};
 use crate::error::{ApiResult, ErrorCode, Lang};
 use crate::state::AppState;
 use crate::store::documents as docs;
@@ -26,13 +26,16 @@ pub struct PartyView {
     pub signature: SignatureView,
 }
 
-/// A party's signature.
+/// A party's signature on the edition (content) of the version shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignatureView {
-    /// Signed electronically at this time.
-    Electronic(DateTime<Utc>),
-    /// The document's signed paper copy was uploaded.
+    /// Signed electronically (or by recording the handover), at this time when it is known,
+    /// else on the day printed.
+    Electronic(Option<DateTime<Utc>>, String),
+    /// The party's admin attested the uploaded paper copy as its signature.
     Paper,
+    /// The party contested this content, for this reason.
+    Contested(String),
     NotSigned,
 }
 
@@ -47,10 +50,12 @@ pub struct VerificationView {
     pub sha256: String,
     pub scan_sha256: Option<String>,
     pub parties: Vec<PartyView>,
-    /// Every party signed (or a signed paper copy was uploaded).
+    /// Every party signed this edition.
     pub signed: bool,
     /// When a newer version replaced this one: its code and version.
     pub superseded_by: Option<(String, i32)>,
+    /// Why the content changed in the version after this one, when it did.
+    pub superseded_reason: Option<String>,
 }
 
 /// Reads what the page shows about a document: its row, its series' signatures, and the newest
@@ -59,25 +64,30 @@ pub async fn verification_view<C: sea_orm::ConnectionTrait>(
     db: &C,
     d: &document::Model,
 ) -> ApiResult<VerificationView> {
-    let parties: Vec<Party> = serde_json::from_str(&d.parties).unwrap_or_default();
-    let signatures = docs::signatures(db, d.series_id).await?;
-    let mut out = Vec::with_capacity(parties.len());
-    for p in parties {
-        let name = docs::organisation_name(db, p.organisation_id).await?;
-        let signature = match signatures
-            .iter()
-            .find(|s| s.organisation_id == p.organisation_id)
-        {
-            Some(s) => SignatureView::Electronic(s.signed_at),
-            None if d.scan_sha256.is_some() => SignatureView::Paper,
-            None => SignatureView::NotSigned,
-        };
-        out.push(PartyView {
-            name,
-            role: p.role,
-            signature,
-        });
-    }
+    let (states, signed) = crate::documents::edition_state(db, d)
+        .await
+        .map_err(crate::commands::documents::doc_error)?;
+    let out: Vec<PartyView> = states
+        .into_iter()
+        .map(|p| {
+            let signature = match (p.signature, p.contest) {
+                (Some(s), _) if s.method == Method::PaperScan => SignatureView::Paper,
+                (Some(s), _) => SignatureView::Electronic(s.signed_at, s.signed_on),
+                (None, Some((reason, _))) => SignatureView::Contested(reason),
+                (None, None) => SignatureView::NotSigned,
+            };
+            PartyView {
+                name: p.name,
+                role: p.party.role,
+                signature,
+            }
+        })
+        .collect();
+    let versions = docs::versions(db, d.series_id).await?;
+    let superseded_reason = versions
+        .iter()
+        .find(|v| v.version == d.version + 1)
+        .and_then(|v| v.reason.clone());
     let newest = docs::newest_of_series(db, d.series_id).await?;
     Ok(VerificationView {
         code: d.code.clone(),
@@ -88,7 +98,8 @@ pub async fn verification_view<C: sea_orm::ConnectionTrait>(
         sha256: d.sha256.clone(),
         scan_sha256: d.scan_sha256.clone(),
         parties: out,
-        signed: d.signed || d.scan_sha256.is_some(),
+        signed,
+        superseded_reason,
         superseded_by: newest
             .filter(|n| n.id != d.id && n.version > d.version)
             .map(|n| (n.code, n.version)),
@@ -143,6 +154,9 @@ fn page(v: &VerificationView, lang: Lang, path: &str, check: Option<&Check>) -> 
                         Lang::En => { "A newer version of this document exists (version " (version) ")." }
                     }
                 }
+                @if let Some(reason) = &v.superseded_reason {
+                    p { (t(lang, "Motif : ", "Reason: ")) (reason) }
+                }
                 p { a href=(super::verification_path(code)) { (t(lang, "Voir la version en vigueur", "See the current version")) } }
             }
         }
@@ -171,11 +185,17 @@ fn page(v: &VerificationView, lang: Lang, path: &str, check: Option<&Check>) -> 
                     strong { (p.name) } br;
                     span.muted { (p.role) } br;
                     @match &p.signature {
-                        SignatureView::Electronic(at) => {
+                        SignatureView::Electronic(Some(at), _) => {
                             (t(lang, "Signé électroniquement le ", "Signed electronically on "))
                             time datetime=(at.to_rfc3339()) { (long_date(at.date_naive(), lang)) }
                         }
-                        SignatureView::Paper => { (t(lang, "Signé sur papier (copie déposée)", "Signed on paper (copy uploaded)")) }
+                        SignatureView::Electronic(None, on) => {
+                            (t(lang, "Signé à la remise, le ", "Signed at the handover, on ")) (on)
+                        }
+                        SignatureView::Paper => { (t(lang, "Signé sur papier (copie déposée et attestée par la partie)", "Signed on paper (copy uploaded and attested by the party)")) }
+                        SignatureView::Contested(reason) => {
+                            strong { (t(lang, "Contesté : ", "Contested: ")) } (reason)
+                        }
                         SignatureView::NotSigned => { (t(lang, "Pas encore signé", "Not signed yet")) }
                     }
                 }
