@@ -92,6 +92,7 @@ async function seed() {
     await post(`/v1/items/${id}/refurbishments`, atelierToken, {
       tests: [{ name: "démarrage", passed: true }], parts_replaced: [], operating_system: "Ubuntu 24.04 LTS",
       grade: "A", minutes_spent: 30, technician_name: "Inès Bernard",
+      storage_media: [{ serial: `MED-${id}`, medium_type: "ssd" }],
     });
     await post(`/v1/items/${id}/publish`, atelierToken);
   }
