@@ -254,7 +254,7 @@ pub struct Problem {
     /// Offending fields, for validation errors (empty otherwise).
     pub errors: Vec<ProblemField>,
     /// The devices a rule refused, each with its reason (`ceiling_exceeded`; absent otherwise).
-    #[oai(skip_serializing_if_is_empty)]
+    #[oai(default, skip_serializing_if_is_empty)]
     pub items: Vec<ProblemItem>,
 }
 
