@@ -128,3 +128,23 @@ async fn unreadable_json_is_a_400_problem_and_not_a_500() {
     boolean_name.assert_problem(400, "malformed_request");
     assert_eq!(app.count("organisations").await, 0);
 }
+
+#[tokio::test]
+async fn every_answer_says_it_varies_by_language() {
+    let app = spawn_app().await;
+    let code = "ZZZZZ-ZZZZZ";
+    let problem = app.get(&format!("/v1/public/items/{code}"), None).await;
+    assert!(problem.status >= 400, "{}", problem.text);
+    let page = app
+        .send(reqwest::Method::GET, &format!("/p/{code}"), None, None, &[])
+        .await;
+    let live = app.get("/health/live", None).await;
+    for r in [&problem, &page, &live] {
+        assert_eq!(
+            r.header("vary").as_deref(),
+            Some("Accept-Language"),
+            "{}",
+            r.text
+        );
+    }
+}

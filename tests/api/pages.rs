@@ -515,6 +515,19 @@ async fn a_lot_s_label_sheet_carries_each_public_code_and_a_qr_code_of_its_histo
     let text = pdf_text(&pdf);
     in_order(&text, &[&display(&codes[1]), &display(&codes[0])]);
     assert_eq!(text.matches(&display(&codes[1])).count(), 1);
+    // A sheet is a read: an Idempotency-Key keeps no copy of the PDF.
+    let before = app.count("idempotency_keys").await;
+    let again = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/items/labels",
+            Some(&chain.town.token),
+            Some(json!({ "item_ids": [ids[0]] })),
+            &[("idempotency-key", "labels-1")],
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(app.count("idempotency_keys").await, before);
 }
 
 #[tokio::test]

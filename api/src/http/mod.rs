@@ -145,8 +145,9 @@ pub fn spec_yaml(service: &OpenApiService<Apis, ()>) -> String {
     serde_yaml::to_string(&spec_value(service)).unwrap_or_default()
 }
 
-/// Streamed uploads are not buffered for idempotency.
-const IDEMPOTENCY_SKIP: &[&str] = &["/v1/items/import", "/photos", "/report"];
+/// Streamed uploads are not buffered for idempotency, and a label sheet (a read by POST, which
+/// writes nothing) is not kept: replaying it prints it again.
+const IDEMPOTENCY_SKIP: &[&str] = &["/v1/items/import", "/photos", "/report", "/v1/items/labels"];
 
 /// The whole application: API, docs, spec, middlewares.
 pub fn app(state: AppState) -> impl Endpoint {
@@ -219,6 +220,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         .map_to_response()
         .with(
             poem::middleware::SetHeader::new()
-                .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+                // Messages, labels and pages follow `Accept-Language`: caches must key on it.
+                .overriding(header::VARY, "Accept-Language"),
         )
 }
