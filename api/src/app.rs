@@ -142,6 +142,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let poll = Duration::from_millis(settings.outbox_poll_ms);
     let addr = settings.addr;
     tracing::info!(settings = ?settings, "starting");
+    if let Some(why) = settings.public_url_refusal() {
+        tracing::warn!(
+            public_url = %settings.public_url,
+            "REEMPLOI_PUBLIC_URL: {why}; no document is issued (503 public_url_not_public) until it is set to the address people reach the service at"
+        );
+    }
     let (state, worker) = prepare(settings, Arc::new(LogMailer)).await?;
     let worker = tokio::spawn(worker.run(poll));
     let app = crate::http::app(state);
