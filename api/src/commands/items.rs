@@ -13,7 +13,7 @@ use super::{By, write_owned};
 use crate::blobs::BlobError;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
-use crate::store::entities::{item, photo, storage_medium};
+use crate::store::entities::{item, photo};
 use crate::store::events::NewEvent;
 use crate::store::items::{self, ItemFields, new_item, registered_payload, set_fields};
 use crate::store::{self, is_unique_violation};
@@ -39,18 +39,15 @@ pub async fn create_item(
             Err(e) => return Err(e.into()),
         }
         if let Some(media) = &fields.storage_media {
-            let now = store::now();
-            for m in media {
-                storage_medium::Entity::insert(items::medium_row(
-                    id,
-                    m,
-                    MediumSource::Form,
-                    &by.actor_ref,
-                    now,
-                ))
-                .exec_without_returning(tx)
-                .await?;
-            }
+            items::replace_storage_media(
+                tx,
+                id,
+                media,
+                MediumSource::Form,
+                &by.actor_ref,
+                store::now(),
+            )
+            .await?;
         }
         tx.event(NewEvent {
             stream: item_stream(id),

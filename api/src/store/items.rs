@@ -279,11 +279,19 @@ pub async fn sanitisations<C: ConnectionTrait>(
     db: &C,
     item_id: Uuid,
 ) -> ApiResult<Vec<sanitisation_record::Model>> {
-    Ok(sanitisation_record::Entity::find()
+    Ok(sanitisation_records(db, item_id).await?)
+}
+
+/// The sanitisation attempts of a device, oldest first, as the database answers them.
+async fn sanitisation_records<C: ConnectionTrait>(
+    db: &C,
+    item_id: Uuid,
+) -> Result<Vec<sanitisation_record::Model>, sea_orm::DbErr> {
+    sanitisation_record::Entity::find()
         .filter(sanitisation_record::Column::ItemId.eq(item_id))
         .order_by_asc(sanitisation_record::Column::Id)
         .all(db)
-        .await?)
+        .await
 }
 
 /// The attempts of `records` as the domain reads them.
@@ -342,11 +350,7 @@ pub async fn storage_facts<C: ConnectionTrait>(
     item_id: Uuid,
 ) -> Result<(bool, bool), sea_orm::DbErr> {
     let media = storage_media(db, item_id).await?;
-    let records = sanitisation_record::Entity::find()
-        .filter(sanitisation_record::Column::ItemId.eq(item_id))
-        .order_by_asc(sanitisation_record::Column::Id)
-        .all(db)
-        .await?;
+    let records = sanitisation_records(db, item_id).await?;
     Ok((!media.is_empty(), storage_sanitised(&media, &records)))
 }
 
