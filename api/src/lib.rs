@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod csv_out;
 pub mod documents;
 pub mod error;
 pub mod http;

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::csv_out::CsvOut;
+
 use chrono::{Datelike, NaiveDate};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Binary, Json, PlainText};
@@ -256,27 +258,37 @@ fn report(org: &organisation::Model, year: i32, t: &Totals) -> ImpactReport {
 }
 
 fn csv_report(r: &ImpactReport) -> String {
-    let mut out = String::from(
-        "organisation;annee;categorie;donnes;recycles;co2e_evite_kg;kg_reemployes;kg_recycles;version_facteurs\n",
+    let mut out = CsvOut::new(
+        b';',
+        &[
+            "organisation",
+            "annee",
+            "categorie",
+            "donnes",
+            "recycles",
+            "co2e_evite_kg",
+            "kg_reemployes",
+            "kg_recycles",
+            "version_facteurs",
+        ],
     );
-    let line = |cat: &str, t: &TallyWire| {
-        format!(
-            "{};{};{cat};{};{};{};{};{};{}\n",
-            r.organisation_name.replace(';', ","),
-            r.year,
-            t.donated,
-            t.recycled,
-            t.co2e_avoided_kg,
-            t.reused_kg,
-            t.recycled_kg,
-            r.factor_set_version
-        )
+    let mut line = |cat: &str, t: &TallyWire| {
+        out.text(&r.organisation_name)
+            .num(r.year)
+            .text(cat)
+            .num(t.donated)
+            .num(t.recycled)
+            .num(t.co2e_avoided_kg)
+            .num(t.reused_kg)
+            .num(t.recycled_kg)
+            .text(&r.factor_set_version)
+            .end_row();
     };
     for c in &r.by_category {
-        out.push_str(&line(DomCategory::from(c.category).as_str(), &c.tally));
+        line(DomCategory::from(c.category).as_str(), &c.tally);
     }
-    out.push_str(&line("total", &r.overall));
-    out
+    line("total", &r.overall);
+    out.finish()
 }
 
 fn check_year(year: i32) -> ApiResult<i32> {
@@ -416,8 +428,20 @@ async fn open_data<C: ConnectionTrait>(
 
 /// Open data as CSV (semicolons, French headers).
 fn open_data_csv(data: &OpenData) -> String {
-    let mut out = String::from(
-        "niveau;code;nom;annee;donnes;recycles;co2e_evite_kg;kg_reemployes;kg_recycles;version_facteurs\n",
+    let mut out = CsvOut::new(
+        b';',
+        &[
+            "niveau",
+            "code",
+            "nom",
+            "annee",
+            "donnes",
+            "recycles",
+            "co2e_evite_kg",
+            "kg_reemployes",
+            "kg_recycles",
+            "version_facteurs",
+        ],
     );
     for r in &data.items {
         let level = match r.level {
@@ -425,20 +449,19 @@ fn open_data_csv(data: &OpenData) -> String {
             Level::Departement => "departement",
             Level::Region => "region",
         };
-        out.push_str(&format!(
-            "{level};{};{};{};{};{};{};{};{};{}\n",
-            r.code,
-            r.name,
-            r.year,
-            r.donated,
-            r.recycled,
-            r.co2e_avoided_kg,
-            r.reused_kg,
-            r.recycled_kg,
-            r.factor_set_version
-        ));
+        out.text(level)
+            .text(&r.code)
+            .text(&r.name)
+            .num(r.year)
+            .num(r.donated)
+            .num(r.recycled)
+            .num(r.co2e_avoided_kg)
+            .num(r.reused_kg)
+            .num(r.recycled_kg)
+            .text(&r.factor_set_version)
+            .end_row();
     }
-    out
+    out.finish()
 }
 
 /// What the yearly report of public body `o` prints: figures, months, re-use rate, conventions.
