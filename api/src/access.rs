@@ -94,6 +94,13 @@ pub const RULES: &[(&str, Access)] = &[
     ("accept_invitation", Access::Public),
     ("logout", Access::SignedIn),
     ("get_me", Access::SignedIn),
+    ("update_me", Access::SignedIn),
+    ("change_password", Access::SignedIn),
+    ("request_email_verification", Access::SignedIn),
+    ("logout_everywhere", Access::SignedIn),
+    ("request_password_reset", Access::Public),
+    ("reset_password", Access::Public),
+    ("verify_email", Access::Public),
     // Organisations.
     ("get_organisation", org(ANY_ROLE, false)),
     ("update_organisation", org(ADMIN, true)),

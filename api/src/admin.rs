@@ -112,6 +112,7 @@ pub async fn create_operator(
                 password_hash: Set(password_hash),
                 created_at: Set(now),
                 updated_at: Set(now),
+                ..Default::default()
             })
             .exec_without_returning(&txn)
             .await?;

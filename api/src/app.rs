@@ -73,7 +73,19 @@ pub async fn prepare(
         .await
         .context("opening blob storage")?;
     let state = AppState::new(db.clone(), settings.clone(), blobs.clone(), search.clone());
+    // With `SMTP_URL`, mails are delivered for real whatever mailer the caller passed.
+    let mailer: Arc<dyn Mailer> = match &settings.accounts.smtp_url {
+        Some(url) => {
+            tracing::info!(smtp = %crate::account_settings::redact_url(url), "mails delivered over SMTP");
+            Arc::new(crate::mail::smtp::SmtpMailer::from_url(
+                url,
+                Duration::from_secs(settings.accounts.smtp_timeout_secs),
+            )?)
+        }
+        None => mailer,
+    };
     let worker = Worker {
+        retention: settings.accounts.clone(),
         documents: state.documents(),
         db: db.clone(),
         mailer,

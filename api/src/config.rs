@@ -38,9 +38,6 @@ pub struct Settings {
     /// `REEMPLOI_INVITATION_TTL_HOURS`: lifetime of an invitation link.
     #[validate(range(min = 1, max = 2160))]
     pub invitation_ttl_hours: u32,
-    /// `REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT`: sign-in attempts allowed per account and window.
-    #[validate(range(min = 1))]
-    pub login_limit_per_account: u32,
     /// `REEMPLOI_LOGIN_LIMIT_PER_IP`: sign-in attempts allowed per client address and window.
     #[validate(range(min = 1))]
     pub login_limit_per_ip: u32,
@@ -93,6 +90,8 @@ pub struct Settings {
     pub reservation_days: u32,
     /// Webhook delivery: retries, back-off, auto-disable, the SSRF allow-list.
     pub webhooks: WebhookSettings,
+    /// Mail delivery, sign-in delays and retention periods.
+    pub accounts: crate::account_settings::AccountSettings,
 }
 
 /// How webhooks are delivered (`REEMPLOI_WEBHOOK_*`).
@@ -165,6 +164,7 @@ impl fmt::Debug for Settings {
             .field("session_ttl_hours", &self.session_ttl_hours)
             .field("s3", &self.s3)
             .field("meili_url", &self.meili_url)
+            .field("accounts", &self.accounts)
             .finish_non_exhaustive()
     }
 }
@@ -259,10 +259,6 @@ const FIELD_VARS: &[(&str, &str)] = &[
     ("db_max_connections", "REEMPLOI_DB_MAX_CONNECTIONS"),
     ("session_ttl_hours", "REEMPLOI_SESSION_TTL_HOURS"),
     ("invitation_ttl_hours", "REEMPLOI_INVITATION_TTL_HOURS"),
-    (
-        "login_limit_per_account",
-        "REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT",
-    ),
     ("login_limit_per_ip", "REEMPLOI_LOGIN_LIMIT_PER_IP"),
     (
         "login_limit_window_secs",
@@ -347,7 +343,6 @@ impl Settings {
             db_max_connections: parse_var(get, "REEMPLOI_DB_MAX_CONNECTIONS", 10)?,
             session_ttl_hours: parse_var(get, "REEMPLOI_SESSION_TTL_HOURS", 720)?,
             invitation_ttl_hours: parse_var(get, "REEMPLOI_INVITATION_TTL_HOURS", 168)?,
-            login_limit_per_account: parse_var(get, "REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT", 10)?,
             login_limit_per_ip: parse_var(get, "REEMPLOI_LOGIN_LIMIT_PER_IP", 100)?,
             login_limit_window_secs: parse_var(get, "REEMPLOI_LOGIN_LIMIT_WINDOW_SECS", 900)?,
             max_body_bytes: parse_var(get, "REEMPLOI_MAX_BODY_BYTES", 1024 * 1024)?,
@@ -397,6 +392,7 @@ impl Settings {
             outbox_max_backoff_secs: parse_var(get, "REEMPLOI_OUTBOX_MAX_BACKOFF_SECS", 300)?,
             reservation_days: parse_var(get, "REEMPLOI_RESERVATION_DAYS", 7)?,
             webhooks: webhook_settings(get)?,
+            accounts: crate::account_settings::account_settings(get)?,
         };
         settings.validate().map_err(|errors| {
             let (field, detail) = errors

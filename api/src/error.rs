@@ -117,8 +117,12 @@ error_table! {
     ClaimDeadlinePassed => ("claim_deadline_passed", 422, "La date limite de candidature est passée", "The claim deadline has passed"),
     TooOldForReuse => ("too_old_for_reuse", 422, "Équipement de plus de 10 ans : filière de recyclage", "Device over 10 years old: recycling route"),
     ImportHeaderInvalid => ("import_header_invalid", 422, "L'en-tête du fichier importé n'est pas reconnu", "The header of the imported file is not recognised"),
-    IdempotencyKeyReused => ("idempotency_key_reused", 422, "Cette clé d'idempotence a déjà servi pour une autre requête", "This idempotency key was already used for another request"),
+    IdempotencyKeyReused => ("idempotency_key_reused", 409, "Cette clé d'idempotence a déjà servi", "This idempotency key was already used"),
     IdempotencyInProgress => ("idempotency_in_progress", 409, "Une requête avec cette clé d'idempotence est en cours", "A request with this idempotency key is in progress"),
+    // Accounts (issue 16).
+    TokenInvalid => ("token_invalid", 422, "Lien invalide, expiré ou déjà utilisé", "Link invalid, expired or already used"),
+    WrongPassword => ("wrong_password", 422, "Le mot de passe actuel est incorrect", "The current password is wrong"),
+    EmailAlreadyVerified => ("email_already_verified", 409, "Cette adresse e-mail est déjà vérifiée", "This e-mail address is already verified"),
     RateLimited => ("rate_limited", 429, "Trop de tentatives, réessayez plus tard", "Too many attempts, try again later"),
     Internal => ("internal", 500, "Erreur interne", "Internal error"),
     Unavailable => ("unavailable", 503, "Service momentanément indisponible", "Service temporarily unavailable"),

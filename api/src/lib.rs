@@ -2,6 +2,7 @@
 //! ports to the outside world (mail), background workers and the `reemploi` command line.
 
 pub mod access;
+pub mod account_settings;
 pub mod admin;
 pub mod app;
 pub mod bench;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod importer;
 pub mod mail;
+pub mod purge;
 pub mod ratelimit;
 pub mod search;
 pub mod security;

@@ -12,6 +12,44 @@ pub const SESSION_PREFIX: &str = "rms_";
 pub const API_KEY_PREFIX: &str = "rmk_";
 /// Prefix of one-time invitation tokens.
 pub const INVITATION_PREFIX: &str = "rmi_";
+/// Prefix of single-use password reset tokens.
+pub const RESET_PREFIX: &str = "rmr_";
+/// Prefix of single-use address verification tokens.
+pub const VERIFICATION_PREFIX: &str = "rmv_";
+/// Every token prefix: what the log redaction and the idempotency store look for.
+pub const TOKEN_PREFIXES: &[&str] = &[
+    SESSION_PREFIX,
+    API_KEY_PREFIX,
+    INVITATION_PREFIX,
+    RESET_PREFIX,
+    VERIFICATION_PREFIX,
+];
+
+/// `text` with every token (a word starting with one of [`TOKEN_PREFIXES`]) replaced by its
+/// prefix and `…`, for logs.
+pub fn redact_tokens(text: &str) -> std::borrow::Cow<'_, str> {
+    if !TOKEN_PREFIXES.iter().any(|p| text.contains(p)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, prefix)) = TOKEN_PREFIXES
+        .iter()
+        .filter_map(|p| rest.find(p).map(|i| (i, *p)))
+        .min_by_key(|(i, _)| *i)
+    {
+        out.push_str(&rest[..at]);
+        out.push_str(prefix);
+        out.push('…');
+        let after = &rest[at + prefix.len()..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(after.len());
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
 
 /// Hashes a password with Argon2id and a random salt.
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
@@ -67,6 +105,15 @@ mod tests {
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("wrong horse battery", &hash));
         assert!(!verify_password("x", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_redacted_for_logs() {
+        let t = new_token(RESET_PREFIX);
+        let uri = format!("/compte/mot-de-passe/{t}?lang=en");
+        let red = redact_tokens(&uri);
+        assert_eq!(red, "/compte/mot-de-passe/rmr_…?lang=en");
+        assert_eq!(redact_tokens("/v1/items"), "/v1/items");
     }
 
     #[test]

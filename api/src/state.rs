@@ -13,7 +13,8 @@ use crate::ratelimit::RateLimiter;
 pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
-    pub login_per_account: Arc<RateLimiter>,
+    /// Sign-in failures per account and client address together, with a growing delay.
+    pub login_throttle: Arc<crate::ratelimit::LoginThrottle>,
     pub login_per_ip: Arc<RateLimiter>,
     /// Calls without credentials, per client address and minute.
     pub anonymous_limit: Arc<RateLimiter>,
@@ -47,7 +48,10 @@ impl AppState {
         let window = Duration::from_secs(settings.login_limit_window_secs);
         Self {
             db,
-            login_per_account: Arc::new(RateLimiter::new(settings.login_limit_per_account, window)),
+            login_throttle: Arc::new(crate::ratelimit::LoginThrottle::new(
+                settings.accounts.login_free_failures,
+                Duration::from_secs(settings.accounts.login_max_delay_secs),
+            )),
             login_per_ip: Arc::new(RateLimiter::new(settings.login_limit_per_ip, window)),
             anonymous_limit: Arc::new(RateLimiter::new(
                 settings.anonymous_limit_per_minute,

@@ -32,14 +32,26 @@ pub struct Worker {
     pub today: Option<chrono::NaiveDate>,
     /// Webhook delivery (its own retries, back-off and ordering).
     pub webhooks: crate::webhooks::Deliverer,
+    /// How long what outlived its purpose is kept (the purge).
+    pub retention: crate::account_settings::AccountSettings,
 }
 
 impl Worker {
     /// Runs forever, polling every `poll`.
     pub async fn run(self, poll: Duration) {
+        let purge_every = Duration::from_secs(self.retention.purge_interval_secs);
+        let mut last_purge = None;
         loop {
             if let Err(err) = crate::commands::demand::upkeep(&self.db, self.today()).await {
                 tracing::warn!(error = ?err, "reservation upkeep failed");
+            }
+            if last_purge.is_none_or(|at: std::time::Instant| at.elapsed() >= purge_every) {
+                last_purge = Some(std::time::Instant::now());
+                match crate::purge::run(&self.db, &self.retention).await {
+                    Ok(n) if n.total() > 0 => tracing::info!(purged = ?n, "purge done"),
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = format!("{err:#}"), "purge failed"),
+                }
             }
             match self.drain_once(50).await {
                 Ok(0) => tokio::time::sleep(poll).await,
@@ -197,11 +209,15 @@ impl Worker {
         match Topic::parse(&msg.topic) {
             Some(Topic::Mail) => {
                 let mail: Mail = serde_json::from_str(&msg.payload).context("decoding a mail")?;
-                let mailer = self.mailer.clone();
-                let from = self.mail_from.clone();
-                tokio::task::spawn_blocking(move || mailer.send(&from, &mail))
+                self.mailer.send(&self.mail_from, &mail).await?;
+                // Delivered: keep what the audit needs, not the body and its one-time link.
+                let record = mail.delivered_record(crate::store::now()).to_string();
+                outbox::Entity::update_many()
+                    .col_expr(outbox::Column::Payload, Expr::value(record))
+                    .filter(outbox::Column::Id.eq(msg.id))
+                    .exec(&self.db)
                     .await
-                    .context("mail task")??;
+                    .context("reducing a delivered mail")?;
                 Ok(())
             }
             Some(Topic::Index) => self.perform_index(std::slice::from_ref(msg)).await,

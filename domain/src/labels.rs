@@ -199,6 +199,47 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
     ),
     ("session_opened", l("Connexion", "Signed in")),
     ("session_closed", l("Déconnexion", "Signed out")),
+    (
+        "sessions_revoked",
+        l(
+            "Déconnexion de toutes les sessions",
+            "Signed out everywhere",
+        ),
+    ),
+    (
+        "password_changed",
+        l("Mot de passe changé", "Password changed"),
+    ),
+    (
+        "password_reset_requested",
+        l(
+            "Lien de réinitialisation du mot de passe envoyé",
+            "Password reset link sent",
+        ),
+    ),
+    (
+        "password_reset",
+        l("Mot de passe réinitialisé", "Password reset"),
+    ),
+    (
+        "email_verification_requested",
+        l(
+            "Lien de vérification de l'adresse envoyé",
+            "Address verification link sent",
+        ),
+    ),
+    (
+        "email_verified",
+        l("Adresse e-mail vérifiée", "E-mail address verified"),
+    ),
+    ("profile_updated", l("Profil modifié", "Profile updated")),
+    (
+        "registration_with_existing_address",
+        l(
+            "Inscription demandée avec l'adresse d'un compte existant",
+            "Registration asked for with an existing account's address",
+        ),
+    ),
     ("site_created", l("Site ajouté", "Site added")),
     ("site_updated", l("Site mis à jour", "Site updated")),
     ("site_archived", l("Site archivé", "Site archived")),

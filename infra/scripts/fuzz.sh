@@ -30,7 +30,7 @@ base=http://127.0.0.1:$port
 # run names a non-loopback one (never resolved: schemathesis talks to base-url).
 export REEMPLOI_PUBLIC_URL=https://fuzz.reemploi.invalid
 export REEMPLOI_ADDR=127.0.0.1:$port REEMPLOI_DATA_DIR=$work/data RUST_LOG=warn \
-  REEMPLOI_LOGIN_LIMIT_PER_IP=100000 REEMPLOI_LOGIN_LIMIT_PER_ACCOUNT=100000 \
+  REEMPLOI_LOGIN_LIMIT_PER_IP=100000 REEMPLOI_LOGIN_FREE_FAILURES=100000 \
   REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE=100000
 unset DATABASE_URL
 "$bin" serve > "$work/service.log" 2>&1 &

@@ -30,9 +30,27 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.vers
 fi
 export REEMPLOI_TEST_STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
 
+# A real SMTP server (aiosmtpd, same venv) receives the mails of the HTTP suite; its handler
+# (infra/mail/reemploi_smtp_sink.py) writes each message as JSON to a directory the tests read.
+aiosmtpd_version=1.4.6
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('aiosmtpd') != '$aiosmtpd_version')" 2>/dev/null; then
+  echo "== installing aiosmtpd $aiosmtpd_version into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "aiosmtpd==$aiosmtpd_version"
+fi
+smtp_port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mail_dir=$(mktemp -d)
+echo "== starting an SMTP server (aiosmtpd) on 127.0.0.1:$smtp_port, mails in $mail_dir"
+PYTHONPATH="$PWD/infra/mail" "$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$smtp_port" \
+  -c reemploi_smtp_sink.Sink "$mail_dir" >"$mail_dir.log" 2>&1 &
+SMTP_SERVER_PID=$!
+trap 'kill "$SMTP_SERVER_PID" 2>/dev/null || true; rm -rf "$mail_dir" "$mail_dir.log"' EXIT
+export REEMPLOI_TEST_SMTP_URL="smtp://127.0.0.1:$smtp_port" REEMPLOI_TEST_MAIL_DIR="$mail_dir"
+# The test of a server that is down, then back, starts its own instance with these.
+export REEMPLOI_TEST_SMTP_PYTHON="$venv/bin/python" REEMPLOI_TEST_SMTP_HANDLER_DIR="$PWD/infra/mail"
+
 echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
 eval "$(infra/scripts/s3.sh)"
-trap 'kill "$S3_SERVER_PID" 2>/dev/null || true' EXIT
+trap 'kill "$S3_SERVER_PID" "$SMTP_SERVER_PID" 2>/dev/null || true; rm -rf "$mail_dir" "$mail_dir.log"' EXIT
 
 if [ -n "${MEILI_URL:-}" ]; then
   echo "== Meilisearch adapter tests run against $MEILI_URL"

@@ -782,10 +782,16 @@ impl TestApp {
     /// Waits for the invitation mail to `email` and reads its token.
     pub async fn invitation_token(&self, email: &str) -> String {
         for _ in 0..200 {
-            if let Some(mail) = self.mailer.sent().into_iter().rev().find(|m| m.to == email) {
+            if let Some(mail) = self
+                .mailer
+                .sent()
+                .into_iter()
+                .rev()
+                .find(|m| m.to == email && m.body.contains("rmi_"))
+            {
                 let start = mail.body.find("rmi_").expect("token in mail");
                 return mail.body[start..]
-                    .split_whitespace()
+                    .split(|c: char| c.is_whitespace() || c == '?')
                     .next()
                     .expect("token")
                     .to_owned();

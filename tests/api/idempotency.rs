@@ -38,7 +38,7 @@ async fn a_retried_post_with_the_same_key_is_answered_again_without_acting_twice
     assert_eq!(app.count("sites").await, 1);
     send(site("Autre"), "cle-1")
         .await
-        .assert_problem(422, "idempotency_key_reused");
+        .assert_problem(409, "idempotency_key_reused");
     // Another key acts again; a failed request is not remembered.
     assert_eq!(send(site("Annexe"), "cle-2").await.status, 201);
     send(site(" "), "cle-3")

@@ -149,6 +149,28 @@ async fn multipart(
     Resp::read(r).await
 }
 
+/// The token of the last mail to `to` with a link under `path`.
+async fn mailed_token(app: &TestApp, to: &str, path: &str) -> String {
+    for _ in 0..200 {
+        if let Some(mail) = app
+            .mailer
+            .sent()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == to && m.body.contains(path))
+        {
+            let start = mail.body.find(path).expect("link") + path.len();
+            return mail.body[start..]
+                .split(|c: char| c.is_whitespace() || c == '?')
+                .next()
+                .expect("token")
+                .to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no mail to {to} with a link to {path}");
+}
+
 /// The write operations of the live spec (POST, PUT, PATCH, DELETE).
 async fn write_operations(app: &TestApp) -> BTreeSet<String> {
     let spec = app.get("/openapi.json", None).await;
@@ -1016,9 +1038,72 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         ),
     )
     .await;
+    // A person's own account: profile, address, password.
+    w.op(
+        "update_me",
+        app.send(
+            reqwest::Method::PATCH,
+            "/v1/me",
+            Some(&asso.token),
+            Some(json!({ "language": "en" })),
+            &[],
+        ),
+    )
+    .await;
+    w.op(
+        "request_email_verification",
+        app.post("/v1/me/email-verification", Some(&asso.token), json!({})),
+    )
+    .await;
+    let verification = mailed_token(&app, &asso.admin_email, "/compte/adresse/").await;
+    w.op(
+        "verify_email",
+        app.post(
+            "/v1/auth/verify-email",
+            None,
+            json!({ "token": verification }),
+        ),
+    )
+    .await;
+    let changed = "une autre phrase de passe";
+    w.op(
+        "change_password",
+        app.post(
+            "/v1/me/password",
+            Some(&asso.token),
+            json!({ "current_password": PASSWORD, "new_password": changed }),
+        ),
+    )
+    .await;
+    w.op(
+        "request_password_reset",
+        app.post(
+            "/v1/auth/password-reset",
+            None,
+            json!({ "email": asso.admin_email }),
+        ),
+    )
+    .await;
+    let reset = mailed_token(&app, &asso.admin_email, "/compte/mot-de-passe/").await;
+    w.op(
+        "reset_password",
+        app.post(
+            "/v1/auth/password-reset/confirm",
+            None,
+            json!({ "token": reset, "password": PASSWORD }),
+        ),
+    )
+    .await;
+    let asso_token = app.login(&asso.admin_email, PASSWORD).await;
+    let spare = app.login(&asso.admin_email, PASSWORD).await;
     w.op(
         "logout",
-        app.post("/v1/auth/logout", Some(&asso.token), json!({})),
+        app.post("/v1/auth/logout", Some(&asso_token), json!({})),
+    )
+    .await;
+    w.op(
+        "logout_everywhere",
+        app.post("/v1/auth/logout-everywhere", Some(&spare), json!({})),
     )
     .await;
 

@@ -184,7 +184,15 @@ pub async fn accept_invitation(cx: &AppState, input: Acceptance) -> ApiResult<Op
             return Err(ApiError::new(ErrorCode::InvitationInvalid));
         }
         let user_id = match (&existing, &new_user) {
-            (Some(u), _) => u.id,
+            (Some(u), _) => {
+                user::Entity::update_many()
+                    .col_expr(user::Column::EmailVerifiedAt, Expr::value(Some(now)))
+                    .filter(user::Column::Id.eq(u.id))
+                    .filter(user::Column::EmailVerifiedAt.is_null())
+                    .exec(tx)
+                    .await?;
+                u.id
+            }
             (None, Some((display_name, hash))) => {
                 let id = store::new_id();
                 user::Entity::insert(user::ActiveModel {
@@ -194,6 +202,9 @@ pub async fn accept_invitation(cx: &AppState, input: Acceptance) -> ApiResult<Op
                     password_hash: Set(Some(hash.clone())),
                     created_at: Set(now),
                     updated_at: Set(now),
+                    language: Set(inv.language.clone().unwrap_or_else(|| "fr".to_owned())),
+                    // The invitation link was read at this address.
+                    email_verified_at: Set(Some(now)),
                 })
                 .exec_without_returning(tx)
                 .await

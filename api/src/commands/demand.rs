@@ -66,11 +66,7 @@ async fn event(
 /// Mails every admin of an organisation (and its contact address) through the outbox.
 async fn notify(tx: &Tx, org: Uuid, subject: &str, body: &str) -> ApiResult<()> {
     for address in q::mail_recipients(tx, org).await? {
-        let mail = Mail {
-            to: address,
-            subject: subject.to_owned(),
-            body: body.to_owned(),
-        };
+        let mail = Mail::text("notification", address, subject.to_owned(), body.to_owned());
         outbox::enqueue(tx, Topic::Mail, &mail).await?;
     }
     Ok(())

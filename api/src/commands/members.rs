@@ -10,13 +10,16 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::{By, write};
+use crate::commands::credentials;
+use crate::error::Lang;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::mail::Mail;
+use crate::mail::messages::{self, Contact};
 use crate::security;
 use crate::state::AppState;
-use crate::store::entities::{invitation, membership};
+use crate::store::entities::{api_key, invitation, membership};
 use crate::store::organisations::{
-    admin_count, find_invitation, find_membership, lock_organisation, org_event, user_by_email,
+    admin_count, find_invitation, find_membership, find_user, lock_organisation, org_event,
+    user_by_email,
 };
 use crate::store::outbox::{self, Topic};
 use crate::store::{self, tx::Tx};
@@ -73,43 +76,33 @@ pub async fn remove_member(cx: &AppState, by: &By, org: Uuid, user_id: Uuid) -> 
         let m = find_membership(tx, org, user_id).await?;
         keep_an_admin(tx, org, &m, false).await?;
         membership::Entity::delete_by_id(m.id).exec(tx).await?;
+        // At once: the person's sessions, and the keys they created for this organisation.
+        let sessions_revoked =
+            crate::commands::credentials::revoke_sessions(tx, user_id, None).await?;
+        let api_keys_revoked = api_key::Entity::update_many()
+            .col_expr(api_key::Column::RevokedAt, Expr::value(Some(store::now())))
+            .filter(api_key::Column::OrganisationId.eq(org))
+            .filter(api_key::Column::CreatedBy.eq(user_id))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .exec(tx)
+            .await?
+            .rows_affected;
         org_event(
             tx,
             org,
             by.actor_ref.clone(),
             "member_removed",
-            serde_json::json!({ "user_id": user_id, "role": m.role }),
+            serde_json::json!({
+                "user_id": user_id,
+                "role": m.role,
+                "sessions_revoked": sessions_revoked,
+                "api_keys_revoked": api_keys_revoked,
+            }),
         )
         .await?;
         Ok(())
     })
     .await
-}
-
-fn invitation_mail(
-    to: &Email,
-    organisation: &str,
-    role: dom::Role,
-    token: &str,
-    public_url: &str,
-    expires_at: chrono::DateTime<chrono::Utc>,
-) -> Mail {
-    let role_fr = match role {
-        dom::Role::Admin => "administrateur",
-        dom::Role::Agent => "agent",
-    };
-    Mail {
-        to: to.as_str().to_owned(),
-        subject: format!("Invitation à rejoindre {organisation} sur Réemploi"),
-        body: format!(
-            "Bonjour,\n\nVous êtes invité·e à rejoindre « {organisation} » sur Réemploi en tant que {role_fr}.\n\n\
-             Votre code d'invitation : {token}\n\n\
-             Pour l'accepter, envoyez-le avec votre nom et un mot de passe à {public_url}/v1/invitations/accept \
-             (ou utilisez l'application Réemploi). Il expire le {expires} (UTC) et ne sert qu'une fois.\n\n\
-             Si vous n'attendiez pas cette invitation, ignorez ce message.\n",
-            expires = expires_at.format("%d/%m/%Y à %H:%M"),
-        ),
-    }
 }
 
 /// Invites `email` with `role`, replacing a pending invitation to the same address, and queues
@@ -121,6 +114,7 @@ pub async fn create_invitation(
     inviter: Uuid,
     email: &Email,
     role: dom::Role,
+    language: Option<Lang>,
 ) -> ApiResult<invitation::Model> {
     let token = security::new_token(security::INVITATION_PREFIX);
     let ttl = i64::from(cx.settings.invitation_ttl_hours);
@@ -128,11 +122,20 @@ pub async fn create_invitation(
     let (by, email) = (by.clone(), email.clone());
     write(&cx.db, async move |tx| {
         let organisation = lock_organisation(tx, org).await?;
-        if let Some(existing) = user_by_email(tx, email.as_str()).await?
+        let existing = user_by_email(tx, email.as_str()).await?;
+        if let Some(existing) = &existing
             && find_membership(tx, org, existing.id).await.is_ok()
         {
             return Err(ApiError::new(ErrorCode::AlreadyMember));
         }
+        // The language asked for, else the one the person chose, else French.
+        let lang = language
+            .or_else(|| existing.as_ref().map(|u| messages::lang_of(&u.language)))
+            .unwrap_or(Lang::Fr);
+        let inviter_name = find_user(tx, inviter)
+            .await?
+            .map(|u| u.display_name)
+            .unwrap_or_else(|| organisation.name.clone());
         let now = store::now();
         invitation::Entity::update_many()
             .col_expr(invitation::Column::RevokedAt, Expr::value(Some(now)))
@@ -155,10 +158,20 @@ pub async fn create_invitation(
             expires_at: Set(expires_at),
             accepted_at: Set(None),
             revoked_at: Set(None),
+            language: Set(Some(credentials::lang_code(lang).to_owned())),
         })
         .exec_without_returning(tx)
         .await?;
-        let mail = invitation_mail(&email, &organisation.name, role, &token, &public_url, expires_at);
+        let mail = messages::invitation(messages::Invitation {
+            lang,
+            to: email.as_str(),
+            organisation: &organisation.name,
+            inviter: &inviter_name,
+            admin: role == dom::Role::Admin,
+            link: credentials::link(&public_url, credentials::paths::INVITATION, &token, lang),
+            expires_at,
+            contact: Contact::of(&organisation),
+        });
         outbox::enqueue(tx, Topic::Mail, &mail).await?;
         org_event(
             tx,

@@ -45,6 +45,7 @@ macro_rules! write_tx {
 pub mod accounts;
 pub mod api_keys;
 pub mod cessions;
+pub mod credentials;
 pub mod demand;
 pub mod documents;
 pub mod impact;

@@ -72,7 +72,24 @@ pub struct FirstAdmin {
     pub password: String,
 }
 
+/// Who becomes the first admin of a registered organisation.
+enum Registrant {
+    /// A new account (its password hash).
+    New(String),
+    /// The existing account of this address, whose password was given.
+    Existing(user::Model),
+    /// The address has an account but the password given is not its: nothing is created, the
+    /// owner is told by mail, and the caller gets the same answer as a success.
+    Decoy(user::Model),
+}
+
 /// Registers an organisation as `pending` with its first admin; answers it and the admin's id.
+///
+/// The answer never tells whether the address already has an account (`docs/accounts.md`):
+/// with a new address the account is created; with the address of an existing account and
+/// that account's password, the organisation is registered with that account as its admin;
+/// with another password nothing is created, the address's owner is mailed, and the answer is
+/// shaped as a success (an organisation nobody can see, an id nobody has).
 pub async fn register_organisation(
     cx: &AppState,
     kind: dom::OrganisationKind,
@@ -80,33 +97,90 @@ pub async fn register_organisation(
     admin: FirstAdmin,
 ) -> ApiResult<(organisation::Model, Uuid)> {
     dom::check_registration(profile, cx.settings.today()).map_err(registration_refused)?;
-    if user_by_email(&cx.db, admin.email.as_str()).await?.is_some() {
-        return Err(ApiError::new(ErrorCode::EmailTaken));
+    let mut registrant = registrant_of(cx, &admin).await?;
+    loop {
+        let new_account = matches!(registrant, Registrant::New(_));
+        match register_as(cx, kind, profile, &admin, registrant).await {
+            // A concurrent registration created the account first: decide again, as if this
+            // one had come second, rather than tell the address is taken.
+            Err(e) if new_account && e.code == ErrorCode::EmailTaken => {
+                registrant = registrant_of(cx, &admin).await?;
+                if matches!(registrant, Registrant::New(_)) {
+                    return Err(e);
+                }
+            }
+            other => return other,
+        }
     }
-    let password = admin.password;
-    let password_hash =
-        tokio::task::spawn_blocking(move || crate::security::hash_password(&password))
+}
+
+/// Who the first admin is; hashing a new password and checking an existing one take alike.
+async fn registrant_of(cx: &AppState, admin: &FirstAdmin) -> ApiResult<Registrant> {
+    let existing = user_by_email(&cx.db, admin.email.as_str()).await?;
+    let password = admin.password.clone();
+    Ok(match existing {
+        None => Registrant::New(
+            tokio::task::spawn_blocking(move || crate::security::hash_password(&password))
+                .await
+                .map_err(anyhow::Error::from)??,
+        ),
+        Some(u) => {
+            let hash = u
+                .password_hash
+                .clone()
+                .unwrap_or_else(|| crate::security::dummy_hash().to_owned());
+            let valid = tokio::task::spawn_blocking(move || {
+                crate::security::verify_password(&password, &hash)
+            })
             .await
-            .map_err(anyhow::Error::from)??;
+            .unwrap_or(false);
+            if valid && u.password_hash.is_some() {
+                Registrant::Existing(u)
+            } else {
+                Registrant::Decoy(u)
+            }
+        }
+    })
+}
+
+async fn register_as(
+    cx: &AppState,
+    kind: dom::OrganisationKind,
+    profile: &Profile,
+    admin: &FirstAdmin,
+    registrant: Registrant,
+) -> ApiResult<(organisation::Model, Uuid)> {
+    let admin_email = admin.email.clone();
+    let admin_name = admin.display_name.clone();
     let today = cx.settings.today();
     let profile = profile.clone();
+    let public_url = cx.settings.public_url.clone();
+    let verification_ttl = cx.settings.accounts.email_verification_ttl_hours;
     write(&cx.db, async move |tx| {
         dom::check_registration(&profile, today).map_err(registration_refused)?;
         let now = store::now();
         let org_id = store::new_id();
-        let user_id = store::new_id();
-        // The user first: concurrent registrations with one e-mail conflict on it.
-        user::Entity::insert(user::ActiveModel {
-            id: Set(user_id),
-            email: Set(admin.email.as_str().to_owned()),
-            display_name: Set(admin.display_name.as_str().to_owned()),
-            password_hash: Set(Some(password_hash.clone())),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .exec_without_returning(tx)
-        .await
-        .map_err(conflict_or)?;
+        let user_id = match &registrant {
+            Registrant::New(password_hash) => {
+                let user_id = store::new_id();
+                // The user first: concurrent registrations with one e-mail conflict on it.
+                user::Entity::insert(user::ActiveModel {
+                    id: Set(user_id),
+                    email: Set(admin_email.as_str().to_owned()),
+                    display_name: Set(admin_name.as_str().to_owned()),
+                    password_hash: Set(Some(password_hash.clone())),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                })
+                .exec_without_returning(tx)
+                .await
+                .map_err(conflict_or)?;
+                user_id
+            }
+            Registrant::Existing(u) => u.id,
+            Registrant::Decoy(_) => store::new_id(),
+        };
         let mut am = organisation::ActiveModel {
             id: Set(org_id),
             kind: Set(kind.as_str().to_owned()),
@@ -118,10 +192,36 @@ pub async fn register_organisation(
             ..Default::default()
         };
         profile_columns(&mut am, &profile);
+        // Inserted in every case, so that identifier conflicts answer alike.
         organisation::Entity::insert(am)
             .exec_without_returning(tx)
             .await
             .map_err(conflict_or)?;
+        if let Registrant::Decoy(owner) = &registrant {
+            let shown = find_organisation(tx, org_id).await?;
+            organisation::Entity::delete_by_id(org_id).exec(tx).await?;
+            let mail = crate::mail::messages::registration_attempt(
+                crate::mail::messages::lang_of(&owner.language),
+                &owner.email,
+                profile.name.as_str(),
+                format!(
+                    "{}{}",
+                    public_url.trim_end_matches('/'),
+                    crate::commands::credentials::paths::FORGOT
+                ),
+                crate::commands::credentials::platform_contact(tx).await?,
+            );
+            crate::store::outbox::enqueue(tx, crate::store::outbox::Topic::Mail, &mail).await?;
+            tx.event(crate::store::events::NewEvent {
+                stream: crate::commands::accounts::user_stream(owner.id),
+                organisation_id: None,
+                actor: "anonymous".to_owned(),
+                kind: "registration_with_existing_address",
+                payload: serde_json::json!({ "organisation_name": profile.name.as_str() }),
+            })
+            .await?;
+            return Ok((shown, user_id));
+        }
         membership::Entity::insert(membership::ActiveModel {
             id: Set(store::new_id()),
             user_id: Set(user_id),
@@ -131,6 +231,17 @@ pub async fn register_organisation(
         })
         .exec_without_returning(tx)
         .await?;
+        if matches!(registrant, Registrant::New(_)) {
+            crate::commands::credentials::queue_verification(
+                tx,
+                &public_url,
+                verification_ttl,
+                user_id,
+                admin_email.as_str(),
+                "fr",
+            )
+            .await?;
+        }
         let actor = format!("user/{user_id}");
         org_event(
             tx,

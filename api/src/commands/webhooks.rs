@@ -339,10 +339,11 @@ pub async fn disable_after_failures(
             outbox::enqueue(
                 tx,
                 Topic::Mail,
-                &Mail {
+                &Mail::text(
+                    "webhook_disabled",
                     to,
-                    subject: "Webhook désactivé après des échecs répétés".to_owned(),
-                    body: format!(
+                    "Webhook désactivé après des échecs répétés".to_owned(),
+                    format!(
                         "Bonjour,\n\nLe webhook {id} de votre organisation (cible : {host}) a été \
                          désactivé après {failures} échecs de livraison consécutifs.\n\
                          Les événements suivants ne lui sont plus envoyés. Une fois la cible \
@@ -350,7 +351,7 @@ pub async fn disable_after_failures(
                          manquées depuis son journal.\n\nL'équipe Réemploi\n",
                         id = s.id,
                     ),
-                },
+                ),
             )
             .await?;
         }

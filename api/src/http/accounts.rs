@@ -55,6 +55,10 @@ pub struct MeResponse {
     pub display_name: Option<String>,
     /// Set when the caller is an API key.
     pub api_key_id: Option<Uuid>,
+    /// Language of the user's mails (`fr` or `en`).
+    pub language: Option<String>,
+    /// Whether the user proved they read mail at `email`.
+    pub email_verified: Option<bool>,
     pub memberships: Vec<MembershipResponse>,
 }
 
@@ -72,7 +76,7 @@ pub struct AcceptInvitationRequest {
     pub password: Str,
 }
 
-async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {
+pub(crate) async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {
     match principal {
         Principal::User { id, .. } => {
             let u = find_user(&state.db, *id)
@@ -94,6 +98,8 @@ async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {
                 email: Some(u.email),
                 display_name: Some(u.display_name),
                 api_key_id: None,
+                language: Some(u.language),
+                email_verified: Some(u.email_verified_at.is_some()),
                 memberships,
             })
         }
@@ -107,6 +113,8 @@ async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {
                 email: None,
                 display_name: None,
                 api_key_id: Some(*id),
+                language: None,
+                email_verified: None,
                 memberships: vec![MembershipResponse {
                     organisation_id: org.id,
                     kind: dom::OrganisationKind::parse(&org.kind)
@@ -140,13 +148,13 @@ async fn signed_in(state: &AppState, opened: OpenedSession) -> ApiResult<Json<Lo
     }))
 }
 
-fn client_ip(addr: &RemoteAddr) -> String {
+pub(crate) fn client_ip(addr: &RemoteAddr) -> String {
     addr.as_socket_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn rate_limited(retry_after: u64) -> ApiError {
+pub(crate) fn rate_limited(retry_after: u64) -> ApiError {
     let mut e = ApiError::new(ErrorCode::RateLimited);
     e.retry_after = Some(retry_after);
     e
@@ -160,8 +168,10 @@ pub struct AccountsApi {
 impl AccountsApi {
     /// Sign in
     ///
-    /// Exchanges an e-mail and password for a bearer token. Attempts are limited per account and
-    /// per client address (429 with `Retry-After`).
+    /// Exchanges an e-mail and password for a bearer token. After a few failures of one account
+    /// from one client address, that pair waits a delay that doubles with each failure (429
+    /// with `Retry-After`); other addresses are not delayed. Attempts per client address are
+    /// limited too.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -170,16 +180,22 @@ impl AccountsApi {
     ) -> ApiResult<Json<LoginResponse>> {
         let state = &self.state;
         let email_key = body.0.email.trim().to_lowercase();
+        let address = client_ip(remote);
+        state.login_per_ip.hit(&address).map_err(rate_limited)?;
         state
-            .login_per_ip
-            .hit(&client_ip(remote))
+            .login_throttle
+            .check(&email_key, &address)
             .map_err(rate_limited)?;
-        state
-            .login_per_account
-            .hit(&email_key)
-            .map_err(rate_limited)?;
-        let opened = accounts::login(state, &body.0.email, &body.0.password).await?;
-        state.login_per_account.reset(&email_key);
+        let opened = match accounts::login(state, &body.0.email, &body.0.password).await {
+            Ok(opened) => opened,
+            Err(e) => {
+                if e.code == ErrorCode::InvalidCredentials {
+                    state.login_throttle.failed(&email_key, &address);
+                }
+                return Err(e);
+            }
+        };
+        state.login_throttle.succeeded(&email_key, &address);
         signed_in(state, opened).await
     }
 

@@ -1,7 +1,9 @@
 //! `Idempotency-Key` on POST (`docs/architecture.md`): a mobile client that retries a request it is unsure
 //! reached us gets the first answer again instead of acting twice. Keys are scoped by caller
 //! (the credentials, or the address of an anonymous caller), kept 24 hours, and bound to the
-//! request they first came with.
+//! request they first came with. An answer that carries a credential (a session token, an API
+//! key) is never stored: its key stays taken, and a replay answers 409 `idempotency_key_reused`
+//! saying why.
 
 use chrono::TimeDelta;
 use poem::http::{HeaderValue, Method, StatusCode, header};
@@ -64,6 +66,37 @@ fn replay(row: &idempotency_key::Model) -> Response {
     resp
 }
 
+/// Whether an answer holds a secret: one of the service's token prefixes followed by the
+/// random part of a token (at least 40 URL-safe characters).
+pub fn carries_credential(body: &[u8]) -> bool {
+    let url_safe = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
+    crate::security::TOKEN_PREFIXES.iter().any(|prefix| {
+        let p = prefix.as_bytes();
+        body.windows(p.len())
+            .enumerate()
+            .filter(|(_, w)| *w == p)
+            .any(|(i, _)| {
+                body[i + p.len()..]
+                    .iter()
+                    .take_while(|b| url_safe(b))
+                    .take(40)
+                    .count()
+                    == 40
+            })
+    })
+}
+
+fn withheld() -> ApiError {
+    ApiError::new(ErrorCode::IdempotencyKeyReused).detail(
+        "La première réponse à cette clé contenait un secret (jeton de connexion, clé d'API), \
+         qui n'est jamais conservé : elle ne peut pas être rejouée. La première requête a abouti ; \
+         vérifiez son effet (GET /v1/me, la liste des clés) ou recommencez avec une autre clé.",
+        "The first answer to this key held a secret (sign-in token, API key), which is never \
+         kept: it cannot be replayed. The first request succeeded; check its effect (GET /v1/me, \
+         the list of keys) or start again with another key.",
+    )
+}
+
 /// Applies idempotency to POST requests that carry the header (streamed uploads excepted).
 pub async fn apply<E: Endpoint>(
     next: E,
@@ -109,6 +142,7 @@ pub async fn apply<E: Endpoint>(
         content_type: Set(None),
         location: Set(None),
         body: Set(None),
+        body_withheld: Set(false),
         created_at: Set(now),
     };
     let mut inserted = idempotency_key::Entity::insert(claim.clone())
@@ -141,6 +175,7 @@ pub async fn apply<E: Endpoint>(
             Some(row) if row.request_hash != request_hash => {
                 return Err(ApiError::new(ErrorCode::IdempotencyKeyReused).into());
             }
+            Some(row) if row.body_withheld => return Err(withheld().into()),
             Some(row) if row.status.is_some() => return Ok(replay(&row)),
             Some(_) | None => return Err(ApiError::new(ErrorCode::IdempotencyInProgress).into()),
         }
@@ -174,6 +209,9 @@ pub async fn apply<E: Endpoint>(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
+    // A credential (session token, API key…) is never stored: the key stays taken, so the
+    // request is not acted on twice, but its replay is refused.
+    let withheld = carries_credential(&bytes);
     let saved = idempotency_key::Entity::update_many()
         .col_expr(
             idempotency_key::Column::Status,
@@ -189,7 +227,11 @@ pub async fn apply<E: Endpoint>(
         )
         .col_expr(
             idempotency_key::Column::Body,
-            sea_orm::sea_query::Expr::value(Some(bytes.to_vec())),
+            sea_orm::sea_query::Expr::value((!withheld).then(|| bytes.to_vec())),
+        )
+        .col_expr(
+            idempotency_key::Column::BodyWithheld,
+            sea_orm::sea_query::Expr::value(withheld),
         )
         .filter(idempotency_key::Column::Scope.eq(scope.clone()))
         .filter(idempotency_key::Column::Key.eq(key.clone()))

@@ -55,6 +55,9 @@ pub struct CreateInvitationRequest {
     #[oai(validator(max_length = 254))]
     pub email: Str,
     pub role: Role,
+    /// Language of the mail and of the account it creates (`fr` by default, or the language
+    /// the person already chose).
+    pub language: Option<super::credentials::Language>,
 }
 
 /// An invitation (its token is only ever mailed).
@@ -173,7 +176,8 @@ impl MembersApi {
 
     /// Remove a member
     ///
-    /// The person loses access to the organisation at once. The last admin cannot be removed.
+    /// The person loses access to the organisation at once: their sessions are signed out and
+    /// the API keys they created for it are revoked. The last admin cannot be removed.
     #[oai(
         path = "/organisations/:id/members/:user_id",
         method = "delete",
@@ -211,7 +215,16 @@ impl MembersApi {
         let inviter = auth.0.user_id().ok_or_else(ApiError::forbidden)?;
         let by = by_member(&auth.0, id.0, actor);
         let role: dom::Role = body.0.role.into();
-        let inv = members::create_invitation(&self.state, &by, id.0, inviter, &email, role).await?;
+        let inv = members::create_invitation(
+            &self.state,
+            &by,
+            id.0,
+            inviter,
+            &email,
+            role,
+            body.0.language.map(Into::into),
+        )
+        .await?;
         let location = format!("/v1/organisations/{}/invitations/{}", id.0, inv.id);
         Ok(Created::Created(Json(inv.into()), location))
     }

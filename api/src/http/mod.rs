@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod api_keys;
 pub mod cessions;
+pub mod credentials;
 pub mod demand;
 pub mod documents;
 pub mod etag;
@@ -15,6 +16,7 @@ pub mod imports;
 pub mod items;
 pub mod labels;
 pub mod limits;
+pub mod log;
 pub mod lots;
 pub mod members;
 pub mod meta;
@@ -32,7 +34,7 @@ pub mod workshop;
 
 use poem::endpoint::make_sync;
 use poem::http::header;
-use poem::middleware::{CatchPanic, Tracing};
+use poem::middleware::CatchPanic;
 use poem::web::Html;
 use poem::{Endpoint, EndpointExt, Response, Route, get};
 use poem_openapi::OpenApiService;
@@ -62,6 +64,7 @@ pub type Apis = (
         impact::ImpactApi,
         cessions::CessionsApi,
         webhooks::WebhooksApi,
+        credentials::CredentialsApi,
     ),
 );
 
@@ -97,6 +100,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             impact::ImpactApi { state: s() },
             cessions::CessionsApi { state: s() },
             webhooks::WebhooksApi { state: s() },
+            credentials::CredentialsApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
@@ -105,8 +109,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             poem_openapi::ExtraHeader::new(idempotency::HEADER).description(
                 "On POST: a client-chosen key (1 to 200 visible ASCII characters). A retry with the same \
                  key and request gets the first successful answer again (`Idempotent-Replayed: true`) \
-                 instead of acting twice; the same key with another request answers 422 \
-                 `idempotency_key_reused`. Kept 24 hours. Ignored on other methods, on file uploads, \
+                 instead of acting twice; the same key with another request answers 409 \
+                 `idempotency_key_reused`. An answer carrying a credential (sign-in, API key, \
+                 accepted invitation) is never stored: its replay answers 409 \
+                 `idempotency_key_reused` with the reason. Kept 24 hours. Ignored on other methods, on file uploads, \
                  and when it is not 1 to 200 visible ASCII characters.",
             ),
         )
@@ -216,7 +222,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             async move { problem::middleware(ep, req, &allowed).await }
         })
         .data(state)
-        .with(Tracing)
+        .with(log::RedactedTracing)
         .map_to_response()
         .with(
             poem::middleware::SetHeader::new()

@@ -4,10 +4,14 @@
 //! default and English with `Accept-Language: en` or `?lang=en`, no JavaScript, no external
 //! request (the CSS is inline and allowed by its hash), printable, readable at 320 px.
 //!
+//! The account pages (`/compte/…`, [`account`]) are where people land from the service's mails:
+//! accept an invitation, choose a new password, confirm an address.
+//!
 //! The JSON endpoints (`/v1/verify/{code}`, `/v1/public/items/{code}`) stay as they are for API
 //! clients; these pages are not part of the API spec. Errors on these paths (unknown or
 //! malformed code, rate limit, body too large) are HTML pages too: see [`is_page_path`].
 
+mod account;
 mod history;
 mod verify;
 
@@ -30,6 +34,22 @@ pub fn mount(route: Route) -> Route {
             get(verify::verification_page).post(verify::check_file),
         )
         .at("/p/:code", get(history::history_page))
+        .at(
+            "/compte/invitation/:token",
+            get(account::invitation_page).post(account::accept_invitation),
+        )
+        .at(
+            "/compte/mot-de-passe/:token",
+            get(account::reset_page).post(account::reset_password),
+        )
+        .at(
+            "/compte/adresse/:token",
+            get(account::verify_page).post(account::verify_address),
+        )
+        .at(
+            "/compte/mot-de-passe-oublie",
+            get(account::forgot_page).post(account::forgot),
+        )
 }
 
 /// The path of a verification page (printed on documents and in their QR code).
@@ -44,7 +64,7 @@ pub fn history_path(public_code: &str) -> String {
 
 /// Whether a request path is one of the pages (its errors are HTML, not problem+json).
 pub fn is_page_path(path: &str) -> bool {
-    path.starts_with("/v/") || path.starts_with("/p/")
+    path.starts_with("/v/") || path.starts_with("/p/") || path.starts_with("/compte/")
 }
 
 /// The language of a page: `?lang=fr|en` first (a link on every page), else `Accept-Language`.
@@ -102,6 +122,7 @@ ul.parties li{border:1px solid #929292;border-radius:4px;padding:.5rem .75rem;ma
 form{border:1px solid #929292;border-radius:4px;padding:1rem;margin:1rem 0}
 label{display:block;font-weight:600;margin-bottom:.5rem}
 input[type=file]{max-width:100%;margin-bottom:1rem}
+input[type=text],input[type=email],input[type=password]{display:block;font:inherit;width:100%;max-width:24rem;padding:.4rem;margin-bottom:1rem;border:1px solid #666;border-radius:4px}
 button{font:inherit;background:#000091;color:#fff;border:0;border-radius:4px;padding:.5rem 1rem;cursor:pointer}
 .qr img{width:8rem;height:8rem}
 footer{border-top:1px solid #929292;font-size:.9rem;color:#3a3a3a}
@@ -121,6 +142,27 @@ static CSP: LazyLock<String> = LazyLock::new(|| {
 
 /// A whole page: landmarks, language, title, inline CSS, a link to the other language.
 pub(crate) fn layout(lang: Lang, title: &str, path: &str, main: Markup) -> Markup {
+    layout_with_footer(
+        lang,
+        title,
+        path,
+        main,
+        t(
+            lang,
+            "Réemploi suit les équipements informatiques réformés des organismes publics, de l'inventaire au don à une association. Cette page ne montre que des organisations : aucune personne, aucun numéro de série.",
+            "Réemploi tracks decommissioned public IT equipment from the inventory to its donation to an association. This page shows organisations only: no person, no serial number.",
+        ),
+    )
+}
+
+/// [`layout`] with another footer text.
+pub(crate) fn layout_with_footer(
+    lang: Lang,
+    title: &str,
+    path: &str,
+    main: Markup,
+    footer: &str,
+) -> Markup {
     let (code, other, other_code, other_name) = match lang {
         Lang::Fr => ("fr", "en", "en", "English"),
         Lang::En => ("en", "fr", "fr", "Français"),
@@ -147,11 +189,7 @@ pub(crate) fn layout(lang: Lang, title: &str, path: &str, main: Markup) -> Marku
                     (main)
                 }
                 footer {
-                    p {
-                        (t(lang,
-                            "Réemploi suit les équipements informatiques réformés des organismes publics, de l'inventaire au don à une association. Cette page ne montre que des organisations : aucune personne, aucun numéro de série.",
-                            "Réemploi tracks decommissioned public IT equipment from the inventory to its donation to an association. This page shows organisations only: no person, no serial number."))
-                    }
+                    p { (footer) }
                 }
             }
         }

@@ -15,6 +15,8 @@ pub struct Model {
     pub content_type: Option<String>,
     pub location: Option<String>,
     pub body: Option<Vec<u8>>,
+    /// The answer carried a credential: it was not kept, and a replay is refused.
+    pub body_withheld: bool,
     pub created_at: DateTimeUtc,
 }
 

@@ -1,5 +1,6 @@
 //! sea-orm entities, one per table. They mirror the migrations; the migrations never import them.
 
+pub mod account_token;
 pub mod api_key;
 pub mod claim;
 pub mod direct_cession;
