@@ -34,9 +34,7 @@ pub async fn run(db: &DatabaseConnection, r: &AccountSettings) -> anyhow::Result
     let now = crate::store::now();
     let hours = |h: u64| TimeDelta::hours(i64::try_from(h).unwrap_or(i64::MAX / 7200));
     let days = |d: u64| hours(d.saturating_mul(24));
-    let mut out = Purged::default();
-
-    out.idempotency_keys = idempotency_key::Entity::delete_many()
+    let idempotency_keys = idempotency_key::Entity::delete_many()
         .filter(idempotency_key::Column::CreatedAt.lt(now - hours(r.retention_idempotency_hours)))
         .exec(db)
         .await
@@ -44,7 +42,7 @@ pub async fn run(db: &DatabaseConnection, r: &AccountSettings) -> anyhow::Result
         .rows_affected;
 
     let expired_before = now - days(r.retention_expired_days);
-    out.sessions = session::Entity::delete_many()
+    let sessions = session::Entity::delete_many()
         .filter(
             session::Column::ExpiresAt
                 .lt(expired_before)
@@ -55,7 +53,7 @@ pub async fn run(db: &DatabaseConnection, r: &AccountSettings) -> anyhow::Result
         .context("purging sessions")?
         .rows_affected;
 
-    out.invitations = invitation::Entity::delete_many()
+    let invitations = invitation::Entity::delete_many()
         .filter(invitation::Column::AcceptedAt.is_null())
         .filter(
             invitation::Column::ExpiresAt
@@ -66,7 +64,7 @@ pub async fn run(db: &DatabaseConnection, r: &AccountSettings) -> anyhow::Result
         .await
         .context("purging invitations")?
         .rows_affected;
-    out.account_tokens = account_token::Entity::delete_many()
+    let account_tokens = account_token::Entity::delete_many()
         .filter(
             account_token::Column::UsedAt
                 .is_not_null()
@@ -78,7 +76,7 @@ pub async fn run(db: &DatabaseConnection, r: &AccountSettings) -> anyhow::Result
         .rows_affected;
 
     let mail_before = now - days(r.retention_mail_days);
-    out.mails = outbox::Entity::delete_many()
+    let mails = outbox::Entity::delete_many()
         .filter(outbox::Column::Topic.eq(Topic::Mail.as_str()))
         .filter(
             outbox::Column::DoneAt
@@ -92,5 +90,11 @@ pub async fn run(db: &DatabaseConnection, r: &AccountSettings) -> anyhow::Result
         .await
         .context("purging mails")?
         .rows_affected;
-    Ok(out)
+    Ok(Purged {
+        idempotency_keys,
+        sessions,
+        invitations,
+        account_tokens,
+        mails,
+    })
 }

@@ -221,6 +221,33 @@ impl AccountsApi {
         Ok(Json(me(&self.state, &auth.0.principal).await?))
     }
 
+    /// Update my profile
+    ///
+    /// The name shown to other members and the language of my mails (`fr` or `en`).
+    #[oai(path = "/me", method = "patch", operation_id = "update_me")]
+    async fn update_me(
+        &self,
+        auth: BearerAuth,
+        body: Json<super::credentials::UpdateMeRequest>,
+    ) -> ApiResult<Json<MeResponse>> {
+        let (user_id, _) = super::credentials::user_of(&auth, "update_me")?;
+        let name = match &body.0.display_name {
+            Some(n) => Some(
+                reemploi_domain::text::Name::parse(n)
+                    .map_err(|r| ApiError::field("display_name", r))?,
+            ),
+            None => None,
+        };
+        crate::commands::credentials::update_profile(
+            &self.state,
+            user_id,
+            name,
+            body.0.language.map(Into::into),
+        )
+        .await?;
+        Ok(Json(me(&self.state, &auth.0.principal).await?))
+    }
+
     /// Accept an invitation
     ///
     /// With the one-time token received by mail: creates the account (or, for an existing

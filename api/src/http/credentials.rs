@@ -4,10 +4,9 @@
 use poem::web::RemoteAddr;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use reemploi_domain::text::Name;
 
 use super::access::{BearerAuth, Principal};
-use super::accounts::{MeResponse, client_ip, me, rate_limited};
+use super::accounts::{client_ip, rate_limited};
 use super::types::{ApiTags, NoContent, Str};
 use crate::commands::credentials;
 use crate::error::{ApiError, ApiResult, Lang};
@@ -88,7 +87,7 @@ pub enum Accepted {
 }
 
 /// The signed-in user, or 403 for an API key (it has no password nor profile).
-fn user_of(auth: &BearerAuth, op: &str) -> ApiResult<(uuid::Uuid, uuid::Uuid)> {
+pub(crate) fn user_of(auth: &BearerAuth, op: &str) -> ApiResult<(uuid::Uuid, uuid::Uuid)> {
     auth.0.authorize(op, None)?;
     match auth.0.principal {
         Principal::User { id, session_id } => Ok((id, session_id)),
@@ -225,24 +224,5 @@ impl CredentialsApi {
         let (user_id, _) = user_of(&auth, "logout_everywhere")?;
         credentials::logout_everywhere(&self.state, user_id).await?;
         Ok(NoContent::NoContent)
-    }
-
-    /// Update my profile
-    ///
-    /// The name shown to other members and the language of my mails (`fr` or `en`).
-    #[oai(path = "/me", method = "patch", operation_id = "update_me")]
-    async fn update_me(
-        &self,
-        auth: BearerAuth,
-        body: Json<UpdateMeRequest>,
-    ) -> ApiResult<Json<MeResponse>> {
-        let (user_id, _) = user_of(&auth, "update_me")?;
-        let name = match &body.0.display_name {
-            Some(n) => Some(Name::parse(n).map_err(|r| ApiError::field("display_name", r))?),
-            None => None,
-        };
-        credentials::update_profile(&self.state, user_id, name, body.0.language.map(Into::into))
-            .await?;
-        Ok(Json(me(&self.state, &auth.0.principal).await?))
     }
 }
