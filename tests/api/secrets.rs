@@ -1,8 +1,8 @@
 //! Secrets at rest: after signing in, creating an API key and accepting an invitation with an
 //! `Idempotency-Key`, no row of any table holds the token (a dump of the whole database is
-//! searched), nor does the service's log at `RUST_LOG=trace` (captured in this test: the
-//! service runs on the test's own thread, so a thread-local subscriber sees its spans and
-//! events); a replay of those answers is refused with the reason. And the purge removes what
+//! searched), nor does the service's log at `RUST_LOG=trace` (captured: the test runs again in
+//! a child process of this binary whose global subscriber writes every level to a buffer); a
+//! replay of those answers is refused with the reason. And the purge removes what
 //! outlived its purpose.
 
 use std::io::Write;
@@ -124,15 +124,61 @@ async fn post_keyed(
     .await
 }
 
-#[tokio::test]
-async fn no_table_and_no_trace_log_holds_the_tokens_of_idempotent_sign_in_api_key_and_invitation() {
+/// Set in the process a log test runs in (its own, so that its subscriber is the global one).
+const CHILD: &str = "REEMPLOI_TEST_TRACE_CHILD";
+
+/// Runs the test `name` of this binary alone in a child process with `RUST_LOG=trace`
+/// captured, and asserts it passed.
+fn in_own_process(name: &str) {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([name, "--exact", "--test-threads=1", "--nocapture"])
+        .env(CHILD, "1")
+        .env("RUST_LOG", "trace")
+        .output()
+        .expect("child test runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{name} failed in its own process:\n{stdout}\n{stderr}"
+    );
+}
+
+/// The global subscriber of a child process: every level, into a buffer.
+fn capture() -> Option<Captured> {
+    if std::env::var(CHILD).is_err() {
+        return None;
+    }
     let log = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
         .with_writer(log.clone())
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    Some(log)
+}
+
+#[test]
+fn no_table_and_no_trace_log_holds_the_tokens_of_idempotent_sign_in_api_key_and_invitation() {
+    if std::env::var(CHILD).is_err() {
+        in_own_process("secrets::tokens_of_idempotent_answers_in_a_child_process");
+    }
+}
+
+#[test]
+fn the_page_of_a_mailed_link_is_logged_without_its_token() {
+    if std::env::var(CHILD).is_err() {
+        in_own_process("secrets::mailed_link_page_log_in_a_child_process");
+    }
+}
+
+/// The scenario of the test above; does nothing unless run by it in its own process.
+#[tokio::test]
+async fn tokens_of_idempotent_answers_in_a_child_process() {
+    let Some(log) = capture() else {
+        return;
+    };
 
     let app = spawn_app().await;
     let town = app.register("public_body").await;
@@ -259,15 +305,12 @@ async fn no_table_and_no_trace_log_holds_the_tokens_of_idempotent_sign_in_api_ke
     }
 }
 
+/// The scenario of the test above; does nothing unless run by it in its own process.
 #[tokio::test]
-async fn the_page_of_a_mailed_link_is_logged_without_its_token() {
-    let log = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-        .with_writer(log.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+async fn mailed_link_page_log_in_a_child_process() {
+    let Some(log) = capture() else {
+        return;
+    };
     let app = spawn_app().await;
     let town = app.register("public_body").await;
     let email = unique_email("karim");
@@ -285,7 +328,6 @@ async fn the_page_of_a_mailed_link_is_logged_without_its_token() {
         .await
         .expect("page");
     assert_eq!(page.status().as_u16(), 200);
-    drop(_guard);
     let log =
         String::from_utf8_lossy(&log.0.lock().map(|v| v.clone()).unwrap_or_default()).into_owned();
     assert!(log.contains("/compte/invitation/rmi_…"), "{log}");
