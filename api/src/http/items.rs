@@ -336,7 +336,7 @@ impl ItemRequest {
                 .check(
                     "condition_notes",
                     reemploi_domain::text::FreeText::<2000>::parse_optional(
-                        self.condition_notes.as_ref().map(|s| &**s),
+                        self.condition_notes.as_deref(),
                     ),
                 )
                 .flatten()
