@@ -106,9 +106,14 @@ pub async fn import(rows: u64, database_url: Option<String>, output: &Path) -> a
         dry_run: false,
         partial: false,
         today: chrono::Utc::now().date_naive(),
+        max_rows: rows,
     };
+    let blobs = crate::blobs::Blobs::Local(crate::blobs::LocalBlobs::new(
+        &dir.join("blobs"),
+        "http://127.0.0.1",
+    )?);
     let start = Instant::now();
-    let report = importer::run(&db, &file, &opts, &|_, _| {})
+    let report = importer::run(&db, &blobs, &file, &opts, &|_, _| {})
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let seconds = start.elapsed().as_secs_f64();

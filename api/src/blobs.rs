@@ -63,6 +63,20 @@ impl Blobs {
         }
     }
 
+    /// Stores the file at `path` under `key`, streamed: the file is never held whole in memory.
+    pub async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<(), BlobError> {
+        check_key(key)?;
+        match self {
+            Blobs::Local(l) => l.put_file(key, path).await,
+            Blobs::S3(s) => s.put_file(key, path, content_type).await,
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Vec<u8>, BlobError> {
         check_key(key)?;
         match self {
@@ -113,6 +127,7 @@ pub fn content_type_of(key: &str) -> &'static str {
         Some("webp") => "image/webp",
         Some("pdf") => "application/pdf",
         Some("txt" | "log") => "text/plain; charset=utf-8",
+        Some("csv") => "text/csv; charset=utf-8",
         _ => "application/octet-stream",
     }
 }
@@ -189,6 +204,17 @@ impl LocalBlobs {
         }
         let tmp = path.with_extension("part");
         tokio::fs::write(&tmp, bytes).await.map_err(io)?;
+        tokio::fs::rename(&tmp, &path).await.map_err(io)
+    }
+
+    async fn put_file(&self, key: &str, source: &Path) -> Result<(), BlobError> {
+        let path = self.path(key);
+        let io = |e: std::io::Error| BlobError::Unavailable(e.to_string());
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        let tmp = path.with_extension("part");
+        tokio::fs::copy(source, &tmp).await.map_err(io)?;
         tokio::fs::rename(&tmp, &path).await.map_err(io)
     }
 
@@ -298,6 +324,17 @@ impl S3Blobs {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), BlobError> {
         self.bucket
             .put_object_with_content_type(key, &bytes, content_type)
+            .await
+            .map(|_| ())
+            .map_err(s3_error)
+    }
+
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), BlobError> {
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+        self.bucket
+            .put_object_stream_with_content_type(&mut file, key, content_type)
             .await
             .map(|_| ())
             .map_err(s3_error)

@@ -65,6 +65,9 @@ pub struct Settings {
     /// `REEMPLOI_IMPORT_MAX_BYTES`: largest inventory file accepted by the import.
     #[validate(range(min = 1024))]
     pub import_max_bytes: usize,
+    /// `REEMPLOI_IMPORT_MAX_ROWS`: most data rows an inventory file may hold.
+    #[validate(range(min = 1))]
+    pub import_max_rows: u64,
     /// `REEMPLOI_IMPORT_SYNC_MAX_BYTES`: files larger than this are imported as a background job.
     pub import_sync_max_bytes: usize,
     /// S3-compatible blob storage; `None` keeps blobs under the data directory.
@@ -274,6 +277,7 @@ const FIELD_VARS: &[(&str, &str)] = &[
     ),
     ("mail_from", "MAIL_FROM"),
     ("import_max_bytes", "REEMPLOI_IMPORT_MAX_BYTES"),
+    ("import_max_rows", "REEMPLOI_IMPORT_MAX_ROWS"),
     ("blob_url_ttl_secs", "REEMPLOI_BLOB_URL_TTL_SECS"),
     ("meili_prefix", "MEILI_INDEX_PREFIX"),
     (
@@ -362,6 +366,7 @@ impl Settings {
                 ),
             },
             import_max_bytes: parse_var(get, "REEMPLOI_IMPORT_MAX_BYTES", 64 * 1024 * 1024)?,
+            import_max_rows: parse_var(get, "REEMPLOI_IMPORT_MAX_ROWS", 100_000)?,
             import_sync_max_bytes: parse_var(
                 get,
                 "REEMPLOI_IMPORT_SYNC_MAX_BYTES",

@@ -5,11 +5,15 @@
 //! Numbers are written as they are: only text cells may carry a formula.
 
 use std::borrow::Cow;
+use std::io::Write;
 
-/// A CSV document built row by row in memory (the exports are small aggregates).
-pub struct CsvOut {
-    writer: csv::Writer<Vec<u8>>,
+/// A CSV document written row by row: in memory by default (the exports are small aggregates),
+/// or streamed into any writer (the full list of an import's rejections, written to a file).
+pub struct CsvOut<W: Write = Vec<u8>> {
+    writer: csv::Writer<W>,
     row: Vec<String>,
+    /// The first write error, reported by [`CsvOut::into_inner`].
+    failed: Option<std::io::Error>,
 }
 
 /// A text cell as a spreadsheet may open it safely.
@@ -20,16 +24,30 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     }
 }
 
-impl CsvOut {
-    /// A document with `separator` (`b';'` or `b','`) and its header row.
+impl CsvOut<Vec<u8>> {
+    /// A document in memory with `separator` (`b';'` or `b','`) and its header row.
     pub fn new(separator: u8, headers: &[&str]) -> Self {
+        Self::to_writer(Vec::new(), separator, headers)
+    }
+
+    /// The finished document, UTF-8.
+    pub fn finish(self) -> String {
+        let bytes = self.into_inner().unwrap_or_default();
+        String::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+impl<W: Write> CsvOut<W> {
+    /// A document streamed into `writer`, with `separator` and its header row.
+    pub fn to_writer(writer: W, separator: u8, headers: &[&str]) -> Self {
         let mut out = Self {
             writer: csv::WriterBuilder::new()
                 .delimiter(separator)
                 .quote_style(csv::QuoteStyle::Necessary)
                 .terminator(csv::Terminator::Any(b'\n'))
-                .from_writer(Vec::new()),
+                .from_writer(writer),
             row: Vec::with_capacity(headers.len()),
+            failed: None,
         };
         for h in headers {
             out.text(h);
@@ -52,16 +70,23 @@ impl CsvOut {
 
     /// Ends the current row.
     pub fn end_row(&mut self) -> &mut Self {
-        // Writing into a Vec cannot fail.
-        let _ = self.writer.write_record(&self.row);
+        if let Err(e) = self.writer.write_record(&self.row)
+            && self.failed.is_none()
+        {
+            self.failed = Some(e.into());
+        }
         self.row.clear();
         self
     }
 
-    /// The finished document, UTF-8.
-    pub fn finish(self) -> String {
-        let bytes = self.writer.into_inner().unwrap_or_default();
-        String::from_utf8(bytes).unwrap_or_default()
+    /// The writer once everything is flushed, or the first error met while writing.
+    pub fn into_inner(mut self) -> std::io::Result<W> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        self.writer
+            .into_inner()
+            .map_err(|e| std::io::Error::other(e.to_string()))
     }
 }
 
@@ -83,7 +108,7 @@ mod tests {
             .from_reader(out.as_bytes());
         let rows: Vec<Vec<String>> = r
             .records()
-            .map(|x| x.unwrap().iter().map(str::to_owned).collect())
+            .map(|x| x.expect("a record").iter().map(str::to_owned).collect())
             .collect();
         assert_eq!(
             rows[0][0],

@@ -146,6 +146,9 @@ error_table! {
     // Signatures and handovers (issue 14).
     DocumentSuperseded => ("document_superseded", 409, "Cette version du document a été remplacée par une version au contenu différent : signez, contestez ou attestez la version en cours", "This version of the document was superseded by one with a different content: sign, contest or attest the current version"),
     MixedHandover => ("mixed_handover", 422, "Une remise porte sur des réservations d'une seule association chez un seul reconditionneur", "A handover covers reservations of one association at one refurbisher"),
+    // Hostile input (issue 23).
+    ImportTooManyRows => ("import_too_many_rows", 413, "Le fichier importé contient trop de lignes", "The imported file has too many rows"),
+    ImageTooLarge => ("image_too_large", 413, "Image trop grande : trop de pixels", "Image too large: too many pixels"),
     PublicUrlNotPublic => ("public_url_not_public", 503, "L'adresse publique du service (REEMPLOI_PUBLIC_URL) est une adresse locale : aucun document n'est émis", "The service's public address (REEMPLOI_PUBLIC_URL) is a local address: no document is issued"),
 }
 
@@ -158,6 +161,12 @@ pub fn field_message(reason: Invalid, lang: Lang) -> &'static str {
         (Invalid::TooLong, Lang::En) => "This text is too long.",
         (Invalid::InvalidFormat, Lang::Fr) => "Format invalide.",
         (Invalid::InvalidFormat, Lang::En) => "Invalid format.",
+        (Invalid::ControlCharacter, Lang::Fr) => {
+            "Caractère interdit : ce champ tient sur une ligne (ni retour à la ligne, ni tabulation, ni caractère de contrôle)."
+        }
+        (Invalid::ControlCharacter, Lang::En) => {
+            "Character not allowed: this field is one line (no line break, tab or control character)."
+        }
         (Invalid::InvalidChecksum, Lang::Fr) => "Clé de contrôle invalide.",
         (Invalid::InvalidChecksum, Lang::En) => "Invalid check digit.",
         (Invalid::InvalidEmail, Lang::Fr) => "Adresse e-mail invalide.",

@@ -2,8 +2,12 @@
 //! transcoding Windows-1252 on the fly), validates every row, then writes devices in batches
 //! inside one transaction, committed only when the import is all valid (or `partial`) and not a
 //! dry run. Used by `POST /v1/items/import` (directly or as a background job) and by the bench.
+//!
+//! Memory stays flat in the file's size: a record is at most [`MAX_RECORD_BYTES`], a file at most
+//! `max_rows` rows, the report keeps the first [`REJECTIONS_SHOWN`] rejections with counts per
+//! code, and the full list beyond goes to a CSV file, stored as a blob.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
@@ -20,7 +24,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::blobs::Blobs;
 use crate::commands::transitions::item_stream;
+use crate::csv_out::CsvOut;
 use crate::store::entities::{event, event_stream, item, storage_medium};
 use crate::store::events::{self as store_events, NewEvent};
 use crate::store::items::{
@@ -32,6 +38,15 @@ use crate::store::{self, begin_write};
 /// Rows written per statement.
 const BATCH: usize = 500;
 
+/// Rejections kept in a report (and in a job's result); the full list goes to a blob beyond.
+pub const REJECTIONS_SHOWN: usize = 1000;
+
+/// Longest record (one row, its quoted line breaks included), in bytes.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// The message of the IO error raised on a record longer than [`MAX_RECORD_BYTES`].
+const RECORD_TOO_LONG: &str = "record too long";
+
 /// What to import and how.
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
@@ -42,6 +57,8 @@ pub struct ImportOptions {
     /// Import the valid rows even when others are rejected.
     pub partial: bool,
     pub today: NaiveDate,
+    /// Most data rows a file may hold (`REEMPLOI_IMPORT_MAX_ROWS`).
+    pub max_rows: u64,
 }
 
 /// One rejected row.
@@ -74,12 +91,17 @@ pub struct Report {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// The first [`REJECTIONS_SHOWN`] rejections, in file order.
     pub rejected: Vec<Rejected>,
+    /// How many rows were rejected in all.
+    pub rejected_total: u64,
+    /// Rejections per reason code.
+    pub rejected_by_code: BTreeMap<String, u64>,
+    /// The blob holding every rejection as CSV, when there are more than [`REJECTIONS_SHOWN`].
+    pub rejections_blob: Option<String>,
     /// Whether the changes were written.
     pub committed: bool,
     pub dry_run: bool,
-    /// Inventory numbers created, in file order (for the caller's own checks).
-    pub created_inventory_numbers: Vec<String>,
 }
 
 /// Why a whole file is refused.
@@ -89,6 +111,10 @@ pub enum ImportFailure {
     Header(imp::HeaderError),
     #[error("the file is empty")]
     Empty,
+    #[error("more than {max} rows")]
+    TooManyRows { max: u64 },
+    #[error("line {line}: a record is longer than {MAX_RECORD_BYTES} bytes")]
+    RecordTooLong { line: u64 },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -151,6 +177,16 @@ struct Utf8Reader<R> {
     started: bool,
     /// A carriage return held back until we know whether a line feed follows.
     held_cr: bool,
+    /// Inside a quoted field (a line feed there does not end the record).
+    quoted: bool,
+    /// Bytes of the current record so far.
+    record: usize,
+    /// Line feeds seen, to name the line of a record too long.
+    lines: u64,
+    /// The line the current record started on.
+    record_line: u64,
+    /// Set once a record was too long: every later read fails.
+    too_long: bool,
 }
 
 impl<R> Utf8Reader<R> {
@@ -162,7 +198,30 @@ impl<R> Utf8Reader<R> {
             pos: 0,
             started: false,
             held_cr: false,
+            quoted: false,
+            record: 0,
+            lines: 0,
+            record_line: 1,
+            too_long: false,
         }
+    }
+
+    /// Counts `b` into the current record; false once the record is over the limit.
+    fn measure(&mut self, b: u8) -> bool {
+        match b {
+            b'"' => self.quoted = !self.quoted,
+            b'\n' => {
+                self.lines += 1;
+                if !self.quoted {
+                    self.record = 0;
+                    self.record_line = self.lines + 1;
+                    return true;
+                }
+            }
+            _ => {}
+        }
+        self.record += 1;
+        self.record <= MAX_RECORD_BYTES
     }
 
     fn push(&mut self, b: u8) {
@@ -182,6 +241,9 @@ impl<R> Utf8Reader<R> {
 
 impl<R: Read> Read for Utf8Reader<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.too_long {
+            return Err(std::io::Error::other(RECORD_TOO_LONG));
+        }
         if self.pos >= self.pending.len() {
             let mut raw = [0u8; 16 * 1024];
             let n = self.inner.read(&mut raw)?;
@@ -211,6 +273,15 @@ impl<R: Read> Read for Utf8Reader<R> {
                             self.push(u);
                         }
                     }
+                }
+            }
+            for i in 0..self.pending.len() {
+                if !self.measure(self.pending[i]) {
+                    self.too_long = true;
+                    return Err(std::io::Error::other(format!(
+                        "{RECORD_TOO_LONG} at line {}",
+                        self.record_line
+                    )));
                 }
             }
             if self.pending.is_empty() {
@@ -248,6 +319,62 @@ fn is_blank(record: &csv::StringRecord) -> bool {
     record.iter().all(|f| f.trim().is_empty())
 }
 
+/// A failed read: a record over [`MAX_RECORD_BYTES`] says so, anything else is internal.
+fn read_failure(e: csv::Error, what: &'static str) -> ImportFailure {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        let message = io.to_string();
+        if let Some(at) = message.strip_prefix(RECORD_TOO_LONG) {
+            let line = at
+                .trim()
+                .trim_start_matches("at line")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            return ImportFailure::RecordTooLong { line };
+        }
+    }
+    ImportFailure::Other(anyhow::Error::from(e).context(what))
+}
+
+/// Reads up to the header (the first non-blank record) and maps it.
+fn read_header(
+    reader: &mut csv::Reader<Utf8Reader<BufReader<File>>>,
+    record: &mut csv::StringRecord,
+) -> Result<HeaderMap, ImportFailure> {
+    loop {
+        if !reader
+            .read_record(record)
+            .map_err(|e| read_failure(e, "reading the header"))?
+        {
+            return Err(ImportFailure::Empty);
+        }
+        if !is_blank(record) {
+            let fields: Vec<&str> = record.iter().collect();
+            return HeaderMap::from_headers(&fields).map_err(ImportFailure::Header);
+        }
+    }
+}
+
+/// Checks the header and counts the data rows, refusing a file of more than `max_rows`.
+fn count_rows(path: &Path, max_rows: u64) -> Result<u64, ImportFailure> {
+    let mut reader = open_csv(path)?;
+    let mut record = csv::StringRecord::new();
+    read_header(&mut reader, &mut record)?;
+    let mut rows = 0u64;
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| read_failure(e, "reading the file"))?
+    {
+        if !is_blank(&record) {
+            rows += 1;
+            if rows > max_rows {
+                return Err(ImportFailure::TooManyRows { max: max_rows });
+            }
+        }
+    }
+    Ok(rows)
+}
+
 /// Reads the header and hands each data row (parsed or rejected) to `each`.
 fn scan(
     path: &Path,
@@ -256,23 +383,12 @@ fn scan(
 ) -> Result<u64, ImportFailure> {
     let mut reader = open_csv(path)?;
     let mut record = csv::StringRecord::new();
-    let headers = loop {
-        if !reader
-            .read_record(&mut record)
-            .context("reading the header")?
-        {
-            return Err(ImportFailure::Empty);
-        }
-        if !is_blank(&record) {
-            let fields: Vec<&str> = record.iter().collect();
-            break HeaderMap::from_headers(&fields).map_err(ImportFailure::Header)?;
-        }
-    };
+    let headers = read_header(&mut reader, &mut record)?;
     let mut duplicates = DuplicateTracker::new(&headers);
     let mut rows = 0u64;
     while reader
         .read_record(&mut record)
-        .context("reading the file")?
+        .map_err(|e| read_failure(e, "reading the file"))?
     {
         if is_blank(&record) {
             continue;
@@ -286,6 +402,102 @@ fn scan(
     }
     Ok(rows)
 }
+
+/// Where rejections go, in file order: the first [`REJECTIONS_SHOWN`] into the report, counts
+/// per code, and, once there are more, every one of them into a CSV file beside the upload.
+struct Rejections {
+    shown: Vec<Rejected>,
+    total: u64,
+    by_code: BTreeMap<String, u64>,
+    spill_path: std::path::PathBuf,
+    spill: Option<CsvOut<std::io::BufWriter<File>>>,
+}
+
+/// The columns of the full list of rejections.
+const REJECTION_COLUMNS: &[&str] = &["ligne", "colonne", "code", "motif"];
+
+impl Rejections {
+    fn new(spill_path: std::path::PathBuf) -> Self {
+        Self {
+            shown: Vec::new(),
+            total: 0,
+            by_code: BTreeMap::new(),
+            spill_path,
+            spill: None,
+        }
+    }
+
+    fn write(out: &mut CsvOut<std::io::BufWriter<File>>, r: &Rejected) {
+        out.num(r.line)
+            .text(r.column.as_deref().unwrap_or_default())
+            .text(&r.code)
+            .text(&r.message_fr)
+            .end_row();
+    }
+
+    fn push(&mut self, r: Rejected) -> anyhow::Result<()> {
+        self.total += 1;
+        match self.by_code.get_mut(&r.code) {
+            Some(n) => *n += 1,
+            None => {
+                self.by_code.insert(r.code.clone(), 1);
+            }
+        }
+        if self.shown.len() < REJECTIONS_SHOWN {
+            self.shown.push(r);
+            return Ok(());
+        }
+        if self.spill.is_none() {
+            let file = File::create(&self.spill_path).context("creating the rejections file")?;
+            let mut out = CsvOut::to_writer(std::io::BufWriter::new(file), b';', REJECTION_COLUMNS);
+            for shown in &self.shown {
+                Self::write(&mut out, shown);
+            }
+            self.spill = Some(out);
+        }
+        if let Some(out) = self.spill.as_mut() {
+            Self::write(out, &r);
+        }
+        Ok(())
+    }
+
+    /// Fills the report's rejections; stores the full list as a blob when it was spilled.
+    async fn finish(
+        self,
+        blobs: &Blobs,
+        organisation_id: Uuid,
+        report: &mut Report,
+    ) -> anyhow::Result<()> {
+        report.rejected = self.shown;
+        report.rejected_total = self.total;
+        report.rejected_by_code = self.by_code;
+        let Some(out) = self.spill else {
+            return Ok(());
+        };
+        let flushed = out.into_inner().and_then(|mut w| {
+            use std::io::Write;
+            w.flush()
+        });
+        let key = format!(
+            "{organisation_id}/imports/{}-rejets.csv",
+            crate::store::new_id()
+        );
+        let stored = match flushed {
+            Ok(()) => blobs
+                .put_file(&key, &self.spill_path, "text/csv; charset=utf-8")
+                .await
+                .map_err(anyhow::Error::from),
+            Err(e) => Err(anyhow::Error::from(e)),
+        };
+        let _ = tokio::fs::remove_file(&self.spill_path).await;
+        stored.context("storing the rejections")?;
+        report.rejections_blob = Some(key);
+        Ok(())
+    }
+}
+
+/// What the reading pass hands the writer: a row to write, or a rejection, in file order.
+type Entry = Result<(u64, ItemFields), Rejected>;
 
 fn fields_of(row: ImportRow) -> ItemFields {
     ItemFields {
@@ -357,15 +569,17 @@ fn same(m: &item::Model, media: &[storage_medium::Model], f: &ItemFields) -> boo
 async fn write_batch(
     txn: &crate::store::tx::Tx,
     opts: &ImportOptions,
-    batch: Vec<(u64, ItemFields)>,
+    batch: Vec<Entry>,
     known: &HashMap<String, Uuid>,
     inventory_header: &str,
     report: &mut Report,
+    rejections: &mut Rejections,
 ) -> anyhow::Result<()> {
     // Devices that existed before this import are fetched by primary key: a lookup by number
     // would be planned against statistics that ignore the rows this transaction just wrote.
     let ids: Vec<Uuid> = batch
         .iter()
+        .filter_map(|entry| entry.as_ref().ok())
         .filter_map(|(_, f)| known.get(f.inventory_number.as_str()).copied())
         .collect();
     let existing: HashMap<String, item::Model> = if ids.is_empty() {
@@ -395,7 +609,14 @@ async fn write_batch(
     let mut new_items = Vec::new();
     let mut new_events = Vec::new();
     let mut new_heads = Vec::new();
-    for (line, f) in batch {
+    for entry in batch {
+        let (line, f) = match entry {
+            Ok(row) => row,
+            Err(rejected) => {
+                rejections.push(rejected)?;
+                continue;
+            }
+        };
         match existing.get(f.inventory_number.as_str()) {
             None => {
                 let am = new_item(opts.organisation_id, &f, now);
@@ -429,7 +650,6 @@ async fn write_batch(
                 }
                 new_items.push(am);
                 report.created += 1;
-                report.created_inventory_numbers.push(f.inventory_number.as_str().to_owned());
             }
             Some(m) if same(m, stored_media.get(&m.id).map_or(&[], Vec::as_slice), &f) => {
                 report.unchanged += 1
@@ -456,13 +676,13 @@ async fn write_batch(
                 .await?;
                 report.updated += 1;
             }
-            Some(m) => report.rejected.push(Rejected {
+            Some(m) => rejections.push(Rejected {
                 line,
                 column: Some(inventory_header.to_owned()),
                 code: "item_not_editable".to_owned(),
                 message_fr: format!("L'équipement {} n'est plus à l'inventaire (statut « {} ») : il ne peut pas être modifié.", m.inventory_number, m.status),
                 message_en: format!("Device {} is no longer in the inventory (status `{}`): it cannot be changed.", m.inventory_number, m.status),
-            }),
+            })?,
         }
     }
     if !new_items.is_empty() {
@@ -485,76 +705,51 @@ async fn write_batch(
 }
 
 /// Imports `path` for `opts.organisation_id`. `progress(processed, total)` is called after each
-/// batch of the writing pass.
+/// batch of the writing pass. The full list of rejections, when longer than the report's, is
+/// stored in `blobs`.
 pub async fn run(
     db: &DatabaseConnection,
+    blobs: &Blobs,
     path: &Path,
     opts: &ImportOptions,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<Report, ImportFailure> {
-    // Pass 1: validate every row, keeping only the rejections (memory does not grow with rows
-    // beyond the set of inventory numbers seen, which duplicate detection needs).
+    // Pass 1: check the header, count the rows and refuse a file over the cap, before any
+    // transaction is opened.
     let mut report = Report {
         dry_run: opts.dry_run,
         ..Report::default()
     };
-    let mut rejected_lines = HashSet::new();
     let owned_path = path.to_owned();
-    let today = opts.today;
-    let (rows, rejected) = tokio::task::spawn_blocking(move || {
-        let mut rejected = Vec::new();
-        let rows = scan(&owned_path, today, |parsed| {
-            if let Err(e) = parsed {
-                rejected.push(Rejected::from(&e));
-            }
-            Ok(())
-        })?;
-        Ok::<_, ImportFailure>((rows, rejected))
-    })
-    .await
-    .context("validation task")??;
+    let max_rows = opts.max_rows;
+    let rows = tokio::task::spawn_blocking(move || count_rows(&owned_path, max_rows))
+        .await
+        .context("counting task")??;
     report.rows = rows;
-    for r in &rejected {
-        rejected_lines.insert(r.line);
-    }
-    report.rejected = rejected;
     progress(0, rows);
 
-    // Pass 2: read again and write in batches, in one transaction.
+    // Pass 2: validate and write in batches, in one transaction, rejections in file order.
     let inventory_header = {
         let mut reader = open_csv(path)?;
         let mut record = csv::StringRecord::new();
-        let mut header = String::from("inventory_number");
-        while reader
-            .read_record(&mut record)
-            .context("reading the header")?
-        {
-            if !is_blank(&record) {
-                let fields: Vec<&str> = record.iter().collect();
-                if let Ok(map) = HeaderMap::from_headers(&fields) {
-                    header = map
-                        .header(imp::Column::InventoryNumber)
-                        .unwrap_or("inventory_number")
-                        .to_owned();
-                }
-                break;
-            }
-        }
-        header
+        read_header(&mut reader, &mut record)?
+            .header(imp::Column::InventoryNumber)
+            .unwrap_or("inventory_number")
+            .to_owned()
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(u64, ItemFields)>>(4);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Entry>>(4);
     let owned_path = path.to_owned();
+    let today = opts.today;
     let reader_task = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(BATCH);
         scan(&owned_path, today, |parsed| {
-            if let Ok(row) = parsed
-                && !rejected_lines.contains(&row.line)
-            {
-                batch.push((row.line, fields_of(row)));
-                if batch.len() == BATCH {
-                    tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
-                        .map_err(|_| anyhow::anyhow!("import writer stopped"))?;
-                }
+            batch.push(match parsed {
+                Ok(row) => Ok((row.line, fields_of(row))),
+                Err(e) => Err(Rejected::from(&e)),
+            });
+            if batch.len() == BATCH {
+                tx.blocking_send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                    .map_err(|_| anyhow::anyhow!("import writer stopped"))?;
             }
             Ok(())
         })?;
@@ -564,6 +759,7 @@ pub async fn run(
         }
         Ok::<_, ImportFailure>(())
     });
+    let mut rejections = Rejections::new(path.with_extension("rejections.csv"));
     let txn = begin_write(db).await?;
     // The body's inventory numbers before the import (small next to the file: number and id).
     let known: HashMap<String, Uuid> = item::Entity::find()
@@ -580,7 +776,16 @@ pub async fn run(
     let mut failure = None;
     while let Some(batch) = rx.recv().await {
         let n = batch.len() as u64;
-        if let Err(e) = write_batch(&txn, opts, batch, &known, &inventory_header, &mut report).await
+        if let Err(e) = write_batch(
+            &txn,
+            opts,
+            batch,
+            &known,
+            &inventory_header,
+            &mut report,
+            &mut rejections,
+        )
+        .await
         {
             failure = Some(e);
             break;
@@ -592,11 +797,16 @@ pub async fn run(
     let read = reader_task.await.context("reading task")?;
     if let Some(e) = failure {
         txn.rollback().await.ok();
+        let _ = tokio::fs::remove_file(&rejections.spill_path).await;
         return Err(ImportFailure::Other(e));
     }
-    read?;
-    report.rejected.sort_by_key(|r| r.line);
-    let commit = !opts.dry_run && (opts.partial || report.rejected.is_empty());
+    if let Err(e) = read {
+        txn.rollback().await.ok();
+        let _ = tokio::fs::remove_file(&rejections.spill_path).await;
+        return Err(e);
+    }
+    let commit = !opts.dry_run && (opts.partial || rejections.total == 0);
+    let rejected_total = rejections.total;
     if commit {
         // One fact on the body's stream for the whole import, so that an import that only
         // created devices (their first events are written in bulk) or changed nothing still
@@ -614,7 +824,7 @@ pub async fn run(
                     "created": report.created,
                     "updated": report.updated,
                     "unchanged": report.unchanged,
-                    "rejected": report.rejected.len(),
+                    "rejected": rejected_total,
                     "partial": opts.partial,
                 }),
             },
@@ -625,6 +835,9 @@ pub async fn run(
         txn.rollback().await?;
     }
     report.committed = commit;
+    rejections
+        .finish(blobs, opts.organisation_id, &mut report)
+        .await?;
     progress(rows, rows);
     Ok(report)
 }
@@ -646,7 +859,7 @@ pub fn spawn_job(
                 m.insert(job_id, (done, total));
             }
         };
-        let result = run(&state.db, &path, &opts, &progress).await;
+        let result = run(&state.db, &state.blobs, &path, &opts, &progress).await;
         let _ = tokio::fs::remove_file(&path).await;
         let failed = |error: &str| JobOutcome {
             status: "failed",
@@ -665,6 +878,8 @@ pub fn spawn_job(
             },
             Err(ImportFailure::Header(h)) => failed(h.message_fr()),
             Err(ImportFailure::Empty) => failed("Le fichier est vide."),
+            Err(ImportFailure::TooManyRows { max }) => failed(&too_many_rows_fr(max)),
+            Err(ImportFailure::RecordTooLong { line }) => failed(&record_too_long_fr(line)),
             Err(ImportFailure::Other(e)) => {
                 tracing::error!(job.id = %job_id, error = format!("{e:#}"), "import job failed");
                 failed("erreur interne")
@@ -677,6 +892,32 @@ pub fn spawn_job(
             m.remove(&job_id);
         }
     });
+}
+
+/// Why a file over the row cap is refused, in French.
+pub fn too_many_rows_fr(max: u64) -> String {
+    format!("Le fichier dépasse {max} lignes : découpez-le en plusieurs imports.")
+}
+
+/// The same, in English.
+pub fn too_many_rows_en(max: u64) -> String {
+    format!("The file has more than {max} rows: split it into several imports.")
+}
+
+/// Why a file with an overlong record is refused, in French.
+pub fn record_too_long_fr(line: u64) -> String {
+    format!(
+        "Ligne {line} : un enregistrement dépasse {} Ko (un guillemet non fermé ?).",
+        MAX_RECORD_BYTES / 1024
+    )
+}
+
+/// The same, in English.
+pub fn record_too_long_en(line: u64) -> String {
+    format!(
+        "Line {line}: a record is longer than {} KB (an unclosed quote?).",
+        MAX_RECORD_BYTES / 1024
+    )
 }
 
 /// Marks jobs left running by a previous process as failed (their work was lost with it).

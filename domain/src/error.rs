@@ -37,6 +37,9 @@ pub enum Invalid {
     WeakPassword,
     #[error("duplicate")]
     Duplicate,
+    /// A line break, tab or other control character where only one line of text is allowed.
+    #[error("control_character")]
+    ControlCharacter,
 }
 
 impl Invalid {
@@ -46,6 +49,7 @@ impl Invalid {
             Invalid::Required => "required",
             Invalid::TooLong => "too_long",
             Invalid::InvalidFormat => "invalid_format",
+            Invalid::ControlCharacter => "control_character",
             Invalid::InvalidChecksum => "invalid_checksum",
             Invalid::InvalidEmail => "invalid_email",
             Invalid::InvalidSiren => "invalid_siren",

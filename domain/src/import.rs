@@ -372,6 +372,9 @@ pub enum RowRejection {
     /// Not a number (or, for the inventory number, control characters in it).
     InvalidNumber,
     ValueTooLong,
+    /// A control character (line break, tab…) in a one-line text, or another control character
+    /// in the comments.
+    InvalidText,
     /// A specification out of range, not applicable to the category, or not understood.
     InvalidSpec,
 }
@@ -391,6 +394,7 @@ impl RowRejection {
             RowRejection::InvalidAmount => "invalid_amount",
             RowRejection::InvalidNumber => "invalid_number",
             RowRejection::ValueTooLong => "value_too_long",
+            RowRejection::InvalidText => "invalid_text",
             RowRejection::InvalidSpec => "invalid_spec",
         }
     }
@@ -415,6 +419,9 @@ impl RowRejection {
             RowRejection::InvalidAmount => "Montant invalide (exemple : 1 234,56).".into(),
             RowRejection::InvalidNumber => "Nombre ou numéro invalide.".into(),
             RowRejection::ValueTooLong => "Valeur trop longue.".into(),
+            RowRejection::InvalidText => {
+                "Caractère de contrôle interdit (retour à la ligne ou tabulation hors commentaires).".into()
+            }
             RowRejection::InvalidSpec => {
                 "Caractéristique invalide, ou sans objet pour ce type d'appareil.".into()
             }
@@ -441,6 +448,9 @@ impl RowRejection {
             RowRejection::InvalidAmount => "Invalid amount (example: 1,234.56).".into(),
             RowRejection::InvalidNumber => "Invalid number.".into(),
             RowRejection::ValueTooLong => "Value too long.".into(),
+            RowRejection::InvalidText => {
+                "Control character not allowed (a line break or tab outside the comments).".into()
+            }
             RowRejection::InvalidSpec => {
                 "Invalid specification, or one that does not apply to this kind of device.".into()
             }
@@ -914,13 +924,32 @@ impl<'s> Cells<'_, '_, 's> {
             .map_err(|reason| self.reject(column, reason))
     }
 
-    /// The text of `column`, at most `max` characters.
+    /// The one-line text of `column`, at most `max` characters.
     fn text(&self, column: Column, max: usize) -> Result<Option<String>, RowError> {
         self.parse(column, |s| {
             if s.chars().count() > max {
                 Err(RowRejection::ValueTooLong)
+            } else if crate::text::has_forbidden(s) {
+                Err(RowRejection::InvalidText)
             } else {
                 Ok(s.to_owned())
+            }
+        })
+    }
+
+    /// The free text of `column` (comments): line breaks and tabs kept, other controls refused.
+    fn free_text(&self, column: Column, max: usize) -> Result<Option<String>, RowError> {
+        self.parse(column, |s| {
+            let s = s.replace("\r\n", "\n");
+            if s.chars().count() > max {
+                Err(RowRejection::ValueTooLong)
+            } else if s
+                .chars()
+                .any(|c| crate::text::is_forbidden(c) && c != '\n' && c != '\t')
+            {
+                Err(RowRejection::InvalidText)
+            } else {
+                Ok(s)
             }
         })
     }
@@ -980,7 +1009,9 @@ pub fn parse_row(
         .get(Column::Type)
         .ok_or_else(|| cells.reject(Column::Type, RowRejection::MissingType))?;
     let category = map_type(raw_type).ok_or_else(|| {
-        cells.reject(Column::Type, RowRejection::UnknownType(raw_type.to_owned()))
+        // Echoed in the report: cut, so that a row costs the report a bounded size.
+        let shown: String = raw_type.chars().take(40).collect();
+        cells.reject(Column::Type, RowRejection::UnknownType(shown))
     })?;
 
     let acquisition_date = cells.parse(Column::PurchaseDate, |s| {
@@ -1000,11 +1031,11 @@ pub fn parse_row(
     let name = cells.text(Column::Name, MAX_NAME)?;
     let location = cells.text(Column::Location, MAX_LOCATION)?;
     let donor_status = cells.text(Column::Status, MAX_DONOR_STATUS)?;
-    let condition_notes = cells.text(Column::Comments, MAX_NOTES)?;
+    let condition_notes = cells.free_text(Column::Comments, MAX_NOTES)?;
 
     let specs = Specs {
         // Its length is bounded by `Specs::check` below.
-        cpu: cells.get(Column::Cpu).map(str::to_owned),
+        cpu: cells.text(Column::Cpu, usize::MAX)?,
         ram_gb: cells.parse(Column::RamGb, parse_gigabytes)?,
         storage_gb: cells.parse(Column::StorageGb, parse_gigabytes)?,
         storage_kind: cells.parse(Column::StorageKind, parse_storage_kind)?,

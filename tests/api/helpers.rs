@@ -688,6 +688,14 @@ impl TestApp {
         self.register_with(kind, |_| {}).await
     }
 
+    /// Registers an organisation of `kind` and has the operator verify it.
+    pub async fn register_verified(&self, kind: &str) -> Org {
+        let operator = self.operator().await;
+        let org = self.register(kind).await;
+        self.verify(&operator, &org).await;
+        org
+    }
+
     /// Verifies an organisation as the operator.
     pub async fn verify(&self, operator: &str, org: &Org) {
         let r = self

@@ -80,7 +80,7 @@ const EXPECTED_CODES: [(u64, &str); 7] = [
 #[tokio::test]
 async fn the_glpi_sample_imports_exactly_the_expected_devices_and_again_changes_nothing() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     let r = import(&app, &town, "?partial=true", SAMPLE.to_vec(), "text/csv").await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["rows"], expected()["rows"]);
@@ -129,7 +129,7 @@ async fn the_glpi_sample_imports_exactly_the_expected_devices_and_again_changes_
 #[tokio::test]
 async fn fixing_two_rows_and_reimporting_creates_two() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     import(&app, &town, "?partial=true", SAMPLE.to_vec(), "text/csv").await;
     let text = String::from_utf8(SAMPLE.to_vec()).expect("utf-8");
     let fixed = text
@@ -144,7 +144,7 @@ async fn fixing_two_rows_and_reimporting_creates_two() {
 #[tokio::test]
 async fn without_partial_the_import_is_all_or_nothing_and_a_dry_run_writes_nothing() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     // Registration, sign-in and the default factor set at start.
     let events_before = app.count("events").await;
     let all_or_nothing = import(&app, &town, "", SAMPLE.to_vec(), "text/csv").await;
@@ -242,7 +242,7 @@ fn english_variant() -> Vec<u8> {
 #[tokio::test]
 async fn an_english_comma_windows_1252_export_with_french_dates_imports_the_same() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     let r = import(
         &app,
         &town,
@@ -274,7 +274,7 @@ async fn an_english_comma_windows_1252_export_with_french_dates_imports_the_same
 #[tokio::test]
 async fn an_unrecognised_header_or_empty_file_is_refused() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     import(&app, &town, "", b"foo;bar\n1;2\n".to_vec(), "text/csv")
         .await
         .assert_problem(422, "import_header_invalid");
@@ -294,7 +294,7 @@ async fn an_unrecognised_header_or_empty_file_is_refused() {
 #[tokio::test]
 async fn our_template_round_trips_and_updates_by_inventory_number() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     let template = app.get("/v1/items/import/template", None).await;
     assert_eq!(template.status, 200);
     assert!(
@@ -332,7 +332,7 @@ async fn our_template_round_trips_and_updates_by_inventory_number() {
 #[tokio::test]
 async fn a_large_file_is_imported_as_a_job_with_progress() {
     let app = spawn_app_with(&[("REEMPLOI_IMPORT_SYNC_MAX_BYTES", "1024")]).await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     let mut csv =
         String::from("inventory_number;category;brand;model;acquisition_date;acquisition_value\n");
     for i in 0..3000 {
@@ -355,7 +355,7 @@ async fn a_large_file_is_imported_as_a_job_with_progress() {
     assert_eq!(last["report"]["created"], 3000);
     assert_eq!(last["processed"], 3000);
     assert_eq!(app.count("items").await, 3000);
-    let stranger = app.register("public_body").await;
+    let stranger = app.register_verified("public_body").await;
     app.get(&location, Some(&stranger.token))
         .await
         .assert_problem(404, "not_found");
@@ -364,7 +364,7 @@ async fn a_large_file_is_imported_as_a_job_with_progress() {
 #[tokio::test]
 async fn every_committed_import_leaves_one_inventory_imported_event_with_its_counts() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     let template = app.get("/v1/items/import/template", None).await;
     let csv = template.text.into_bytes();
     let first = import(&app, &town, "", csv.clone(), "text/csv").await;

@@ -9,6 +9,7 @@ mod demand;
 mod documents;
 mod events;
 mod health;
+mod hostile;
 mod idempotency;
 mod impact;
 mod imports;

@@ -754,7 +754,7 @@ async fn storage_media_are_declared_by_the_holder_only_and_checked() {
 #[tokio::test]
 async fn the_inventory_form_and_the_import_declare_storage_media() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     let form = app
         .post(
             "/v1/items",

@@ -294,17 +294,73 @@ fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
     }
 }
 
-/// Decodes and re-encodes an image (dropping its metadata) and makes a thumbnail.
+/// Largest photo accepted, in pixels: 25 megapixels (6 000 × 4 000 and a margin), what phones
+/// and cameras write by default. Decoded, that is at most 100 MB (RGBA), and the decoder is not
+/// allowed more.
+pub const MAX_PHOTO_PIXELS: u64 = 25_000_000;
+/// Longest side accepted, in pixels.
+pub const MAX_PHOTO_SIDE: u32 = 12_000;
+/// Photos decoded at once in this process: each may take up to ~100 MB while it is re-encoded.
+const CONCURRENT_DECODES: usize = 2;
+/// How long an upload waits for a decoding slot before answering 503.
+const DECODE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_DECODES);
+
+fn unreadable() -> ApiError {
+    ApiError::new(ErrorCode::UnsupportedMediaType).detail(
+        "Ce fichier n'est pas une image JPEG, PNG ou WebP lisible.",
+        "This file is not a readable JPEG, PNG or WebP image.",
+    )
+}
+
+fn too_many_pixels(width: u32, height: u32) -> ApiError {
+    ApiError::new(ErrorCode::ImageTooLarge).detail(
+        format!(
+            "Image de {width} × {height} pixels : une photo compte au plus {} millions de pixels (par exemple 6 000 × 4 000) et {MAX_PHOTO_SIDE} pixels de côté.",
+            MAX_PHOTO_PIXELS / 1_000_000
+        ),
+        format!(
+            "Image of {width} × {height} pixels: a photo has at most {} million pixels (for example 6,000 × 4,000) and {MAX_PHOTO_SIDE} pixels a side.",
+            MAX_PHOTO_PIXELS / 1_000_000
+        ),
+    )
+}
+
+/// The dimensions an image declares in its header, read without decoding it; refused above the
+/// pixel budget (413) or when the header cannot be read (415).
+fn check_dimensions(bytes: &[u8], format: ImageFormat) -> Result<(u32, u32), ApiError> {
+    let (width, height) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|_| unreadable())?;
+    if width > MAX_PHOTO_SIDE
+        || height > MAX_PHOTO_SIDE
+        || u64::from(width) * u64::from(height) > MAX_PHOTO_PIXELS
+    {
+        return Err(too_many_pixels(width, height));
+    }
+    Ok((width, height))
+}
+
+/// Decodes (within memory limits) and re-encodes an image, dropping its metadata, and makes a
+/// thumbnail.
 fn process(bytes: &[u8], format: ImageFormat) -> Result<(Vec<u8>, Vec<u8>, u32, u32), ApiError> {
-    let unreadable = || {
-        ApiError::new(ErrorCode::UnsupportedMediaType).detail(
-            "Ce fichier n'est pas une image JPEG, PNG ou WebP lisible.",
-            "This file is not a readable JPEG, PNG or WebP image.",
-        )
-    };
-    let img = image::load_from_memory_with_format(bytes, format).map_err(|_| unreadable())?;
+    let (width, height) = check_dimensions(bytes, format)?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PHOTO_SIDE);
+    limits.max_image_height = Some(MAX_PHOTO_SIDE);
+    // RGBA, 8 bits a channel: what the budget allows (a 16-bit image of that size is refused).
+    limits.max_alloc = Some(MAX_PHOTO_PIXELS * 4);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| match e {
+        // The header lied about its size, or the decoder needs more than allowed.
+        image::ImageError::Limits(_) => too_many_pixels(width, height),
+        _ => unreadable(),
+    })?;
     let (width, height) = img.dimensions();
-    let rgb = image::DynamicImage::ImageRgb8(img.to_rgb8());
+    // No copy when the image is RGB already (JPEG); otherwise the original is dropped here.
+    let rgb = image::DynamicImage::ImageRgb8(img.into_rgb8());
     let mut full = Vec::new();
     rgb.write_to(&mut std::io::Cursor::new(&mut full), ImageFormat::Jpeg)
         .map_err(|_| unreadable())?;
@@ -313,6 +369,32 @@ fn process(bytes: &[u8], format: ImageFormat) -> Result<(Vec<u8>, Vec<u8>, u32, 
         .write_to(&mut std::io::Cursor::new(&mut thumb), ImageFormat::Jpeg)
         .map_err(|_| unreadable())?;
     Ok((full, thumb, width, height))
+}
+
+/// Runs [`process`] once a decoding slot is free: the pixel budget is checked first, so that a
+/// refused image never waits nor takes a slot.
+async fn decode_photo(
+    bytes: Vec<u8>,
+    format: ImageFormat,
+) -> Result<(Vec<u8>, Vec<u8>, u32, u32), ApiError> {
+    check_dimensions(&bytes, format)?;
+    let permit = tokio::time::timeout(DECODE_WAIT, DECODES.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            let mut e = ApiError::new(ErrorCode::Unavailable).detail(
+                "Trop de photos sont en cours de traitement ; réessayez dans un instant.",
+                "Too many photos are being processed; try again in a moment.",
+            );
+            e.retry_after = Some(5);
+            e
+        })?;
+    let done = tokio::task::spawn_blocking(move || process(&bytes, format))
+        .await
+        .map_err(anyhow::Error::from)?;
+    drop(permit);
+    done
 }
 
 /// Checks, inside the write, that `by` still holds the device.
@@ -340,9 +422,7 @@ pub async fn upload_photo(
         )
     })?;
     let size = bytes.len() as i64;
-    let (full, thumb, width, height) = tokio::task::spawn_blocking(move || process(&bytes, format))
-        .await
-        .map_err(anyhow::Error::from)??;
+    let (full, thumb, width, height) = decode_photo(bytes, format).await?;
     let org = by.organisation_id;
     let photo_id = store::new_id();
     let blob_key = format!("{org}/photos/{photo_id}.jpg");

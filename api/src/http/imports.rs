@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::types::ApiTags;
+use crate::csv_out::CsvOut;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::importer::{self, ImportFailure, ImportOptions, Report};
 use crate::state::AppState;
@@ -122,15 +123,33 @@ pub struct RejectedRow {
     pub message: String,
 }
 
+/// How many rows were rejected for one reason.
+#[derive(Debug, Clone, Object)]
+pub struct RejectionCount {
+    pub code: String,
+    pub count: u64,
+}
+
 /// The outcome of an import.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ImportReport {
     /// Data rows read.
     pub rows: u64,
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// The first 1 000 rejected rows, in file order (`rejected_total` counts them all).
     pub rejected: Vec<RejectedRow>,
+    /// How many rows were rejected in all.
+    #[oai(default)]
+    pub rejected_total: u64,
+    /// Rejected rows per reason code, most frequent first.
+    #[oai(default)]
+    pub rejected_by_code: Vec<RejectionCount>,
+    /// When more rows were rejected than listed here: an expiring signed URL of a CSV file
+    /// (`;`-separated, columns `ligne;colonne;code;motif`) listing every one of them.
+    pub rejections_url: Option<String>,
     /// Whether anything was written: false for a dry run, and when rows were rejected without
     /// `partial=true` (all or nothing).
     pub committed: bool,
@@ -175,8 +194,23 @@ pub enum TemplateResponse {
     Ok(PlainText<String>),
 }
 
+/// The key, in a job's stored result, of the blob listing every rejection.
+const REJECTIONS_BLOB: &str = "rejections_blob";
+
 fn report_response(r: &Report, lang: crate::error::Lang) -> ImportReport {
+    let mut by_code: Vec<RejectionCount> = r
+        .rejected_by_code
+        .iter()
+        .map(|(code, count)| RejectionCount {
+            code: code.clone(),
+            count: *count,
+        })
+        .collect();
+    by_code.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
     ImportReport {
+        rejected_total: r.rejected_total,
+        rejected_by_code: by_code,
+        rejections_url: None,
         rows: r.rows,
         created: r.created,
         updated: r.updated,
@@ -199,10 +233,28 @@ fn report_response(r: &Report, lang: crate::error::Lang) -> ImportReport {
     }
 }
 
-/// The report a finished job answers with (in French, the job having no request language).
+/// The report a finished job answers with (in French, the job having no request language):
+/// at most 1 000 rejections and their counts, with the key of the blob listing them all (signed
+/// into a URL when the job is read).
 fn job_result(report: &Report) -> Option<String> {
-    poem_openapi::types::ToJSON::to_json(&report_response(report, crate::error::Lang::Fr))
-        .map(|j| j.to_string())
+    let mut v =
+        poem_openapi::types::ToJSON::to_json(&report_response(report, crate::error::Lang::Fr))?;
+    if let (Some(key), Some(map)) = (&report.rejections_blob, v.as_object_mut()) {
+        map.insert(
+            REJECTIONS_BLOB.to_owned(),
+            serde_json::Value::from(key.clone()),
+        );
+    }
+    Some(v.to_string())
+}
+
+/// The signed URL of the blob listing every rejection.
+async fn rejections_url(state: &AppState, key: &str) -> ApiResult<String> {
+    state
+        .blobs
+        .signed_url(key, state.settings.blob_url_ttl_secs)
+        .await
+        .map_err(crate::commands::items::blob_error)
 }
 
 fn failure_error(f: ImportFailure) -> ApiError {
@@ -212,6 +264,14 @@ fn failure_error(f: ImportFailure) -> ApiError {
         }
         ImportFailure::Empty => ApiError::new(ErrorCode::ImportHeaderInvalid)
             .detail("Le fichier est vide.", "The file is empty."),
+        ImportFailure::TooManyRows { max } => ApiError::new(ErrorCode::ImportTooManyRows).detail(
+            importer::too_many_rows_fr(max),
+            importer::too_many_rows_en(max),
+        ),
+        ImportFailure::RecordTooLong { line } => ApiError::new(ErrorCode::PayloadTooLarge).detail(
+            importer::record_too_long_fr(line),
+            importer::record_too_long_en(line),
+        ),
         ImportFailure::Other(e) => ApiError::from(e),
     }
 }
@@ -246,16 +306,28 @@ async fn spool(state: &AppState, body: Body) -> ApiResult<(PathBuf, u64)> {
     Ok((path, size))
 }
 
-fn job_response(m: job::Model, live: Option<(u64, u64)>) -> JobResponse {
-    let report: Option<ImportReport> = m
+async fn job_response(
+    state: &AppState,
+    m: job::Model,
+    live: Option<(u64, u64)>,
+) -> ApiResult<JobResponse> {
+    let mut stored = m
         .result
         .as_deref()
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
-        .and_then(|v| {
-            <ImportReport as poem_openapi::types::ParseFromJSON>::parse_from_json(Some(v)).ok()
-        });
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok());
+    let blob = stored
+        .as_mut()
+        .and_then(|v| v.as_object_mut())
+        .and_then(|map| map.remove(REJECTIONS_BLOB))
+        .and_then(|k| k.as_str().map(str::to_owned));
+    let mut report: Option<ImportReport> = stored.and_then(|v| {
+        <ImportReport as poem_openapi::types::ParseFromJSON>::parse_from_json(Some(v)).ok()
+    });
+    if let (Some(r), Some(key)) = (report.as_mut(), blob) {
+        r.rejections_url = Some(rejections_url(state, &key).await?);
+    }
     let (processed, total) = live.unwrap_or((m.processed.max(0) as u64, m.total.max(0) as u64));
-    JobResponse {
+    Ok(JobResponse {
         id: m.id,
         kind: m.kind,
         status: m.status,
@@ -265,7 +337,7 @@ fn job_response(m: job::Model, live: Option<(u64, u64)>) -> JobResponse {
         error: m.error,
         created_at: m.created_at,
         updated_at: m.updated_at,
-    }
+    })
 }
 
 pub struct ImportsApi {
@@ -279,9 +351,13 @@ impl ImportsApi {
     /// A GLPI list export as it is (French or English column names) or our template
     /// (`GET /v1/items/import/template`): `;`, `,` or tab, UTF-8 or Windows-1252, dates
     /// `YYYY-MM-DD` or `DD/MM/YYYY`, decimal comma or point. Devices are created or updated by
-    /// inventory number; each rejected row is reported with its line, column and reason. All or
-    /// nothing unless `partial=true`; `dry_run=true` writes nothing. Large files are imported as
-    /// a background job (202, follow `Location`).
+    /// inventory number; each rejected row is reported with its line, column and reason (the
+    /// first 1 000, with counts per reason and, beyond, a signed URL of a CSV listing them all).
+    /// All or nothing unless `partial=true`; `dry_run=true` writes nothing. Large files are
+    /// imported as a background job (202, follow `Location`). Only a verified organisation
+    /// imports (403 `organisation_not_verified`). A file holds at most
+    /// `REEMPLOI_IMPORT_MAX_ROWS` rows (100 000 by default; 413 `import_too_many_rows`), a row at
+    /// most 64 KB, a file at most `REEMPLOI_IMPORT_MAX_BYTES` (64 MB by default; 413).
     #[oai(path = "/items/import", method = "post", operation_id = "import_items")]
     async fn import_items(
         &self,
@@ -295,6 +371,8 @@ impl ImportsApi {
         body: CsvBody,
     ) -> ApiResult<ImportResponse> {
         let acting = auth.0.acting_as("import_items", organisation_id.0)?;
+        // A self-registered body imports once the operator has checked who it is.
+        acting.require_verified()?;
         let lang = crate::error::Lang::from_accept_language(req.header("accept-language"));
         let state = &self.state;
         let (path, size) = spool(state, body.0).await?;
@@ -304,12 +382,17 @@ impl ImportsApi {
             dry_run: dry_run.0.unwrap_or(false),
             partial: partial.0.unwrap_or(false),
             today: state.settings.today(),
+            max_rows: state.settings.import_max_rows,
         };
         if size as usize <= state.settings.import_sync_max_bytes {
-            let result = importer::run(&state.db, &path, &opts, &|_, _| {}).await;
+            let result = importer::run(&state.db, &state.blobs, &path, &opts, &|_, _| {}).await;
             let _ = tokio::fs::remove_file(&path).await;
             let report = result.map_err(failure_error)?;
-            return Ok(ImportResponse::Done(Json(report_response(&report, lang))));
+            let mut answer = report_response(&report, lang);
+            if let Some(key) = &report.rejections_blob {
+                answer.rejections_url = Some(rejections_url(state, key).await?);
+            }
+            return Ok(ImportResponse::Done(Json(answer)));
         }
 
         let job = store_items::start_import_job(&state.db, acting.organisation_id, &opts.actor_ref)
@@ -317,7 +400,7 @@ impl ImportsApi {
         let location = format!("/v1/jobs/{}", job.id);
         importer::spawn_job(state.clone(), job.id, path, opts, job_result);
         Ok(ImportResponse::Accepted(
-            Json(job_response(job, None)),
+            Json(job_response(state, job, None).await?),
             location,
         ))
     }
@@ -331,9 +414,13 @@ impl ImportsApi {
         operation_id = "get_import_template"
     )]
     async fn get_import_template(&self) -> TemplateResponse {
-        let header = TEMPLATE_HEADER.join(";");
-        let example = "INV-2024-00042;laptop;Dell;Latitude 5490;1954RGQKK9;POR-0042;Mairie > Accueil;2019-03-15;948,61;0,00;8;256;ssd;14;Intel Core i5-8350U;oui;Batterie faible";
-        TemplateResponse::Ok(PlainText(format!("{header}\r\n{example}\r\n")))
+        let example = "INV-2024-00042;laptop;Dell;Latitude 5490;1954RGQKK9;POR-0042;Mairie > Accueil;2019-03-15;948,61;0,00;8;256;ssd;14;Intel Core i5-8350U;oui;Batterie faible;";
+        let mut out = CsvOut::new(b';', TEMPLATE_HEADER);
+        for cell in example.split(';') {
+            out.text(cell);
+        }
+        out.end_row();
+        TemplateResponse::Ok(PlainText(out.finish()))
     }
 
     /// Follow a job
@@ -352,6 +439,6 @@ impl ImportsApi {
         } else {
             None
         };
-        Ok(Json(job_response(m, live)))
+        Ok(Json(job_response(&self.state, m, live).await?))
     }
 }

@@ -331,11 +331,16 @@ impl ItemRequest {
             acquisition_date: self.acquisition_date,
             acquisition_value_cents: self.acquisition_value_cents,
             net_book_value_cents: self.net_book_value_cents,
-            condition_notes: optional_text::<2000>(
-                &mut errors,
-                "condition_notes",
-                self.condition_notes.as_ref(),
-            ),
+            // Free text: the only multi-line field of a device.
+            condition_notes: errors
+                .check(
+                    "condition_notes",
+                    reemploi_domain::text::FreeText::<2000>::parse_optional(
+                        self.condition_notes.as_deref(),
+                    ),
+                )
+                .flatten()
+                .map(|t| t.into_inner()),
             storage_media: self
                 .storage_media
                 .as_deref()

@@ -2,6 +2,7 @@
 //! rate limit on anonymous calls (429 with `Retry-After`). All configurable.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use poem::http::{StatusCode, header};
 use poem::web::RemoteAddr;
@@ -150,14 +151,22 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|len| len > upload_max as u64) {
-            return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+            return Err(too_large(upload_max));
         }
         let body = req.take_body().into_async_read();
+        let exceeded = Arc::new(AtomicBool::new(false));
         req.set_body(Body::from_async_read(Limited {
             inner: Box::pin(body),
             left: upload_max as u64 + 1,
+            exceeded: exceeded.clone(),
         }));
-        return next.call(req).await.map(IntoResponse::into_response);
+        let answer = next.call(req).await.map(IntoResponse::into_response);
+        // However the handler reported the failed read (a multipart parse error, an unreadable
+        // file…), a body cut at its limit is 413: the client sent too much, not something malformed.
+        if exceeded.load(Ordering::Relaxed) {
+            return Err(too_large(upload_max));
+        }
+        return answer;
     }
     let max = limits.max_body_bytes;
     let declared = req
@@ -166,7 +175,7 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max as u64) {
-        return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+        return Err(too_large(max));
     }
     let chunked = declared.is_none() && req.headers().contains_key(header::TRANSFER_ENCODING);
     if chunked || is_json(&req) {
@@ -180,7 +189,7 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
             .await
             .map_err(|_| Error::from_status(StatusCode::BAD_REQUEST))?;
         if read > max {
-            return Err(Error::from_status(StatusCode::PAYLOAD_TOO_LARGE));
+            return Err(too_large(max));
         }
         if is_json(&req) {
             match check_json_shape(&buf, limits.max_json_depth, limits.max_json_string_bytes) {
@@ -220,6 +229,23 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
     next.call(req).await.map(IntoResponse::into_response)
 }
 
+/// The 413 problem for a body over `max` bytes, saying the limit.
+fn too_large(max: usize) -> Error {
+    let (fr, en) = if max >= 1024 * 1024 {
+        let mb = max / (1024 * 1024);
+        (format!("{mb} Mo"), format!("{mb} MB"))
+    } else {
+        let kb = max.div_ceil(1024);
+        (format!("{kb} Ko"), format!("{kb} KB"))
+    };
+    ApiError::new(ErrorCode::PayloadTooLarge)
+        .detail(
+            format!("Le corps de la requête dépasse la limite de {fr}."),
+            format!("The request body is over the limit of {en}."),
+        )
+        .into()
+}
+
 /// The message of the IO error a [`Limited`] body raises once over its limit.
 pub const TOO_LARGE: &str = "request body too large";
 
@@ -227,6 +253,9 @@ pub const TOO_LARGE: &str = "request body too large";
 struct Limited {
     inner: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
     left: u64,
+    /// Set once the limit is crossed, for the middleware to answer 413 whatever the handler made
+    /// of the read error.
+    exceeded: Arc<AtomicBool>,
 }
 
 impl tokio::io::AsyncRead for Limited {
@@ -240,6 +269,7 @@ impl tokio::io::AsyncRead for Limited {
         if let std::task::Poll::Ready(Ok(())) = &poll {
             let read = (buf.filled().len() - before) as u64;
             if read >= self.left {
+                self.exceeded.store(true, Ordering::Relaxed);
                 return std::task::Poll::Ready(Err(std::io::Error::other(TOO_LARGE)));
             }
             self.left -= read;

@@ -12,7 +12,7 @@ use reemploi_domain::lot::{
     LotStatus as DomLot, Visibility as DomVisibility,
 };
 use reemploi_domain::organisation::OrganisationKind;
-use reemploi_domain::text::{LongText, Name, Text};
+use reemploi_domain::text::{LongText, Name};
 use reemploi_domain::{FieldErrors, Invalid};
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
@@ -698,7 +698,7 @@ impl LotsApi {
     ) -> ApiResult<Created<ClaimResponse>> {
         let acting = auth.0.acting_as("claim_lot", body.0.organisation_id)?;
         acting.require_verified()?;
-        let message = Text::<2000>::parse_optional(body.0.message.as_deref())
+        let message = LongText::parse_optional(body.0.message.as_deref())
             .map_err(|r| ApiError::field("message", r))?;
         let new = cmd::NewClaim {
             message: message.map(|m| m.into_inner()),

@@ -27,7 +27,8 @@ pub const MAX_PHOTO_BYTES: usize = 10 * 1024 * 1024;
 /// A photo to upload.
 #[derive(Debug, Multipart)]
 pub struct PhotoUpload {
-    /// The image: JPEG, PNG or WebP, at most 10 MB. Its metadata (EXIF, location) is removed.
+    /// The image: JPEG, PNG or WebP, at most 10 MB and 25 million pixels. Its metadata (EXIF,
+    /// location) is removed.
     pub file: Upload,
 }
 
@@ -106,8 +107,11 @@ impl PhotosApi {
     /// Add a photo to a device
     ///
     /// By the organisation that holds the device. JPEG, PNG or WebP recognised from the bytes
-    /// (415 otherwise), at most 10 MB (413 beyond). The image is re-encoded without its metadata
-    /// and a thumbnail is made. If the file store is down, nothing is recorded (503).
+    /// (415 otherwise), at most 10 MB (413 beyond) and 25 million pixels, 12 000 a side (413
+    /// `image_too_large`, read from the header before anything is decoded). The image is
+    /// re-encoded without its metadata and a thumbnail is made; a few photos are decoded at once
+    /// (503 with `Retry-After` when the others wait too long). If the file store is down,
+    /// nothing is recorded (503).
     #[oai(
         path = "/items/:id/photos",
         method = "post",

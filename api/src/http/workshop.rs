@@ -407,6 +407,14 @@ fn text<const MAX: usize>(errors: &mut FieldErrors, field: &str, v: &str) -> Opt
         .map(|t| t.into_inner())
 }
 
+/// Notes: free text, the only multi-line fields of workshop records.
+fn free_text(errors: &mut FieldErrors, field: &str, v: Option<&Str>) -> Option<String> {
+    errors
+        .check(field, LongText::parse_optional(v.map(|s| &**s)))
+        .flatten()
+        .map(|t| t.into_inner())
+}
+
 fn optional<const MAX: usize>(
     errors: &mut FieldErrors,
     field: &str,
@@ -432,7 +440,7 @@ impl SanitisationRequest {
         let operator = errors
             .check("operator_name", Name::parse(&self.operator_name))
             .map(|n| n.into_inner());
-        let notes = optional::<2000>(&mut errors, "notes", self.notes.as_ref());
+        let notes = free_text(&mut errors, "notes", self.notes.as_ref());
         dom::check_period(self.started_at, self.ended_at, now, &mut errors);
         let (
             Some(medium_serial),
@@ -491,7 +499,7 @@ impl RefurbishmentRequest {
         let technician = errors
             .check("technician_name", Name::parse(&self.technician_name))
             .map(|n| n.into_inner());
-        let notes = optional::<2000>(&mut errors, "notes", self.notes.as_ref());
+        let notes = free_text(&mut errors, "notes", self.notes.as_ref());
         let (Some(technician_name), true) = (technician, errors.is_empty()) else {
             return Err(errors);
         };
@@ -525,7 +533,7 @@ impl DisposalRequest {
                 .check("bsdd_number", dom::parse_bsdd(raw))
                 .map(|t| t.into_inner()),
         };
-        let notes = optional::<2000>(&mut errors, "notes", self.notes.as_ref());
+        let notes = free_text(&mut errors, "notes", self.notes.as_ref());
         let weight_grams = (self.weight_kg * 1000.0).round() as i64;
         if !self.weight_kg.is_finite() {
             errors.push("weight_kg", Invalid::OutOfRange);
