@@ -9,6 +9,7 @@ pub mod demand;
 pub mod documents;
 pub mod etag;
 pub mod events;
+pub mod exports;
 pub mod idempotency;
 pub mod impact;
 pub mod imports;
@@ -20,6 +21,7 @@ pub mod members;
 pub mod meta;
 pub mod organisations;
 pub mod pages;
+pub mod reports;
 pub mod pagination;
 pub mod photos;
 pub mod problem;
@@ -62,6 +64,8 @@ pub type Apis = (
         impact::ImpactApi,
         cessions::CessionsApi,
         webhooks::WebhooksApi,
+        reports::WorkshopToolsApi,
+        exports::ExportsApi,
     ),
 );
 
@@ -97,6 +101,8 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             impact::ImpactApi { state: s() },
             cessions::CessionsApi { state: s() },
             webhooks::WebhooksApi { state: s() },
+            reports::WorkshopToolsApi { state: s() },
+            exports::ExportsApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
@@ -166,6 +172,9 @@ pub fn app(state: AppState) -> impl Endpoint {
             ("/photos", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/report", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/scan", documents::MAX_PDF_BYTES),
+            ("/wipe-report", reports::MAX_REPORT_BYTES + 64 * 1024),
+            ("/hardware-report", reports::MAX_REPORT_BYTES + 64 * 1024),
+            ("/hardware-reports", reports::MAX_REPORT_BYTES + 64 * 1024),
         ],
         upload_prefixes: vec![
             ("/v1/verify/", documents::MAX_PDF_BYTES),
