@@ -442,7 +442,7 @@ pub async fn ingest_wipe_log(
     let mut devices = Vec::new();
     let mut any_saved = false;
     for id in item_ids {
-        let Some(disks) = per_item.get(id) else {
+        let Some(all) = per_item.get(id) else {
             devices.push(DeviceWipe {
                 item_id: *id,
                 result: Err(ApiError::new(ErrorCode::WipeLogUnmatched).detail(
@@ -452,7 +452,31 @@ pub async fn ingest_wipe_log(
             });
             continue;
         };
-        let result = record_from_log(state, by, *id, disks, &runs, &key, operator_name).await;
+        // A log nwipe appended to holds the earlier runs too: those already recorded (same
+        // medium, device node, start and end) are not recorded twice.
+        let existing = items::sanitisations(&state.db, *id).await?;
+        let disks: Vec<(LogDisk, Option<StorageKind>)> = all
+            .iter()
+            .filter(|(d, _)| {
+                let serial = d.serial.as_deref().map(medium_key).unwrap_or_default();
+                !existing.iter().any(|r| {
+                    r.tool == "nwipe"
+                        && medium_key(&r.medium_serial) == serial
+                        && r.device_name.as_deref() == Some(d.entry.device.as_str())
+                        && utc(d.entry.started_at).is_some_and(|t| t == r.started_at)
+                        && utc(d.entry.ended_at).is_none_or(|t| t == r.ended_at)
+                })
+            })
+            .cloned()
+            .collect();
+        if disks.is_empty() {
+            devices.push(DeviceWipe {
+                item_id: *id,
+                result: Ok(vec![]),
+            });
+            continue;
+        }
+        let result = record_from_log(state, by, *id, &disks, &runs, &key, operator_name).await;
         any_saved |= result.is_ok();
         devices.push(DeviceWipe { item_id: *id, result });
     }
