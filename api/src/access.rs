@@ -244,8 +244,14 @@ pub const RULES: &[(&str, Access)] = &[
     ("submit_wipe_report", related(REFURBISHER, ANY_ROLE, true)),
     // Batches: the caller's organisation; each device checks it holds it.
     ("submit_hardware_reports", acting(SUPPLY, ANY_ROLE, true)),
-    ("submit_batch_wipe_report", acting(REFURBISHER, ANY_ROLE, true)),
-    ("record_batch_refurbishments", acting(REFURBISHER, ANY_ROLE, true)),
+    (
+        "submit_batch_wipe_report",
+        acting(REFURBISHER, ANY_ROLE, true),
+    ),
+    (
+        "record_batch_refurbishments",
+        acting(REFURBISHER, ANY_ROLE, true),
+    ),
     ("publish_items", acting(REFURBISHER, ANY_ROLE, true)),
     // Exits back to the body's inventory tool.
     ("export_exits_glpi", acting(PUBLIC_BODY, ANY_ROLE, false)),

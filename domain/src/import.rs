@@ -1251,10 +1251,17 @@ mod tests {
             .collect();
         assert_eq!(codes, expected_codes);
         assert_eq!(rows, 12);
-        assert_eq!(rejected[&7].reason, RowRejection::UnknownType("Cables".into()));
+        assert_eq!(
+            rejected[&7].reason,
+            RowRejection::UnknownType("Cables".into())
+        );
         // Snipe-IT's headers name the columns in the report.
         assert_eq!(rejected[&11].column.as_deref(), Some("Purchase Date"));
-        let header = decode(SNIPEIT).lines().next().map(str::to_owned).unwrap_or_default();
+        let header = decode(SNIPEIT)
+            .lines()
+            .next()
+            .map(str::to_owned)
+            .unwrap_or_default();
         let cells = split_record(&header, b',');
         let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
         let headers = HeaderMap::from_headers(&refs).expect("headers");

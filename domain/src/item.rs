@@ -258,7 +258,10 @@ impl Specs {
         );
         // The processor's and the battery's details go with the field they detail; they are
         // named by their own field in errors.
-        let mut detail = |name: &str, of: SpecField, value: Option<i32>, range: std::ops::RangeInclusive<i32>| {
+        let mut detail = |name: &str,
+                          of: SpecField,
+                          value: Option<i32>,
+                          range: std::ops::RangeInclusive<i32>| {
             let Some(v) = value else { return };
             let name = format!("{prefix}{name}");
             if !allowed.contains(&of) {
@@ -269,8 +272,18 @@ impl Specs {
         };
         detail("cpu_cores", SpecField::Cpu, self.cpu_cores, 1..=1024);
         detail("cpu_mhz", SpecField::Cpu, self.cpu_mhz, 100..=10_000);
-        detail("battery_design_mwh", SpecField::BatteryHealthPercent, self.battery_design_mwh, 1..=1_000_000);
-        detail("battery_full_mwh", SpecField::BatteryHealthPercent, self.battery_full_mwh, 1..=1_000_000);
+        detail(
+            "battery_design_mwh",
+            SpecField::BatteryHealthPercent,
+            self.battery_design_mwh,
+            1..=1_000_000,
+        );
+        detail(
+            "battery_full_mwh",
+            SpecField::BatteryHealthPercent,
+            self.battery_full_mwh,
+            1..=1_000_000,
+        );
     }
 }
 

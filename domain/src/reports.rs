@@ -143,7 +143,11 @@ fn disabled(node: &Value) -> bool {
 }
 
 /// Walks the tree depth first, giving each node with its parent.
-fn walk<'a>(node: &'a Value, parent: Option<&'a Value>, out: &mut Vec<(&'a Value, Option<&'a Value>)>) {
+fn walk<'a>(
+    node: &'a Value,
+    parent: Option<&'a Value>,
+    out: &mut Vec<(&'a Value, Option<&'a Value>)>,
+) {
     out.push((node, parent));
     for c in children(node) {
         walk(c, Some(node), out);
@@ -161,8 +165,7 @@ fn disk_kind(node: &Value, parent: Option<&Value>, names: &[String]) -> Option<S
     let description = text(node, "description");
     let product = text(node, "product");
     let parent_nvme = parent.is_some_and(|p| {
-        contains_ci(text(p, "description").as_deref(), "nvme")
-            || has_capability(p, |k| k == "nvme")
+        contains_ci(text(p, "description").as_deref(), "nvme") || has_capability(p, |k| k == "nvme")
     });
     if names.iter().any(|n| n.starts_with("/dev/nvme"))
         || contains_ci(description.as_deref(), "nvme")
@@ -177,7 +180,10 @@ fn disk_kind(node: &Value, parent: Option<&Value>, names: &[String]) -> Option<S
         return Some(StorageKind::Emmc);
     }
     let solid = |s: Option<&str>| contains_ci(s, "ssd") || contains_ci(s, "solid state");
-    if solid(product.as_deref()) || solid(description.as_deref()) || has_capability(node, |k| k == "ssd") {
+    if solid(product.as_deref())
+        || solid(description.as_deref())
+        || has_capability(node, |k| k == "ssd")
+    {
         return Some(StorageKind::Ssd);
     }
     if has_capability(node, |k| k.ends_with("rpm")) {
@@ -191,7 +197,9 @@ fn disk_kind(node: &Value, parent: Option<&Value>, names: &[String]) -> Option<S
 fn is_device_medium(node: &Value) -> bool {
     let id = text(node, "id").unwrap_or_default();
     let optical = id.starts_with("cdrom")
-        || has_capability(node, |k| matches!(k, "cd-r" | "cd-rw" | "dvd" | "dvd-r" | "audio"));
+        || has_capability(node, |k| {
+            matches!(k, "cd-r" | "cd-rw" | "dvd" | "dvd-r" | "audio")
+        });
     let usb = text(node, "businfo").is_some_and(|b| b.starts_with("usb@"));
     !optical && !usb
 }
@@ -248,7 +256,8 @@ pub fn parse_lshw(root: &Value) -> Result<HardwareReport, ReportError> {
             .filter_map(|n| number(n, "size"))
             .sum()
     };
-    let mut ram = memory_bytes(&|n| contains_ci(text(n, "description").as_deref(), "system memory"));
+    let mut ram =
+        memory_bytes(&|n| contains_ci(text(n, "description").as_deref(), "system memory"));
     if ram <= 0.0 {
         ram = memory_bytes(&|n| text(n, "id").is_some_and(|id| id.starts_with("bank")));
     }
@@ -281,12 +290,19 @@ pub fn parse_lshw(root: &Value) -> Result<HardwareReport, ReportError> {
         });
         let logical_name = names.iter().find(|n| n.starts_with("/dev/")).cloned();
         let Some(serial) = serial else {
-            report
-                .media_without_serial
-                .push(logical_name.clone().or_else(|| text(node, "id")).unwrap_or_default());
+            report.media_without_serial.push(
+                logical_name
+                    .clone()
+                    .or_else(|| text(node, "id"))
+                    .unwrap_or_default(),
+            );
             continue;
         };
-        if report.media.iter().any(|m| medium_key(&m.serial) == medium_key(&serial)) {
+        if report
+            .media
+            .iter()
+            .any(|m| medium_key(&m.serial) == medium_key(&serial))
+        {
             continue;
         }
         let bytes = number(node, "size").unwrap_or(0.0);
@@ -309,7 +325,10 @@ pub fn parse_lshw(root: &Value) -> Result<HardwareReport, ReportError> {
                 || contains_ci(text(n, "description").as_deref(), "battery"))
     }) {
         let mwh = text(battery, "units").is_none_or(|u| u.eq_ignore_ascii_case("mwh"));
-        let int = |v: Option<f64>| v.filter(|v| mwh && *v >= 1.0 && *v <= 1e6).map(|v| v as i32);
+        let int = |v: Option<f64>| {
+            v.filter(|v| mwh && *v >= 1.0 && *v <= 1e6)
+                .map(|v| v as i32)
+        };
         report.battery_design_mwh = int(number(battery, "capacity"));
         report.battery_full_mwh = int(number(battery, "size"));
         if let (Some(design), Some(full)) = (report.battery_design_mwh, report.battery_full_mwh) {
@@ -448,7 +467,9 @@ fn message(line: &str) -> &str {
         None => line,
     };
     let rest = rest.trim_start();
-    for level in ["notice:", "info:", "warning:", "error:", "fatal:", "debug:", "sanity:"] {
+    for level in [
+        "notice:", "info:", "warning:", "error:", "fatal:", "debug:", "sanity:",
+    ] {
         if let Some(m) = rest.strip_prefix(level) {
             return m.trim();
         }
@@ -555,7 +576,12 @@ pub fn parse_nwipe(log: &str) -> Result<Vec<WipeRun>, WipeLogError> {
                     continue;
                 }
                 if let Table::Errors = table {
-                    let n = |i: usize| cells.get(i).and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+                    let n = |i: usize| {
+                        cells
+                            .get(i)
+                            .and_then(|c| c.parse::<i64>().ok())
+                            .unwrap_or(0)
+                    };
                     errors.insert(first.to_owned(), (n(1), n(2), n(3)));
                 } else {
                     let d = devices.get(first).cloned().unwrap_or_default();
@@ -565,12 +591,15 @@ pub fn parse_nwipe(log: &str) -> Result<Vec<WipeRun>, WipeLogError> {
                         None => (model_serial, ""),
                     };
                     let duration = cells.get(3).and_then(|c| {
-                        let p: Vec<i64> = c.split(':').filter_map(|x| x.trim().parse().ok()).collect();
+                        let p: Vec<i64> =
+                            c.split(':').filter_map(|x| x.trim().parse().ok()).collect();
                         (p.len() == 3).then(|| p[0] * 3600 + p[1] * 60 + p[2])
                     });
                     let started_at = d.started_at;
                     let ended_at = d.ended_at.or_else(|| {
-                        started_at.zip(duration).map(|(s, secs)| s + TimeDelta::seconds(secs))
+                        started_at
+                            .zip(duration)
+                            .map(|(s, secs)| s + TimeDelta::seconds(secs))
                     });
                     current.entries.push(WipeEntry {
                         device: first.to_owned(),
@@ -593,23 +622,39 @@ pub fn parse_nwipe(log: &str) -> Result<Vec<WipeRun>, WipeLogError> {
             _ => {}
         }
         // Options and notices.
-        if let Some(v) = msg.strip_prefix("banner").and_then(|r| r.trim_start().strip_prefix('=')) {
-            version = v.trim().strip_prefix("nwipe").map(|v| v.trim().to_owned()).or(version);
+        if let Some(v) = msg
+            .strip_prefix("banner")
+            .and_then(|r| r.trim_start().strip_prefix('='))
+        {
+            version = v
+                .trim()
+                .strip_prefix("nwipe")
+                .map(|v| v.trim().to_owned())
+                .or(version);
             continue;
         }
         if msg.starts_with("nwipe ") && msg.len() < 20 {
             version = msg.strip_prefix("nwipe").map(|v| v.trim().to_owned());
             continue;
         }
-        if let Some(v) = msg.strip_prefix("method").and_then(|r| r.trim_start().strip_prefix('=')) {
+        if let Some(v) = msg
+            .strip_prefix("method")
+            .and_then(|r| r.trim_start().strip_prefix('='))
+        {
             current.method = Some(v.trim().to_owned());
             continue;
         }
-        if let Some(v) = msg.strip_prefix("rounds").and_then(|r| r.trim_start().strip_prefix('=')) {
+        if let Some(v) = msg
+            .strip_prefix("rounds")
+            .and_then(|r| r.trim_start().strip_prefix('='))
+        {
             current.rounds = v.trim().parse().ok();
             continue;
         }
-        if let Some(v) = msg.strip_prefix("verify").and_then(|r| r.trim_start().strip_prefix('=')) {
+        if let Some(v) = msg
+            .strip_prefix("verify")
+            .and_then(|r| r.trim_start().strip_prefix('='))
+        {
             // "1 (last pass)" → "last pass".
             let v = v.trim();
             current.verify = Some(
@@ -701,7 +746,11 @@ mod tests {
         assert_eq!(run.method.as_deref(), Some("Fill With Zeros"));
         assert_eq!(run.rounds, Some(1));
         assert_eq!(run.verify.as_deref(), Some("last pass"));
-        assert!(run.tool_version.as_deref().is_some_and(|v| v.starts_with("0.3")));
+        assert!(
+            run.tool_version
+                .as_deref()
+                .is_some_and(|v| v.starts_with("0.3"))
+        );
         let e = &run.entries[0];
         assert_eq!(e.device, "loop0");
         assert_eq!(e.serial, None, "a loop device's serial is random bytes");
@@ -756,10 +805,22 @@ mod tests {
     #[test]
     fn the_nist_category_of_an_overwrite_depends_on_the_medium() {
         use SanitisationMethod::*;
-        assert_eq!(nwipe_nist_method(Some("PRNG Stream"), true, Some(StorageKind::Hdd)), Purge);
-        assert_eq!(nwipe_nist_method(Some("PRNG Stream"), false, Some(StorageKind::Hdd)), Clear);
-        assert_eq!(nwipe_nist_method(Some("Fill With Zeros"), true, Some(StorageKind::Ssd)), Clear);
-        assert_eq!(nwipe_nist_method(Some("Verify Zeros"), true, Some(StorageKind::Hdd)), Clear);
+        assert_eq!(
+            nwipe_nist_method(Some("PRNG Stream"), true, Some(StorageKind::Hdd)),
+            Purge
+        );
+        assert_eq!(
+            nwipe_nist_method(Some("PRNG Stream"), false, Some(StorageKind::Hdd)),
+            Clear
+        );
+        assert_eq!(
+            nwipe_nist_method(Some("Fill With Zeros"), true, Some(StorageKind::Ssd)),
+            Clear
+        );
+        assert_eq!(
+            nwipe_nist_method(Some("Verify Zeros"), true, Some(StorageKind::Hdd)),
+            Clear
+        );
         assert_eq!(nwipe_nist_method(None, true, None), Clear);
     }
 
@@ -788,7 +849,11 @@ mod tests {
         assert_eq!(r.ram_gb, Some(16));
         assert_eq!(r.battery_design_mwh, None);
         // The boot key on USB is not a medium of the device.
-        assert!(r.media.iter().all(|m| m.logical_name.as_deref() != Some("/dev/sdc")));
+        assert!(
+            r.media
+                .iter()
+                .all(|m| m.logical_name.as_deref() != Some("/dev/sdc"))
+        );
     }
 
     #[test]
@@ -806,14 +871,26 @@ mod tests {
             {"id":"battery","class":"power","units":"mWh","capacity":50000,"size":41000}]});
         let r = parse_lshw(&v).expect("report");
         assert_eq!(r.battery_health_percent, Some(82));
-        assert_eq!(parse_lshw(&serde_json::json!({"a": 1})), Err(ReportError::NotLshw));
-        assert_eq!(parse_lshw(&serde_json::json!("x")), Err(ReportError::NotLshw));
+        assert_eq!(
+            parse_lshw(&serde_json::json!({"a": 1})),
+            Err(ReportError::NotLshw)
+        );
+        assert_eq!(
+            parse_lshw(&serde_json::json!("x")),
+            Err(ReportError::NotLshw)
+        );
     }
 
     #[test]
     fn serials_are_compared_and_placeholders_are_none() {
-        assert_eq!(SerialCheck::of(Some("pf1abc"), Some("PF1ABC ")), SerialCheck::Match);
-        assert_eq!(SerialCheck::of(Some("PF1ABC"), Some("PF1ABD")), SerialCheck::Mismatch);
+        assert_eq!(
+            SerialCheck::of(Some("pf1abc"), Some("PF1ABC ")),
+            SerialCheck::Match
+        );
+        assert_eq!(
+            SerialCheck::of(Some("PF1ABC"), Some("PF1ABD")),
+            SerialCheck::Mismatch
+        );
         assert_eq!(SerialCheck::of(None, Some("PF1ABD")), SerialCheck::Unknown);
         assert_eq!(usable_serial("To be filled by O.E.M."), None);
         assert_eq!(usable_serial(" \u{7f}\u{ef}o"), None);

@@ -62,11 +62,19 @@ pub async fn collected(app: &TestApp, chain: &Chain, devices: &[Value]) -> (Stri
         .await;
     assert!(r.status < 300, "add: {}", r.text);
     let r = app
-        .post(&format!("/v1/lots/{lot_id}/publish"), Some(&chain.town.token), json!({}))
+        .post(
+            &format!("/v1/lots/{lot_id}/publish"),
+            Some(&chain.town.token),
+            json!({}),
+        )
         .await;
     assert_eq!(r.status, 200, "publish lot: {}", r.text);
     let claim = app
-        .post(&format!("/v1/lots/{lot_id}/claims"), Some(&chain.atelier.token), json!({}))
+        .post(
+            &format!("/v1/lots/{lot_id}/claims"),
+            Some(&chain.atelier.token),
+            json!({}),
+        )
         .await;
     assert_eq!(claim.body["status"], "accepted", "{}", claim.text);
     let r = app
@@ -121,27 +129,47 @@ pub fn nwipe_log(disks: &[(&str, &str, &str, bool)]) -> String {
             ));
         }
     }
-    log.push_str("\n******************************** Error Summary *********************************\n");
+    log.push_str(
+        "\n******************************** Error Summary *********************************\n",
+    );
     log.push_str("!   Device | Pass Errors | Verifications Errors | Fdatasync I\\O Errors\n");
-    log.push_str("--------------------------------------------------------------------------------\n");
+    log.push_str(
+        "--------------------------------------------------------------------------------\n",
+    );
     for (dev, _, _, ok) in disks {
         let flag = if *ok { " " } else { "!" };
         let v = if *ok { 0 } else { 3 };
-        log.push_str(&format!("{flag}{dev:>9} |           0 | {v:>20} |                    0\n"));
+        log.push_str(&format!(
+            "{flag}{dev:>9} |           0 | {v:>20} |                    0\n"
+        ));
     }
-    log.push_str("********************************************************************************\n\n");
-    log.push_str("********************************* Drive Status *********************************\n");
+    log.push_str(
+        "********************************************************************************\n\n",
+    );
+    log.push_str(
+        "********************************* Drive Status *********************************\n",
+    );
     log.push_str("!   Device | Status | Thru-put | HH:MM:SS | Model/Serial Number\n");
-    log.push_str("--------------------------------------------------------------------------------\n");
+    log.push_str(
+        "--------------------------------------------------------------------------------\n",
+    );
     for (dev, model, serial, ok) in disks {
-        let (flag, status) = if *ok { (" ", " Erased ") } else { ("!", "-FAILED-") };
+        let (flag, status) = if *ok {
+            (" ", " Erased ")
+        } else {
+            ("!", "-FAILED-")
+        };
         log.push_str(&format!(
             "{flag}{dev:>9} |{status}| 118MB/s | 01:39:55 | {model}/{serial}\n"
         ));
     }
-    log.push_str("--------------------------------------------------------------------------------\n");
+    log.push_str(
+        "--------------------------------------------------------------------------------\n",
+    );
     log.push_str("[2026/11/28 10:41:01] Total Throughput  118MB/s, PRNG Stream, 1R+B+VL\n");
-    log.push_str("********************************************************************************\n\n");
+    log.push_str(
+        "********************************************************************************\n\n",
+    );
     log
 }
 
@@ -162,11 +190,14 @@ fn bench() -> Value {
 }
 
 async fn post_log(app: &TestApp, path: &str, org: &Org, log: Vec<u8>) -> crate::helpers::Resp {
-    app.post_raw(path, &org.token, log, "text/plain; charset=utf-8").await
+    app.post_raw(path, &org.token, log, "text/plain; charset=utf-8")
+        .await
 }
 
 async fn events_of(app: &TestApp, id: &str, token: &str) -> Vec<String> {
-    let r = app.get(&format!("/v1/items/{id}/events?limit=200"), Some(token)).await;
+    let r = app
+        .get(&format!("/v1/items/{id}/events?limit=200"), Some(token))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["items"]
         .as_array()
@@ -188,25 +219,33 @@ fn real_nwipe_log() -> Result<(String, Vec<u8>), String> {
         .output()
         .map_err(|e| format!("losetup: {e}"))?;
     if !out.status.success() {
-        return Err(format!("losetup refused: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "losetup refused: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     let dev = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let log = dir.path().join("nwipe.log");
     let nwipe = ["nwipe", "/usr/sbin/nwipe"]
         .into_iter()
         .find(|p| Command::new(p).arg("--version").output().is_ok());
-    let run = nwipe.ok_or_else(|| "nwipe not installed".to_owned()).and_then(|nwipe| {
-        Command::new(nwipe)
-            .args(["--autonuke", "--nogui", "--method=zero", "--verify=last"])
-            .arg(format!("--logfile={}", log.display()))
-            .arg(&dev)
-            .output()
-            .map_err(|e| format!("nwipe: {e}"))
-    });
+    let run = nwipe
+        .ok_or_else(|| "nwipe not installed".to_owned())
+        .and_then(|nwipe| {
+            Command::new(nwipe)
+                .args(["--autonuke", "--nogui", "--method=zero", "--verify=last"])
+                .arg(format!("--logfile={}", log.display()))
+                .arg(&dev)
+                .output()
+                .map_err(|e| format!("nwipe: {e}"))
+        });
     let _ = Command::new("losetup").args(["-d", &dev]).output();
     let run = run?;
     if !run.status.success() {
-        return Err(format!("nwipe failed: {}", String::from_utf8_lossy(&run.stderr).trim()));
+        return Err(format!(
+            "nwipe failed: {}",
+            String::from_utf8_lossy(&run.stderr).trim()
+        ));
     }
     let bytes = std::fs::read(&log).map_err(|e| e.to_string())?;
     let name = dev.trim_start_matches("/dev/").to_owned();
@@ -240,7 +279,13 @@ async fn a_real_nwipe_log_of_a_loop_device_gives_its_declared_medium_a_record() 
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // A loop device's serial is random bytes: without an assignment nothing matches.
-    let r = post_log(&app, &format!("/v1/items/{id}/wipe-report"), &chain.atelier, log.clone()).await;
+    let r = post_log(
+        &app,
+        &format!("/v1/items/{id}/wipe-report"),
+        &chain.atelier,
+        log.clone(),
+    )
+    .await;
     r.assert_problem(422, "wipe_log_unmatched");
     assert_eq!(app.count("sanitisation_records").await, 0);
     // The operator names the disk the loop device stands for.
@@ -258,14 +303,20 @@ async fn a_real_nwipe_log_of_a_loop_device_gives_its_declared_medium_a_record() 
     assert_eq!(rec["tool"], "nwipe");
     assert!(s(&rec["tool_version"]).starts_with("0.3"), "{rec}");
     assert_eq!(rec["success"], true);
-    assert_eq!(rec["method"], "purge", "a verified overwrite of a hard disk");
+    assert_eq!(
+        rec["method"], "purge",
+        "a verified overwrite of a hard disk"
+    );
     assert_eq!(rec["rounds"], 1);
     assert_eq!(rec["tool_status"], "ERASED");
     assert_eq!(rec["device_name"], device.as_str());
     assert!(rec["report_url"].is_string(), "the log is attached: {rec}");
     assert!(s(&rec["verification_method"]).contains("last pass"));
     let w = app
-        .get(&format!("/v1/items/{id}/workshop"), Some(&chain.atelier.token))
+        .get(
+            &format!("/v1/items/{id}/workshop"),
+            Some(&chain.atelier.token),
+        )
         .await;
     assert_eq!(w.body["storage_sanitised"], true, "{}", w.text);
 }
@@ -290,11 +341,19 @@ async fn this_machines_lshw_report_fills_its_specs() {
     let (_, ids) = collected(&app, &chain, &[desktop()]).await;
     let id = &ids[0];
     let r = app
-        .post(&format!("/v1/items/{id}/hardware-report"), Some(&chain.atelier.token), report)
+        .post(
+            &format!("/v1/items/{id}/hardware-report"),
+            Some(&chain.atelier.token),
+            report,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let specs = &r.body["item"]["specs"];
-    assert!(specs["ram_gb"].as_i64().is_some_and(|g| g >= 1), "{}", r.text);
+    assert!(
+        specs["ram_gb"].as_i64().is_some_and(|g| g >= 1),
+        "{}",
+        r.text
+    );
     assert!(specs["cpu"].is_string(), "{}", r.text);
     let filled: Vec<String> = r.body["filled"]
         .as_array()
@@ -303,7 +362,11 @@ async fn this_machines_lshw_report_fills_its_specs() {
         .map(s)
         .collect();
     assert!(filled.contains(&"ram_gb".to_owned()) && filled.contains(&"cpu".to_owned()));
-    assert!(events_of(&app, id, &chain.atelier.token).await.contains(&"hardware_report_received".to_owned()));
+    assert!(
+        events_of(&app, id, &chain.atelier.token)
+            .await
+            .contains(&"hardware_report_received".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -315,7 +378,11 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
     let (_, ids) = collected(&app, &chain, &[laptop(), other]).await;
     let report: Value = serde_json::from_str(LAPTOP).expect("fixture");
     let r = app
-        .post(&format!("/v1/items/{}/hardware-report", ids[0]), Some(&chain.atelier.token), report.clone())
+        .post(
+            &format!("/v1/items/{}/hardware-report", ids[0]),
+            Some(&chain.atelier.token),
+            report.clone(),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let specs = &r.body["item"]["specs"];
@@ -332,10 +399,16 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
     assert_eq!(r.body["storage_media"][0]["source"], "hardware_report");
     // The same report on another device: its serial does not match the inventory's.
     let r = app
-        .post(&format!("/v1/items/{}/hardware-report", ids[1]), Some(&chain.atelier.token), report)
+        .post(
+            &format!("/v1/items/{}/hardware-report", ids[1]),
+            Some(&chain.atelier.token),
+            report,
+        )
         .await;
     assert_eq!(r.body["serial_check"], "mismatch", "{}", r.text);
-    let item = app.get(&format!("/v1/items/{}", ids[1]), Some(&chain.town.token)).await;
+    let item = app
+        .get(&format!("/v1/items/{}", ids[1]), Some(&chain.town.token))
+        .await;
     assert_eq!(item.body["serial_check"], "mismatch");
     assert_eq!(item.body["reported_serial"], "PF1GZX8K");
 
@@ -352,7 +425,12 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["specs"]["screen_inches"], 14.0);
     assert_eq!(r.body["specs"]["ram_gb"], 8, "fields left out are kept");
-    let history = app.get(&format!("/v1/items/{}/events?limit=200", ids[0]), Some(&chain.atelier.token)).await;
+    let history = app
+        .get(
+            &format!("/v1/items/{}/events?limit=200", ids[0]),
+            Some(&chain.atelier.token),
+        )
+        .await;
     let corrected = history.body["items"]
         .as_array()
         .expect("events")
@@ -361,7 +439,10 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
         .unwrap_or_else(|| panic!("no correction: {}", history.text))
         .clone();
     let payload = corrected["payload"].to_string();
-    assert!(payload.contains("screen_inches") && payload.contains("battery_health_percent"), "{payload}");
+    assert!(
+        payload.contains("screen_inches") && payload.contains("battery_health_percent"),
+        "{payload}"
+    );
 
     // An NVMe disk is purged by the drive (crypto erase), not by an overwrite.
     let r = app
@@ -378,11 +459,19 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = app
-        .post(&format!("/v1/items/{}/refurbishments", ids[0]), Some(&chain.atelier.token), bench())
+        .post(
+            &format!("/v1/items/{}/refurbishments", ids[0]),
+            Some(&chain.atelier.token),
+            bench(),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = app
-        .post(&format!("/v1/items/{}/publish", ids[0]), Some(&chain.atelier.token), json!({}))
+        .post(
+            &format!("/v1/items/{}/publish", ids[0]),
+            Some(&chain.atelier.token),
+            json!({}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     app.settle().await;
@@ -394,7 +483,10 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
         .await;
     app.verify(&chain.operator, &asso).await;
     let found = app
-        .get("/v1/catalogue/search?category=laptop&min_ram_gb=8", Some(&asso.token))
+        .get(
+            "/v1/catalogue/search?category=laptop&min_ram_gb=8",
+            Some(&asso.token),
+        )
         .await;
     assert_eq!(found.status, 200, "{}", found.text);
     let hits: Vec<String> = found.body["items"]
@@ -405,9 +497,17 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
         .collect();
     assert_eq!(hits, vec![ids[0].clone()], "{}", found.text);
     let none = app
-        .get("/v1/catalogue/search?category=laptop&min_ram_gb=16", Some(&asso.token))
+        .get(
+            "/v1/catalogue/search?category=laptop&min_ram_gb=16",
+            Some(&asso.token),
+        )
         .await;
-    assert_eq!(none.body["items"].as_array().map(Vec::len), Some(0), "{}", none.text);
+    assert_eq!(
+        none.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        none.text
+    );
     let request = app
         .post(
             "/v1/requests",
@@ -427,7 +527,11 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
             json!({ "line": 1, "item_ids": [ids[0]] }),
         )
         .await;
-    assert_eq!(r.status, 201, "the line's minimum specs accept it: {}", r.text);
+    assert_eq!(
+        r.status, 201,
+        "the line's minimum specs accept it: {}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -438,7 +542,11 @@ async fn a_two_disk_desktop_declares_both_disks_and_a_failed_disk_blocks_until_w
     let id = &ids[0];
     let report: Value = serde_json::from_str(DESKTOP).expect("fixture");
     let r = app
-        .post(&format!("/v1/items/{id}/hardware-report"), Some(&chain.atelier.token), report)
+        .post(
+            &format!("/v1/items/{id}/hardware-report"),
+            Some(&chain.atelier.token),
+            report,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let media: Vec<(String, String)> = r.body["storage_media"]
@@ -449,7 +557,10 @@ async fn a_two_disk_desktop_declares_both_disks_and_a_failed_disk_blocks_until_w
         .collect();
     assert_eq!(
         media,
-        [("S3Z9NB0K612345X".to_owned(), "ssd".to_owned()), ("Z9AEXQ4R".to_owned(), "hdd".to_owned())]
+        [
+            ("S3Z9NB0K612345X".to_owned(), "ssd".to_owned()),
+            ("Z9AEXQ4R".to_owned(), "hdd".to_owned())
+        ]
     );
     assert_eq!(r.body["item"]["specs"]["ram_gb"], 16);
     assert_eq!(r.body["item"]["specs"]["cpu_cores"], 6);
@@ -463,28 +574,77 @@ async fn a_two_disk_desktop_declares_both_disks_and_a_failed_disk_blocks_until_w
         ("sdb", "ST1000DM010-2EP1", "Z9AEXQ4R", false),
         ("sdc", "DataTraveler 3.0", "E0D55EA57414F3B1C9A8012A", true),
     ]);
-    let r = post_log(&app, &format!("/v1/items/{id}/wipe-report"), &chain.atelier, first.clone().into_bytes()).await;
+    let r = post_log(
+        &app,
+        &format!("/v1/items/{id}/wipe-report"),
+        &chain.atelier,
+        first.clone().into_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!((r.body["recorded"].as_i64(), r.body["failed"].as_i64()), (Some(2), Some(1)), "{}", r.text);
+    assert_eq!(
+        (r.body["recorded"].as_i64(), r.body["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{}",
+        r.text
+    );
     assert_eq!(r.body["unmatched"][0]["serial"], "E0D55EA57414F3B1C9A8012A");
-    let records = r.body["devices"][0]["records"].as_array().expect("records").clone();
-    let ssd = records.iter().find(|r| r["medium_serial"] == "S3Z9NB0K612345X").expect("ssd");
+    let records = r.body["devices"][0]["records"]
+        .as_array()
+        .expect("records")
+        .clone();
+    let ssd = records
+        .iter()
+        .find(|r| r["medium_serial"] == "S3Z9NB0K612345X")
+        .expect("ssd");
     assert_eq!(ssd["method"], "clear");
-    let hdd = records.iter().find(|r| r["medium_serial"] == "Z9AEXQ4R").expect("hdd");
-    assert_eq!((hdd["success"].as_bool(), hdd["tool_status"].as_str()), (Some(false), Some("FAILED")));
-    app.post(&format!("/v1/items/{id}/refurbishments"), Some(&chain.atelier.token), bench()).await;
-    let refused = app.post(&format!("/v1/items/{id}/publish"), Some(&chain.atelier.token), json!({})).await;
+    let hdd = records
+        .iter()
+        .find(|r| r["medium_serial"] == "Z9AEXQ4R")
+        .expect("hdd");
+    assert_eq!(
+        (hdd["success"].as_bool(), hdd["tool_status"].as_str()),
+        (Some(false), Some("FAILED"))
+    );
+    app.post(
+        &format!("/v1/items/{id}/refurbishments"),
+        Some(&chain.atelier.token),
+        bench(),
+    )
+    .await;
+    let refused = app
+        .post(
+            &format!("/v1/items/{id}/publish"),
+            Some(&chain.atelier.token),
+            json!({}),
+        )
+        .await;
     refused.assert_problem(422, "preconditions_unmet");
-    assert!(refused.text.contains("Z9AEXQ4R") && refused.text.contains("S3Z9NB0K612345X"), "{}", refused.text);
+    assert!(
+        refused.text.contains("Z9AEXQ4R") && refused.text.contains("S3Z9NB0K612345X"),
+        "{}",
+        refused.text
+    );
 
     // The disk is wiped again (nwipe appends to its log); the SSD gets the drive's own erase.
     let again = format!(
         "{first}{}",
-        nwipe_log(&[("sdb", "ST1000DM010-2EP1", "Z9AEXQ4R", true)]).replace("2026/11/28", "2026/11/29")
+        nwipe_log(&[("sdb", "ST1000DM010-2EP1", "Z9AEXQ4R", true)])
+            .replace("2026/11/28", "2026/11/29")
     );
-    let r = post_log(&app, &format!("/v1/items/{id}/wipe-report"), &chain.atelier, again.into_bytes()).await;
+    let r = post_log(
+        &app,
+        &format!("/v1/items/{id}/wipe-report"),
+        &chain.atelier,
+        again.into_bytes(),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["recorded"], 1, "the first run is not recorded twice: {}", r.text);
+    assert_eq!(
+        r.body["recorded"], 1,
+        "the first run is not recorded twice: {}",
+        r.text
+    );
     app.post(
         &format!("/v1/items/{id}/sanitisations"),
         Some(&chain.atelier.token),
@@ -496,7 +656,13 @@ async fn a_two_disk_desktop_declares_both_disks_and_a_failed_disk_blocks_until_w
         }),
     )
     .await;
-    let r = app.post(&format!("/v1/items/{id}/publish"), Some(&chain.atelier.token), json!({})).await;
+    let r = app
+        .post(
+            &format!("/v1/items/{id}/publish"),
+            Some(&chain.atelier.token),
+            json!({}),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -542,13 +708,25 @@ async fn a_28_device_lot_goes_from_collected_to_published_in_four_calls() {
     for (n, id) in ids.iter().enumerate() {
         let (disk, report) = desktop_report(n);
         reports.push(json!({ "item_id": id, "report": report }));
-        disks.push((format!("sd{}", (b'a' + (n % 26) as u8) as char).repeat(1 + n / 26), disk));
+        disks.push((
+            format!("sd{}", (b'a' + (n % 26) as u8) as char).repeat(1 + n / 26),
+            disk,
+        ));
     }
     calls += 1;
     let r = app
-        .post("/v1/workshop/hardware-reports", Some(&chain.atelier.token), json!({ "reports": reports }))
+        .post(
+            "/v1/workshop/hardware-reports",
+            Some(&chain.atelier.token),
+            json!({ "reports": reports }),
+        )
         .await;
-    assert_eq!((r.status, r.body["succeeded"].as_i64()), (200, Some(28)), "{}", r.text);
+    assert_eq!(
+        (r.status, r.body["succeeded"].as_i64()),
+        (200, Some(28)),
+        "{}",
+        r.text
+    );
 
     let entries: Vec<(&str, &str, &str, bool)> = disks
         .iter()
@@ -563,7 +741,12 @@ async fn a_28_device_lot_goes_from_collected_to_published_in_four_calls() {
         nwipe_log(&entries).into_bytes(),
     )
     .await;
-    assert_eq!((r.status, r.body["recorded"].as_i64()), (200, Some(28)), "{}", r.text);
+    assert_eq!(
+        (r.status, r.body["recorded"].as_i64()),
+        (200, Some(28)),
+        "{}",
+        r.text
+    );
     assert_eq!(r.body["failed"], 0);
 
     calls += 1;
@@ -574,14 +757,34 @@ async fn a_28_device_lot_goes_from_collected_to_published_in_four_calls() {
             json!({ "item_ids": ids, "refurbishment": bench() }),
         )
         .await;
-    assert_eq!((r.status, r.body["succeeded"].as_i64()), (200, Some(28)), "{}", r.text);
+    assert_eq!(
+        (r.status, r.body["succeeded"].as_i64()),
+        (200, Some(28)),
+        "{}",
+        r.text
+    );
 
     calls += 1;
     let r = app
-        .post("/v1/workshop/publications", Some(&chain.atelier.token), json!({ "item_ids": ids }))
+        .post(
+            "/v1/workshop/publications",
+            Some(&chain.atelier.token),
+            json!({ "item_ids": ids }),
+        )
         .await;
-    assert_eq!((r.status, r.body["succeeded"].as_i64()), (200, Some(28)), "{}", r.text);
-    assert!(r.body["results"].as_array().expect("results").iter().all(|x| x["status"] == "available"));
+    assert_eq!(
+        (r.status, r.body["succeeded"].as_i64()),
+        (200, Some(28)),
+        "{}",
+        r.text
+    );
+    assert!(
+        r.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .all(|x| x["status"] == "available")
+    );
     assert!(calls <= 4, "{calls} calls");
     println!("28 devices from collected to published in {calls} calls");
     let w = app.get("/v1/workshop", Some(&chain.atelier.token)).await;
@@ -604,10 +807,22 @@ async fn a_batch_answers_for_each_device_and_a_refused_one_does_not_stop_the_oth
     let foreign = s(&town_item.body["id"]);
     for (n, id) in ids.iter().enumerate().take(2) {
         let (disk, report) = desktop_report(100 + n);
-        let r = app.post(&format!("/v1/items/{id}/hardware-report"), Some(&chain.atelier.token), report).await;
+        let r = app
+            .post(
+                &format!("/v1/items/{id}/hardware-report"),
+                Some(&chain.atelier.token),
+                report,
+            )
+            .await;
         assert_eq!(r.status, 200, "{}", r.text);
         let log = nwipe_log(&[("sda", "ST1000DM010-2EP1", &disk, true)]);
-        let r = post_log(&app, &format!("/v1/items/{id}/wipe-report"), &chain.atelier, log.into_bytes()).await;
+        let r = post_log(
+            &app,
+            &format!("/v1/items/{id}/wipe-report"),
+            &chain.atelier,
+            log.into_bytes(),
+        )
+        .await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
     let r = app
@@ -618,15 +833,34 @@ async fn a_batch_answers_for_each_device_and_a_refused_one_does_not_stop_the_oth
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!((r.body["succeeded"].as_i64(), r.body["failed"].as_i64()), (Some(3), Some(1)));
-    assert_eq!(r.body["results"][3]["problem"]["code"], "forbidden", "{}", r.text);
+    assert_eq!(
+        (r.body["succeeded"].as_i64(), r.body["failed"].as_i64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        r.body["results"][3]["problem"]["code"], "forbidden",
+        "{}",
+        r.text
+    );
     // The third device declares no media: its publication is refused, the others are published.
     let r = app
-        .post("/v1/workshop/publications", Some(&chain.atelier.token), json!({ "item_ids": ids }))
+        .post(
+            "/v1/workshop/publications",
+            Some(&chain.atelier.token),
+            json!({ "item_ids": ids }),
+        )
         .await;
-    assert_eq!((r.body["succeeded"].as_i64(), r.body["failed"].as_i64()), (Some(2), Some(1)), "{}", r.text);
+    assert_eq!(
+        (r.body["succeeded"].as_i64(), r.body["failed"].as_i64()),
+        (Some(2), Some(1)),
+        "{}",
+        r.text
+    );
     assert_eq!(r.body["results"][2]["ok"], false);
-    assert_eq!(r.body["results"][2]["problem"]["code"], "preconditions_unmet");
+    assert_eq!(
+        r.body["results"][2]["problem"]["code"],
+        "preconditions_unmet"
+    );
     assert_eq!(r.body["results"][0]["status"], "available");
     // In English on request.
     let r = app
@@ -638,7 +872,12 @@ async fn a_batch_answers_for_each_device_and_a_refused_one_does_not_stop_the_oth
             &[("accept-language", "en")],
         )
         .await;
-    assert!(s(&r.body["results"][0]["problem"]["detail"]).contains("Declare the device's storage media"), "{}", r.text);
+    assert!(
+        s(&r.body["results"][0]["problem"]["detail"])
+            .contains("Declare the device's storage media"),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -661,69 +900,150 @@ async fn the_tools_refuse_other_roles_and_bad_input_and_write_nothing() {
     let path = format!("/v1/items/{id}/hardware-report");
     // The body no longer holds the device; an association or another workshop never did.
     for org in [&chain.town, &asso, &rival] {
-        app.post(&path, Some(&org.token), report.clone()).await.assert_problem(403, "forbidden");
-        post_log(&app, &format!("/v1/items/{id}/wipe-report"), org, nwipe_log(&[("sda", "m", "Z9AEXQ4R", true)]).into_bytes())
+        app.post(&path, Some(&org.token), report.clone())
             .await
             .assert_problem(403, "forbidden");
-        app.send(reqwest::Method::PATCH, &format!("/v1/items/{id}/specs"), Some(&org.token), Some(json!({ "ram_gb": 8 })), &[])
-            .await
-            .assert_problem(403, "forbidden");
+        post_log(
+            &app,
+            &format!("/v1/items/{id}/wipe-report"),
+            org,
+            nwipe_log(&[("sda", "m", "Z9AEXQ4R", true)]).into_bytes(),
+        )
+        .await
+        .assert_problem(403, "forbidden");
+        app.send(
+            reqwest::Method::PATCH,
+            &format!("/v1/items/{id}/specs"),
+            Some(&org.token),
+            Some(json!({ "ram_gb": 8 })),
+            &[],
+        )
+        .await
+        .assert_problem(403, "forbidden");
     }
-    app.post(&path, None, report.clone()).await.assert_problem(401, "unauthenticated");
-    for (who, op) in [(&chain.town, "/v1/workshop/publications"), (&asso, "/v1/workshop/refurbishments")] {
+    app.post(&path, None, report.clone())
+        .await
+        .assert_problem(401, "unauthenticated");
+    for (who, op) in [
+        (&chain.town, "/v1/workshop/publications"),
+        (&asso, "/v1/workshop/refurbishments"),
+    ] {
         let body = if op.ends_with("publications") {
             json!({ "item_ids": [id] })
         } else {
             json!({ "item_ids": [id], "refurbishment": bench() })
         };
-        app.post(op, Some(&who.token), body).await.assert_problem(403, "forbidden");
+        app.post(op, Some(&who.token), body)
+            .await
+            .assert_problem(403, "forbidden");
     }
-    post_log(&app, &format!("/v1/workshop/wipe-report?item_id={id}"), &asso, b"x".to_vec())
-        .await
-        .assert_problem(403, "forbidden");
-    app.post("/v1/workshop/hardware-reports", Some(&asso.token), json!({ "reports": [{ "item_id": id, "report": report }] }))
-        .await
-        .assert_problem(403, "forbidden");
+    post_log(
+        &app,
+        &format!("/v1/workshop/wipe-report?item_id={id}"),
+        &asso,
+        b"x".to_vec(),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    app.post(
+        "/v1/workshop/hardware-reports",
+        Some(&asso.token),
+        json!({ "reports": [{ "item_id": id, "report": report }] }),
+    )
+    .await
+    .assert_problem(403, "forbidden");
 
     // Bad input.
-    app.post(&path, Some(&chain.atelier.token), json!({ "hello": "world" }))
-        .await
-        .assert_problem(422, "report_unreadable");
+    app.post(
+        &path,
+        Some(&chain.atelier.token),
+        json!({ "hello": "world" }),
+    )
+    .await
+    .assert_problem(422, "report_unreadable");
     app.post(&path, Some(&chain.atelier.token), json!([1, 2]))
         .await
         .assert_problem(422, "report_unreadable");
-    post_log(&app, &format!("/v1/items/{id}/wipe-report"), &chain.atelier, b"not a log\n".to_vec())
-        .await
-        .assert_problem(422, "report_unreadable");
-    post_log(&app, &format!("/v1/items/{id}/wipe-report?assign=loop0"), &chain.atelier, LOOP_LOG.to_vec())
-        .await
-        .assert_problem(422, "validation_failed");
-    post_log(&app, &format!("/v1/items/{id}/wipe-report"), &chain.atelier, nwipe_log(&[("sda", "m", "NOT-DECLARED", true)]).into_bytes())
-        .await
-        .assert_problem(422, "wipe_log_unmatched");
+    post_log(
+        &app,
+        &format!("/v1/items/{id}/wipe-report"),
+        &chain.atelier,
+        b"not a log\n".to_vec(),
+    )
+    .await
+    .assert_problem(422, "report_unreadable");
+    post_log(
+        &app,
+        &format!("/v1/items/{id}/wipe-report?assign=loop0"),
+        &chain.atelier,
+        LOOP_LOG.to_vec(),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    post_log(
+        &app,
+        &format!("/v1/items/{id}/wipe-report"),
+        &chain.atelier,
+        nwipe_log(&[("sda", "m", "NOT-DECLARED", true)]).into_bytes(),
+    )
+    .await
+    .assert_problem(422, "wipe_log_unmatched");
     let r = app
-        .post_raw(&format!("/v1/items/{id}/wipe-report"), &chain.atelier.token, LOOP_LOG.to_vec(), "image/png")
+        .post_raw(
+            &format!("/v1/items/{id}/wipe-report"),
+            &chain.atelier.token,
+            LOOP_LOG.to_vec(),
+            "image/png",
+        )
         .await;
     assert_eq!(r.status, 415, "{}", r.text);
-    app.send(reqwest::Method::PATCH, &format!("/v1/items/{id}/specs"), Some(&chain.atelier.token), Some(json!({ "ram_gb": 0 })), &[])
-        .await
-        .assert_problem(422, "validation_failed");
-    app.send(reqwest::Method::PATCH, &format!("/v1/items/{id}/specs"), Some(&chain.atelier.token), Some(json!({ "battery_design_mwh": 50000 })), &[])
-        .await
-        .assert_problem(422, "validation_failed");
-    app.post("/v1/workshop/publications", Some(&chain.atelier.token), json!({ "item_ids": [id, id] }))
-        .await
-        .assert_problem(422, "validation_failed");
-    app.post("/v1/workshop/publications", Some(&chain.atelier.token), json!({ "item_ids": [] }))
-        .await
-        .assert_problem(400, "malformed_request");
+    app.send(
+        reqwest::Method::PATCH,
+        &format!("/v1/items/{id}/specs"),
+        Some(&chain.atelier.token),
+        Some(json!({ "ram_gb": 0 })),
+        &[],
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.send(
+        reqwest::Method::PATCH,
+        &format!("/v1/items/{id}/specs"),
+        Some(&chain.atelier.token),
+        Some(json!({ "battery_design_mwh": 50000 })),
+        &[],
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.post(
+        "/v1/workshop/publications",
+        Some(&chain.atelier.token),
+        json!({ "item_ids": [id, id] }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.post(
+        "/v1/workshop/publications",
+        Some(&chain.atelier.token),
+        json!({ "item_ids": [] }),
+    )
+    .await
+    .assert_problem(400, "malformed_request");
     let mut shared = bench();
     shared["storage_media"] = json!([{ "serial": "X1" }]);
-    app.post("/v1/workshop/refurbishments", Some(&chain.atelier.token), json!({ "item_ids": [id], "refurbishment": shared }))
-        .await
-        .assert_problem(422, "validation_failed");
+    app.post(
+        "/v1/workshop/refurbishments",
+        Some(&chain.atelier.token),
+        json!({ "item_ids": [id], "refurbishment": shared }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
     app.settle().await;
-    assert_eq!(app.count("events").await, events_before, "nothing was written");
+    assert_eq!(
+        app.count("events").await,
+        events_before,
+        "nothing was written"
+    );
     assert_eq!(app.count("sanitisation_records").await, 0);
     assert_eq!(app.count("storage_media").await, 0);
 }
@@ -733,7 +1053,12 @@ async fn the_snipeit_export_imports_with_the_same_per_row_report_as_glpi() {
     let app = spawn_app().await;
     let town = app.register("public_body").await;
     let r = app
-        .post_raw("/v1/items/import?partial=true", &town.token, SNIPEIT.to_vec(), "text/csv")
+        .post_raw(
+            "/v1/items/import?partial=true",
+            &town.token,
+            SNIPEIT.to_vec(),
+            "text/csv",
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["created"], 10, "{}", r.text);
@@ -741,7 +1066,13 @@ async fn the_snipeit_export_imports_with_the_same_per_row_report_as_glpi() {
         .as_array()
         .expect("rejected")
         .iter()
-        .map(|x| (x["line"].as_u64().unwrap_or_default(), s(&x["code"]), s(&x["column"])))
+        .map(|x| {
+            (
+                x["line"].as_u64().unwrap_or_default(),
+                s(&x["code"]),
+                s(&x["column"]),
+            )
+        })
         .collect();
     assert_eq!(
         rejected,
@@ -760,9 +1091,20 @@ async fn the_snipeit_export_imports_with_the_same_per_row_report_as_glpi() {
     assert_eq!(d["acquisition_date"], "2019-02-04");
     assert_eq!(d["acquisition_value_cents"], 68_990);
     let again = app
-        .post_raw("/v1/items/import?partial=true", &town.token, SNIPEIT.to_vec(), "text/csv")
+        .post_raw(
+            "/v1/items/import?partial=true",
+            &town.token,
+            SNIPEIT.to_vec(),
+            "text/csv",
+        )
         .await;
-    assert_eq!((again.body["created"].as_u64(), again.body["unchanged"].as_u64()), (Some(0), Some(10)));
+    assert_eq!(
+        (
+            again.body["created"].as_u64(),
+            again.body["unchanged"].as_u64()
+        ),
+        (Some(0), Some(10))
+    );
 }
 
 #[tokio::test]
@@ -771,11 +1113,20 @@ async fn the_glpi_and_snipeit_exit_exports_give_one_row_per_device_that_left_wit
     let chain = chain_at(&app, 47.59, 1.33).await;
     let (lot, ids) = collected(&app, &chain, &[laptop(), desktop()]).await;
     let staying = app
-        .post("/v1/items", Some(&chain.town.token), json!({ "inventory_number": "INV-RESTE", "category": "monitor" }))
+        .post(
+            "/v1/items",
+            Some(&chain.town.token),
+            json!({ "inventory_number": "INV-RESTE", "category": "monitor" }),
+        )
         .await;
     assert_eq!(staying.status, 201);
     app.settle().await;
-    let papers = app.get(&format!("/v1/lots/{lot}/documents"), Some(&chain.town.token)).await;
+    let papers = app
+        .get(
+            &format!("/v1/lots/{lot}/documents"),
+            Some(&chain.town.token),
+        )
+        .await;
     let pv = papers.body["items"]
         .as_array()
         .expect("documents")
@@ -784,10 +1135,20 @@ async fn the_glpi_and_snipeit_exit_exports_give_one_row_per_device_that_left_wit
         .map(|d| s(&d["code"]))
         .next_back()
         .unwrap_or_else(|| panic!("no pv: {}", papers.text));
-    let r = app.get("/v1/items/export/glpi?since=2026-01-01", Some(&chain.town.token)).await;
+    let r = app
+        .get(
+            "/v1/items/export/glpi?since=2026-01-01",
+            Some(&chain.town.token),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert!(r.header("content-type").is_some_and(|c| c.starts_with("text/csv")));
-    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(r.text.as_bytes());
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("text/csv"))
+    );
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(r.text.as_bytes());
     let headers = reader.headers().expect("headers").clone();
     assert_eq!(&headers[0], "Numéro d'inventaire");
     assert_eq!(&headers[4], "Date de réforme");
@@ -801,11 +1162,18 @@ async fn the_glpi_and_snipeit_exit_exports_give_one_row_per_device_that_left_wit
         assert!(row[8].contains("pv_enlevement:"));
     }
     assert!(!r.text.contains("INV-RESTE"));
-    let snipe = app.get("/v1/items/export/snipeit", Some(&chain.town.token)).await;
+    let snipe = app
+        .get("/v1/items/export/snipeit", Some(&chain.town.token))
+        .await;
     assert_eq!(snipe.status, 200, "{}", snipe.text);
     assert!(snipe.text.starts_with("Asset Tag,Serial,"));
     assert_eq!(snipe.text.lines().count(), 1 + ids.len());
-    let later = app.get("/v1/items/export/glpi?since=2099-01-01", Some(&chain.town.token)).await;
+    let later = app
+        .get(
+            "/v1/items/export/glpi?since=2099-01-01",
+            Some(&chain.town.token),
+        )
+        .await;
     assert_eq!(later.text.lines().count(), 1, "{}", later.text);
     app.get("/v1/items/export/glpi", Some(&chain.atelier.token))
         .await

@@ -1018,10 +1018,9 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         let desktop = json!({ "category": "desktop", "serial_number": "5CG8XQ2" });
         let (_, tools) =
             crate::workshop_tools::collected(&app, &chain, &[desktop.clone(), desktop]).await;
-        let report: Value = serde_json::from_str(include_str!(
-            "../fixtures/lshw-desktop-two-disks.json"
-        ))
-        .expect("fixture");
+        let report: Value =
+            serde_json::from_str(include_str!("../fixtures/lshw-desktop-two-disks.json"))
+                .expect("fixture");
         w.op(
             "submit_hardware_report",
             app.post(
@@ -1031,7 +1030,10 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
             ),
         )
         .await;
-        let other = report.to_string().replace("Z9AEXQ4R", "Z9AEOTHR").replace("S3Z9NB0K612345X", "S3Z9NB0KOTHER");
+        let other = report
+            .to_string()
+            .replace("Z9AEXQ4R", "Z9AEOTHR")
+            .replace("S3Z9NB0K612345X", "S3Z9NB0KOTHER");
         w.op(
             "submit_hardware_reports",
             app.post(
@@ -1092,7 +1094,11 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         // The SSDs were only overwritten (`clear`): publication is refused on each, which
         // writes nothing; a crypto erase then lets the first one through.
         let refused = app
-            .post("/v1/workshop/publications", Some(&atelier.token), json!({ "item_ids": tools }))
+            .post(
+                "/v1/workshop/publications",
+                Some(&atelier.token),
+                json!({ "item_ids": tools }),
+            )
             .await;
         assert_eq!(refused.body["failed"], 2, "{}", refused.text);
         app.post(
@@ -1110,7 +1116,11 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         let published = w
             .op(
                 "publish_items",
-                app.post("/v1/workshop/publications", Some(&atelier.token), json!({ "item_ids": [tools[0]] })),
+                app.post(
+                    "/v1/workshop/publications",
+                    Some(&atelier.token),
+                    json!({ "item_ids": [tools[0]] }),
+                ),
             )
             .await;
         assert_eq!(published.body["succeeded"], 1, "{}", published.text);

@@ -306,10 +306,9 @@ pub fn reports_accept_spec_edit(status: ItemStatus) -> bool {
         | ItemStatus::Collected
         | ItemStatus::Refurbished
         | ItemStatus::Available => true,
-        ItemStatus::Awarded
-        | ItemStatus::Reserved
-        | ItemStatus::Donated
-        | ItemStatus::Recycled => false,
+        ItemStatus::Awarded | ItemStatus::Reserved | ItemStatus::Donated | ItemStatus::Recycled => {
+            false
+        }
     }
 }
 
@@ -394,7 +393,10 @@ pub async fn ingest_wipe_log(
         for medium in items::storage_media(&state.db, *id).await? {
             owner_of.insert(
                 medium.serial_key.clone(),
-                (*id, medium.medium_type.as_deref().and_then(StorageKind::parse)),
+                (
+                    *id,
+                    medium.medium_type.as_deref().and_then(StorageKind::parse),
+                ),
             );
         }
     }
@@ -478,7 +480,10 @@ pub async fn ingest_wipe_log(
         }
         let result = record_from_log(state, by, *id, &disks, &runs, &key, operator_name).await;
         any_saved |= result.is_ok();
-        devices.push(DeviceWipe { item_id: *id, result });
+        devices.push(DeviceWipe {
+            item_id: *id,
+            result,
+        });
     }
     if !any_saved {
         let _ = state.blobs.delete(&key).await;

@@ -43,7 +43,11 @@ fn comment_fr(e: &Exit, link: &str) -> String {
         "Sortie d'inventaire le {} ({}) : {}.",
         e.at.format("%d/%m/%Y"),
         e.kind.label_fr().to_lowercase(),
-        if e.destination.is_empty() { "destinataire non renseigné" } else { &e.destination },
+        if e.destination.is_empty() {
+            "destinataire non renseigné"
+        } else {
+            &e.destination
+        },
     );
     if let Some(code) = &e.pv_code {
         s.push_str(&format!(" Procès-verbal {code}, vérifiable sur {link}."));
@@ -71,7 +75,11 @@ fn glpi_csv(exits: &[Exit], public_url: &str) -> String {
         ],
     );
     for e in exits {
-        let link = e.pv_code.as_deref().map(|c| verify_link(public_url, c)).unwrap_or_default();
+        let link = e
+            .pv_code
+            .as_deref()
+            .map(|c| verify_link(public_url, c))
+            .unwrap_or_default();
         out.text(&e.item.inventory_number)
             .text(e.item.serial_number.as_deref().unwrap_or(""))
             .text(e.item.name.as_deref().unwrap_or(""))
@@ -104,7 +112,11 @@ fn snipeit_csv(exits: &[Exit], public_url: &str) -> String {
         ],
     );
     for e in exits {
-        let link = e.pv_code.as_deref().map(|c| verify_link(public_url, c)).unwrap_or_default();
+        let link = e
+            .pv_code
+            .as_deref()
+            .map(|c| verify_link(public_url, c))
+            .unwrap_or_default();
         out.text(&e.item.inventory_number)
             .text(e.item.serial_number.as_deref().unwrap_or(""))
             .text(e.item.name.as_deref().unwrap_or(""))
@@ -148,7 +160,10 @@ impl ExportsApi {
     ) -> ApiResult<CsvExport> {
         let acting = auth.0.acting_as("export_exits_glpi", organisation_id.0)?;
         let rows = exits::exits(&self.state.db, acting.organisation_id, since.0).await?;
-        Ok(CsvExport::Csv(PlainText(glpi_csv(&rows, &self.state.settings.public_url))))
+        Ok(CsvExport::Csv(PlainText(glpi_csv(
+            &rows,
+            &self.state.settings.public_url,
+        ))))
     }
 
     /// Exits for Snipe-IT
@@ -167,8 +182,13 @@ impl ExportsApi {
         since: Query<Option<NaiveDate>>,
         organisation_id: Query<Option<Uuid>>,
     ) -> ApiResult<CsvExport> {
-        let acting = auth.0.acting_as("export_exits_snipeit", organisation_id.0)?;
+        let acting = auth
+            .0
+            .acting_as("export_exits_snipeit", organisation_id.0)?;
         let rows = exits::exits(&self.state.db, acting.organisation_id, since.0).await?;
-        Ok(CsvExport::Csv(PlainText(snipeit_csv(&rows, &self.state.settings.public_url))))
+        Ok(CsvExport::Csv(PlainText(snipeit_csv(
+            &rows,
+            &self.state.settings.public_url,
+        ))))
     }
 }

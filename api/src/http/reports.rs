@@ -380,14 +380,20 @@ pub struct BatchResponse {
 }
 
 impl BatchResponse {
-    fn push(&mut self, lang: Lang, item_id: Uuid, r: ApiResult<crate::store::entities::item::Model>) {
+    fn push(
+        &mut self,
+        lang: Lang,
+        item_id: Uuid,
+        r: ApiResult<crate::store::entities::item::Model>,
+    ) {
         match r {
             Ok(m) => {
                 self.succeeded += 1;
                 self.results.push(BatchItemResult {
                     item_id,
                     ok: true,
-                    status: reemploi_domain::lifecycle::ItemStatus::parse(&m.status).map(Into::into),
+                    status: reemploi_domain::lifecycle::ItemStatus::parse(&m.status)
+                        .map(Into::into),
                     problem: None,
                 });
             }
@@ -565,7 +571,8 @@ impl WorkshopToolsApi {
         body: LogBody,
     ) -> ApiResult<Json<WipeReportResponse>> {
         let by = custody_by(&self.state, &auth, "submit_wipe_report", id.0).await?;
-        self.wipe(req, &auth, &by, &[id.0], assign.0, operator_name.0, body).await
+        self.wipe(req, &auth, &by, &[id.0], assign.0, operator_name.0, body)
+            .await
     }
 
     /// Submit one nwipe log for many devices
@@ -593,10 +600,14 @@ impl WorkshopToolsApi {
     ) -> ApiResult<Json<WipeReportResponse>> {
         let by = acting_by(&auth, "submit_batch_wipe_report", organisation_id.0)?;
         if item_id.0.is_empty() || item_id.0.len() > MAX_BATCH {
-            return Err(ApiError::field("item_id", reemploi_domain::Invalid::OutOfRange));
+            return Err(ApiError::field(
+                "item_id",
+                reemploi_domain::Invalid::OutOfRange,
+            ));
         }
         distinct(&item_id.0)?;
-        self.wipe(req, &auth, &by, &item_id.0, assign.0, operator_name.0, body).await
+        self.wipe(req, &auth, &by, &item_id.0, assign.0, operator_name.0, body)
+            .await
     }
 
     /// Submit hardware reports of many devices
@@ -719,7 +730,11 @@ impl WorkshopToolsApi {
         body: LogBody,
     ) -> ApiResult<Json<WipeReportResponse>> {
         let assign = parse_assign(&assign)?;
-        let operator = match operator_name.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let operator = match operator_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             Some(name) => name.to_owned(),
             None => store_items::person_name(&self.state.db, &auth.0).await?,
         };

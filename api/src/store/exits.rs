@@ -103,15 +103,14 @@ pub async fn exits<C: ConnectionTrait>(
         }
         out.push(exit);
     }
-    out.sort_by(|a, b| a.at.cmp(&b.at).then(a.item.inventory_number.cmp(&b.item.inventory_number)));
+    out.sort_by(|a, b| {
+        a.at.cmp(&b.at)
+            .then(a.item.inventory_number.cmp(&b.item.inventory_number))
+    });
     Ok(out)
 }
 
-async fn exit_of<C: ConnectionTrait>(
-    db: &C,
-    org: Uuid,
-    m: item::Model,
-) -> ApiResult<Option<Exit>> {
+async fn exit_of<C: ConnectionTrait>(db: &C, org: Uuid, m: item::Model) -> ApiResult<Option<Exit>> {
     let the_lot = match m.lot_id {
         Some(id) => lot::Entity::find_by_id(id).one(db).await?,
         None => None,
@@ -172,14 +171,24 @@ async fn exit_of<C: ConnectionTrait>(
             .iter()
             .find(|d| d.direct_cession_id.is_some())
             .map(|d| d.code.clone()),
-        _ => pv_kind.and_then(|k| docs.iter().rev().find(|d| d.kind == k).map(|d| d.code.clone())),
+        _ => pv_kind.and_then(|k| {
+            docs.iter()
+                .rev()
+                .find(|d| d.kind == k)
+                .map(|d| d.code.clone())
+        }),
     };
-    let mut documents: Vec<(String, String)> =
-        docs.iter().map(|d| (d.kind.clone(), d.code.clone())).collect();
+    let mut documents: Vec<(String, String)> = docs
+        .iter()
+        .map(|d| (d.kind.clone(), d.code.clone()))
+        .collect();
     let destination = match kind {
         ExitKind::CededToRefurbisher => {
             let refurbisher = match the_lot.as_ref().and_then(|l| l.accepted_claim_id) {
-                Some(c) => claim::Entity::find_by_id(c).one(db).await?.map(|c| c.refurbisher_id),
+                Some(c) => claim::Entity::find_by_id(c)
+                    .one(db)
+                    .await?
+                    .map(|c| c.refurbisher_id),
                 None => None,
             };
             match refurbisher {

@@ -167,7 +167,10 @@ pub fn spec_columns(specs: &Specs) -> Vec<(item::Column, sea_orm::sea_query::Sim
             item::Column::BatteryDesignMwh,
             Expr::value(specs.battery_design_mwh),
         ),
-        (item::Column::BatteryFullMwh, Expr::value(specs.battery_full_mwh)),
+        (
+            item::Column::BatteryFullMwh,
+            Expr::value(specs.battery_full_mwh),
+        ),
     ]
 }
 
