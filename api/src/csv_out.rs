@@ -83,7 +83,7 @@ mod tests {
             .from_reader(out.as_bytes());
         let rows: Vec<Vec<String>> = r
             .records()
-            .map(|x| x.unwrap().iter().map(str::to_owned).collect())
+            .map(|x| x.expect("row").iter().map(str::to_owned).collect())
             .collect();
         assert_eq!(
             rows[0][0],
