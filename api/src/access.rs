@@ -245,6 +245,24 @@ pub const RULES: &[(&str, Access)] = &[
     ),
     ("get_item_workshop", related(WORKING_KINDS, ANY_ROLE, false)),
     ("publish_item", related(REFURBISHER, ANY_ROLE, true)),
+    // The workshop's tools: the holder (the body in its inventory, the refurbisher on the bench).
+    ("submit_hardware_report", related(SUPPLY, ANY_ROLE, true)),
+    ("correct_item_specs", related(SUPPLY, ANY_ROLE, true)),
+    ("submit_wipe_report", related(REFURBISHER, ANY_ROLE, true)),
+    // Batches: the caller's organisation; each device checks it holds it.
+    ("submit_hardware_reports", acting(SUPPLY, ANY_ROLE, true)),
+    (
+        "submit_batch_wipe_report",
+        acting(REFURBISHER, ANY_ROLE, true),
+    ),
+    (
+        "record_batch_refurbishments",
+        acting(REFURBISHER, ANY_ROLE, true),
+    ),
+    ("publish_items", acting(REFURBISHER, ANY_ROLE, true)),
+    // Exits back to the body's inventory tool.
+    ("export_exits_glpi", acting(PUBLIC_BODY, ANY_ROLE, false)),
+    ("export_exits_snipeit", acting(PUBLIC_BODY, ANY_ROLE, false)),
     ("unpublish_item", related(REFURBISHER, ANY_ROLE, true)),
     ("override_item_age", Access::Operator { write: true }),
     ("dispose_item", related(SUPPLY, ANY_ROLE, true)),

@@ -116,6 +116,8 @@ error_table! {
     EsusExpired => ("esus_expired", 422, "L'agrément ESUS de votre structure a expiré", "Your organisation's ESUS accreditation has expired"),
     ClaimDeadlinePassed => ("claim_deadline_passed", 422, "La date limite de candidature est passée", "The claim deadline has passed"),
     TooOldForReuse => ("too_old_for_reuse", 422, "Équipement de plus de 10 ans : filière de recyclage", "Device over 10 years old: recycling route"),
+    ReportUnreadable => ("report_unreadable", 422, "Ce rapport d'outil n'est pas lisible (lshw -json ou journal nwipe attendu)", "This tool report cannot be read (lshw -json or an nwipe log expected)"),
+    WipeLogUnmatched => ("wipe_log_unmatched", 422, "Aucun disque du journal d'effacement ne correspond à un support déclaré", "No disk of the wipe log matches a declared medium"),
     ImportHeaderInvalid => ("import_header_invalid", 422, "L'en-tête du fichier importé n'est pas reconnu", "The header of the imported file is not recognised"),
     IdempotencyKeyReused => ("idempotency_key_reused", 409, "Cette clé d'idempotence a déjà servi", "This idempotency key was already used"),
     IdempotencyInProgress => ("idempotency_in_progress", 409, "Une requête avec cette clé d'idempotence est en cours", "A request with this idempotency key is in progress"),

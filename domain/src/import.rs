@@ -180,6 +180,13 @@ const HEADER_NAMES: &[(&str, Column)] = &[
     ("value", Column::Value),
     ("net book value", Column::NetBookValue),
     ("comments", Column::Comments),
+    // Snipe-IT's asset export (its own English headers).
+    ("asset tag", Column::InventoryNumber),
+    ("asset name", Column::Name),
+    ("serial", Column::Serial),
+    ("purchase date", Column::PurchaseDate),
+    ("purchase cost", Column::Value),
+    ("notes", Column::Comments),
     // Our template; inventory_number, model, serial_number, name, location and net_book_value
     // fold to the GLPI English names above.
     ("category", Column::Type),
@@ -495,6 +502,11 @@ impl std::error::Error for RowError {}
 /// not exist (2021-13-45, 31/02/2020) are refused.
 pub fn parse_date(s: &str) -> Result<NaiveDate, RowRejection> {
     let s = s.trim();
+    // Snipe-IT and GLPI may add a time of day ("2021-03-15 00:00:00"): the date is what counts.
+    let s = match s.split_once(' ') {
+        Some((date, time)) if time.trim().bytes().all(|b| b.is_ascii_digit() || b == b':') => date,
+        _ => s,
+    };
     let separator = if s.contains('/') { '/' } else { '-' };
     let parts: Vec<&str> = s.split(separator).collect();
     let [a, b, c] = parts.as_slice() else {
@@ -704,6 +716,29 @@ const TYPE_NAMES: &[(&str, Category)] = &[
     ("keyboard", Category::Peripheral),
     ("mouse", Category::Peripheral),
     ("docking station", Category::Peripheral),
+    // Snipe-IT's default category names (plural, English).
+    ("laptops", Category::Laptop),
+    ("notebooks", Category::Laptop),
+    ("desktops", Category::Desktop),
+    ("computers", Category::Desktop),
+    ("workstations", Category::Desktop),
+    ("all in ones", Category::AllInOne),
+    ("monitors", Category::Monitor),
+    ("displays", Category::Monitor),
+    ("tablets", Category::Tablet),
+    ("mobile phones", Category::Smartphone),
+    ("smartphones", Category::Smartphone),
+    ("phones", Category::Smartphone),
+    ("printers", Category::Printer),
+    ("multifunction printers", Category::MultifunctionPrinter),
+    ("projectors", Category::Projector),
+    ("networking", Category::Network),
+    ("network", Category::Network),
+    ("switches", Category::Network),
+    ("servers", Category::Server),
+    ("peripherals", Category::Peripheral),
+    ("keyboards", Category::Peripheral),
+    ("docking stations", Category::Peripheral),
 ];
 
 /// Maps a GLPI type (or our category name, or our French label) to a category, ignoring case
@@ -1041,6 +1076,7 @@ pub fn parse_row(
         storage_kind: cells.parse(Column::StorageKind, parse_storage_kind)?,
         screen_inches: cells.parse(Column::ScreenInches, parse_inches)?,
         battery_health_percent: None,
+        ..Specs::default()
     };
     let has_data_storage = cells
         .parse(Column::HasDataStorage, parse_bool)?
@@ -1216,6 +1252,67 @@ mod tests {
             .collect();
         let rows = json["rows"].as_u64().expect("row count");
         (valid, rejected, usize::try_from(rows).expect("small"))
+    }
+
+    const SNIPEIT: &[u8] = include_bytes!("../../tests/fixtures/snipeit-assets.csv");
+    const SNIPEIT_EXPECTED: &str =
+        include_str!("../../tests/fixtures/snipeit-assets.expected.json");
+
+    #[test]
+    fn the_snipeit_asset_export_imports_as_it_is() {
+        let (valid, rejected, rows) = import(SNIPEIT);
+        let expected: serde_json::Value =
+            serde_json::from_str(SNIPEIT_EXPECTED).expect("expected outcome");
+        let expected_valid: Vec<String> = expected["valid"]
+            .as_array()
+            .expect("valid")
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(valid, expected_valid);
+        let codes: BTreeMap<String, String> = rejected
+            .iter()
+            .map(|(line, e)| (line.to_string(), e.reason.code().to_owned()))
+            .collect();
+        let expected_codes: BTreeMap<String, String> = expected["rejected"]
+            .as_object()
+            .expect("rejected")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+            .collect();
+        assert_eq!(codes, expected_codes);
+        assert_eq!(rows, 12);
+        assert_eq!(
+            rejected[&7].reason,
+            RowRejection::UnknownType("Cables".into())
+        );
+        // Snipe-IT's headers name the columns in the report.
+        assert_eq!(rejected[&11].column.as_deref(), Some("Purchase Date"));
+        let header = decode(SNIPEIT)
+            .lines()
+            .next()
+            .map(str::to_owned)
+            .unwrap_or_default();
+        let cells = split_record(&header, b',');
+        let refs: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let headers = HeaderMap::from_headers(&refs).expect("headers");
+        for (h, c) in [
+            ("Asset Tag", Column::InventoryNumber),
+            ("Serial", Column::Serial),
+            ("Model", Column::Model),
+            ("Category", Column::Type),
+            ("Manufacturer", Column::Manufacturer),
+            ("Purchase Date", Column::PurchaseDate),
+            ("Purchase Cost", Column::Value),
+            ("Status", Column::Status),
+            ("Location", Column::Location),
+            ("Asset Name", Column::Name),
+            ("Notes", Column::Comments),
+        ] {
+            assert_eq!(headers.header(c), Some(h));
+        }
+        assert_eq!(parse_amount("1,049.00"), Ok(104_900));
+        assert_eq!(parse_date("2019-02-04 00:00:00"), Ok(date("2019-02-04")));
     }
 
     fn assert_same_outcome_as_expected(bytes: &[u8]) {
@@ -1762,6 +1859,7 @@ mod tests {
                     storage_kind: Some(StorageKind::Nvme),
                     screen_inches: Some(14.0),
                     battery_health_percent: None,
+                    ..Specs::default()
                 },
                 storage_media: None,
             }

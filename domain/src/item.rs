@@ -202,6 +202,12 @@ pub struct Specs {
     pub storage_kind: Option<StorageKind>,
     pub screen_inches: Option<f64>,
     pub battery_health_percent: Option<i32>,
+    /// Cores and highest frequency of the processor(s), as a hardware report gives them.
+    pub cpu_cores: Option<i32>,
+    pub cpu_mhz: Option<i32>,
+    /// Battery design capacity and last full-charge capacity, in mWh.
+    pub battery_design_mwh: Option<i32>,
+    pub battery_full_mwh: Option<i32>,
 }
 
 impl Specs {
@@ -249,6 +255,34 @@ impl Specs {
             self.battery_health_percent.is_some(),
             self.battery_health_percent
                 .is_none_or(|v| (0..=100).contains(&v)),
+        );
+        // The processor's and the battery's details go with the field they detail; they are
+        // named by their own field in errors.
+        let mut detail = |name: &str,
+                          of: SpecField,
+                          value: Option<i32>,
+                          range: std::ops::RangeInclusive<i32>| {
+            let Some(v) = value else { return };
+            let name = format!("{prefix}{name}");
+            if !allowed.contains(&of) {
+                errors.push(name, Invalid::NotAllowedForKind);
+            } else if !range.contains(&v) {
+                errors.push(name, Invalid::OutOfRange);
+            }
+        };
+        detail("cpu_cores", SpecField::Cpu, self.cpu_cores, 1..=1024);
+        detail("cpu_mhz", SpecField::Cpu, self.cpu_mhz, 100..=10_000);
+        detail(
+            "battery_design_mwh",
+            SpecField::BatteryHealthPercent,
+            self.battery_design_mwh,
+            1..=1_000_000,
+        );
+        detail(
+            "battery_full_mwh",
+            SpecField::BatteryHealthPercent,
+            self.battery_full_mwh,
+            1..=1_000_000,
         );
     }
 }

@@ -137,6 +137,20 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
         "storage_media_declared",
         l("Supports de stockage déclarés", "Storage media declared"),
     ),
+    (
+        "hardware_report_received",
+        l(
+            "Rapport matériel reçu (caractéristiques relevées)",
+            "Hardware report received (specs read)",
+        ),
+    ),
+    (
+        "item_specs_corrected",
+        l(
+            "Caractéristiques corrigées par l'atelier",
+            "Specs corrected by the workshop",
+        ),
+    ),
     ("grade_updated", l("Grade attribué", "Grade assigned")),
     (
         "age_override_granted",

@@ -19,6 +19,16 @@ if ! command -v zbarimg >/dev/null 2>&1; then
   sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_=sudo
   $sudo_ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends zbar-tools >/dev/null
 fi
+# lshw and nwipe: the workshop tests capture this machine's real hardware report (lshw -json)
+# and wipe a loop device with nwipe to ingest its real log (committed fixtures stand in when the
+# tool or losetup is refused, and the test says so).
+for tool in lshw nwipe; do
+  if ! command -v "$tool" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$tool" ]; then
+    echo "== installing $tool from Debian's packages"
+    sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_=sudo
+    $sudo_ apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "$tool" >/dev/null
+  fi
+done
 # The reference Standard Webhooks implementation checks the signatures of real deliveries.
 # It lives in the same venv as the fuzzer's (outside the clone), extended when it lacks it.
 venv=${REEMPLOI_VENV:-$HOME/.cache/reemploi-venv}

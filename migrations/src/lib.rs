@@ -18,6 +18,7 @@ mod m20261201_000010_ceiling;
 mod m20261201_000011_webhooks;
 mod m20261201_000012_storage_media;
 mod m20261201_000013_accounts;
+mod m20261201_000016_workshop_reports;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_webhooks::Migration),
             Box::new(m20261201_000012_storage_media::Migration),
             Box::new(m20261201_000013_accounts::Migration),
+            Box::new(m20261201_000016_workshop_reports::Migration),
         ]
     }
 }

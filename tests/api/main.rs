@@ -30,4 +30,5 @@ mod signatures;
 mod sites;
 mod webhooks;
 mod workshop;
+mod workshop_tools;
 mod writes;

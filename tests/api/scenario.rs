@@ -555,6 +555,45 @@ async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() 
         )
         .await;
     assert_eq!(town_log.body["valid"], true);
+
+    // 10 (inventory). Claire records the exits in GLPI: each donated device has its row, with
+    // the procès-verbal of its exit (collection: the cession was to the refurbisher).
+    let export = app
+        .get("/v1/items/export/glpi?since=2026-01-01", Some(&town.token))
+        .await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(export.text.as_bytes())
+        .records()
+        .map(|r| r.expect("row").iter().map(str::to_owned).collect())
+        .collect();
+    let lot_papers = app
+        .get(&format!("/v1/lots/{lot_id}/documents"), Some(&town.token))
+        .await;
+    let pv_codes: Vec<String> = lot_papers.body["items"]
+        .as_array()
+        .expect("documents")
+        .iter()
+        .filter(|d| d["kind"] == "pv_enlevement")
+        .filter_map(|d| d["code"].as_str().map(str::to_owned))
+        .collect();
+    let mut donated_count = 0;
+    for id in laptops.iter().chain(screens.iter()) {
+        let d = app.get(&format!("/v1/items/{id}"), Some(&town.token)).await;
+        if d.body["status"] != "donated" {
+            continue;
+        }
+        donated_count += 1;
+        let number = d.body["inventory_number"].as_str().expect("number");
+        let mine: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == number).collect();
+        assert_eq!(mine.len(), 1, "one row for {number}: {}", export.text);
+        assert!(pv_codes.contains(&mine[0][6]), "{:?} {pv_codes:?}", mine[0]);
+        assert_eq!(mine[0][5], "Atelier Solidaire du Val");
+        let check = app.get(&format!("/v1/verify/{}", mine[0][6]), None).await;
+        assert_eq!(check.status, 200, "{}", check.text);
+    }
+    assert!(donated_count >= 6, "{donated_count} donated");
 }
 
 fn wipe(item: &str, success: bool) -> Value {

@@ -1029,6 +1029,124 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         ),
     )
     .await;
+    // The workshop's tools and batches, on a lot of their own.
+    {
+        let chain = crate::helpers::Chain {
+            operator: operator.clone(),
+            town: town.clone(),
+            atelier: atelier.clone(),
+            site: site.clone(),
+        };
+        let desktop = json!({ "category": "desktop", "serial_number": "5CG8XQ2" });
+        let (_, tools) =
+            crate::workshop_tools::collected(&app, &chain, &[desktop.clone(), desktop]).await;
+        let report: Value =
+            serde_json::from_str(include_str!("../fixtures/lshw-desktop-two-disks.json"))
+                .expect("fixture");
+        w.op(
+            "submit_hardware_report",
+            app.post(
+                &format!("/v1/items/{}/hardware-report", tools[0]),
+                Some(&atelier.token),
+                report.clone(),
+            ),
+        )
+        .await;
+        let other = report
+            .to_string()
+            .replace("Z9AEXQ4R", "Z9AEOTHR")
+            .replace("S3Z9NB0K612345X", "S3Z9NB0KOTHER");
+        w.op(
+            "submit_hardware_reports",
+            app.post(
+                "/v1/workshop/hardware-reports",
+                Some(&atelier.token),
+                json!({ "reports": [{ "item_id": tools[1], "report": serde_json::from_str::<Value>(&other).expect("json") }] }),
+            ),
+        )
+        .await;
+        w.op(
+            "correct_item_specs",
+            app.send(
+                reqwest::Method::PATCH,
+                &format!("/v1/items/{}/specs", tools[0]),
+                Some(&atelier.token),
+                Some(json!({ "ram_gb": 32 })),
+                &[],
+            ),
+        )
+        .await;
+        let log = crate::workshop_tools::nwipe_log(&[
+            ("sda", "Samsung SSD 860", "S3Z9NB0K612345X", true),
+            ("sdb", "ST1000DM010-2EP1", "Z9AEXQ4R", true),
+        ]);
+        w.op(
+            "submit_wipe_report",
+            app.post_raw(
+                &format!("/v1/items/{}/wipe-report", tools[0]),
+                &atelier.token,
+                log.into_bytes(),
+                "text/plain",
+            ),
+        )
+        .await;
+        let log = crate::workshop_tools::nwipe_log(&[
+            ("sda", "Samsung SSD 860", "S3Z9NB0KOTHER", true),
+            ("sdb", "ST1000DM010-2EP1", "Z9AEOTHR", true),
+        ]);
+        w.op(
+            "submit_batch_wipe_report",
+            app.post_raw(
+                &format!("/v1/workshop/wipe-report?item_id={}", tools[1]),
+                &atelier.token,
+                log.into_bytes(),
+                "text/plain",
+            ),
+        )
+        .await;
+        w.op(
+            "record_batch_refurbishments",
+            app.post(
+                "/v1/workshop/refurbishments",
+                Some(&atelier.token),
+                json!({ "item_ids": tools, "refurbishment": bench() }),
+            ),
+        )
+        .await;
+        // The SSDs were only overwritten (`clear`): publication is refused on each, which
+        // writes nothing; a crypto erase then lets the first one through.
+        let refused = app
+            .post(
+                "/v1/workshop/publications",
+                Some(&atelier.token),
+                json!({ "item_ids": tools }),
+            )
+            .await;
+        assert_eq!(refused.body["failed"], 2, "{}", refused.text);
+        app.post(
+            &format!("/v1/items/{}/sanitisations", tools[0]),
+            Some(&atelier.token),
+            {
+                let mut c = wipe("S3Z9NB0K612345X");
+                c["method"] = json!("crypto_erase");
+                c["started_at"] = json!("2026-11-28T12:00:00Z");
+                c["ended_at"] = json!("2026-11-28T12:05:00Z");
+                c
+            },
+        )
+        .await;
+        let published = w
+            .op(
+                "publish_items",
+                app.post(
+                    "/v1/workshop/publications",
+                    Some(&atelier.token),
+                    json!({ "item_ids": [tools[0]] }),
+                ),
+            )
+            .await;
+        assert_eq!(published.body["succeeded"], 1, "{}", published.text);
+    }
     w.op(
         "suspend_organisation",
         app.post(

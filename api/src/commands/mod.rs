@@ -53,6 +53,7 @@ pub mod items;
 pub mod lots;
 pub mod members;
 pub mod organisations;
+pub mod reports;
 pub mod sites;
 pub mod transitions;
 pub mod webhooks;

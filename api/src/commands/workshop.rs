@@ -118,6 +118,10 @@ pub async fn record_sanitisation(
             ended_at: Set(s.ended_at),
             notes: Set(s.notes.clone()),
             report_blob_key: Set(None),
+            rounds: Set(None),
+            throughput_bytes_per_sec: Set(None),
+            tool_status: Set(None),
+            device_name: Set(None),
             created_by: Set(by.actor_ref.clone()),
             created_at: Set(store::now()),
         })

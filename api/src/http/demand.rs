@@ -409,6 +409,7 @@ fn reservation_response(v: ReservationView) -> ApiResult<ReservationResponse> {
                 storage_kind: None,
                 screen_inches: m.screen_inches,
                 battery_health_percent: m.battery_health_percent,
+                ..ItemSpecs::default()
             },
             request_line: line,
         })

@@ -55,10 +55,16 @@ pub struct ItemSpecs {
     pub storage_kind: Option<StorageKind>,
     pub screen_inches: Option<f64>,
     pub battery_health_percent: Option<i32>,
+    /// Cores of the processor(s), and its highest frequency in MHz (from a hardware report).
+    pub cpu_cores: Option<i32>,
+    pub cpu_mhz: Option<i32>,
+    /// Battery design capacity and last full-charge capacity, in mWh.
+    pub battery_design_mwh: Option<i32>,
+    pub battery_full_mwh: Option<i32>,
 }
 
 impl ItemSpecs {
-    fn to_domain(&self) -> Specs {
+    pub fn to_domain(&self) -> Specs {
         Specs {
             cpu: self.cpu.clone(),
             ram_gb: self.ram_gb,
@@ -66,6 +72,26 @@ impl ItemSpecs {
             storage_kind: self.storage_kind.map(Into::into),
             screen_inches: self.screen_inches,
             battery_health_percent: self.battery_health_percent,
+            cpu_cores: self.cpu_cores,
+            cpu_mhz: self.cpu_mhz,
+            battery_design_mwh: self.battery_design_mwh,
+            battery_full_mwh: self.battery_full_mwh,
+        }
+    }
+
+    /// The specs of a domain value, for the wire.
+    pub fn from_domain(s: &Specs) -> Self {
+        Self {
+            cpu: s.cpu.clone(),
+            ram_gb: s.ram_gb,
+            storage_gb: s.storage_gb,
+            storage_kind: s.storage_kind.map(Into::into),
+            screen_inches: s.screen_inches,
+            battery_health_percent: s.battery_health_percent,
+            cpu_cores: s.cpu_cores,
+            cpu_mhz: s.cpu_mhz,
+            battery_design_mwh: s.battery_design_mwh,
+            battery_full_mwh: s.battery_full_mwh,
         }
     }
 }
@@ -139,6 +165,11 @@ pub struct ItemResponse {
     pub name: Option<String>,
     pub location: Option<String>,
     pub specs: ItemSpecs,
+    /// The serial number the device's firmware gave in its latest hardware report.
+    pub reported_serial: Option<String>,
+    /// How that serial compares with `serial_number`: `match`, `mismatch` (flagged: the device
+    /// on the bench may not be the one of the inventory) or `unknown`.
+    pub serial_check: String,
     pub has_data_storage: bool,
     pub acquisition_date: Option<NaiveDate>,
     pub acquisition_value_cents: Option<i64>,
@@ -162,6 +193,13 @@ pub struct ItemResponse {
 
 impl From<item::Model> for ItemResponse {
     fn from(m: item::Model) -> Self {
+        let specs = ItemSpecs::from_domain(&crate::store::items::stored_specs(&m));
+        let serial_check = reemploi_domain::reports::SerialCheck::of(
+            m.serial_number.as_deref(),
+            m.reported_serial.as_deref(),
+        )
+        .as_str()
+        .to_owned();
         Self {
             id: m.id,
             public_code: m.public_code,
@@ -175,18 +213,9 @@ impl From<item::Model> for ItemResponse {
             serial_number: m.serial_number,
             name: m.name,
             location: m.location,
-            specs: ItemSpecs {
-                cpu: m.cpu,
-                ram_gb: m.ram_gb,
-                storage_gb: m.storage_gb,
-                storage_kind: m
-                    .storage_kind
-                    .as_deref()
-                    .and_then(dom::StorageKind::parse)
-                    .map(Into::into),
-                screen_inches: m.screen_inches,
-                battery_health_percent: m.battery_health_percent,
-            },
+            specs,
+            serial_check,
+            reported_serial: m.reported_serial,
             has_data_storage: m.has_data_storage,
             acquisition_date: m.acquisition_date,
             acquisition_value_cents: m.acquisition_value_cents,

@@ -10,6 +10,7 @@ pub mod demand;
 pub mod documents;
 pub mod etag;
 pub mod events;
+pub mod exports;
 pub mod idempotency;
 pub mod impact;
 pub mod imports;
@@ -25,6 +26,7 @@ pub mod pages;
 pub mod pagination;
 pub mod photos;
 pub mod problem;
+pub mod reports;
 pub mod search;
 pub mod sites;
 pub mod transitions;
@@ -65,6 +67,8 @@ pub type Apis = (
         cessions::CessionsApi,
         webhooks::WebhooksApi,
         credentials::CredentialsApi,
+        reports::WorkshopToolsApi,
+        exports::ExportsApi,
     ),
 );
 
@@ -101,6 +105,8 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             cessions::CessionsApi { state: s() },
             webhooks::WebhooksApi { state: s() },
             credentials::CredentialsApi { state: s() },
+            reports::WorkshopToolsApi { state: s() },
+            exports::ExportsApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
@@ -172,6 +178,9 @@ pub fn app(state: AppState) -> impl Endpoint {
             ("/photos", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/report", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/scan", documents::MAX_PDF_BYTES),
+            ("/wipe-report", reports::MAX_REPORT_BYTES + 64 * 1024),
+            ("/hardware-report", reports::MAX_REPORT_BYTES + 64 * 1024),
+            ("/hardware-reports", reports::MAX_REPORT_BYTES + 64 * 1024),
         ],
         upload_prefixes: vec![
             ("/v1/verify/", documents::MAX_PDF_BYTES),

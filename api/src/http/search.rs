@@ -623,6 +623,10 @@ pub async fn catalogue_item(
                 .map(Into::into),
             screen_inches: i.screen_inches,
             battery_health_percent: i.battery_health_percent,
+            cpu_cores: i.cpu_cores,
+            cpu_mhz: i.cpu_mhz,
+            battery_design_mwh: i.battery_design_mwh,
+            battery_full_mwh: i.battery_full_mwh,
         },
         refurbisher: CatalogueHolder {
             id: holder.id,

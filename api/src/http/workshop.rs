@@ -110,6 +110,12 @@ pub struct SanitisationResponse {
     pub notes: Option<String>,
     /// Expiring signed URL of the attached tool report (nwipe log or PDF), if any.
     pub report_url: Option<String>,
+    /// From a tool's log (nwipe): rounds run, throughput in bytes per second, the tool's own
+    /// status (`ERASED`, `FAILED`…) and the device node it wiped.
+    pub rounds: Option<i32>,
+    pub throughput_bytes_per_sec: Option<i64>,
+    pub tool_status: Option<String>,
+    pub device_name: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -133,13 +139,17 @@ impl From<sanitisation_record::Model> for SanitisationResponse {
             ended_at: m.ended_at,
             notes: m.notes,
             report_url: None,
+            rounds: m.rounds,
+            throughput_bytes_per_sec: m.throughput_bytes_per_sec,
+            tool_status: m.tool_status,
+            device_name: m.device_name,
             created_at: m.created_at,
         }
     }
 }
 
 /// A record as answered, with a signed URL for its report.
-async fn sanitisation_response(
+pub(crate) async fn sanitisation_response(
     state: &AppState,
     m: sanitisation_record::Model,
 ) -> ApiResult<SanitisationResponse> {
@@ -477,7 +487,7 @@ impl SanitisationRequest {
 }
 
 impl RefurbishmentRequest {
-    fn parse(self) -> Result<NewRefurbishment, FieldErrors> {
+    pub(crate) fn parse(self) -> Result<NewRefurbishment, FieldErrors> {
         let mut errors = FieldErrors::new();
         let mut tests = Vec::with_capacity(self.tests.len());
         for (i, t) in self.tests.iter().enumerate() {

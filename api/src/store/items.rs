@@ -71,6 +71,10 @@ pub fn set_fields(am: &mut item::ActiveModel, f: &ItemFields) {
     am.storage_kind = Set(f.specs.storage_kind.map(|k| k.as_str().to_owned()));
     am.screen_inches = Set(f.specs.screen_inches);
     am.battery_health_percent = Set(f.specs.battery_health_percent);
+    am.cpu_cores = Set(f.specs.cpu_cores);
+    am.cpu_mhz = Set(f.specs.cpu_mhz);
+    am.battery_design_mwh = Set(f.specs.battery_design_mwh);
+    am.battery_full_mwh = Set(f.specs.battery_full_mwh);
     am.has_data_storage = Set(f.has_data_storage);
     am.acquisition_date = Set(f.acquisition_date);
     am.acquisition_value_cents = Set(f.acquisition_value_cents);
@@ -111,6 +115,63 @@ pub fn registered_payload(org: Uuid, f: &ItemFields, public_code: &str) -> serde
         payload["storage_media"] = serde_json::json!(media_serials(media));
     }
     payload
+}
+
+/// The specs of a stored device, as the domain reads them.
+pub fn stored_specs(m: &item::Model) -> Specs {
+    Specs {
+        cpu: m.cpu.clone(),
+        ram_gb: m.ram_gb,
+        storage_gb: m.storage_gb,
+        storage_kind: m
+            .storage_kind
+            .as_deref()
+            .and_then(reemploi_domain::item::StorageKind::parse),
+        screen_inches: m.screen_inches,
+        battery_health_percent: m.battery_health_percent,
+        cpu_cores: m.cpu_cores,
+        cpu_mhz: m.cpu_mhz,
+        battery_design_mwh: m.battery_design_mwh,
+        battery_full_mwh: m.battery_full_mwh,
+    }
+}
+
+/// The columns that hold `specs`, as update expressions.
+pub fn spec_columns(specs: &Specs) -> Vec<(item::Column, sea_orm::sea_query::SimpleExpr)> {
+    vec![
+        (
+            item::Column::Cpu,
+            Expr::value(
+                specs
+                    .cpu
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_owned),
+            ),
+        ),
+        (item::Column::RamGb, Expr::value(specs.ram_gb)),
+        (item::Column::StorageGb, Expr::value(specs.storage_gb)),
+        (
+            item::Column::StorageKind,
+            Expr::value(specs.storage_kind.map(|k| k.as_str().to_owned())),
+        ),
+        (item::Column::ScreenInches, Expr::value(specs.screen_inches)),
+        (
+            item::Column::BatteryHealthPercent,
+            Expr::value(specs.battery_health_percent),
+        ),
+        (item::Column::CpuCores, Expr::value(specs.cpu_cores)),
+        (item::Column::CpuMhz, Expr::value(specs.cpu_mhz)),
+        (
+            item::Column::BatteryDesignMwh,
+            Expr::value(specs.battery_design_mwh),
+        ),
+        (
+            item::Column::BatteryFullMwh,
+            Expr::value(specs.battery_full_mwh),
+        ),
+    ]
 }
 
 /// Loads a device or answers 404.

@@ -7,6 +7,7 @@ pub mod entities;
 #[cfg(test)]
 mod event_kinds;
 pub mod events;
+pub mod exits;
 pub mod impact;
 pub mod items;
 pub mod lots;

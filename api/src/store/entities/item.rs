@@ -47,6 +47,17 @@ pub struct Model {
     pub ceiling_override_reason: Option<String>,
     pub ceiling_override_by: Option<String>,
     pub ceiling_override_at: Option<DateTimeUtc>,
+    /// From the latest hardware report (or a spec edit): CPU cores and base frequency.
+    pub cpu_cores: Option<i32>,
+    pub cpu_mhz: Option<i32>,
+    /// Battery design capacity and last full-charge capacity, in mWh.
+    pub battery_design_mwh: Option<i32>,
+    pub battery_full_mwh: Option<i32>,
+    /// The serial number the device's firmware reported (compared with `serial_number`).
+    pub reported_serial: Option<String>,
+    /// The raw hardware report (`lshw -json`) and when it was received.
+    pub hardware_report_blob_key: Option<String>,
+    pub hardware_report_at: Option<DateTimeUtc>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

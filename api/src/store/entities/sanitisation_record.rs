@@ -21,6 +21,11 @@ pub struct Model {
     pub ended_at: DateTimeUtc,
     pub notes: Option<String>,
     pub report_blob_key: Option<String>,
+    /// From a tool's log (nwipe): rounds run, throughput, the tool's own status, the device node.
+    pub rounds: Option<i32>,
+    pub throughput_bytes_per_sec: Option<i64>,
+    pub tool_status: Option<String>,
+    pub device_name: Option<String>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
 }
