@@ -143,6 +143,9 @@ error_table! {
     DocumentSuperseded => ("document_superseded", 409, "Cette version du document a été remplacée par une version au contenu différent : signez, contestez ou attestez la version en cours", "This version of the document was superseded by one with a different content: sign, contest or attest the current version"),
     MixedHandover => ("mixed_handover", 422, "Une remise porte sur des réservations d'une seule association chez un seul reconditionneur", "A handover covers reservations of one association at one refurbisher"),
     PublicUrlNotPublic => ("public_url_not_public", 503, "L'adresse publique du service (REEMPLOI_PUBLIC_URL) est une adresse locale : aucun document n'est émis", "The service's public address (REEMPLOI_PUBLIC_URL) is a local address: no document is issued"),
+    // Evidence-based verification (issue 25).
+    VerificationIncomplete => ("verification_incomplete", 422, "Une pièce qui conditionne la vérification a été refusée : elle doit être acceptée d'abord", "An item the verification depends on was refused: it must be accepted first"),
+    IdentifierNotRegistered => ("identifier_not_registered", 422, "Cet identifiant n'est pas au répertoire chargé par l'opérateur, ou l'établissement est fermé", "This identifier is not in the register the operator loaded, or the establishment is closed"),
 }
 
 /// A localised message for a field refusal.

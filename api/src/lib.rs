@@ -16,6 +16,7 @@ pub mod http;
 pub mod importer;
 pub mod mail;
 pub mod ratelimit;
+pub mod registers;
 pub mod search;
 pub mod security;
 pub mod state;

@@ -41,6 +41,9 @@ impl Worker {
             if let Err(err) = crate::commands::demand::upkeep(&self.db, self.today()).await {
                 tracing::warn!(error = ?err, "reservation upkeep failed");
             }
+            if let Err(err) = crate::commands::verification::upkeep(&self.db, self.today()).await {
+                tracing::warn!(error = ?err, "expiring evidence scan failed");
+            }
             match self.drain_once(50).await {
                 Ok(0) => tokio::time::sleep(poll).await,
                 Ok(_) => {}

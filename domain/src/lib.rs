@@ -20,6 +20,7 @@ pub mod lot;
 pub mod organisation;
 pub mod text;
 pub mod valuation;
+pub mod verification;
 pub mod webhooks;
 pub mod workshop;
 

@@ -29,6 +29,13 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.vers
   "$venv/bin/pip" install --quiet --disable-pip-version-check "standardwebhooks==$standardwebhooks_version"
 fi
 export REEMPLOI_TEST_STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
+# frictionless validates the open-data CSV against its committed Table Schema (docs/open-data/).
+frictionless_version=5.21.0
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('frictionless') != '$frictionless_version')" 2>/dev/null; then
+  echo "== installing frictionless $frictionless_version into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "frictionless==$frictionless_version"
+fi
+export REEMPLOI_TEST_FRICTIONLESS="$venv/bin/frictionless"
 
 echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
 eval "$(infra/scripts/s3.sh)"

@@ -54,6 +54,7 @@ pub mod members;
 pub mod organisations;
 pub mod sites;
 pub mod transitions;
+pub mod verification;
 pub mod webhooks;
 pub mod workshop;
 

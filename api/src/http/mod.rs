@@ -27,6 +27,7 @@ pub mod search;
 pub mod sites;
 pub mod transitions;
 pub mod types;
+pub mod verification;
 pub mod webhooks;
 pub mod workshop;
 
@@ -62,6 +63,7 @@ pub type Apis = (
         impact::ImpactApi,
         cessions::CessionsApi,
         webhooks::WebhooksApi,
+        verification::VerificationApi,
     ),
 );
 
@@ -97,6 +99,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             impact::ImpactApi { state: s() },
             cessions::CessionsApi { state: s() },
             webhooks::WebhooksApi { state: s() },
+            verification::VerificationApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
@@ -166,6 +169,10 @@ pub fn app(state: AppState) -> impl Endpoint {
             ("/photos", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/report", photos::MAX_PHOTO_BYTES + 64 * 1024),
             ("/scan", documents::MAX_PDF_BYTES),
+            (
+                "/verification/documents",
+                crate::commands::verification::MAX_EVIDENCE_BYTES,
+            ),
         ],
         upload_prefixes: vec![
             ("/v1/verify/", documents::MAX_PDF_BYTES),
