@@ -147,10 +147,10 @@ pub async fn upload_document(
             }),
         )
         .await?;
-        Ok(verification_document::Entity::find_by_id(id)
+        verification_document::Entity::find_by_id(id)
             .one(tx)
             .await?
-            .ok_or_else(ApiError::not_found)?)
+            .ok_or_else(ApiError::not_found)
     })
     .await
 }
