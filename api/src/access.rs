@@ -107,6 +107,11 @@ pub const RULES: &[(&str, Access)] = &[
     ("list_organisations", Access::Operator { write: false }),
     ("verify_organisation", Access::Operator { write: true }),
     ("suspend_organisation", Access::Operator { write: true }),
+    // Verification with evidence: members read it, admins upload proofs, the operator decides.
+    ("get_verification", org(ANY_ROLE, false)),
+    ("upload_verification_document", org(ADMIN, true)),
+    ("get_verification_document", org(ANY_ROLE, false)),
+    ("decide_verification_item", Access::Operator { write: true }),
     // Members and invitations.
     ("list_members", org(ANY_ROLE, false)),
     ("update_member", org(ADMIN, true)),
@@ -221,6 +226,10 @@ pub const RULES: &[(&str, Access)] = &[
     ("get_reuse_rate", org(ANY_ROLE, false)),
     ("get_yearly_report", org(ANY_ROLE, false)),
     ("get_open_data", Access::Public),
+    ("get_open_data_schema", Access::Public),
+    ("get_open_data_package", Access::Public),
+    ("get_open_data_table", Access::Public),
+    ("get_open_data_snapshot", Access::Public),
     ("get_lot", related(SUPPLY, ANY_ROLE, false)),
     ("update_lot", related(PUBLIC_BODY, ANY_ROLE, true)),
     ("add_lot_items", related(PUBLIC_BODY, ANY_ROLE, true)),

@@ -115,6 +115,16 @@ pub enum AdminAction {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Load an open register stock file (CSV) into the database: SIRENE establishments
+    /// (`StockEtablissement_utf8.csv`) or RNA associations (`rna_waldec_*.csv`). Registrations are
+    /// then checked against it. Rows are upserted by identifier: a newer stock replaces an older.
+    ImportRegister {
+        /// `sirene` or `rna`.
+        #[arg(long, value_parser = ["sirene", "rna"])]
+        register: String,
+        /// The CSV file.
+        file: std::path::PathBuf,
+    },
 }
 
 /// Runs a command that is not `serve`.
@@ -254,6 +264,31 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             if let Some(p) = created.generated_password {
                 println!("generated password (shown once): {p}");
             }
+            Ok(())
+        }
+        Command::Admin {
+            action: AdminAction::ImportRegister { register, file },
+        } => {
+            let register = crate::registers::Register::parse(&register)
+                .context("register must be `sirene` or `rna`")?;
+            let input = std::io::BufReader::new(
+                std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?,
+            );
+            let db = crate::store::connect(&settings)
+                .await
+                .context("connecting to the database")?;
+            crate::store::migrate(&db)
+                .await
+                .context("applying migrations")?;
+            let done = crate::registers::import(&db, register, input).await?;
+            println!(
+                "{}: {} rows loaded ({} active), {} skipped (no valid identifier)",
+                register.as_str(),
+                done.rows,
+                done.active,
+                done.skipped
+            );
             Ok(())
         }
     }

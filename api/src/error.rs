@@ -152,6 +152,9 @@ error_table! {
     ImportTooManyRows => ("import_too_many_rows", 413, "Le fichier importé contient trop de lignes", "The imported file has too many rows"),
     ImageTooLarge => ("image_too_large", 413, "Image trop grande : trop de pixels", "Image too large: too many pixels"),
     PublicUrlNotPublic => ("public_url_not_public", 503, "L'adresse publique du service (REEMPLOI_PUBLIC_URL) est une adresse locale : aucun document n'est émis", "The service's public address (REEMPLOI_PUBLIC_URL) is a local address: no document is issued"),
+    // Evidence-based verification (issue 25).
+    VerificationIncomplete => ("verification_incomplete", 422, "Une pièce qui conditionne la vérification a été refusée : elle doit être acceptée d'abord", "An item the verification depends on was refused: it must be accepted first"),
+    IdentifierNotRegistered => ("identifier_not_registered", 422, "Cet identifiant n'est pas au répertoire chargé par l'opérateur, ou l'établissement est fermé", "This identifier is not in the register the operator loaded, or the establishment is closed"),
 }
 
 /// A localised message for a field refusal.

@@ -18,6 +18,7 @@ pub mod importer;
 pub mod mail;
 pub mod purge;
 pub mod ratelimit;
+pub mod registers;
 pub mod search;
 pub mod security;
 pub mod state;

@@ -53,6 +53,9 @@ impl Worker {
                     Err(err) => tracing::warn!(error = format!("{err:#}"), "purge failed"),
                 }
             }
+            if let Err(err) = crate::commands::verification::upkeep(&self.db, self.today()).await {
+                tracing::warn!(error = ?err, "expiring evidence scan failed");
+            }
             match self.drain_once(50).await {
                 Ok(0) => tokio::time::sleep(poll).await,
                 Ok(_) => {}

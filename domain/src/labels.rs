@@ -182,6 +182,41 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
         l("Organisation suspendue", "Organisation suspended"),
     ),
     (
+        "verification_document_uploaded",
+        l(
+            "Pièce justificative déposée",
+            "Supporting document uploaded",
+        ),
+    ),
+    (
+        "verification_item_decided",
+        l(
+            "Pièce de vérification examinée",
+            "Verification item decided",
+        ),
+    ),
+    (
+        "verification_expiry_warned",
+        l(
+            "Échéance d'un agrément signalée",
+            "Accreditation expiry warned",
+        ),
+    ),
+    (
+        "register_imported",
+        l(
+            "Répertoire SIRENE ou RNA chargé",
+            "SIRENE or RNA register loaded",
+        ),
+    ),
+    (
+        "verification_item_expired",
+        l(
+            "Agrément expiré : droit suspendu",
+            "Accreditation expired: right suspended",
+        ),
+    ),
+    (
         "operator_bootstrapped",
         l(
             "Opérateur de la plateforme créé",

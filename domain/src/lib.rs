@@ -21,6 +21,7 @@ pub mod organisation;
 pub mod reports;
 pub mod text;
 pub mod valuation;
+pub mod verification;
 pub mod webhooks;
 pub mod workshop;
 

@@ -39,6 +39,13 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.vers
   "$venv/bin/pip" install --quiet --disable-pip-version-check "standardwebhooks==$standardwebhooks_version"
 fi
 export REEMPLOI_TEST_STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
+# frictionless validates the open-data CSV against its committed Table Schema (docs/open-data/).
+frictionless_version=5.21.0
+if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('frictionless') != '$frictionless_version')" 2>/dev/null; then
+  echo "== installing frictionless $frictionless_version into $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "frictionless==$frictionless_version"
+fi
+export REEMPLOI_TEST_FRICTIONLESS="$venv/bin/frictionless"
 
 # A real SMTP server (aiosmtpd, same venv) receives the mails of the HTTP suite; its handler
 # (infra/mail/reemploi_smtp_sink.py) writes each message as JSON to a directory the tests read.

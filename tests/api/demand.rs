@@ -165,7 +165,11 @@ async fn a_reservation_records_its_legal_basis_and_can_be_cancelled() {
 }
 
 /// A device of a `service`-mode lot: the public body stays owner and gives to the association.
-async fn service_item(app: &TestApp, chain: &Chain, net_book_value_cents: i64) -> String {
+pub(crate) async fn service_item(
+    app: &TestApp,
+    chain: &Chain,
+    net_book_value_cents: i64,
+) -> String {
     let r = app
         .post(
             "/v1/items",

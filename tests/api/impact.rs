@@ -352,7 +352,7 @@ async fn open_data_has_the_same_totals_per_territory_and_no_personal_data() {
         .await;
     assert!(
         csv.text
-            .contains("departement;41;Loir-et-Cher;2026;4;1;431.1;19;2.5;"),
+            .contains("departement,41,Loir-et-Cher,2026,4,1,431.1,19,2.5,"),
         "{}",
         csv.text
     );

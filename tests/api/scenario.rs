@@ -594,6 +594,19 @@ async fn the_town_hall_devices_reach_an_association_with_a_verifiable_history() 
         assert_eq!(check.status, 200, "{}", check.text);
     }
     assert!(donated_count >= 6, "{donated_count} donated");
+    // 10. Open data: the CSV follows its Table Schema (frictionless), and the département's
+    // yearly snapshot, at its stable address, carries the donations.
+    let csv = crate::open_data::validate_open_data(&app).await;
+    assert!(csv.contains("\ndepartement,41,Loir-et-Cher,2026,"), "{csv}");
+    let snapshot = app
+        .get("/v1/open-data/impact/departement/41/2026", None)
+        .await;
+    assert_eq!(snapshot.text.lines().count(), 2, "{}", snapshot.text);
+    assert!(
+        csv.contains(snapshot.text.lines().nth(1).unwrap_or("none")),
+        "{}",
+        snapshot.text
+    );
 }
 
 fn wipe(item: &str, success: bool) -> Value {

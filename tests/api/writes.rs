@@ -200,6 +200,29 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
     let atelier = w.register("refurbisher", |_| {}).await;
     let rival = w.register("refurbisher", |_| {}).await;
     let asso = w.register("association", |_| {}).await;
+    // Verification with evidence: a proof uploaded, one item decided, the rest by `verify`.
+    w.op(
+        "upload_verification_document",
+        app.post_bytes(
+            &format!(
+                "/v1/organisations/{}/verification/documents?item=statutes",
+                asso.id
+            ),
+            Some(&asso.token),
+            b"%PDF-1.4\n% statuts\n".to_vec(),
+            "application/pdf",
+        ),
+    )
+    .await;
+    w.op(
+        "decide_verification_item",
+        app.post(
+            &format!("/v1/organisations/{}/verification/decisions", asso.id),
+            Some(&operator),
+            json!({ "item": "statutes", "outcome": "accepted" }),
+        ),
+    )
+    .await;
     for org in [&town, &atelier, &rival, &asso] {
         w.op(
             "verify_organisation",

@@ -13,7 +13,7 @@ use reemploi_domain::eligibility::{self, Beneficiary, Cession, Decision, Giver, 
 use reemploi_domain::item::Category;
 use reemploi_domain::lifecycle::{Facts as ItemFactsLc, ItemStatus};
 use reemploi_domain::lot::CessionMode;
-use reemploi_domain::organisation::{BeneficiaryCategory, OrganisationKind, PublicBodyType};
+use reemploi_domain::organisation::{OrganisationKind, PublicBodyType};
 use reemploi_domain::text::{LongText, Name};
 use reemploi_domain::{FieldErrors, Invalid};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -300,11 +300,10 @@ async fn check_eligibility(
         .iter()
         .map(crate::store::items::eligibility_facts)
         .collect();
-    let category = association
-        .beneficiary_category
-        .as_deref()
-        .and_then(BeneficiaryCategory::parse)
-        .unwrap_or(BeneficiaryCategory::Other);
+    // Only what the operator accepted: a declared category without its proof is `Other`.
+    let category = crate::store::verification::verified_facts(tx, association, today)
+        .await?
+        .category;
     match eligibility::check(&Cession {
         giver,
         beneficiary: Beneficiary::Association(category),

@@ -725,12 +725,21 @@ pub async fn claim_lot(
         }
         let refurbisher = lots::find_org(tx, by.organisation_id).await?;
         let policy = lots::policy(&l)?;
+        // The accreditation the operator accepted, with the expiry it recorded.
+        let (esus_reference, esus_expires_on) =
+            match crate::store::verification::verified_facts(tx, &refurbisher, today)
+                .await?
+                .esus
+            {
+                Some((reference, expires_on)) => (Some(reference), expires_on),
+                None => (None, None),
+            };
         dom::check_claim(
             lots::cession_mode(&l)?,
             policy,
             l.claim_deadline,
-            refurbisher.esus_reference.as_deref(),
-            refurbisher.esus_expires_on,
+            esus_reference.as_deref(),
+            esus_expires_on,
             today,
         )
         .map_err(eligibility_refusal)?;

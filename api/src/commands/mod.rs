@@ -56,6 +56,7 @@ pub mod organisations;
 pub mod reports;
 pub mod sites;
 pub mod transitions;
+pub mod verification;
 pub mod webhooks;
 pub mod workshop;
 

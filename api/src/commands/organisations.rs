@@ -16,7 +16,7 @@ use crate::store::entities::{membership, organisation, user};
 use crate::store::organisations::{
     find_organisation, lock_organisation, org_event, profile_columns, user_by_email,
 };
-use crate::store::{self, is_unique_violation, unique_violation_detail};
+use crate::store::{self, is_unique_violation, unique_violation_detail, verification};
 
 /// The writer of an organisation-scoped operation authorised by the access table.
 pub fn by_member(caller: &Caller, organisation_id: Uuid, actor: Option<dom::Actor>) -> By {
@@ -65,6 +65,59 @@ fn registration_refused(refusal: dom::RegistrationRefusal) -> ApiError {
     e
 }
 
+/// Checks the SIRET and RNA number against the SIRENE / RNA stock the operator loaded, when one
+/// was loaded (otherwise only their checksum and format were checked, offline). With `current`,
+/// identifiers the organisation already had are left out.
+async fn check_registers<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    profile: &Profile,
+    current: Option<&organisation::Model>,
+) -> ApiResult<()> {
+    use crate::store::verification::{Register, registered};
+    let siret = profile.siret.as_ref().map(|s| s.as_str());
+    let rna = profile.rna.as_ref().map(|s| s.as_str());
+    for (field, register, value, before) in [
+        (
+            "siret",
+            Register::Sirene,
+            siret,
+            current.and_then(|c| c.siret.as_deref()),
+        ),
+        (
+            "rna",
+            Register::Rna,
+            rna,
+            current.and_then(|c| c.rna.as_deref()),
+        ),
+    ] {
+        let Some(value) = value.filter(|v| Some(*v) != before) else {
+            continue;
+        };
+        match registered(db, register, value).await? {
+            None => {}
+            Some(Some(entry)) if entry.active => {}
+            Some(found) => {
+                let (fr, en) = if found.is_some() {
+                    (
+                        "Le répertoire chargé indique cet établissement ou cette association comme fermé ou dissous.",
+                        "The loaded register lists this establishment or association as closed or dissolved.",
+                    )
+                } else {
+                    (
+                        "Cet identifiant est absent du répertoire chargé par l'opérateur.",
+                        "This identifier is not in the register the operator loaded.",
+                    )
+                };
+                let mut e = ApiError::new(ErrorCode::IdentifierNotRegistered).detail(fr, en);
+                e.fields
+                    .push((field.to_owned(), reemploi_domain::Invalid::InvalidFormat));
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The first administrator of a registered organisation.
 pub struct FirstAdmin {
     pub email: Email,
@@ -97,6 +150,7 @@ pub async fn register_organisation(
     admin: FirstAdmin,
 ) -> ApiResult<(organisation::Model, Uuid)> {
     dom::check_registration(profile, cx.settings.today()).map_err(registration_refused)?;
+    check_registers(&cx.db, profile, None).await?;
     let mut registrant = registrant_of(cx, &admin).await?;
     loop {
         let new_account = matches!(registrant, Registrant::New(_));
@@ -281,6 +335,7 @@ pub async fn update_organisation(
     if_match: impl Fn(i32) -> ApiResult<()>,
 ) -> ApiResult<organisation::Model> {
     let (by, profile) = (by.clone(), profile.clone());
+    let today = cx.settings.today();
     write(&cx.db, async move |tx| {
         let current = lock_organisation(tx, id).await?;
         if_match(current.version)?;
@@ -289,7 +344,32 @@ pub async fn update_organisation(
         let identifiers_changed = profile.siret.as_ref().map(|s| s.as_str())
             != current.siret.as_deref()
             || profile.rna.as_ref().map(|s| s.as_str()) != current.rna.as_deref();
-        let back_to_pending = identifiers_changed && status == dom::VerificationStatus::Verified;
+        // What the decisions proved before the change; an item whose claimed value changes is
+        // pending again, and the organisation with it when that item conditions its identity.
+        if identifiers_changed {
+            check_registers(tx, &profile, Some(&current)).await?;
+        }
+        let before = verification::items(tx, &current, today).await?;
+        let changed = organisation::Model {
+            siret: profile.siret.as_ref().map(|s| s.as_str().to_owned()),
+            rna: profile.rna.as_ref().map(|s| s.as_str().to_owned()),
+            public_body_type: profile.public_body_type.map(|t| t.as_str().to_owned()),
+            esus_reference: profile
+                .esus_reference
+                .as_ref()
+                .map(|t| t.as_str().to_owned()),
+            esus_expires_on: profile.esus_expires_on,
+            beneficiary_category: profile.beneficiary_category.map(|c| c.as_str().to_owned()),
+            public_utility: profile.public_utility,
+            ..current.clone()
+        };
+        let reopened = crate::commands::verification::reopened(&before, &changed);
+        let identity_lost = reopened.iter().any(|i| {
+            reemploi_domain::verification::CheckItem::parse(i)
+                .is_some_and(|i| i.conditions_identity())
+        });
+        let back_to_pending =
+            (identifiers_changed || identity_lost) && status == dom::VerificationStatus::Verified;
         let mut am: organisation::ActiveModel = Default::default();
         profile_columns(&mut am, &profile);
         am.updated_at = Set(store::now());
@@ -318,6 +398,7 @@ pub async fn update_organisation(
                 "siret": profile.siret.as_ref().map(|s| s.as_str()),
                 "rna": profile.rna.as_ref().map(|s| s.as_str()),
                 "back_to_pending": back_to_pending,
+                "reopened": reopened,
             }),
         )
         .await?;

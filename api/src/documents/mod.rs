@@ -418,6 +418,18 @@ async fn org<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<organisation::Model
         .ok_or_else(|| DocError::NotApplicable("organisation not found".into()))
 }
 
+/// The ESUS expiry the operator accepted for `refurbisher` (`None`: not accepted).
+async fn verified_esus_expiry<C: ConnectionTrait>(
+    db: &C,
+    refurbisher: &organisation::Model,
+    today: chrono::NaiveDate,
+) -> Result<Option<chrono::NaiveDate>, DocError> {
+    let facts = crate::store::verification::verified_facts(db, refurbisher, today)
+        .await
+        .map_err(|e| DocError::Db(sea_orm::DbErr::Custom(format!("{:?}", e.code))))?;
+    Ok(facts.esus.and_then(|(_, expires_on)| expires_on))
+}
+
 async fn items_by_ids<C: ConnectionTrait>(
     db: &C,
     ids: Vec<Uuid>,
@@ -736,11 +748,10 @@ async fn lot_document<C: ConnectionTrait>(
             let w =
                 winner.ok_or_else(|| DocError::NotApplicable("the lot is not awarded".into()))?;
             let refurbisher = org(db, w).await?;
+            let esus_expires_on = verified_esus_expiry(db, &refurbisher, today).await?;
             let Printed { basis, resale } = legal_basis(
                 &body,
-                Beneficiary::Refurbisher {
-                    esus_expires_on: refurbisher.esus_expires_on,
-                },
+                Beneficiary::Refurbisher { esus_expires_on },
                 mode,
                 &items,
                 today,
@@ -828,11 +839,10 @@ async fn lot_document<C: ConnectionTrait>(
             let w =
                 winner.ok_or_else(|| DocError::NotApplicable("the lot is not awarded".into()))?;
             let refurbisher = org(db, w).await?;
+            let esus_expires_on = verified_esus_expiry(db, &refurbisher, today).await?;
             let Printed { basis, .. } = legal_basis(
                 &body,
-                Beneficiary::Refurbisher {
-                    esus_expires_on: refurbisher.esus_expires_on,
-                },
+                Beneficiary::Refurbisher { esus_expires_on },
                 mode,
                 &items,
                 today,

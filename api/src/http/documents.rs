@@ -295,7 +295,7 @@ pub enum PdfUpload {
 }
 
 impl PdfUpload {
-    fn into_bytes(self) -> Vec<u8> {
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
         match self {
             PdfUpload::Pdf(Binary(b)) | PdfUpload::Octets(Binary(b)) => b,
         }

@@ -210,6 +210,28 @@ pub enum OpenDataResponse {
     Csv(PlainText<String>),
 }
 
+/// A descriptor of the open data (Table Schema or Data Package), as committed.
+#[derive(ApiResponse)]
+pub enum OpenDataDescriptor {
+    /// The JSON descriptor.
+    #[oai(status = 200, content_type = "application/json; charset=utf-8")]
+    Ok(PlainText<String>),
+}
+
+/// Open data as CSV.
+#[derive(ApiResponse)]
+pub enum OpenDataCsv {
+    /// The CSV, following `impact.schema.json`.
+    #[oai(status = 200, content_type = "text/csv; charset=utf-8")]
+    Ok(
+        PlainText<String>,
+        #[oai(header = "Content-Disposition")] String,
+    ),
+}
+
+/// The first year of the whole open-data table (loi 3DS, décret n° 2022-791).
+const FIRST_OPEN_DATA_YEAR: i32 = 2022;
+
 /// A PDF.
 #[derive(ApiResponse)]
 pub enum ReportPdf {
@@ -426,10 +448,21 @@ async fn open_data<C: ConnectionTrait>(
     Ok(data)
 }
 
-/// Open data as CSV (semicolons, French headers).
+/// The Table Schema of the open-data CSV (committed in `docs/open-data/`, served as it is).
+pub const OPEN_DATA_SCHEMA: &str = include_str!("../../../docs/open-data/impact.schema.json");
+/// The Data Package describing the open-data resources (Licence Ouverte 2.0).
+pub const OPEN_DATA_PACKAGE: &str = include_str!("../../../docs/open-data/datapackage.json");
+
+/// Open data as CSV, exactly as its Table Schema says: UTF-8, commas, dot decimals, INSEE codes
+/// as text, French headers.
 fn open_data_csv(data: &OpenData) -> String {
+    open_data_csv_of(std::slice::from_ref(data))
+}
+
+/// Several tables of open data (years, levels) as one CSV.
+fn open_data_csv_of(tables: &[OpenData]) -> String {
     let mut out = CsvOut::new(
-        b';',
+        b',',
         &[
             "niveau",
             "code",
@@ -443,7 +476,7 @@ fn open_data_csv(data: &OpenData) -> String {
             "version_facteurs",
         ],
     );
-    for r in &data.items {
+    for r in tables.iter().flat_map(|t| &t.items) {
         let level = match r.level {
             Level::Commune => "commune",
             Level::Departement => "departement",
@@ -715,6 +748,90 @@ impl ImpactApi {
             Format::Json => OpenDataResponse::Json(Json(data)),
             Format::Csv => OpenDataResponse::Csv(PlainText(open_data_csv(&data))),
         })
+    }
+
+    /// Open data: the Table Schema of the CSV
+    ///
+    /// Public. The Table Schema (frictionless specs) of the open-data CSV: fields, types,
+    /// constraints and French descriptions. The same file as `docs/open-data/impact.schema.json`.
+    #[oai(
+        path = "/open-data/impact.schema.json",
+        method = "get",
+        operation_id = "get_open_data_schema"
+    )]
+    async fn get_open_data_schema(&self) -> ApiResult<OpenDataDescriptor> {
+        Ok(OpenDataDescriptor::Ok(PlainText(
+            OPEN_DATA_SCHEMA.to_owned(),
+        )))
+    }
+
+    /// Open data: the Data Package
+    ///
+    /// Public. The `datapackage.json` describing the open-data resources (relative to this
+    /// address: `impact.csv` and its schema `impact.schema.json`), under the Licence Ouverte 2.0
+    /// (Etalab). The same file as `docs/open-data/datapackage.json`.
+    #[oai(
+        path = "/open-data/datapackage.json",
+        method = "get",
+        operation_id = "get_open_data_package"
+    )]
+    async fn get_open_data_package(&self) -> ApiResult<OpenDataDescriptor> {
+        Ok(OpenDataDescriptor::Ok(PlainText(
+            OPEN_DATA_PACKAGE.to_owned(),
+        )))
+    }
+
+    /// Open data: the whole table (CSV)
+    ///
+    /// Public. Every level (commune, département, région) and every year from 2022 (loi 3DS) to
+    /// the current one, as one CSV following `impact.schema.json`.
+    #[oai(
+        path = "/open-data/impact.csv",
+        method = "get",
+        operation_id = "get_open_data_table"
+    )]
+    async fn get_open_data_table(&self) -> ApiResult<OpenDataCsv> {
+        let db = &self.state.db;
+        let mut tables = Vec::new();
+        for year in FIRST_OPEN_DATA_YEAR..=self.state.settings.today().year() {
+            for level in [Level::Commune, Level::Departement, Level::Region] {
+                tables.push(open_data(db, year, level, None).await?);
+            }
+        }
+        Ok(OpenDataCsv::Ok(
+            PlainText(open_data_csv_of(&tables)),
+            "inline; filename=\"reemploi-impact.csv\"".into(),
+        ))
+    }
+
+    /// Open data: one territory's yearly snapshot (CSV)
+    ///
+    /// Public. A stable address per territory and year for a data portal to harvest
+    /// (`/v1/open-data/impact/departement/41/2026`): the row of that territory for that year,
+    /// following `impact.schema.json` (only the header when nothing was given away or recycled).
+    #[oai(
+        path = "/open-data/impact/:level/:code/:year",
+        method = "get",
+        operation_id = "get_open_data_snapshot"
+    )]
+    async fn get_open_data_snapshot(
+        &self,
+        level: Path<Level>,
+        #[oai(validator(max_length = 5))] code: Path<String>,
+        year: Path<i32>,
+    ) -> ApiResult<OpenDataCsv> {
+        let year = check_year(year.0)?;
+        let code = code.0.trim().to_uppercase();
+        let level_name = match level.0 {
+            Level::Commune => "commune",
+            Level::Departement => "departement",
+            Level::Region => "region",
+        };
+        let data = open_data(&self.state.db, year, level.0, Some(code.clone())).await?;
+        Ok(OpenDataCsv::Ok(
+            PlainText(open_data_csv(&data)),
+            format!("inline; filename=\"reemploi-impact-{level_name}-{code}-{year}.csv\""),
+        ))
     }
 
     /// A public body's yearly report (PDF)

@@ -31,6 +31,7 @@ pub mod search;
 pub mod sites;
 pub mod transitions;
 pub mod types;
+pub mod verification;
 pub mod webhooks;
 pub mod workshop;
 
@@ -69,6 +70,7 @@ pub type Apis = (
         credentials::CredentialsApi,
         reports::WorkshopToolsApi,
         exports::ExportsApi,
+        verification::VerificationApi,
     ),
 );
 
@@ -107,6 +109,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             credentials::CredentialsApi { state: s() },
             reports::WorkshopToolsApi { state: s() },
             exports::ExportsApi { state: s() },
+            verification::VerificationApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
@@ -181,6 +184,10 @@ pub fn app(state: AppState) -> impl Endpoint {
             ("/wipe-report", reports::MAX_REPORT_BYTES + 64 * 1024),
             ("/hardware-report", reports::MAX_REPORT_BYTES + 64 * 1024),
             ("/hardware-reports", reports::MAX_REPORT_BYTES + 64 * 1024),
+            (
+                "/verification/documents",
+                crate::commands::verification::MAX_EVIDENCE_BYTES,
+            ),
         ],
         upload_prefixes: vec![
             ("/v1/verify/", documents::MAX_PDF_BYTES),

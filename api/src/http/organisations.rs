@@ -395,8 +395,12 @@ impl OrganisationsApi {
 
     /// Verify an organisation (operator)
     ///
-    /// The operator has checked the organisation's identifiers and documents. Allowed from
-    /// `pending` and `suspended`; 409 `invalid_transition` otherwise.
+    /// Defined over the verification records: the operator accepts, dated today, every item of
+    /// the checklist still pending (the ESUS accreditation until the expiry the organisation
+    /// declared), and the organisation is verified (a suspension is lifted). Items decided one
+    /// by one (`decide_verification_item`) keep their decision; a refused item that conditions
+    /// the verification answers 422 `verification_incomplete`. 409 `invalid_transition` when
+    /// already verified with nothing pending.
     #[oai(
         path = "/organisations/:id/verify",
         method = "post",
@@ -408,8 +412,9 @@ impl OrganisationsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Json<OrganisationResponse>> {
         auth.0.authorize("verify_organisation", None)?;
-        self.change_status(&auth.0, id.0, VerificationAction::Verify, None)
-            .await
+        let by = organisations::by_member(&auth.0, id.0, None);
+        let org = crate::commands::verification::verify_all(&self.state, &by, id.0).await?;
+        Ok(Json(org.into()))
     }
 
     /// Suspend an organisation (operator)

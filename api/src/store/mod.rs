@@ -14,6 +14,7 @@ pub mod lots;
 pub mod organisations;
 pub mod outbox;
 pub mod tx;
+pub mod verification;
 pub mod webhooks;
 
 use std::time::Duration;
