@@ -85,6 +85,7 @@ pub async fn prepare(
             db: db.clone(),
             settings: settings.webhooks.clone(),
         },
+        signer: state.signer.clone(),
     };
     Ok((state, worker))
 }

@@ -18,6 +18,7 @@ pub mod mail;
 pub mod ratelimit;
 pub mod search;
 pub mod security;
+pub mod signing;
 pub mod state;
 pub mod store;
 pub mod webhooks;

@@ -32,12 +32,26 @@ pub struct Worker {
     pub today: Option<chrono::NaiveDate>,
     /// Webhook delivery (its own retries, back-off and ordering).
     pub webhooks: crate::webhooks::Deliverer,
+    /// The key the daily checkpoint of the event log is signed with.
+    pub signer: Arc<crate::signing::Signer>,
 }
 
 impl Worker {
     /// Runs forever, polling every `poll`.
     pub async fn run(self, poll: Duration) {
+        let mut next_checkpoint_check = std::time::Instant::now();
         loop {
+            if std::time::Instant::now() >= next_checkpoint_check {
+                // The day's signed checkpoint of every stream head (docs/tamper-evidence.md).
+                match crate::commands::checkpoints::take_daily(&self.db, &self.signer).await {
+                    Ok(Some(c)) => {
+                        tracing::info!(checkpoint.id = %c.id, streams = c.streams, "daily checkpoint signed")
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = ?err, "daily checkpoint failed"),
+                }
+                next_checkpoint_check = std::time::Instant::now() + Duration::from_secs(60);
+            }
             if let Err(err) = crate::commands::demand::upkeep(&self.db, self.today()).await {
                 tracing::warn!(error = ?err, "reservation upkeep failed");
             }

@@ -18,6 +18,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod lot;
 pub mod organisation;
+pub mod personal;
 pub mod text;
 pub mod valuation;
 pub mod webhooks;

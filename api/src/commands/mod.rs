@@ -45,6 +45,7 @@ macro_rules! write_tx {
 pub mod accounts;
 pub mod api_keys;
 pub mod cessions;
+pub mod checkpoints;
 pub mod demand;
 pub mod documents;
 pub mod impact;
@@ -52,6 +53,7 @@ pub mod items;
 pub mod lots;
 pub mod members;
 pub mod organisations;
+pub mod personal;
 pub mod sites;
 pub mod transitions;
 pub mod webhooks;

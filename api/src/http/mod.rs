@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod api_keys;
 pub mod cessions;
+pub mod checkpoints;
 pub mod demand;
 pub mod documents;
 pub mod etag;
@@ -21,6 +22,7 @@ pub mod meta;
 pub mod organisations;
 pub mod pages;
 pub mod pagination;
+pub mod personal;
 pub mod photos;
 pub mod problem;
 pub mod search;
@@ -62,6 +64,8 @@ pub type Apis = (
         impact::ImpactApi,
         cessions::CessionsApi,
         webhooks::WebhooksApi,
+        checkpoints::CheckpointsApi,
+        personal::PersonalDataApi,
     ),
 );
 
@@ -97,6 +101,8 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             impact::ImpactApi { state: s() },
             cessions::CessionsApi { state: s() },
             webhooks::WebhooksApi { state: s() },
+            checkpoints::CheckpointsApi { state: s() },
+            personal::PersonalDataApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))

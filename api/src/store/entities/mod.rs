@@ -1,6 +1,7 @@
 //! sea-orm entities, one per table. They mirror the migrations; the migrations never import them.
 
 pub mod api_key;
+pub mod checkpoint;
 pub mod claim;
 pub mod direct_cession;
 pub mod direct_cession_item;
@@ -23,6 +24,7 @@ pub mod membership;
 pub mod organisation;
 pub mod outbox;
 pub mod partnership;
+pub mod person;
 pub mod photo;
 pub mod refurbishment_record;
 pub mod request;
