@@ -1033,6 +1033,13 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
             app.post("/v1/checkpoints", Some(&operator), json!({})),
         )
         .await;
+    // The association's admin signed out above: sign in again to invite.
+    let asso = Org {
+        token: app.login(&asso.admin_email, PASSWORD).await,
+        id: asso.id.clone(),
+        admin_email: asso.admin_email.clone(),
+        admin_id: asso.admin_id.clone(),
+    };
     let (_, erased) = app.add_member(&asso, "agent").await;
     w.op(
         "erase_user",

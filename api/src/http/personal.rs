@@ -137,6 +137,15 @@ impl ErasureResponse {
     }
 }
 
+/// `DELETE /v1/me`, declared in [`super::accounts`] beside `GET /v1/me` (one path, one
+/// `#[OpenApi]` impl).
+pub async fn erase_me(state: &AppState, auth: &BearerAuth) -> ApiResult<ErasureResponse> {
+    auth.0.authorize("erase_me", None)?;
+    let user_id = auth.0.user_id().ok_or_else(ApiError::forbidden)?;
+    let e = cmd::erase(state, auth.0.actor_ref(), user_id, ErasedBy::Themselves).await?;
+    Ok(ErasureResponse::of(user_id, e))
+}
+
 fn time(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
@@ -249,29 +258,6 @@ impl PersonalDataApi {
                 })
                 .collect(),
         }))
-    }
-
-    /// Erase my personal data
-    ///
-    /// Anonymises the signed-in user everywhere: the account (its address and name are
-    /// replaced, it can no longer sign in), its memberships and sessions end, and its name is
-    /// blanked on signatures, workshop records, handovers and queued mails. The audit log keeps
-    /// every event (they refer to people by opaque references), so every history still
-    /// verifies. Signatures on acts of a public body keep the name the law requires
-    /// (`docs/personal-data.md`). 422 `last_admin` while the user is the last admin of an
-    /// organisation.
-    #[oai(path = "/me", method = "delete", operation_id = "erase_me")]
-    async fn erase_me(&self, auth: BearerAuth) -> ApiResult<Json<ErasureResponse>> {
-        auth.0.authorize("erase_me", None)?;
-        let user_id = auth.0.user_id().ok_or_else(ApiError::forbidden)?;
-        let e = cmd::erase(
-            &self.state,
-            auth.0.actor_ref(),
-            user_id,
-            ErasedBy::Themselves,
-        )
-        .await?;
-        Ok(Json(ErasureResponse::of(user_id, e)))
     }
 
     /// Erase a user's personal data (operator)
