@@ -467,3 +467,30 @@ async fn events_hashed_by_the_first_rule_still_verify() {
     assert_eq!(v.body["reason"], "hash_mismatch", "{}", v.text);
     assert_eq!(v.body["broken_at_seq"], 1);
 }
+
+#[tokio::test]
+async fn the_daily_checkpoint_is_taken_once_a_day_and_verifies() {
+    let app = spawn_app().await;
+    let signer =
+        std::sync::Arc::new(reemploi_api::signing::Signer::from_seed(&[5u8; 32]).expect("key"));
+    let first = reemploi_api::commands::checkpoints::take_daily(&app.db, &signer)
+        .await
+        .expect("daily");
+    let first = first.expect("none was taken today");
+    assert_eq!(first.public_key, signer.public_key_hex());
+    let again = reemploi_api::commands::checkpoints::take_daily(&app.db, &signer)
+        .await
+        .expect("daily");
+    assert!(again.is_none(), "one a day");
+    let doc = app
+        .get(&format!("/v1/checkpoints/{}", first.id), None)
+        .await;
+    assert_eq!(doc.status, 200, "{}", doc.text);
+    let check = app.post("/v1/checkpoints/verify", None, doc.body).await;
+    assert_eq!(check.body["valid"], true, "{}", check.text);
+    // Signed with another key than the service's current one: authentic, but said so.
+    assert_eq!(check.body["key_is_current"], false);
+    app.get(&format!("/v1/checkpoints/{}", uuid::Uuid::now_v7()), None)
+        .await
+        .assert_problem(404, "not_found");
+}
