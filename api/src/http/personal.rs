@@ -71,7 +71,7 @@ pub struct ExportSignature {
 #[derive(Debug, Clone, Object)]
 pub struct ExportWorkshopRecord {
     /// `sanitisation` or `refurbishment`.
-    pub kind: String,
+    pub record_type: String,
     pub id: Uuid,
     pub item_id: Uuid,
     pub organisation_id: Uuid,
@@ -171,7 +171,7 @@ impl PersonalDataApi {
             .sanitisations
             .into_iter()
             .map(|r| ExportWorkshopRecord {
-                kind: "sanitisation".to_owned(),
+                record_type: "sanitisation".to_owned(),
                 id: r.id,
                 item_id: r.item_id,
                 organisation_id: r.organisation_id,
@@ -180,7 +180,7 @@ impl PersonalDataApi {
             })
             .collect();
         workshop_records.extend(x.refurbishments.into_iter().map(|r| ExportWorkshopRecord {
-            kind: "refurbishment".to_owned(),
+            record_type: "refurbishment".to_owned(),
             id: r.id,
             item_id: r.item_id,
             organisation_id: r.organisation_id,
