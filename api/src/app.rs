@@ -97,6 +97,7 @@ pub async fn prepare(
             db: db.clone(),
             settings: settings.webhooks.clone(),
         },
+        signer: state.signer.clone(),
     };
     Ok((state, worker))
 }

@@ -47,6 +47,11 @@ pub enum Command {
         #[arg(value_parser = ["lots", "catalogue"])]
         index: Option<String>,
     },
+    /// Checkpoints of the event log (docs/tamper-evidence.md).
+    Checkpoint {
+        #[command(subcommand)]
+        action: CheckpointAction,
+    },
     /// Benchmarks, writing their results to a file.
     Bench {
         #[command(subcommand)]
@@ -99,6 +104,31 @@ pub enum MigrateAction {
     },
     /// List migrations and whether they are applied.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckpointAction {
+    /// Sign every stream's head now and print the checkpoint (JSON), or write it to a file.
+    Take {
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Print the newest checkpoint (or the one with `--id`) as JSON, to keep elsewhere.
+    Export {
+        #[arg(long)]
+        id: Option<uuid::Uuid>,
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Check the database against a kept checkpoint file; exits non-zero when the history was
+    /// altered since, or the checkpoint is not authentic.
+    Verify {
+        /// The checkpoint as exported (JSON).
+        file: PathBuf,
+        /// `fr` (default) or `en`.
+        #[arg(long, default_value = "fr")]
+        lang: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +263,7 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Checkpoint { action } => checkpoint(&settings, action).await,
         Command::Admin {
             action:
                 AdminAction::CreateOperator {
@@ -290,6 +321,78 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                 done.skipped
             );
             Ok(())
+        }
+    }
+}
+
+async fn checkpoint(settings: &Settings, action: CheckpointAction) -> anyhow::Result<()> {
+    use crate::http::checkpoints::{CheckpointDocument, verification};
+    use poem_openapi::types::{ParseFromJSON, ToJSON};
+    use sea_orm::EntityTrait;
+
+    let db = crate::store::connect(settings)
+        .await
+        .context("connecting to the database")?;
+    crate::store::migrate(&db)
+        .await
+        .context("applying migrations")?;
+    let signer = std::sync::Arc::new(crate::signing::Signer::load(settings));
+    let write_out = |doc: CheckpointDocument, output: Option<PathBuf>| -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(&doc.to_json().unwrap_or_default())?;
+        match output {
+            Some(path) => std::fs::write(&path, text + "\n")
+                .with_context(|| format!("writing {}", path.display())),
+            None => {
+                println!("{text}");
+                Ok(())
+            }
+        }
+    };
+    match action {
+        CheckpointAction::Take { output } => {
+            let m = crate::commands::checkpoints::take(&db, &signer, "system".to_owned())
+                .await
+                .map_err(|e| anyhow::anyhow!("taking the checkpoint: {e:?}"))?;
+            write_out(m.into(), output)
+        }
+        CheckpointAction::Export { id, output } => {
+            let m = match id {
+                Some(id) => {
+                    crate::store::entities::checkpoint::Entity::find_by_id(id)
+                        .one(&db)
+                        .await?
+                }
+                None => crate::store::checkpoints::latest(&db).await?,
+            }
+            .context("no such checkpoint")?;
+            write_out(m.into(), output)
+        }
+        CheckpointAction::Verify { file, lang } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let value: serde_json::Value =
+                serde_json::from_str(&text).context("the file is not JSON")?;
+            let doc = CheckpointDocument::parse_from_json(Some(value))
+                .map_err(|e| anyhow::anyhow!("not a checkpoint: {}", e.into_message()))?;
+            let kept = doc.kept();
+            let check = crate::commands::checkpoints::check(&db, &signer, &kept)
+                .await
+                .map_err(|e| anyhow::anyhow!("checking: {e:?}"))?;
+            let lang = if lang == "en" {
+                crate::error::Lang::En
+            } else {
+                crate::error::Lang::Fr
+            };
+            let v = verification(&kept, &check, lang);
+            println!("{}", v.message);
+            for p in &v.problems {
+                println!("- {}", p.message);
+            }
+            if v.valid {
+                Ok(())
+            } else {
+                anyhow::bail!("{}", v.message)
+            }
         }
     }
 }

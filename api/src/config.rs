@@ -62,6 +62,10 @@ pub struct Settings {
     pub outbox_poll_ms: u64,
     /// `REEMPLOI_TODAY`: pretend today is this date (tests and demos); unset means the clock.
     pub today: Option<chrono::NaiveDate>,
+    /// `REEMPLOI_CHECKPOINT_KEY`: the service's Ed25519 signing key for checkpoints, as the hex
+    /// of its 32-byte seed (never logged). Unset: a key generated once and kept in
+    /// `$REEMPLOI_DATA_DIR/checkpoint-key`.
+    pub checkpoint_key: Option<[u8; 32]>,
     /// `REEMPLOI_IMPORT_MAX_BYTES`: largest inventory file accepted by the import.
     #[validate(range(min = 1024))]
     pub import_max_bytes: usize,
@@ -362,6 +366,18 @@ impl Settings {
                         .map_err(|e: chrono::ParseError| ConfigError {
                             var: "REEMPLOI_TODAY",
                             message: format!("expected YYYY-MM-DD: {e}"),
+                        })?,
+                ),
+            },
+            checkpoint_key: match get("REEMPLOI_CHECKPOINT_KEY").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(v) => Some(
+                    hex::decode(v.trim())
+                        .ok()
+                        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                        .ok_or_else(|| ConfigError {
+                            var: "REEMPLOI_CHECKPOINT_KEY",
+                            message: "expected 64 hexadecimal digits (an Ed25519 seed)".to_owned(),
                         })?,
                 ),
             },

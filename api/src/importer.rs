@@ -14,7 +14,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use reemploi_domain::audit::{ChainedEvent, GENESIS_HASH, canonical_json, event_hash};
+use reemploi_domain::audit::{
+    ChainedEvent, DeviceState, GENESIS_HASH, HASH_VERSION, canonical_json, event_hash,
+};
 use reemploi_domain::import::{self as imp, DuplicateTracker, HeaderMap, ImportRow, RowError};
 use reemploi_domain::lifecycle::ItemStatus;
 use reemploi_domain::workshop::{MediumSource, medium_key};
@@ -623,13 +625,23 @@ async fn write_batch(
                 let id = *am.id.as_ref();
                 let stream = item_stream(id);
                 let payload = registered_payload(opts.organisation_id, &f, am.public_code.as_ref());
+                let state = DeviceState {
+                    status: am.status.as_ref().clone(),
+                    owner_id: am.owner_id.as_ref().to_string(),
+                    custodian_id: am.custodian_id.as_ref().to_string(),
+                }
+                .to_json();
+                let org = opts.organisation_id.to_string();
                 let hash = event_hash(&ChainedEvent {
+                    version: HASH_VERSION,
                     stream: &stream,
                     seq: 1,
                     kind: "item_registered",
                     occurred_at: &occurred_at,
                     actor: &opts.actor_ref,
+                    organisation_id: Some(&org),
                     payload: &payload,
+                    state: Some(&state),
                     prev_hash: GENESIS_HASH,
                 });
                 new_events.push(event::ActiveModel {
@@ -643,6 +655,8 @@ async fn write_batch(
                     occurred_at: Set(occurred_at.clone()),
                     prev_hash: Set(GENESIS_HASH.to_owned()),
                     hash: Set(hash.clone()),
+                    hash_version: Set(HASH_VERSION),
+                    state: Set(Some(canonical_json(&state))),
                 });
                 new_heads.push(event_stream::ActiveModel { stream: Set(stream), last_seq: Set(1), last_hash: Set(hash) });
                 for medium in f.storage_media.iter().flatten() {

@@ -21,6 +21,7 @@ pub mod ratelimit;
 pub mod registers;
 pub mod search;
 pub mod security;
+pub mod signing;
 pub mod state;
 pub mod store;
 pub mod webhooks;

@@ -26,6 +26,8 @@ pub struct AppState {
     /// Document rendering (fonts loaded once).
     pub renderer: Arc<crate::documents::render::Renderer>,
     pub job_progress: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u64, u64)>>>,
+    /// The service's signing key for checkpoints of the event log.
+    pub signer: Arc<crate::signing::Signer>,
 }
 
 impl AppState {
@@ -61,6 +63,7 @@ impl AppState {
             blobs,
             search,
             renderer: Arc::new(crate::documents::render::Renderer::new()),
+            signer: Arc::new(crate::signing::Signer::load(&settings)),
             settings: Arc::new(settings),
         }
     }

@@ -34,6 +34,8 @@ pub struct Worker {
     pub webhooks: crate::webhooks::Deliverer,
     /// How long what outlived its purpose is kept (the purge).
     pub retention: crate::account_settings::AccountSettings,
+    /// The key the daily checkpoint of the event log is signed with.
+    pub signer: Arc<crate::signing::Signer>,
 }
 
 impl Worker {
@@ -41,7 +43,21 @@ impl Worker {
     pub async fn run(self, poll: Duration) {
         let purge_every = Duration::from_secs(self.retention.purge_interval_secs);
         let mut last_purge = None;
+        let mut next_checkpoint_check = std::time::Instant::now();
         loop {
+            // With a pretended date (`REEMPLOI_TODAY`: tests and demos) there is no real day
+            // to sign: checkpoints are then taken on demand only.
+            if self.today.is_none() && std::time::Instant::now() >= next_checkpoint_check {
+                // The day's signed checkpoint of every stream head (docs/tamper-evidence.md).
+                match crate::commands::checkpoints::take_daily(&self.db, &self.signer).await {
+                    Ok(Some(c)) => {
+                        tracing::info!(checkpoint.id = %c.id, streams = c.streams, "daily checkpoint signed")
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::warn!(error = ?err, "daily checkpoint failed"),
+                }
+                next_checkpoint_check = std::time::Instant::now() + Duration::from_secs(60);
+            }
             if let Err(err) = crate::commands::demand::upkeep(&self.db, self.today()).await {
                 tracing::warn!(error = ?err, "reservation upkeep failed");
             }

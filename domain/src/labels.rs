@@ -247,6 +247,17 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
         l("Clé d'API révoquée", "API key revoked"),
     ),
     ("session_opened", l("Connexion", "Signed in")),
+    (
+        "checkpoint_taken",
+        l(
+            "Point de contrôle de l'historique signé",
+            "History checkpoint signed",
+        ),
+    ),
+    (
+        "user_erased",
+        l("Données personnelles effacées", "Personal data erased"),
+    ),
     ("session_closed", l("Déconnexion", "Signed out")),
     (
         "sessions_revoked",

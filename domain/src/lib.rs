@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod lot;
 pub mod organisation;
 pub mod reports;
+pub mod personal;
 pub mod text;
 pub mod valuation;
 pub mod verification;

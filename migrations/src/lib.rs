@@ -18,6 +18,7 @@ mod m20261201_000010_ceiling;
 mod m20261201_000011_webhooks;
 mod m20261201_000012_storage_media;
 mod m20261201_000013_accounts;
+mod m20261201_000014_chain_people;
 mod m20261201_000016_workshop_reports;
 mod m20261201_000017_verification;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000011_webhooks::Migration),
             Box::new(m20261201_000012_storage_media::Migration),
             Box::new(m20261201_000013_accounts::Migration),
+            Box::new(m20261201_000014_chain_people::Migration),
             Box::new(m20261201_000016_workshop_reports::Migration),
             Box::new(m20261201_000017_verification::Migration),
         ]

@@ -15,7 +15,11 @@ use crate::helpers::{
 };
 
 /// POST operations that read: they must not append anything.
-const READS_BY_POST: &[&str] = &["verify_document_file", "print_item_labels"];
+const READS_BY_POST: &[&str] = &[
+    "verify_document_file",
+    "print_item_labels",
+    "verify_checkpoint",
+];
 
 struct Walk<'a> {
     app: &'a TestApp,
@@ -1247,6 +1251,59 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         app.post("/v1/auth/logout-everywhere", Some(&spare), json!({})),
     )
     .await;
+
+    // Checkpoints of the event log, and erasure of personal data.
+    let checkpoint = w
+        .op(
+            "take_checkpoint",
+            app.post("/v1/checkpoints", Some(&operator), json!({})),
+        )
+        .await;
+    // The association's admin signed out above: sign in again to invite.
+    let asso = Org {
+        token: app.login(&asso.admin_email, PASSWORD).await,
+        id: asso.id.clone(),
+        admin_email: asso.admin_email.clone(),
+        admin_id: asso.admin_id.clone(),
+    };
+    let (_, erased) = app.add_member(&asso, "agent").await;
+    w.op(
+        "erase_user",
+        app.delete(&format!("/v1/users/{erased}"), Some(&operator)),
+    )
+    .await;
+    let (leaving, _) = app.add_member(&asso, "agent").await;
+    w.op("erase_me", app.delete("/v1/me", Some(&leaving))).await;
+
+    // Checking a kept checkpoint reads: it appends nothing.
+    let before = w.events().await;
+    let check = app
+        .post("/v1/checkpoints/verify", None, checkpoint.body.clone())
+        .await;
+    assert_eq!(check.body["valid"], true, "{}", check.text);
+    assert_eq!(w.events().await, before, "verify_checkpoint must not write");
+
+    // After every write of the spec, every chain still verifies, heads and device states
+    // included.
+    let heads = reemploi_api::store::events::all_heads(&app.db)
+        .await
+        .expect("heads");
+    assert!(heads.len() > 10);
+    for h in heads {
+        let v = reemploi_api::store::events::verify_stream(&app.db, &h.stream)
+            .await
+            .expect("verify");
+        assert_eq!(
+            v.broken,
+            None,
+            "{}: {}",
+            h.stream,
+            v.broken
+                .as_ref()
+                .map(|b| b.message_fr())
+                .unwrap_or_default()
+        );
+    }
 
     // A verification by upload reads: it appends nothing.
     let before = w.events().await;

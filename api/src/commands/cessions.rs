@@ -296,13 +296,16 @@ pub async fn create_direct_cession(
             )
             .await?;
         }
+        // A member of staff is a person: the name stays out of the hashed payload.
+        let beneficiary =
+            crate::store::people::record(tx, None, Some(body.id), Some(&name), None).await?;
         tx.event(NewEvent {
             stream: organisation_stream(body.id),
             organisation_id: Some(body.id),
             actor: by.actor_ref.clone(),
             kind: "direct_cession_recorded",
             payload: serde_json::json!({
-                "direct_cession_id": id, "route": route, "beneficiary": name,
+                "direct_cession_id": id, "route": route, "beneficiary": beneficiary,
                 "beneficiary_organisation_id": recipient_org,
                 "item_ids": items.iter().map(|m| m.id).collect::<Vec<_>>(),
                 "handed_over_on": new.handed_over_on,

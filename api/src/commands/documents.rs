@@ -142,6 +142,15 @@ async fn record_signature(
         }
     })?;
     let signed = documents::refresh_signed(tx, d).await.map_err(doc_error)?;
+    // The name stays out of the hashed payload: the event refers to a person record.
+    let signer = crate::store::people::record(
+        tx,
+        crate::store::people::user_of_actor(&by.actor_ref),
+        Some(by.organisation_id),
+        Some(&signature.signer_name),
+        None,
+    )
+    .await?;
     tx.event(NewEvent {
         stream: document_stream(d.series_id),
         organisation_id: Some(by.organisation_id),
@@ -150,7 +159,7 @@ async fn record_signature(
         payload: serde_json::json!({
             "document_id": d.id, "series_id": d.series_id, "edition": edition,
             "organisation_id": by.organisation_id, "method": method.as_str(),
-            "signer_name": signature.signer_name, "signer_role": signature.signer_role,
+            "signer": signer, "signer_role": signature.signer_role,
             "scan_sha256": if method == Method::PaperScan { d.scan_sha256.clone() } else { None },
             "signed": signed,
         }),

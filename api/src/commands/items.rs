@@ -204,6 +204,14 @@ pub async fn confirm_valuation(
             .filter(item::Column::Id.eq(current.id))
             .exec(tx)
             .await?;
+        let confirmed_by = crate::store::people::record(
+            tx,
+            None,
+            Some(by.organisation_id),
+            Some(confirmed_by),
+            None,
+        )
+        .await?;
         tx.event(NewEvent {
             stream: item_stream(current.id),
             organisation_id: Some(by.organisation_id),
@@ -251,6 +259,14 @@ pub async fn override_ceiling(
             .filter(item::Column::Id.eq(current.id))
             .exec(tx)
             .await?;
+        let granted_by = crate::store::people::record(
+            tx,
+            None,
+            Some(by.organisation_id),
+            Some(granted_by),
+            None,
+        )
+        .await?;
         tx.event(NewEvent {
             stream: item_stream(current.id),
             organisation_id: None,

@@ -173,12 +173,15 @@ pub async fn create_invitation(
             contact: Contact::of(&organisation),
         });
         outbox::enqueue(tx, Topic::Mail, &mail).await?;
+        // The address stays out of the hashed payload: the event refers to a person record.
+        let invitee =
+            store::people::record(tx, None, Some(org), None, Some(email.as_str())).await?;
         org_event(
             tx,
             org,
             by.actor_ref.clone(),
             "invitation_created",
-            serde_json::json!({ "invitation_id": id, "email": email.as_str(), "role": role.as_str() }),
+            serde_json::json!({ "invitation_id": id, "invitee": invitee, "role": role.as_str() }),
         )
         .await?;
         find_invitation(tx, org, id).await

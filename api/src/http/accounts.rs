@@ -246,6 +246,21 @@ impl AccountsApi {
         )
         .await?;
         Ok(Json(me(&self.state, &auth.0.principal).await?))
+    /// Erase my personal data
+    ///
+    /// Anonymises the signed-in user everywhere: the account (its address and name are
+    /// replaced, it can no longer sign in), its memberships and sessions end, and its name is
+    /// blanked on signatures, workshop records, handovers and queued mails. The audit log keeps
+    /// every event (they refer to people by opaque references), so every history still
+    /// verifies. Signatures on acts of a public body keep the name the law requires
+    /// (`docs/personal-data.md`). 422 `last_admin` while the user is the last admin of an
+    /// organisation.
+    #[oai(path = "/me", method = "delete", operation_id = "erase_me")]
+    async fn erase_me(
+        &self,
+        auth: BearerAuth,
+    ) -> ApiResult<Json<super::personal::ErasureResponse>> {
+        Ok(Json(super::personal::erase_me(&self.state, &auth).await?))
     }
 
     /// Accept an invitation

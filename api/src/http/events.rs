@@ -3,16 +3,15 @@
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use reemploi_domain::audit::ChainBreak;
 use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::pagination::PageRequest;
 use super::types::ApiTags;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Lang};
 use crate::state::AppState;
 use crate::store::entities::event;
-use crate::store::events::{organisation_stream, verify_stream};
+use crate::store::events::verify_organisation_log;
 use crate::store::organisations::find_organisation;
 use crate::store::webhooks::{FeedFilter, PublicEvent, feed_select};
 use reemploi_domain::Invalid;
@@ -63,34 +62,45 @@ pub struct EventPage {
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ChainVerification {
+    /// The chain verified, or, when the break is in another chain holding one of the
+    /// organisation's events, that chain.
     pub stream: String,
-    /// Whether every event's hash matches its content and predecessor.
+    /// Whether every event's hash matches its content and predecessor, the last one is the
+    /// head the service recorded, and (for a device) its current row matches its last event.
     pub valid: bool,
     /// Number of events checked.
     pub events: u64,
     /// Sequence number of the first event where the chain breaks.
     pub broken_at_seq: Option<i64>,
-    /// Why it breaks: `gap`, `prev_hash_mismatch` or `hash_mismatch`.
+    /// Why it breaks: `gap`, `prev_hash_mismatch`, `hash_mismatch`, `truncated`, `beyond_head`,
+    /// `head_mismatch`, `missing_head`, `state_mismatch` or `unknown_hash_version`.
     pub reason: Option<String>,
+    /// The same, as a sentence a person reads (French by default, English with
+    /// `Accept-Language: en`).
+    pub message: Option<String>,
 }
 
 impl ChainVerification {
     /// The answer for a recomputed stream.
-    pub fn from_verification(stream: String, v: crate::store::events::Verification) -> Self {
-        let (broken_at_seq, reason) = match v.broken {
-            None => (None, None),
-            Some(ChainBreak::Gap { seq, .. }) => (Some(seq), Some("gap".to_owned())),
-            Some(ChainBreak::PrevHashMismatch { seq }) => {
-                (Some(seq), Some("prev_hash_mismatch".to_owned()))
-            }
-            Some(ChainBreak::HashMismatch { seq }) => (Some(seq), Some("hash_mismatch".to_owned())),
+    pub fn from_verification(v: crate::store::events::Verification, lang: Lang) -> Self {
+        let (broken_at_seq, reason, message) = match &v.broken {
+            None => (None, None, None),
+            Some(b) => (
+                b.seq(),
+                Some(b.code().to_owned()),
+                Some(match lang {
+                    Lang::Fr => b.message_fr(),
+                    Lang::En => b.message_en(),
+                }),
+            ),
         };
         Self {
-            stream,
-            valid: broken_at_seq.is_none(),
+            stream: v.stream,
+            valid: v.broken.is_none(),
             events: v.events as u64,
             broken_at_seq,
             reason,
+            message,
         }
     }
 }
@@ -207,8 +217,10 @@ impl EventsApi {
 
     /// Verify an organisation's event chain
     ///
-    /// Recomputes every hash of the organisation's chain and says whether it holds, or where an
-    /// edited, removed or inserted event breaks it.
+    /// Recomputes every hash of the organisation's chain, compares its end with the head the
+    /// service recorded, and checks every event listed in the organisation's log that lives in
+    /// another chain; says whether it holds, or where an edited, removed, inserted or moved event
+    /// breaks it, with a sentence a person reads.
     #[oai(
         path = "/organisations/:id/events/verify",
         method = "get",
@@ -216,13 +228,14 @@ impl EventsApi {
     )]
     async fn verify_organisation_events(
         &self,
+        req: &poem::Request,
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> ApiResult<Json<ChainVerification>> {
         auth.0.authorize("verify_organisation_events", Some(id.0))?;
         find_organisation(&self.state.db, id.0).await?;
-        let stream = organisation_stream(id.0);
-        let v = verify_stream(&self.state.db, &stream).await?;
-        Ok(Json(ChainVerification::from_verification(stream, v)))
+        let v = verify_organisation_log(&self.state.db, id.0).await?;
+        let lang = Lang::from_accept_language(req.header("accept-language"));
+        Ok(Json(ChainVerification::from_verification(v, lang)))
     }
 }

@@ -415,8 +415,11 @@ pub struct PublicItem {
     pub status_label: String,
     pub grade: Option<String>,
     pub history: Vec<PublicStep>,
-    /// Whether the hash chain of its history verifies.
+    /// Whether the hash chain of its history verifies, ends at the head the service recorded,
+    /// and the device's current status, owner and custodian are what its last event attests.
     pub history_verified: bool,
+    /// When it does not: why, as a sentence a person reads.
+    pub history_problem: Option<String>,
 }
 
 /// One transition of the life-cycle table.
@@ -482,7 +485,11 @@ impl PublicItem {
                 to_organisation,
             });
         }
-        let verified = verify_stream(db, &stream).await?.broken.is_none();
+        let broken = verify_stream(db, &stream).await?.broken;
+        let history_problem = broken.as_ref().map(|b| match lang {
+            Lang::Fr => b.message_fr(),
+            Lang::En => b.message_en(),
+        });
         let category = DomCategory::parse(&m.category).unwrap_or(DomCategory::Other);
         let status = DomStatus::parse(&m.status).unwrap_or(DomStatus::Inventoried);
         Ok(PublicItem {
@@ -497,7 +504,8 @@ impl PublicItem {
             status_label: pick(reemploi_domain::labels::status(status), lang),
             grade: m.grade,
             history,
-            history_verified: verified,
+            history_verified: broken.is_none(),
+            history_problem,
         })
     }
 }
@@ -751,7 +759,9 @@ impl ItemsApi {
 
     /// Verify a device's history
     ///
-    /// Recomputes the hash chain of the device's events and says where it breaks, if it does.
+    /// Recomputes the hash chain of the device's events, compares its end with the head the
+    /// service recorded and the device's current status, owner and custodian with what its last
+    /// event attests; says where it breaks, if it does, with a sentence a person reads.
     #[oai(
         path = "/items/:id/events/verify",
         method = "get",
@@ -759,6 +769,7 @@ impl ItemsApi {
     )]
     async fn verify_item_events(
         &self,
+        req: &poem::Request,
         auth: BearerAuth,
         id: Path<Uuid>,
     ) -> ApiResult<Json<ChainVerification>> {
@@ -767,7 +778,8 @@ impl ItemsApi {
             .authorize_related("verify_item_events", &related_orgs(&m))?;
         let stream = item_stream(m.id);
         let v = verify_stream(&self.state.db, &stream).await?;
-        Ok(Json(ChainVerification::from_verification(stream, v)))
+        let lang = Lang::from_accept_language(req.header("accept-language"));
+        Ok(Json(ChainVerification::from_verification(v, lang)))
     }
 
     /// Public history of a device

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod cessions;
 pub mod credentials;
+pub mod checkpoints;
 pub mod demand;
 pub mod documents;
 pub mod etag;
@@ -24,6 +25,7 @@ pub mod meta;
 pub mod organisations;
 pub mod pages;
 pub mod pagination;
+pub mod personal;
 pub mod photos;
 pub mod problem;
 pub mod reports;
@@ -71,6 +73,8 @@ pub type Apis = (
         reports::WorkshopToolsApi,
         exports::ExportsApi,
         verification::VerificationApi,
+        checkpoints::CheckpointsApi,
+        personal::PersonalDataApi,
     ),
 );
 
@@ -110,6 +114,8 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             reports::WorkshopToolsApi { state: s() },
             exports::ExportsApi { state: s() },
             verification::VerificationApi { state: s() },
+            checkpoints::CheckpointsApi { state: s() },
+            personal::PersonalDataApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))

@@ -1,6 +1,7 @@
 //! Persistence: connecting to SQLite or PostgreSQL, migrations, write transactions, and the
 //! event log and outbox that every write appends to.
 
+pub mod checkpoints;
 pub mod demand;
 pub mod documents;
 pub mod entities;
@@ -13,6 +14,7 @@ pub mod items;
 pub mod lots;
 pub mod organisations;
 pub mod outbox;
+pub mod people;
 pub mod tx;
 pub mod verification;
 pub mod webhooks;

@@ -24,6 +24,8 @@ pub const MAX_ATTEMPTS: u32 = 6;
 pub struct Tx {
     txn: DatabaseTransaction,
     events: AtomicU32,
+    /// Device streams appended to, sealed with the device's final state at commit.
+    devices: std::sync::Mutex<Vec<String>>,
 }
 
 impl Tx {
@@ -32,11 +34,19 @@ impl Tx {
         Ok(Tx {
             txn: super::begin_raw(db).await?,
             events: AtomicU32::new(0),
+            devices: std::sync::Mutex::new(Vec::new()),
         })
     }
 
     /// Appends a hash-chained event to its stream in this transaction.
     pub async fn event(&self, new: NewEvent) -> Result<event::Model, DbErr> {
+        if events::item_of_stream(&new.stream).is_some() {
+            if let Ok(mut devices) = self.devices.lock() {
+                if !devices.contains(&new.stream) {
+                    devices.push(new.stream.clone());
+                }
+            }
+        }
         let appended = events::append_in(&self.txn, new).await?;
         self.events.fetch_add(1, Ordering::Relaxed);
         Ok(appended)
@@ -54,6 +64,14 @@ impl Tx {
             tracing::error!("a write transaction appended no event; rolled back");
             self.txn.rollback().await?;
             return Err(ApiError::new(ErrorCode::Internal));
+        }
+        let devices = self
+            .devices
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        for stream in devices {
+            events::seal_device_stream(&self.txn, &stream).await?;
         }
         self.txn.commit().await?;
         Ok(())

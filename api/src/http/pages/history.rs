@@ -35,6 +35,9 @@ fn page(item: &PublicItem, lang: Lang, path: &str, url: &str) -> Markup {
                 p { strong { (t(lang, "Historique non vérifié : ", "History not verified: ")) }
                     (t(lang, "la chaîne d'empreintes de cet historique est rompue ; il a pu être altéré.",
                              "the fingerprint chain of this history is broken; it may have been altered.")) }
+                @if let Some(problem) = &item.history_problem {
+                    p { (problem) }
+                }
             }
         }
         dl {

@@ -16,6 +16,11 @@ pub struct Model {
     pub occurred_at: String,
     pub prev_hash: String,
     pub hash: String,
+    /// Which rule hashed it (`reemploi_domain::audit`): 1 before migration 14, 2 after.
+    pub hash_version: i32,
+    /// For device streams: the state (status, owner, custodian) the event left the device in,
+    /// as canonical JSON; hashed from version 2.
+    pub state: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -2,6 +2,7 @@
 
 pub mod account_token;
 pub mod api_key;
+pub mod checkpoint;
 pub mod claim;
 pub mod direct_cession;
 pub mod direct_cession_item;
@@ -24,6 +25,7 @@ pub mod membership;
 pub mod organisation;
 pub mod outbox;
 pub mod partnership;
+pub mod person;
 pub mod photo;
 pub mod refurbishment_record;
 pub mod register_entry;
