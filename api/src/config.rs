@@ -93,6 +93,8 @@ pub struct Settings {
     pub reservation_days: u32,
     /// Webhook delivery: retries, back-off, auto-disable, the SSRF allow-list.
     pub webhooks: WebhookSettings,
+    /// OpenID Connect providers (`REEMPLOI_OIDC_*`).
+    pub oidc: crate::oidc::OidcSettings,
 }
 
 /// How webhooks are delivered (`REEMPLOI_WEBHOOK_*`).
@@ -342,7 +344,6 @@ impl Settings {
             addr,
             data_dir,
             database_url,
-            public_url,
             log_format,
             db_max_connections: parse_var(get, "REEMPLOI_DB_MAX_CONNECTIONS", 10)?,
             session_ttl_hours: parse_var(get, "REEMPLOI_SESSION_TTL_HOURS", 720)?,
@@ -397,6 +398,8 @@ impl Settings {
             outbox_max_backoff_secs: parse_var(get, "REEMPLOI_OUTBOX_MAX_BACKOFF_SECS", 300)?,
             reservation_days: parse_var(get, "REEMPLOI_RESERVATION_DAYS", 7)?,
             webhooks: webhook_settings(get)?,
+            oidc: crate::oidc::settings_from(get, &public_url)?,
+            public_url,
         };
         settings.validate().map_err(|errors| {
             let (field, detail) = errors

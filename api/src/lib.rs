@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod importer;
 pub mod mail;
+pub mod oidc;
 pub mod ratelimit;
 pub mod search;
 pub mod security;

@@ -25,6 +25,8 @@ pub struct AppState {
     /// Document rendering (fonts loaded once).
     pub renderer: Arc<crate::documents::render::Renderer>,
     pub job_progress: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u64, u64)>>>,
+    /// OpenID Connect providers and their cached discovery documents.
+    pub oidc: crate::oidc::Oidc,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             blobs,
             search,
             renderer: Arc::new(crate::documents::render::Renderer::new()),
+            oidc: crate::oidc::Oidc::new(&settings.oidc),
             settings: Arc::new(settings),
         }
     }

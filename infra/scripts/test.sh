@@ -32,7 +32,9 @@ export REEMPLOI_TEST_STANDARDWEBHOOKS_PYTHON="$venv/bin/python"
 
 echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
 eval "$(infra/scripts/s3.sh)"
-trap 'kill "$S3_SERVER_PID" 2>/dev/null || true' EXIT
+echo "== starting an OpenID provider (oidc-provider, infra/oidc) for the OIDC sign-in tests"
+eval "$(infra/scripts/oidc.sh)"
+trap 'kill "$S3_SERVER_PID" "$OIDC_PROVIDER_PID" 2>/dev/null || true' EXIT
 
 if [ -n "${MEILI_URL:-}" ]; then
   echo "== Meilisearch adapter tests run against $MEILI_URL"

@@ -17,6 +17,7 @@ mod m20261201_000009_signatures;
 mod m20261201_000010_ceiling;
 mod m20261201_000011_webhooks;
 mod m20261201_000012_storage_media;
+mod m20261201_000018_oidc;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_ceiling::Migration),
             Box::new(m20261201_000011_webhooks::Migration),
             Box::new(m20261201_000012_storage_media::Migration),
+            Box::new(m20261201_000018_oidc::Migration),
         ]
     }
 }

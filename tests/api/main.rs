@@ -15,6 +15,7 @@ mod imports;
 mod isolation;
 mod items;
 mod limits;
+mod oidc;
 mod lots;
 mod openapi;
 mod organisations;

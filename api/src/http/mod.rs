@@ -18,6 +18,7 @@ pub mod limits;
 pub mod lots;
 pub mod members;
 pub mod meta;
+pub mod oidc;
 pub mod organisations;
 pub mod pages;
 pub mod pagination;
@@ -62,6 +63,7 @@ pub type Apis = (
         impact::ImpactApi,
         cessions::CessionsApi,
         webhooks::WebhooksApi,
+        oidc::OidcApi,
     ),
 );
 
@@ -97,6 +99,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             impact::ImpactApi { state: s() },
             cessions::CessionsApi { state: s() },
             webhooks::WebhooksApi { state: s() },
+            oidc::OidcApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))

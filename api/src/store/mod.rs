@@ -10,6 +10,7 @@ pub mod events;
 pub mod impact;
 pub mod items;
 pub mod lots;
+pub mod oidc;
 pub mod organisations;
 pub mod outbox;
 pub mod tx;
