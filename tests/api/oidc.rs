@@ -324,11 +324,12 @@ async fn an_agent_signs_in_with_proconnect_uses_the_session_and_signs_out_of_bot
         param(end, "post_logout_redirect_uri").as_deref(),
         Some("http://reemploi.test/")
     );
-    // The provider accepts that logout request (it checks the hint and the redirect URI).
+    // The provider accepts that logout request (it checks the hint and the redirect URI) and
+    // goes on to its confirmation.
     let page = Browser::new().http.get(end).send().await.expect("logout");
     assert_eq!(page.status(), 200);
     let text = page.text().await.unwrap_or_default();
-    assert!(text.contains("op.logoutForm"), "{text}");
+    assert!(text.contains("/main/session/end/confirm"), "{text}");
     app.get("/v1/me", Some(&token))
         .await
         .assert_problem(401, "unauthenticated");

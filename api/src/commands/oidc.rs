@@ -11,7 +11,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::accounts::{self, OpenedSession, open_session_in, user_stream};
-use super::{By, write};
+use super::By;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::oidc::{Asserted, Oidc};
 use crate::security;
@@ -77,8 +77,7 @@ pub async fn start(
         expires_at: Set(expires_at),
         used_at: Set(None),
     };
-    let provider = provider.to_owned();
-    write(&cx.db, async move |tx| {
+    write_tx!(&cx.db, |tx| {
         oidc_flow::Entity::insert(row.clone())
             .exec_without_returning(tx)
             .await?;
@@ -94,8 +93,7 @@ pub async fn start(
         })
         .await?;
         Ok(())
-    })
-    .await?;
+    })?;
     Ok(Started {
         flow_id: id,
         authorization_url,
@@ -138,13 +136,12 @@ pub struct SignedIn {
 /// Consumes the flow named by `state` (single use, not expired, of this provider).
 async fn consume(cx: &AppState, provider: &str, state: &str) -> ApiResult<oidc_flow::Model> {
     let state_hash = security::token_hash(state);
-    let provider = provider.to_owned();
-    write(&cx.db, async move |tx| {
+    write_tx!(&cx.db, |tx| {
         let now = store::now();
         let consumed = oidc_flow::Entity::update_many()
             .col_expr(oidc_flow::Column::UsedAt, Expr::value(Some(now)))
             .filter(oidc_flow::Column::StateHash.eq(state_hash.clone()))
-            .filter(oidc_flow::Column::Provider.eq(provider.clone()))
+            .filter(oidc_flow::Column::Provider.eq(provider))
             .filter(oidc_flow::Column::UsedAt.is_null())
             .filter(oidc_flow::Column::ExpiresAt.gt(now))
             .exec(tx)
@@ -167,14 +164,13 @@ async fn consume(cx: &AppState, provider: &str, state: &str) -> ApiResult<oidc_f
         .await?;
         Ok(flow)
     })
-    .await
 }
 
 /// Records why a consumed flow opened no session, then answers that refusal.
 async fn refuse(cx: &AppState, flow: &oidc_flow::Model, e: ApiError) -> ApiError {
     tracing::info!(oidc.provider = %flow.provider, code = e.code.code(), "OIDC sign-in refused");
-    let (id, provider, code) = (flow.id, flow.provider.clone(), e.code.code());
-    let recorded = write(&cx.db, async move |tx| {
+    let (id, provider, code) = (flow.id, flow.provider.as_str(), e.code.code());
+    let recorded: ApiResult<()> = write_tx!(&cx.db, |tx| {
         tx.event(NewEvent {
             stream: flow_stream(id),
             organisation_id: None,
@@ -184,8 +180,7 @@ async fn refuse(cx: &AppState, flow: &oidc_flow::Model, e: ApiError) -> ApiError
         })
         .await?;
         Ok(())
-    })
-    .await;
+    });
     if let Err(err) = recorded {
         tracing::error!(error = %err, "OIDC refusal not recorded");
     }
