@@ -72,7 +72,9 @@ mod tests {
     #[test]
     fn formula_cells_are_neutralised_and_newlines_quoted() {
         let mut c = CsvOut::new(b';', &["nom", "n"]);
-        c.text("=HYPERLINK(\"http://evil.example\",\"Mairie\")").num(-3).end_row();
+        c.text("=HYPERLINK(\"http://evil.example\",\"Mairie\")")
+            .num(-3)
+            .end_row();
         c.text("Mairie\nde Test").num(2).end_row();
         c.text("@SUM(A1)").text("+1").end_row();
         let out = c.finish();
@@ -83,7 +85,10 @@ mod tests {
             .records()
             .map(|x| x.unwrap().iter().map(str::to_owned).collect())
             .collect();
-        assert_eq!(rows[0][0], "'=HYPERLINK(\"http://evil.example\",\"Mairie\")");
+        assert_eq!(
+            rows[0][0],
+            "'=HYPERLINK(\"http://evil.example\",\"Mairie\")"
+        );
         assert_eq!(rows[0][1], "-3");
         assert_eq!(rows[1][0], "Mairie\nde Test");
         assert_eq!(rows[2], vec!["'@SUM(A1)", "'+1"]);

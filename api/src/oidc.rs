@@ -17,8 +17,8 @@ use openidconnect::{
     AccessToken, AdditionalClaims, AuthenticationContextClass, AuthorizationCode,
     ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IdToken, IdTokenVerifier,
     IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    ProviderMetadataWithLogout, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, TokenResponse,
+    ProviderMetadataWithLogout, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
+    TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -345,10 +345,7 @@ impl Oidc {
                 .await
                 .map_err(|e| unavailable(name, e))?;
             tracing::info!(oidc.provider = name, "OIDC key set refetched");
-            let d = Discovered {
-                jwks,
-                ..d.clone()
-            };
+            let d = Discovered { jwks, ..d.clone() };
             *cache = Some(d.clone());
             return Ok(d);
         }
@@ -620,7 +617,10 @@ mod tests {
             ),
             ("REEMPLOI_OIDC_PROCONNECT_LABEL", "ProConnect"),
             ("REEMPLOI_OIDC_PROCONNECT_ACR_VALUES", "eidas1"),
-            ("REEMPLOI_OIDC_KEYCLOAK_ISSUER", "https://sso.example.org/realms/x"),
+            (
+                "REEMPLOI_OIDC_KEYCLOAK_ISSUER",
+                "https://sso.example.org/realms/x",
+            ),
             ("REEMPLOI_OIDC_KEYCLOAK_CLIENT_ID", "reemploi"),
             ("REEMPLOI_OIDC_KEYCLOAK_CLIENT_SECRET", "s"),
         ])
@@ -637,7 +637,10 @@ mod tests {
         );
         assert!(!format!("{pc:?}").contains("très secret"));
         let kc = &s.providers[1];
-        assert_eq!((kc.name.as_str(), kc.label.as_str()), ("keycloak", "keycloak"));
+        assert_eq!(
+            (kc.name.as_str(), kc.label.as_str()),
+            ("keycloak", "keycloak")
+        );
         assert_eq!(kc.scopes, ["email"]);
         assert_eq!(kc.post_logout_redirect_uri, "https://reemploi.example.org/");
     }

@@ -45,14 +45,13 @@ async fn oidc_app(url: &str) -> TestApp {
         ("REEMPLOI_PUBLIC_URL".into(), PUBLIC_URL.into()),
         (
             "REEMPLOI_OIDC_PROVIDERS".into(),
-            entries
-                .iter()
-                .map(|e| e.0)
-                .collect::<Vec<_>>()
-                .join(","),
+            entries.iter().map(|e| e.0).collect::<Vec<_>>().join(","),
         ),
         ("REEMPLOI_OIDC_PROCONNECT_LABEL".into(), "ProConnect".into()),
-        ("REEMPLOI_OIDC_PROCONNECT_ACR_VALUES".into(), "eidas1".into()),
+        (
+            "REEMPLOI_OIDC_PROCONNECT_ACR_VALUES".into(),
+            "eidas1".into(),
+        ),
     ];
     for (name, issuer, client) in entries {
         let p = format!("REEMPLOI_OIDC_{}_", name.to_uppercase());
@@ -64,10 +63,7 @@ async fn oidc_app(url: &str) -> TestApp {
             "openid email given_name usual_name siret".into(),
         ));
     }
-    let refs: Vec<(&str, &str)> = vars
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     spawn_app_with(&refs).await
 }
 
@@ -134,7 +130,11 @@ impl Browser {
                 .http
                 .post(&url)
                 .header("cookie", self.cookie_header())
-                .form(&[("prompt", "login"), ("login", login), ("password", password)])
+                .form(&[
+                    ("prompt", "login"),
+                    ("login", login),
+                    ("password", password),
+                ])
                 .send()
                 .await
                 .expect("login posted");
@@ -243,7 +243,10 @@ async fn register_town(app: &TestApp, email: &str, siret: Option<&str>) -> (Stri
     }
     let r = app.post("/v1/organisations", None, body).await;
     assert_eq!(r.status, 201, "registration: {}", r.text);
-    let id = r.body["organisation"]["id"].as_str().expect("id").to_owned();
+    let id = r.body["organisation"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     (id, app.login(email, PASSWORD).await)
 }
 
@@ -264,9 +267,18 @@ async fn an_agent_signs_in_with_proconnect_uses_the_session_and_signs_out_of_bot
     );
 
     let to_provider = start(&app, "proconnect", "").await;
-    assert!(to_provider.starts_with(&format!("{url}/main/auth?")), "{to_provider}");
-    assert_eq!(param(&to_provider, "code_challenge_method").as_deref(), Some("S256"));
-    assert_eq!(param(&to_provider, "client_id").as_deref(), Some("reemploi"));
+    assert!(
+        to_provider.starts_with(&format!("{url}/main/auth?")),
+        "{to_provider}"
+    );
+    assert_eq!(
+        param(&to_provider, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert_eq!(
+        param(&to_provider, "client_id").as_deref(),
+        Some("reemploi")
+    );
     assert_eq!(param(&to_provider, "acr_values").as_deref(), Some("eidas1"));
     assert_eq!(
         param(&to_provider, "redirect_uri").as_deref(),
@@ -311,13 +323,23 @@ async fn an_agent_signs_in_with_proconnect_uses_the_session_and_signs_out_of_bot
     let again = sign_in_agent(&app, "proconnect").await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body["linked_by"], "identity");
-    assert_eq!(again.body["user"]["user_id"], signed.body["user"]["user_id"]);
+    assert_eq!(
+        again.body["user"]["user_id"],
+        signed.body["user"]["user_id"]
+    );
     assert_eq!(app.count("users").await, 1);
 
-    let out = app.post("/v1/auth/oidc/logout", Some(&token), json!({})).await;
+    let out = app
+        .post("/v1/auth/oidc/logout", Some(&token), json!({}))
+        .await;
     assert_eq!(out.status, 200, "{}", out.text);
-    let end = out.body["end_session_url"].as_str().expect("end session url");
-    assert!(end.starts_with(&format!("{url}/main/session/end?")), "{end}");
+    let end = out.body["end_session_url"]
+        .as_str()
+        .expect("end session url");
+    assert!(
+        end.starts_with(&format!("{url}/main/session/end?")),
+        "{end}"
+    );
     let hint = param(end, "id_token_hint").expect("id_token_hint");
     assert_eq!(hint.split('.').count(), 3, "a JWT: {hint}");
     assert_eq!(
@@ -350,8 +372,14 @@ async fn a_verified_email_links_the_existing_account_and_the_siret_only_proposes
     assert_eq!(signed.status, 200, "{}", signed.text);
     assert_eq!(signed.body["linked_by"], "verified_email");
     assert_eq!(app.count("users").await, users);
-    assert_eq!(signed.body["user"]["memberships"][0]["organisation_id"], town);
-    assert_eq!(signed.body["proposed_organisation"]["organisation_id"], town);
+    assert_eq!(
+        signed.body["user"]["memberships"][0]["organisation_id"],
+        town
+    );
+    assert_eq!(
+        signed.body["proposed_organisation"]["organisation_id"],
+        town
+    );
     assert_eq!(signed.body["proposed_organisation"]["already_member"], true);
     // The password still works for that account.
     app.login(AGENT_EMAIL, PASSWORD).await;
@@ -363,15 +391,27 @@ async fn the_siret_claim_proposes_an_organisation_but_grants_no_membership() {
         return;
     };
     let app = oidc_app(&url).await;
-    let (town, admin) =
-        register_town(&app, &crate::helpers::unique_email("maire"), Some(AGENT_SIRET)).await;
+    let (town, admin) = register_town(
+        &app,
+        &crate::helpers::unique_email("maire"),
+        Some(AGENT_SIRET),
+    )
+    .await;
     let signed = sign_in_agent(&app, "proconnect").await;
     assert_eq!(signed.status, 200, "{}", signed.text);
-    assert_eq!(signed.body["proposed_organisation"]["organisation_id"], town);
-    assert_eq!(signed.body["proposed_organisation"]["already_member"], false);
+    assert_eq!(
+        signed.body["proposed_organisation"]["organisation_id"],
+        town
+    );
+    assert_eq!(
+        signed.body["proposed_organisation"]["already_member"],
+        false
+    );
     assert_eq!(signed.body["user"]["memberships"], json!([]));
     let token = signed.body["token"].as_str().expect("token");
-    let read = app.get(&format!("/v1/organisations/{town}"), Some(token)).await;
+    let read = app
+        .get(&format!("/v1/organisations/{town}"), Some(token))
+        .await;
     read.assert_problem(404, "not_found");
     // The organisation's admin still decides: an invitation, accepted through the provider.
     let invite = app
@@ -404,7 +444,11 @@ async fn an_unverified_email_is_refused_against_an_existing_account_and_opens_no
     let sessions = app.count("sessions").await;
     let refused = sign_in(&app, "proconnect", "partenaire", "mot-de-passe-partenaire").await;
     refused.assert_problem(403, "oidc_email_unverified");
-    assert!(refused.body["detail"].as_str().is_some_and(|d| d.contains("email_verified")));
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("email_verified"))
+    );
     assert_eq!(app.count("sessions").await, sessions);
     assert_eq!(app.count("oidc_identities").await, 0);
     assert_eq!(app.count("oidc_sessions").await, 0);
@@ -478,7 +522,10 @@ async fn a_wrong_state_a_replayed_callback_and_a_replayed_code_are_refused() {
         .await;
     forged.assert_problem(401, "oidc_state_invalid");
     let missing = app
-        .get(&format!("/v1/auth/oidc/proconnect/callback?code={code}"), None)
+        .get(
+            &format!("/v1/auth/oidc/proconnect/callback?code={code}"),
+            None,
+        )
         .await;
     missing.assert_problem(401, "oidc_state_invalid");
     // The state of one provider does not finish another's flow.
@@ -534,7 +581,11 @@ async fn tampered_unsigned_and_expired_id_tokens_are_refused_without_session() {
     ] {
         let r = sign_in_agent(&app, provider).await;
         r.assert_problem(status, code);
-        assert!(r.body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{}", r.text);
+        assert!(
+            r.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{}",
+            r.text
+        );
     }
     assert_eq!(app.count("sessions").await, 0);
     assert_eq!(app.count("oidc_identities").await, 0);
@@ -673,8 +724,6 @@ async fn an_organisation_requiring_oidc_is_not_acted_for_from_a_password_session
         .await;
     assert_eq!(lifted.status, 200, "{}", lifted.text);
     app.login(AGENT_EMAIL, PASSWORD).await;
-    let events = app
-        .count("events WHERE kind = 'oidc_policy_set'")
-        .await;
+    let events = app.count("events WHERE kind = 'oidc_policy_set'").await;
     assert_eq!(events, 2);
 }

@@ -10,8 +10,8 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use super::accounts::{self, OpenedSession, open_session_in, user_stream};
 use super::By;
+use super::accounts::{self, OpenedSession, open_session_in, user_stream};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::oidc::{Asserted, Oidc};
 use crate::security;
@@ -38,11 +38,7 @@ pub struct Started {
 /// Starts a sign-in with `provider`, optionally accepting the invitation `invitation` (its
 /// token) at the end. The provider's discovery happens first: when it is unreachable, nothing
 /// is written (503 `oidc_provider_unavailable`).
-pub async fn start(
-    cx: &AppState,
-    provider: &str,
-    invitation: Option<&str>,
-) -> ApiResult<Started> {
+pub async fn start(cx: &AppState, provider: &str, invitation: Option<&str>) -> ApiResult<Started> {
     cx.oidc.settings(provider)?;
     let now = store::now();
     let invitation_id = match invitation.map(str::trim).filter(|t| !t.is_empty()) {

@@ -217,13 +217,15 @@ impl OidcApi {
     /// Revokes the session token used for this call, like `POST /v1/auth/logout`, and answers
     /// the provider's logout URL when a provider opened the session: send the browser there to
     /// end the provider's session too.
-    #[oai(path = "/auth/oidc/logout", method = "post", operation_id = "logout_oidc")]
+    #[oai(
+        path = "/auth/oidc/logout",
+        method = "post",
+        operation_id = "logout_oidc"
+    )]
     async fn logout_oidc(&self, auth: BearerAuth) -> ApiResult<Json<OidcLogoutResponse>> {
         auth.0.authorize("logout_oidc", None)?;
         let end_session_url = match auth.0.principal {
-            Principal::User { id, session_id } => {
-                oidc::logout(&self.state, id, session_id).await?
-            }
+            Principal::User { id, session_id } => oidc::logout(&self.state, id, session_id).await?,
             Principal::ApiKey { .. } => None,
         };
         Ok(Json(OidcLogoutResponse { end_session_url }))
@@ -237,7 +239,11 @@ impl OidcApi {
         method = "get",
         operation_id = "get_oidc_policy"
     )]
-    async fn get_oidc_policy(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Json<OidcPolicy>> {
+    async fn get_oidc_policy(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<OidcPolicy>> {
         auth.0.authorize("get_oidc_policy", Some(id.0))?;
         Ok(Json(OidcPolicy {
             required: crate::store::oidc::required(&self.state.db, id.0).await?,
