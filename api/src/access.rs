@@ -101,6 +101,13 @@ pub const RULES: &[(&str, Access)] = &[
     ("request_password_reset", Access::Public),
     ("reset_password", Access::Public),
     ("verify_email", Access::Public),
+    // OpenID Connect sign-in.
+    ("list_oidc_providers", Access::Public),
+    ("start_oidc_sign_in", Access::Public),
+    ("finish_oidc_sign_in", Access::Public),
+    ("logout_oidc", Access::SignedIn),
+    ("get_oidc_policy", org(ANY_ROLE, false)),
+    ("set_oidc_policy", org(ADMIN, true)),
     // Organisations.
     ("get_organisation", org(ANY_ROLE, false)),
     ("update_organisation", org(ADMIN, true)),
@@ -588,6 +595,9 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> 
             .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
             .ok_or_else(ApiError::unauthenticated)?;
         let memberships = memberships_of(state, session.user_id).await?;
+        // An organisation that requires OIDC sign-in is not acted for from another session.
+        let memberships =
+            crate::store::oidc::carried_memberships(&state.db, session.id, memberships).await?;
         Ok(Caller {
             principal: Principal::User {
                 id: session.user_id,

@@ -99,6 +99,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Mail delivery, sign-in delays and retention periods.
     pub accounts: crate::account_settings::AccountSettings,
+    /// OpenID Connect providers (`REEMPLOI_OIDC_*`).
+    pub oidc: crate::oidc::OidcSettings,
 }
 
 /// How webhooks are delivered (`REEMPLOI_WEBHOOK_*`).
@@ -346,7 +348,6 @@ impl Settings {
             addr,
             data_dir,
             database_url,
-            public_url,
             log_format,
             db_max_connections: parse_var(get, "REEMPLOI_DB_MAX_CONNECTIONS", 10)?,
             session_ttl_hours: parse_var(get, "REEMPLOI_SESSION_TTL_HOURS", 720)?,
@@ -414,6 +415,8 @@ impl Settings {
             reservation_days: parse_var(get, "REEMPLOI_RESERVATION_DAYS", 7)?,
             webhooks: webhook_settings(get)?,
             accounts: crate::account_settings::account_settings(get)?,
+            oidc: crate::oidc::settings_from(get, &public_url)?,
+            public_url,
         };
         settings.validate().map_err(|errors| {
             let (field, detail) = errors

@@ -155,6 +155,20 @@ error_table! {
     // Evidence-based verification (issue 25).
     VerificationIncomplete => ("verification_incomplete", 422, "Une pièce qui conditionne la vérification a été refusée : elle doit être acceptée d'abord", "An item the verification depends on was refused: it must be accepted first"),
     IdentifierNotRegistered => ("identifier_not_registered", 422, "Cet identifiant n'est pas au répertoire chargé par l'opérateur, ou l'établissement est fermé", "This identifier is not in the register the operator loaded, or the establishment is closed"),
+    // OpenID Connect sign-in (issue 17).
+    OidcProviderUnknown => ("oidc_provider_unknown", 404, "Ce fournisseur d'identité n'est pas configuré", "This identity provider is not configured"),
+    OidcProviderUnavailable => ("oidc_provider_unavailable", 503, "Le fournisseur d'identité est momentanément injoignable", "The identity provider cannot be reached at the moment"),
+    OidcProviderRefused => ("oidc_provider_refused", 401, "Le fournisseur d'identité n'a pas authentifié la personne", "The identity provider did not authenticate the person"),
+    OidcStateInvalid => ("oidc_state_invalid", 401, "Cette connexion est inconnue, expirée ou déjà terminée : recommencez-la", "This sign-in is unknown, expired or already finished: start again"),
+    OidcCodeRejected => ("oidc_code_rejected", 401, "Le fournisseur d'identité a refusé le code de connexion (déjà utilisé ou expiré)", "The identity provider refused the sign-in code (already used or expired)"),
+    OidcTokenInvalid => ("oidc_token_invalid", 401, "Le jeton d'identité du fournisseur est invalide", "The provider's ID token is invalid"),
+    OidcSignatureInvalid => ("oidc_signature_invalid", 401, "Le jeton d'identité n'est pas signé par une clé et un algorithme acceptés", "The ID token is not signed with an accepted key and algorithm"),
+    OidcTokenExpired => ("oidc_token_expired", 401, "Le jeton d'identité a expiré", "The ID token has expired"),
+    OidcNonceMismatch => ("oidc_nonce_mismatch", 401, "Le jeton d'identité ne correspond pas à cette connexion (nonce)", "The ID token does not belong to this sign-in (nonce)"),
+    OidcAudienceMismatch => ("oidc_audience_mismatch", 401, "Le jeton d'identité est destiné à un autre service", "The ID token is meant for another service"),
+    OidcIssuerMismatch => ("oidc_issuer_mismatch", 401, "Le jeton d'identité vient d'un autre émetteur", "The ID token comes from another issuer"),
+    OidcEmailUnverified => ("oidc_email_unverified", 403, "Le fournisseur d'identité ne garantit pas cette adresse e-mail : elle ne peut pas être rattachée à un compte", "The identity provider does not vouch for this e-mail address: it cannot be linked to an account"),
+    OidcSignInRequired => ("oidc_sign_in_required", 403, "Votre organisation exige la connexion par un fournisseur d'identité (ProConnect…)", "Your organisation requires signing in through an identity provider (ProConnect…)"),
 }
 
 /// A localised message for a field refusal.

@@ -17,6 +17,7 @@ pub mod http;
 pub mod importer;
 pub mod mail;
 pub mod purge;
+pub mod oidc;
 pub mod ratelimit;
 pub mod registers;
 pub mod search;

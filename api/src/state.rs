@@ -28,6 +28,8 @@ pub struct AppState {
     pub job_progress: Arc<std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (u64, u64)>>>,
     /// The service's signing key for checkpoints of the event log.
     pub signer: Arc<crate::signing::Signer>,
+    /// OpenID Connect providers and their cached discovery documents.
+    pub oidc: crate::oidc::Oidc,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             search,
             renderer: Arc::new(crate::documents::render::Renderer::new()),
             signer: Arc::new(crate::signing::Signer::load(&settings)),
+            oidc: crate::oidc::Oidc::new(&settings.oidc),
             settings: Arc::new(settings),
         }
     }

@@ -300,6 +300,41 @@ pub const EVENT_LABELS: &[(&str, Label)] = &[
             "Registration asked for with an existing account's address",
         ),
     ),
+    (
+        "oidc_sign_in_started",
+        l(
+            "Connexion par fournisseur d'identité commencée",
+            "Sign-in with an identity provider started",
+        ),
+    ),
+    (
+        "oidc_flow_consumed",
+        l(
+            "Retour du fournisseur d'identité reçu",
+            "Identity provider's answer received",
+        ),
+    ),
+    (
+        "oidc_sign_in_refused",
+        l(
+            "Connexion par fournisseur d'identité refusée",
+            "Sign-in with an identity provider refused",
+        ),
+    ),
+    (
+        "oidc_identity_linked",
+        l(
+            "Identité de fournisseur rattachée au compte",
+            "Provider identity linked to the account",
+        ),
+    ),
+    (
+        "oidc_policy_set",
+        l(
+            "Exigence de connexion par fournisseur d'identité modifiée",
+            "Identity provider sign-in requirement changed",
+        ),
+    ),
     ("site_created", l("Site ajouté", "Site added")),
     ("site_updated", l("Site mis à jour", "Site updated")),
     ("site_archived", l("Site archivé", "Site archived")),

@@ -67,7 +67,9 @@ export REEMPLOI_TEST_SMTP_PYTHON="$venv/bin/python" REEMPLOI_TEST_SMTP_HANDLER_D
 
 echo "== starting an S3-compatible server (s3s-fs) for the blob storage tests"
 eval "$(infra/scripts/s3.sh)"
-trap 'kill "$S3_SERVER_PID" "$SMTP_SERVER_PID" 2>/dev/null || true; rm -rf "$mail_dir" "$mail_dir.log"' EXIT
+echo "== starting an OpenID provider (oidc-provider, infra/oidc) for the OIDC sign-in tests"
+eval "$(infra/scripts/oidc.sh)"
+trap 'kill "$S3_SERVER_PID" "$SMTP_SERVER_PID" "$OIDC_PROVIDER_PID" 2>/dev/null || true; rm -rf "$mail_dir" "$mail_dir.log"' EXIT
 
 if [ -n "${MEILI_URL:-}" ]; then
   echo "== Meilisearch adapter tests run against $MEILI_URL"

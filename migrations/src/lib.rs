@@ -21,6 +21,7 @@ mod m20261201_000013_accounts;
 mod m20261201_000014_chain_people;
 mod m20261201_000016_workshop_reports;
 mod m20261201_000017_verification;
+mod m20261201_000018_oidc;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_chain_people::Migration),
             Box::new(m20261201_000016_workshop_reports::Migration),
             Box::new(m20261201_000017_verification::Migration),
+            Box::new(m20261201_000018_oidc::Migration),
         ]
     }
 }

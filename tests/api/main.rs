@@ -19,6 +19,7 @@ mod limits;
 mod lots;
 mod mail;
 mod open_data;
+mod oidc;
 mod openapi;
 mod organisations;
 mod pages;

@@ -41,7 +41,7 @@ async fn check_password_of(password: &str, hash: Option<String>) -> bool {
 }
 
 /// Inserts a session for `user_id` and appends `session_opened` (with how it was opened).
-async fn open_session_in(
+pub(crate) async fn open_session_in(
     tx: &Tx,
     ttl_hours: u32,
     user_id: Uuid,
@@ -87,6 +87,7 @@ pub async fn login(cx: &AppState, email: &str, password: &str) -> ApiResult<Open
     let Some(user) = found.filter(|u| valid && u.password_hash.is_some()) else {
         return Err(ApiError::new(ErrorCode::InvalidCredentials));
     };
+    store::oidc::refuse_password_sign_in(&cx.db, user.id).await?;
     let token = security::new_token(security::SESSION_PREFIX);
     let ttl = cx.settings.session_ttl_hours;
     let (user_id, session_token) = (user.id, token.clone());

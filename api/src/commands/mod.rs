@@ -53,6 +53,7 @@ pub mod impact;
 pub mod items;
 pub mod lots;
 pub mod members;
+pub mod oidc;
 pub mod organisations;
 pub mod reports;
 pub mod personal;

@@ -78,12 +78,18 @@ pub struct AcceptInvitationRequest {
 
 pub(crate) async fn me(state: &AppState, principal: &Principal) -> ApiResult<MeResponse> {
     match principal {
-        Principal::User { id, .. } => {
+        Principal::User { id, session_id } => {
             let u = find_user(&state.db, *id)
                 .await?
                 .ok_or_else(ApiError::unauthenticated)?;
             let mut memberships = Vec::new();
-            for m in memberships_of(state, *id).await? {
+            let carried = crate::store::oidc::carried_memberships(
+                &state.db,
+                *session_id,
+                memberships_of(state, *id).await?,
+            )
+            .await?;
+            for m in carried {
                 let org = find_organisation(&state.db, m.organisation_id).await?;
                 memberships.push(MembershipResponse {
                     organisation_id: org.id,

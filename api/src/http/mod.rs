@@ -22,6 +22,7 @@ pub mod log;
 pub mod lots;
 pub mod members;
 pub mod meta;
+pub mod oidc;
 pub mod organisations;
 pub mod pages;
 pub mod pagination;
@@ -75,6 +76,7 @@ pub type Apis = (
         verification::VerificationApi,
         checkpoints::CheckpointsApi,
         personal::PersonalDataApi,
+        oidc::OidcApi,
     ),
 );
 
@@ -116,6 +118,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             verification::VerificationApi { state: s() },
             checkpoints::CheckpointsApi { state: s() },
             personal::PersonalDataApi { state: s() },
+            oidc::OidcApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
