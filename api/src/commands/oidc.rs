@@ -330,6 +330,10 @@ async fn link_and_open(
                                 email: Set(target.clone()),
                                 display_name: Set(display_name(a, &target)),
                                 password_hash: Set(None),
+                                // The provider vouched for the address, or the invitation
+                                // mailed to it was used.
+                                email_verified_at: Set(Some(now)),
+                                language: Set("fr".to_owned()),
                                 created_at: Set(now),
                                 updated_at: Set(now),
                             })

@@ -427,11 +427,7 @@ pub async fn upkeep(db: &DatabaseConnection, today: NaiveDate) -> ApiResult<u64>
                 outbox::enqueue(
                     tx,
                     Topic::Mail,
-                    &Mail {
-                        to,
-                        subject: subject.clone(),
-                        body: body.clone(),
-                    },
+                    &Mail::text("verification_expiry", to, subject.clone(), body.clone()),
                 )
                 .await?;
             }

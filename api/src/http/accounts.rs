@@ -252,6 +252,8 @@ impl AccountsApi {
         )
         .await?;
         Ok(Json(me(&self.state, &auth.0.principal).await?))
+    }
+
     /// Erase my personal data
     ///
     /// Anonymises the signed-in user everywhere: the account (its address and name are
