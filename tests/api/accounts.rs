@@ -638,13 +638,21 @@ async fn an_unverified_address_can_ask_for_a_new_link() {
         .post("/v1/me/email-verification", Some(&town.token), json!({}))
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
-    let n = app
-        .mailer
-        .sent()
-        .into_iter()
-        .filter(|m| m.to == town.admin_email && m.body.contains("/compte/adresse/"))
-        .count();
-    assert!(n >= 1);
+    // The mail leaves through the outbox: wait for the worker (at most 5 s).
+    let mut n = 0;
+    for _ in 0..200 {
+        n = app
+            .mailer
+            .sent()
+            .into_iter()
+            .filter(|m| m.to == town.admin_email && m.body.contains("/compte/adresse/"))
+            .count();
+        if n >= 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(n >= 1, "no verification mail to {}", town.admin_email);
 }
 
 #[tokio::test]

@@ -357,6 +357,20 @@ async fn an_agent_signs_in_with_proconnect_uses_the_session_and_signs_out_of_bot
         .assert_problem(401, "unauthenticated");
     let still = again.body["token"].as_str().expect("token");
     assert_eq!(app.get("/v1/me", Some(still)).await.status, 200);
+
+    // Erasing the account removes the provider identity (subject and address) with it: the
+    // next sign-in with the provider starts a new account rather than finding the old one.
+    assert_eq!(app.count("oidc_identities").await, 1);
+    let erased = app
+        .send(reqwest::Method::DELETE, "/v1/me", Some(still), None, &[])
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    assert_eq!(app.count("oidc_identities").await, 0);
+    assert_eq!(app.count("oidc_sessions").await, 0);
+    let anew = sign_in_agent(&app, "proconnect").await;
+    assert_eq!(anew.status, 200, "{}", anew.text);
+    assert_eq!(anew.body["linked_by"], "new_account");
+    assert_ne!(anew.body["user"]["user_id"], signed.body["user"]["user_id"]);
 }
 
 #[tokio::test]

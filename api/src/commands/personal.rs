@@ -226,6 +226,34 @@ pub async fn erase(
 
         done.person_records =
             people::erase_records(tx, user_id, &u.email, &u.display_name, &orgs).await?;
+        // One-time links mailed to the person, and the provider identities linked to the
+        // account (their subject and address), with the sessions opened through them.
+        {
+            use crate::store::entities::{account_token, oidc_identity, oidc_session};
+            done.rows += account_token::Entity::delete_many()
+                .filter(account_token::Column::UserId.eq(user_id))
+                .exec(tx)
+                .await?
+                .rows_affected as usize;
+            let identities: Vec<Uuid> = oidc_identity::Entity::find()
+                .filter(oidc_identity::Column::UserId.eq(user_id))
+                .all(tx)
+                .await?
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
+            if !identities.is_empty() {
+                oidc_session::Entity::delete_many()
+                    .filter(oidc_session::Column::IdentityId.is_in(identities.clone()))
+                    .exec(tx)
+                    .await?;
+                done.rows += oidc_identity::Entity::delete_many()
+                    .filter(oidc_identity::Column::Id.is_in(identities))
+                    .exec(tx)
+                    .await?
+                    .rows_affected as usize;
+            }
+        }
         done.sessions = session::Entity::delete_many()
             .filter(session::Column::UserId.eq(user_id))
             .exec(tx)
