@@ -10,7 +10,7 @@ use std::io::Read;
 
 use anyhow::{Context, bail};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 
 use crate::store::entities::register_entry;
 use crate::store::events::NewEvent;
@@ -183,7 +183,8 @@ async fn write_batch(
     let mut seen = std::collections::HashSet::new();
     rows.reverse();
     rows.retain(|r| seen.insert(format!("{:?}", r.identifier)));
-    let txn = db.begin().await?;
+    // One statement per batch (atomic on its own); the import's event is appended once, in
+    // its own transaction, after the last batch.
     register_entry::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::columns([
@@ -197,8 +198,7 @@ async fn write_batch(
             ])
             .to_owned(),
         )
-        .exec_without_returning(&txn)
+        .exec_without_returning(db)
         .await?;
-    txn.commit().await?;
     Ok(())
 }
