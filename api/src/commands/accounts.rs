@@ -25,6 +25,48 @@ pub fn user_stream(id: Uuid) -> String {
     format!("user/{id}")
 }
 
+/// Makes `user_id` a member as the (already consumed) invitation `inv` says, and appends
+/// `member_added`; 409 `already_member` when they already are. `via` names a sign-in other than
+/// the password one (`oidc`).
+pub(crate) async fn add_invited_member(
+    tx: &Tx,
+    user_id: Uuid,
+    inv: &invitation::Model,
+    now: DateTime<Utc>,
+    via: Option<&str>,
+) -> ApiResult<()> {
+    membership::Entity::insert(membership::ActiveModel {
+        id: Set(store::new_id()),
+        user_id: Set(user_id),
+        organisation_id: Set(inv.organisation_id),
+        role: Set(inv.role.clone()),
+        created_at: Set(now),
+    })
+    .exec_without_returning(tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ApiError::new(ErrorCode::AlreadyMember)
+        } else {
+            e.into()
+        }
+    })?;
+    let mut payload =
+        serde_json::json!({ "user_id": user_id, "role": inv.role, "invitation_id": inv.id });
+    if let Some(via) = via {
+        payload["via"] = via.into();
+    }
+    org_event(
+        tx,
+        inv.organisation_id,
+        format!("user/{user_id}"),
+        "member_added",
+        payload,
+    )
+    .await?;
+    Ok(())
+}
+
 /// A session opened: the token to hand to the client, once.
 pub struct OpenedSession {
     pub user_id: Uuid,
@@ -220,30 +262,7 @@ pub async fn accept_invitation(cx: &AppState, input: Acceptance) -> ApiResult<Op
             }
             (None, None) => return Err(ApiError::new(ErrorCode::InvitationInvalid)),
         };
-        membership::Entity::insert(membership::ActiveModel {
-            id: Set(store::new_id()),
-            user_id: Set(user_id),
-            organisation_id: Set(inv.organisation_id),
-            role: Set(inv.role.clone()),
-            created_at: Set(now),
-        })
-        .exec_without_returning(tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                ApiError::new(ErrorCode::AlreadyMember)
-            } else {
-                e.into()
-            }
-        })?;
-        org_event(
-            tx,
-            inv.organisation_id,
-            format!("user/{user_id}"),
-            "member_added",
-            serde_json::json!({ "user_id": user_id, "role": inv.role, "invitation_id": inv.id }),
-        )
-        .await?;
+        add_invited_member(tx, user_id, &inv, now, None).await?;
         let (_, expires_at) =
             open_session_in(tx, ttl, user_id, &session_token, "invitation").await?;
         Ok((user_id, expires_at))

@@ -17,11 +17,11 @@ use crate::oidc::{Asserted, Oidc};
 use crate::security;
 use crate::state::AppState;
 use crate::store::entities::{
-    invitation, membership, oidc_flow, oidc_identity, oidc_session, organisation,
-    organisation_oidc_policy, user,
+    invitation, oidc_flow, oidc_identity, oidc_session, organisation, organisation_oidc_policy,
+    user,
 };
 use crate::store::events::{NewEvent, organisation_stream};
-use crate::store::organisations::{find_user, invitation_by_token_hash, org_event, user_by_email};
+use crate::store::organisations::{find_user, invitation_by_token_hash, user_by_email};
 use crate::store::{self, is_unique_violation};
 
 fn flow_stream(id: Uuid) -> String {
@@ -410,32 +410,7 @@ async fn link_and_open(
             if consumed.rows_affected != 1 {
                 return Err(ApiError::new(ErrorCode::InvitationInvalid));
             }
-            membership::Entity::insert(membership::ActiveModel {
-                id: Set(store::new_id()),
-                user_id: Set(user_id),
-                organisation_id: Set(inv.organisation_id),
-                role: Set(inv.role.clone()),
-                created_at: Set(now),
-            })
-            .exec_without_returning(tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    ApiError::new(ErrorCode::AlreadyMember)
-                } else {
-                    e.into()
-                }
-            })?;
-            org_event(
-                tx,
-                inv.organisation_id,
-                format!("user/{user_id}"),
-                "member_added",
-                serde_json::json!({
-                    "user_id": user_id, "role": inv.role, "invitation_id": inv.id, "via": "oidc",
-                }),
-            )
-            .await?;
+            super::accounts::add_invited_member(tx, user_id, inv, now, Some("oidc")).await?;
             joined = Some(inv.organisation_id);
         }
         let (session_id, expires_at) = open_session_in(tx, ttl, user_id, &token, "oidc").await?;

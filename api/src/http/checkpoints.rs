@@ -249,6 +249,14 @@ impl CheckpointsApi {
         body: Json<CheckpointDocument>,
     ) -> ApiResult<Json<CheckpointVerification>> {
         let lang = Lang::from_accept_language(req.header("accept-language"));
+        // A document that is not one (a date that is not a date) is bad input, not a
+        // checkpoint that fails to verify.
+        if chrono::DateTime::parse_from_rfc3339(&body.0.taken_at).is_err() {
+            return Err(ApiError::field(
+                "taken_at",
+                reemploi_domain::Invalid::InvalidFormat,
+            ));
+        }
         let kept = body.0.kept();
         let c = cmd::check(&self.state.db, &self.state.signer, &kept).await?;
         Ok(Json(verification(&kept, &c, lang)))

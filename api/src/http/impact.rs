@@ -210,12 +210,33 @@ pub enum OpenDataResponse {
     Csv(PlainText<String>),
 }
 
+/// A JSON document served byte for byte as committed (declared as a JSON object).
+pub struct CommittedJson(pub &'static str);
+
+impl poem_openapi::payload::Payload for CommittedJson {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(
+            poem_openapi::registry::MetaSchema::new("object"),
+        ))
+    }
+}
+
+impl poem::IntoResponse for CommittedJson {
+    fn into_response(self) -> poem::Response {
+        poem::Response::builder()
+            .content_type(<Self as poem_openapi::payload::Payload>::CONTENT_TYPE)
+            .body(self.0)
+    }
+}
+
 /// A descriptor of the open data (Table Schema or Data Package), as committed.
 #[derive(ApiResponse)]
 pub enum OpenDataDescriptor {
     /// The JSON descriptor.
     #[oai(status = 200, content_type = "application/json; charset=utf-8")]
-    Ok(PlainText<String>),
+    Ok(CommittedJson),
 }
 
 /// Open data as CSV.
@@ -760,9 +781,7 @@ impl ImpactApi {
         operation_id = "get_open_data_schema"
     )]
     async fn get_open_data_schema(&self) -> ApiResult<OpenDataDescriptor> {
-        Ok(OpenDataDescriptor::Ok(PlainText(
-            OPEN_DATA_SCHEMA.to_owned(),
-        )))
+        Ok(OpenDataDescriptor::Ok(CommittedJson(OPEN_DATA_SCHEMA)))
     }
 
     /// Open data: the Data Package
@@ -776,9 +795,7 @@ impl ImpactApi {
         operation_id = "get_open_data_package"
     )]
     async fn get_open_data_package(&self) -> ApiResult<OpenDataDescriptor> {
-        Ok(OpenDataDescriptor::Ok(PlainText(
-            OPEN_DATA_PACKAGE.to_owned(),
-        )))
+        Ok(OpenDataDescriptor::Ok(CommittedJson(OPEN_DATA_PACKAGE)))
     }
 
     /// Open data: the whole table (CSV)
