@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::By;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::mail::Mail;
+use crate::mail::messages::{self, EsusNotice};
 use crate::state::AppState;
 use crate::store::entities::{
     organisation, verification_decision, verification_document, verification_notice,
@@ -337,30 +337,35 @@ fn is_nothing_to_do(e: &ApiError) -> bool {
     e.code == ErrorCode::Conflict && e.detail_en.as_deref() == Some("nothing to do")
 }
 
-fn notice_mail(o: &organisation::Model, notice: ExpiryNotice, on: NaiveDate) -> (String, String) {
-    let date = on.format("%d/%m/%Y");
-    match notice {
-        ExpiryNotice::SixtyDays | ExpiryNotice::FifteenDays => (
-            format!("Votre agrément ESUS expire le {date}"),
-            format!(
-                "Bonjour,\n\nL'agrément « entreprise solidaire d'utilité sociale » de {} expire le \
-                 {date}. Déposez la décision préfectorale de renouvellement dans l'espace \
-                 « Vérification » de votre organisation : sans agrément valide, votre structure ne \
-                 pourra plus candidater aux lots cédés aux structures agréées.\n\nRéemploi",
-                o.name
-            ),
-        ),
-        ExpiryNotice::Expired => (
-            format!("Votre agrément ESUS a expiré le {date}"),
-            format!(
-                "Bonjour,\n\nL'agrément « entreprise solidaire d'utilité sociale » de {} a expiré \
-                 le {date}. Les candidatures aux lots cédés aux structures agréées sont suspendues \
-                 jusqu'à la vérification d'un nouvel agrément ; le reste de votre compte reste \
-                 accessible.\n\nRéemploi",
-                o.name
-            ),
-        ),
+/// Whom an ESUS notice goes to, each in their language: the organisation's admins, and its
+/// contact address (in French) when it is not one of theirs.
+async fn notice_recipients(
+    tx: &Tx,
+    org: &organisation::Model,
+) -> ApiResult<Vec<(String, crate::error::Lang)>> {
+    use crate::store::entities::{membership, user};
+    let admins: Vec<Uuid> = membership::Entity::find()
+        .filter(membership::Column::OrganisationId.eq(org.id))
+        .filter(membership::Column::Role.eq("admin"))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    let mut to: Vec<(String, crate::error::Lang)> = user::Entity::find()
+        .filter(user::Column::Id.is_in(admins))
+        .all(tx)
+        .await?
+        .into_iter()
+        .map(|u| (u.email, crate::mail::messages::lang_of(&u.language)))
+        .collect();
+    if let Some(e) = &org.contact_email
+        && !to.iter().any(|(a, _)| a == e)
+    {
+        to.push((e.clone(), crate::error::Lang::Fr));
     }
+    to.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(to)
 }
 
 /// The worker's scan of expiring evidence on `today`: for each accepted ESUS accreditation still
@@ -422,14 +427,13 @@ pub async fn upkeep(db: &DatabaseConnection, today: NaiveDate) -> ApiResult<u64>
                 Err(e) if is_unique_violation(&e) => return Err(nothing_to_do()),
                 Err(e) => return Err(e.into()),
             }
-            let (subject, body) = notice_mail(&o, notice, expires_on);
-            for to in crate::store::demand::mail_recipients(tx, o.id).await? {
-                outbox::enqueue(
-                    tx,
-                    Topic::Mail,
-                    &Mail::text("verification_expiry", to, subject.clone(), body.clone()),
-                )
-                .await?;
+            for (to, lang) in notice_recipients(tx, &o).await? {
+                let what = match notice {
+                    ExpiryNotice::SixtyDays | ExpiryNotice::FifteenDays => EsusNotice::Expires,
+                    ExpiryNotice::Expired => EsusNotice::Expired,
+                };
+                let mail = messages::esus_expiry(lang, &to, &o.name, what, expires_on);
+                outbox::enqueue(tx, Topic::Mail, &mail).await?;
             }
             let kind = match notice {
                 ExpiryNotice::SixtyDays | ExpiryNotice::FifteenDays => "verification_expiry_warned",

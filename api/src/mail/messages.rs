@@ -368,9 +368,77 @@ pub fn registration_attempt(
     .render()
 }
 
+/// What an ESUS notice announces: the accreditation expires on a date, or has expired.
+pub enum EsusNotice {
+    Expires,
+    Expired,
+}
+
+/// Told to a refurbisher's admins 60 and 15 days before its ESUS accreditation expires, and on
+/// its expiry (claims on lots reserved to accredited structures are then suspended).
+pub fn esus_expiry(
+    lang: Lang,
+    to: &str,
+    organisation: &str,
+    notice: EsusNotice,
+    on: chrono::NaiveDate,
+) -> super::Mail {
+    let date = match lang {
+        Lang::Fr => on.format("%d/%m/%Y").to_string(),
+        Lang::En => on.format("%-d %B %Y").to_string(),
+    };
+    let (subject, before, after) = match (notice, lang) {
+        (EsusNotice::Expires, Lang::Fr) => (
+            format!("Votre agrément ESUS expire le {date}"),
+            format!("L'agrément « entreprise solidaire d'utilité sociale » de {organisation} expire le {date}."),
+            "Déposez la décision préfectorale de renouvellement dans l'espace « Vérification » de votre organisation : sans agrément valide, votre structure ne pourra plus candidater aux lots cédés aux structures agréées.".to_owned(),
+        ),
+        (EsusNotice::Expires, Lang::En) => (
+            format!("Your ESUS accreditation expires on {date}"),
+            format!("The ESUS (solidarity enterprise of social utility) accreditation of {organisation} expires on {date}."),
+            "Upload the prefecture's renewal decision in your organisation's \"Verification\" space: without a valid accreditation, your organisation can no longer claim lots given to accredited structures.".to_owned(),
+        ),
+        (EsusNotice::Expired, Lang::Fr) => (
+            format!("Votre agrément ESUS a expiré le {date}"),
+            format!("L'agrément « entreprise solidaire d'utilité sociale » de {organisation} a expiré le {date}."),
+            "Les candidatures aux lots cédés aux structures agréées sont suspendues jusqu'à la vérification d'un nouvel agrément ; le reste de votre compte reste accessible.".to_owned(),
+        ),
+        (EsusNotice::Expired, Lang::En) => (
+            format!("Your ESUS accreditation expired on {date}"),
+            format!("The ESUS (solidarity enterprise of social utility) accreditation of {organisation} expired on {date}."),
+            "Claims on lots given to accredited structures are suspended until a new accreditation is verified; the rest of your account stays available.".to_owned(),
+        ),
+    };
+    Letter {
+        lang,
+        category: "verification_expiry",
+        to: to.to_owned(),
+        subject,
+        before: vec![before],
+        action: None,
+        after: vec![after],
+        contact: None,
+    }
+    .render()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_esus_notice_is_in_the_admins_language_and_names_the_date() {
+        let on = chrono::NaiveDate::from_ymd_opt(2027, 2, 1).expect("date");
+        let fr = esus_expiry(Lang::Fr, "a@x.fr", "Atelier", EsusNotice::Expires, on);
+        assert_eq!(fr.subject, "Votre agrément ESUS expire le 01/02/2027");
+        assert!(fr.body.contains("Atelier") && fr.html.contains("lang=\"fr\""));
+        let en = esus_expiry(Lang::En, "b@x.fr", "Atelier", EsusNotice::Expired, on);
+        assert_eq!(
+            en.subject,
+            "Your ESUS accreditation expired on 1 February 2027"
+        );
+        assert!(en.body.contains("suspended") && en.kind == "verification_expiry");
+    }
 
     #[test]
     fn mails_follow_the_recipients_language_and_escape_html() {
