@@ -287,7 +287,6 @@ async fn tokens_of_idempotent_answers_in_a_child_process() {
     ] {
         assert_absent(&dump, token, &format!("the database ({what})"));
     }
-    drop(_guard);
     let log =
         String::from_utf8_lossy(&log.0.lock().map(|v| v.clone()).unwrap_or_default()).into_owned();
     assert!(
