@@ -571,20 +571,22 @@ impl Xorshift {
 
 /// `reemploi bench matching`: matches `lines` open request lines against `devices` devices
 /// (three in five published, the rest in refurbishers' pipelines) with the rules of
-/// `domain::matching`, as the matching view does for each refurbisher: the expected supply of
-/// every line within reach of each refurbisher, then the fair allocation of each refurbisher's
-/// published devices. In memory: it measures the rules, not the queries that load them.
+/// `domain::matching`, as the matching view does for each refurbisher: each line's expected
+/// supply from every refurbisher within reach, then each refurbisher's plan (its published
+/// devices in the fair order, then where its expected devices would go). In memory: it
+/// measures the rules, not the queries that load their input.
 pub fn matching(lines: usize, devices: usize, output: &Path) -> anyhow::Result<()> {
     use std::collections::{BTreeMap, HashMap};
 
     use reemploi_domain::demand::{DeviceSpec, LineSpec};
     use reemploi_domain::item::Category;
     use reemploi_domain::matching::{
-        self as m, Device, Outcomes, Standing, WaitingLine, allocate, expected_for_line,
+        self as m, Device, Outcomes, Standing, WaitingLine, expected_for_line,
     };
 
     const REFURBISHERS: usize = 20;
     const ASSOCIATIONS: u64 = 2_000;
+    // Each line is within reach of three refurbishers.
     const REACH: [usize; 3] = [0, 7, 13];
     let cats = [
         Category::Laptop,
@@ -596,22 +598,22 @@ pub fn matching(lines: usize, devices: usize, output: &Path) -> anyhow::Result<(
     let mut rng = Xorshift(0x5EED_CAFE_F00D_0001);
     let rams = [None, Some(4), Some(8), Some(16)];
     let mut published: Vec<Vec<Device>> = vec![Vec::new(); REFURBISHERS];
-    let mut pipeline: Vec<Vec<DeviceSpec>> = vec![Vec::new(); REFURBISHERS];
+    let mut pipeline: Vec<Vec<Device>> = vec![Vec::new(); REFURBISHERS];
     for i in 0..devices {
-        let spec = DeviceSpec {
-            category: Some(cats[rng.below(cats.len() as u64) as usize]),
-            ram_gb: rams[1 + rng.below(3) as usize],
-            storage_gb: Some(128 << rng.below(3)),
-            screen_inches: Some(10.0 + rng.below(15) as f64),
+        let device = Device {
+            id: i as u128,
+            spec: DeviceSpec {
+                category: Some(cats[rng.below(cats.len() as u64) as usize]),
+                ram_gb: rams[1 + rng.below(3) as usize],
+                storage_gb: Some(128 << rng.below(3)),
+                screen_inches: Some(10.0 + rng.below(15) as f64),
+            },
         };
         let r = i % REFURBISHERS;
         if i % 5 < 3 {
-            published[r].push(Device {
-                id: i as u128,
-                spec,
-            });
+            published[r].push(device);
         } else {
-            pipeline[r].push(spec);
+            pipeline[r].push(device);
         }
     }
     let mut waiting: Vec<WaitingLine> = (0..lines)
@@ -654,13 +656,13 @@ pub fn matching(lines: usize, devices: usize, output: &Path) -> anyhow::Result<(
         .collect();
     let in_reach = |line: usize, r: usize| REACH.iter().any(|k| (line + k) % REFURBISHERS == r);
     let start = Instant::now();
-    // Expected supply: per line, the sum over the refurbishers within reach.
+    // Each line's expected supply: the estimate of every refurbisher within reach.
     let mut expected = vec![0u64; waiting.len()];
     for r in 0..REFURBISHERS {
         let mut by_cat: HashMap<Category, Vec<DeviceSpec>> = HashMap::new();
         for d in &pipeline[r] {
-            if let Some(c) = d.category {
-                by_cat.entry(c).or_default().push(*d);
+            if let Some(c) = d.spec.category {
+                by_cat.entry(c).or_default().push(d.spec);
             }
         }
         for (i, l) in waiting.iter().enumerate() {
@@ -672,10 +674,10 @@ pub fn matching(lines: usize, devices: usize, output: &Path) -> anyhow::Result<(
         }
     }
     let expected_seconds = start.elapsed().as_secs_f64();
-    // Allocation, refurbisher by refurbisher, each taking what the previous ones left.
+    // Each refurbisher's plan, in turn, each taking what the previous ones left.
     let mut standing: HashMap<u128, Standing> = HashMap::new();
-    let mut proposals = 0usize;
-    for (r, devices) in published.iter().enumerate() {
+    let (mut proposals, mut forecast) = (0usize, 0usize);
+    for r in 0..REFURBISHERS {
         let idx: Vec<usize> = (0..waiting.len())
             .filter(|i| in_reach(*i, r) && waiting[*i].wanted > 0)
             .collect();
@@ -684,9 +686,17 @@ pub fn matching(lines: usize, devices: usize, output: &Path) -> anyhow::Result<(
             .iter()
             .map(|i| ((waiting[*i].request, waiting[*i].position), *i))
             .collect();
-        let got = allocate(devices, &here, &standing, 10);
-        proposals += got.len();
-        for a in &got {
+        let plan = m::plan(
+            &published[r],
+            &pipeline[r],
+            &histories[r],
+            &here,
+            &standing,
+            10,
+        );
+        proposals += plan.now.len();
+        forecast += plan.expected.len();
+        for a in plan.now.iter().chain(&plan.expected) {
             if let Some(i) = at.get(&(a.request, a.position)) {
                 waiting[*i].wanted -= 1;
             }
@@ -705,11 +715,13 @@ pub fn matching(lines: usize, devices: usize, output: &Path) -> anyhow::Result<(
         "pipeline_devices": pipeline.iter().map(Vec::len).sum::<usize>(),
         "refurbishers": REFURBISHERS,
         "associations": ASSOCIATIONS,
+        "lines_with_expected_supply": expected.iter().filter(|e| **e > 0).count(),
         "proposals": proposals,
-        "expected_devices": expected.iter().sum::<u64>(),
+        "forecast_allocations": forecast,
         "expected_supply_seconds": (expected_seconds * 1000.0).round() / 1000.0,
         "seconds": (seconds * 1000.0).round() / 1000.0,
         "target_seconds": 1.0,
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
         "peak_rss_mib": peak_rss_kib().map(|k| k / 1024),
         "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "finished_at": chrono::Utc::now().to_rfc3339(),

@@ -315,6 +315,77 @@ pub fn allocate(
     out
 }
 
+/// The devices of a pipeline expected to reach the catalogue: for each category, the first
+/// `expected(n)` of its `n` devices by id. Which ones will make it is not known; taking them by
+/// id keeps the choice deterministic, and their known specs decide which lines they fit.
+pub fn expected_devices(
+    pipeline: &[Device],
+    history: &BTreeMap<Category, Outcomes>,
+) -> Vec<Device> {
+    let mut by_category: BTreeMap<Category, Vec<Device>> = BTreeMap::new();
+    for d in pipeline {
+        if let Some(c) = d.spec.category {
+            by_category.entry(c).or_default().push(*d);
+        }
+    }
+    let mut out = Vec::new();
+    for (c, mut list) in by_category {
+        list.sort_by_key(|d| d.id);
+        list.dedup_by_key(|d| d.id);
+        let k = estimate(history, c).expected(list.len() as u64);
+        out.extend(
+            list.into_iter()
+                .take(usize::try_from(k).unwrap_or(usize::MAX)),
+        );
+    }
+    out
+}
+
+/// What a refurbisher's supply would serve: its published devices now, then its expected ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Proposals of the published devices (what the refurbisher confirms).
+    pub now: Vec<Allocation>,
+    /// Where the expected devices would go after them, in the same fair order (ranks go on
+    /// from `now`). A forecast: nothing is held for it.
+    pub expected: Vec<Allocation>,
+}
+
+/// Allocates `published` to `lines`, then the [`expected_devices`] of `pipeline` to what the
+/// lines still want, counting the first round against the cap and in the received points.
+pub fn plan(
+    published: &[Device],
+    pipeline: &[Device],
+    history: &BTreeMap<Category, Outcomes>,
+    lines: &[WaitingLine],
+    standing: &HashMap<u128, Standing>,
+    cap: u64,
+) -> Plan {
+    let now = allocate(published, lines, standing, cap);
+    let mut standing = standing.clone();
+    let mut lines = lines.to_vec();
+    for a in &now {
+        let s = standing.entry(a.association).or_default();
+        s.held_here += 1;
+        s.received_this_year += 1;
+        if let Some(l) = lines
+            .iter_mut()
+            .find(|l| l.request == a.request && l.position == a.position)
+        {
+            l.wanted = l.wanted.saturating_sub(1);
+        }
+    }
+    let offset = u32::try_from(now.len()).unwrap_or(u32::MAX);
+    let expected = allocate(&expected_devices(pipeline, history), &lines, &standing, cap)
+        .into_iter()
+        .map(|mut a| {
+            a.reason.rank = a.reason.rank.saturating_add(offset);
+            a
+        })
+        .collect();
+    Plan { now, expected }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,6 +600,56 @@ mod tests {
         let mut rd = devs.clone();
         rd.reverse();
         assert_eq!(a, allocate(&rd, &rl, &HashMap::new(), 10));
+    }
+
+    #[test]
+    fn the_plan_serves_what_the_published_devices_leave_with_the_expected_ones() {
+        // Pipeline: 4 laptops, 2 with 16 GB; with the prior alone 70 % → 2 expected: the first
+        // two by id (ids 11 and 12, one of 16 GB).
+        let mut pipeline: Vec<Device> = (11..=14)
+            .map(|id| Device {
+                id,
+                spec: laptop(Some(8)),
+            })
+            .collect();
+        pipeline[1].spec = laptop(Some(16));
+        pipeline[3].spec = laptop(Some(16));
+        let expected = expected_devices(&pipeline, &BTreeMap::new());
+        assert_eq!(
+            expected.iter().map(|d| d.id).collect::<Vec<_>>(),
+            vec![11, 12]
+        );
+        let mut strict = line(3, 3, 2, 1, 0);
+        strict.spec = line_spec(Category::Laptop, Some(16));
+        let lines = vec![line(1, 1, 2, 20, 0), strict];
+        let p = plan(
+            &devices(1),
+            &pipeline,
+            &BTreeMap::new(),
+            &lines,
+            &HashMap::new(),
+            10,
+        );
+        // Published: device 1 to association 1 (1000). Expected: association 1 still wants one
+        // (950 > 50) and takes 11; 12 fits the strict line (50) and goes there.
+        assert_eq!(p.now.len(), 1);
+        let got: Vec<(u128, u128, u32)> = p
+            .expected
+            .iter()
+            .map(|a| (a.device, a.association, a.reason.rank))
+            .collect();
+        assert_eq!(got, vec![(11, 1, 2), (12, 3, 3)]);
+        // The cap counts the published round: with a cap of 1, association 1 gets no more.
+        let p = plan(
+            &devices(1),
+            &pipeline,
+            &BTreeMap::new(),
+            &lines,
+            &HashMap::new(),
+            1,
+        );
+        let got: Vec<u128> = p.expected.iter().map(|a| a.association).collect();
+        assert_eq!(got, vec![3]);
     }
 
     proptest! {

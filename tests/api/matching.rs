@@ -285,6 +285,33 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
         .map(|l| s(&l["request_id"]))
         .collect();
     assert_eq!(served, vec![r1.clone(), r2.clone()]);
+    // B has nothing published; its 2 expected devices (70 % of 3) would go to asso1 first.
+    let view_b = app
+        .get(
+            &format!("/v1/organisations/{}/matching", b.atelier.id),
+            Some(&b.atelier.token),
+        )
+        .await;
+    assert_eq!(view_b.status, 200, "{}", view_b.text);
+    assert_eq!(proposals(&view_b.body), vec![]);
+    let forecast: Vec<(String, i64, Vec<i64>)> = view_b.body["expected_proposals"]
+        .as_array()
+        .expect("forecast")
+        .iter()
+        .map(|p| {
+            (
+                s(&p["request_id"]),
+                p["item_ids"].as_array().map_or(0, |a| a.len() as i64),
+                p["devices"]
+                    .as_array()
+                    .expect("devices")
+                    .iter()
+                    .map(|d| d["score"].as_i64().expect("score"))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(forecast, vec![(r1.clone(), 2, vec![1000, 950])]);
     // The same state gives the same view.
     assert_eq!(
         app.get(&view_path, Some(&a.atelier.token)).await.body,

@@ -74,8 +74,11 @@ pub struct ServedLine {
     pub wanted: u64,
     /// The refurbisher's published devices that fit the line.
     pub available_now: u64,
-    /// Devices of its pipeline expected to fit the line.
+    /// Devices of its pipeline expected to fit the line (the estimate, not shared among lines).
     pub expected: u64,
+    /// Of its expected devices, how many the fair order would give this line after the
+    /// published ones (a forecast: nothing is held).
+    pub forecast: u64,
     pub distance_km: Option<f64>,
 }
 
@@ -118,6 +121,8 @@ pub struct MatchingResponse {
     pub lines: Vec<ServedLine>,
     /// The fair order's proposals of its published devices, by rank of their first device.
     pub proposals: Vec<MatchProposal>,
+    /// Where its expected devices would go next, in the same order (a forecast).
+    pub expected_proposals: Vec<MatchProposal>,
 }
 
 /// One proposal to confirm, as the view made it or edited.
@@ -212,6 +217,41 @@ fn yields(
         .collect()
 }
 
+/// Allocations grouped by line, in rank order of each line's first device.
+fn grouped(allocations: &[m::Allocation]) -> Vec<MatchProposal> {
+    let mut out: Vec<MatchProposal> = Vec::new();
+    for a in allocations {
+        let (request_id, item_id) = (Uuid::from_u128(a.request), Uuid::from_u128(a.device));
+        let device = ProposedDevice {
+            item_id,
+            rank: a.reason.rank,
+            score: a.reason.score,
+            need_points: a.reason.need_points,
+            waiting_points: a.reason.waiting_points,
+            received_points: a.reason.received_points,
+            received: a.reason.received,
+            reason: cmd::explain(a),
+        };
+        match out
+            .iter_mut()
+            .find(|p| p.request_id == request_id && p.line == a.position)
+        {
+            Some(p) => {
+                p.item_ids.push(item_id);
+                p.devices.push(device);
+            }
+            None => out.push(MatchProposal {
+                request_id,
+                line: a.position,
+                association_id: Uuid::from_u128(a.association),
+                item_ids: vec![item_id],
+                devices: vec![device],
+            }),
+        }
+    }
+    out
+}
+
 fn reach(within_km: Option<f64>) -> f64 {
     within_km.unwrap_or(DEFAULT_REACH_KM)
 }
@@ -285,6 +325,7 @@ impl MatchingApi {
         let snap = mq::snapshot(db, id.0, within_km, today).await?;
         let pipeline_specs = snap.pipeline_specs();
         let published_specs: Vec<dd::DeviceSpec> = snap.published.iter().map(device_spec).collect();
+        let plan = snap.plan(today);
         let mut lines = Vec::new();
         for l in &snap.lines {
             let spec = l.spec();
@@ -293,6 +334,11 @@ impl MatchingApi {
             let available_now = published_specs
                 .iter()
                 .filter(|d| dd::fits(&spec, d))
+                .count() as u64;
+            let forecast = plan
+                .expected
+                .iter()
+                .filter(|a| a.request == l.request.id.as_u128() && a.position == l.line.position)
                 .count() as u64;
             if l.wanted == 0 || (expected == 0 && available_now == 0) {
                 continue;
@@ -305,38 +351,9 @@ impl MatchingApi {
                 wanted: l.wanted,
                 available_now,
                 expected,
+                forecast,
                 distance_km: l.distance_km,
             });
-        }
-        let mut proposals: Vec<MatchProposal> = Vec::new();
-        for a in snap.proposals(today) {
-            let (request_id, item_id) = (Uuid::from_u128(a.request), Uuid::from_u128(a.device));
-            let device = ProposedDevice {
-                item_id,
-                rank: a.reason.rank,
-                score: a.reason.score,
-                need_points: a.reason.need_points,
-                waiting_points: a.reason.waiting_points,
-                received_points: a.reason.received_points,
-                received: a.reason.received,
-                reason: cmd::explain(&a),
-            };
-            match proposals
-                .iter_mut()
-                .find(|p| p.request_id == request_id && p.line == a.position)
-            {
-                Some(p) => {
-                    p.item_ids.push(item_id);
-                    p.devices.push(device);
-                }
-                None => proposals.push(MatchProposal {
-                    request_id,
-                    line: a.position,
-                    association_id: Uuid::from_u128(a.association),
-                    item_ids: vec![item_id],
-                    devices: vec![device],
-                }),
-            }
         }
         Ok(Json(MatchingResponse {
             refurbisher_id: id.0,
@@ -344,7 +361,8 @@ impl MatchingApi {
             within_km,
             pipeline: yields(&snap.history, &snap.pipeline),
             lines,
-            proposals,
+            proposals: grouped(&plan.now),
+            expected_proposals: grouped(&plan.expected),
         }))
     }
 

@@ -358,7 +358,32 @@ impl Snapshot {
         m::allocate(&devices, &self.waiting(today), &standing, self.cap)
     }
 
-    /// The pipeline's devices whose known specs are those of `category`.
+    /// The published devices now, then where the expected devices of the pipeline would go.
+    pub fn plan(&self, today: NaiveDate) -> m::Plan {
+        let as_devices = |list: &[item::Model]| -> Vec<m::Device> {
+            list.iter()
+                .map(|d| m::Device {
+                    id: d.id.as_u128(),
+                    spec: device_spec(d),
+                })
+                .collect()
+        };
+        let standing: HashMap<u128, Standing> = self
+            .standing
+            .iter()
+            .map(|(k, v)| (k.as_u128(), *v))
+            .collect();
+        m::plan(
+            &as_devices(&self.published),
+            &as_devices(&self.pipeline),
+            &self.history,
+            &self.waiting(today),
+            &standing,
+            self.cap,
+        )
+    }
+
+    /// The specs of the pipeline's devices, as far as they are known.
     pub fn pipeline_specs(&self) -> Vec<DeviceSpec> {
         self.pipeline.iter().map(device_spec).collect()
     }
