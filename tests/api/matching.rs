@@ -123,8 +123,11 @@ async fn request(
     s(&r.body["id"])
 }
 
-/// `(request, line, association, items, ranks, scores)` of each proposal of a matching view.
-fn proposals(view: &Value) -> Vec<(String, i64, String, Vec<String>, Vec<i64>, Vec<i64>)> {
+/// `(request, line, association, items, ranks, scores)` of one proposal of a matching view.
+type Proposed = (String, i64, String, Vec<String>, Vec<i64>, Vec<i64>);
+
+/// Each proposal of a matching view.
+fn proposals(view: &Value) -> Vec<Proposed> {
     view["proposals"]
         .as_array()
         .expect("proposals")
