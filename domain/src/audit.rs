@@ -343,13 +343,13 @@ pub fn verify_chain<'a>(
         if computed != stored_hash {
             return Err(ChainBreak::HashMismatch { seq: event.seq });
         }
-        if let Some(h) = head {
-            if event.seq > h.last_seq {
-                return Err(ChainBreak::BeyondHead {
-                    seq: event.seq,
-                    head_seq: h.last_seq,
-                });
-            }
+        if let Some(h) = head
+            && event.seq > h.last_seq
+        {
+            return Err(ChainBreak::BeyondHead {
+                seq: event.seq,
+                head_seq: h.last_seq,
+            });
         }
         expected_prev = computed;
         last_seq = event.seq;
@@ -720,7 +720,7 @@ mod tests {
         let mut events = chain(&[json!({"a": 1}), json!({"b": 2}), json!({"c": 3})]);
         let (seq, hash) = head(&events);
         events.pop();
-        let one = verify_with(&events, (seq, &hash)).unwrap_err();
+        let one = verify_with(&events, (seq, &hash)).expect_err("the chain breaks");
         assert_eq!(
             one,
             ChainBreak::Truncated {
@@ -733,7 +733,7 @@ mod tests {
                 .contains("Le dernier événement (n° 3) a été supprimé")
         );
         events.pop();
-        let two = verify_with(&events, (seq, &hash)).unwrap_err();
+        let two = verify_with(&events, (seq, &hash)).expect_err("the chain breaks");
         assert!(
             two.message_fr()
                 .contains("Les 2 derniers événements (n° 2 à 3)"),
@@ -790,7 +790,7 @@ mod tests {
             status: "donated".into(),
             ..recorded.clone()
         };
-        let err = check_state(4, Some(&recorded), &edited).unwrap_err();
+        let err = check_state(4, Some(&recorded), &edited).expect_err("the state differs");
         assert_eq!(err.code(), "state_mismatch");
         assert!(err.message_fr().contains("le statut vaut « donated »"));
         assert_eq!(check_state(4, None, &edited), Ok(()));
@@ -841,7 +841,7 @@ mod tests {
             compare_head(&kept, Some(2), None).map(|f| f.code()),
             Some("shortened")
         );
-        let gone = compare_head(&kept, None, None).unwrap();
+        let gone = compare_head(&kept, None, None).expect("a difference");
         assert!(gone.message_fr("2026-12-01").contains("a disparu"));
     }
 }

@@ -76,7 +76,7 @@ fn unhex_blobs(row: &str) -> String {
         let after = &rest[at + 2..];
         let end = after.find('\'').unwrap_or(after.len());
         let hex = &after[..end];
-        if hex.chars().all(|c| c.is_ascii_hexdigit()) && hex.len() % 2 == 0 {
+        if hex.chars().all(|c| c.is_ascii_hexdigit()) && hex.len().is_multiple_of(2) {
             let bytes: Vec<u8> = (0..hex.len())
                 .step_by(2)
                 .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())

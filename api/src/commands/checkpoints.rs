@@ -65,10 +65,10 @@ pub async fn take_daily(
     signer: &Arc<Signer>,
 ) -> ApiResult<Option<checkpoint::Model>> {
     let today = store::now().date_naive().to_string();
-    if let Some(last) = store::checkpoints::latest(db).await? {
-        if last.day >= today {
-            return Ok(None);
-        }
+    if let Some(last) = store::checkpoints::latest(db).await?
+        && last.day >= today
+    {
+        return Ok(None);
     }
     take(db, signer, "system".to_owned()).await.map(Some)
 }

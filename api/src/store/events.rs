@@ -288,13 +288,12 @@ pub async fn verify_stream<C: ConnectionTrait>(
         }),
     );
     let mut broken = result.err();
-    if broken.is_none() {
-        if let (Some(id), Some(last)) = (item_of_stream(stream), rows.last()) {
-            if let Some(current) = device_state(db, id).await? {
-                let recorded = parsed_state(last).as_ref().and_then(DeviceState::from_json);
-                broken = check_state(last.seq, recorded.as_ref(), &current).err();
-            }
-        }
+    if broken.is_none()
+        && let (Some(id), Some(last)) = (item_of_stream(stream), rows.last())
+        && let Some(current) = device_state(db, id).await?
+    {
+        let recorded = parsed_state(last).as_ref().and_then(DeviceState::from_json);
+        broken = check_state(last.seq, recorded.as_ref(), &current).err();
     }
     Ok(Verification {
         stream: stream.to_owned(),

@@ -40,12 +40,11 @@ impl Tx {
 
     /// Appends a hash-chained event to its stream in this transaction.
     pub async fn event(&self, new: NewEvent) -> Result<event::Model, DbErr> {
-        if events::item_of_stream(&new.stream).is_some() {
-            if let Ok(mut devices) = self.devices.lock() {
-                if !devices.contains(&new.stream) {
-                    devices.push(new.stream.clone());
-                }
-            }
+        if events::item_of_stream(&new.stream).is_some()
+            && let Ok(mut devices) = self.devices.lock()
+            && !devices.contains(&new.stream)
+        {
+            devices.push(new.stream.clone());
         }
         let appended = events::append_in(&self.txn, new).await?;
         self.events.fetch_add(1, Ordering::Relaxed);
