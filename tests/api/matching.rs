@@ -186,6 +186,21 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
     // B is new: 3 laptops of 16 GB collected, nothing finished yet.
     let (lot_b, _) = collected(&app, &b, &laptops_with(3, 16)).await;
 
+    // Each collection made expected supply, and the associations its forecast serves were
+    // told: asso1 twice (A's first lot, 2 of its 4 devices expected, while nothing was
+    // published yet; then B's lot), nobody for A's second lot (A's published devices serve r1
+    // and r2, and its 8 GB laptops do not fit r3).
+    async fn told(app: &TestApp, who: &Org) -> i64 {
+        app.count(&format!(
+            "outbox WHERE topic = 'mail' AND payload LIKE '%attendus pour votre demande%' AND payload LIKE '%{}%'",
+            who.admin_email
+        ))
+        .await
+    }
+    assert_eq!(told(&app, &asso1).await, 2);
+    assert_eq!(told(&app, &asso2).await, 0);
+    assert_eq!(told(&app, &asso3).await, 0);
+
     // Expected yield of A's lot: (4 published + 7) / (5 finished + 10) = 733 ‰ of 2 → 1.
     let y = app
         .get(

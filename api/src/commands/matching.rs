@@ -1,15 +1,16 @@
 //! The matching write: a refurbisher confirms, as they are or edited, the proposals the fair
 //! order made of its published devices, in one transaction. Each becomes a `proposed`
 //! reservation (through the same checks as a proposal by hand: line, availability, fair-share
-//! cap, law) recording why it was made, and the association is told by mail.
+//! cap, law) recording why it was made, and the association is told by mail. Beside it, the
+//! mail that tells associations when a collected lot becomes expected supply for their lines.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use reemploi_domain::matching::Allocation;
 use uuid::Uuid;
 
-use super::By;
 use super::demand::{Holding, ProposalReason, hold, notify};
+use super::{By, Tx};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::state::AppState;
 use crate::store::demand as q;
@@ -147,4 +148,67 @@ pub async fn confirm_proposals(
         }
         Ok(made)
     })
+}
+
+/// After `refurbisher` collected `lot_id`, in the collection's transaction: mails each
+/// association whose open lines within reach the lot's devices would serve, in the forecast of
+/// the refurbisher's plan (docs/matching.md). Returns how many associations were told.
+pub async fn announce_expected_supply(
+    cx: &AppState,
+    tx: &Tx,
+    refurbisher: Uuid,
+    lot_id: Uuid,
+) -> ApiResult<usize> {
+    let today = cx.settings.today();
+    let snapshot = mq::snapshot(tx, refurbisher, mq::DEFAULT_REACH_KM, today).await?;
+    let from_lot: HashSet<u128> = snapshot
+        .pipeline
+        .iter()
+        .filter(|d| d.lot_id == Some(lot_id))
+        .map(|d| d.id.as_u128())
+        .collect();
+    if from_lot.is_empty() {
+        return Ok(0);
+    }
+    let mut per_association: BTreeMap<Uuid, BTreeMap<(Uuid, i32), u64>> = BTreeMap::new();
+    for a in snapshot
+        .plan(today)
+        .expected
+        .iter()
+        .filter(|a| from_lot.contains(&a.device))
+    {
+        *per_association
+            .entry(Uuid::from_u128(a.association))
+            .or_default()
+            .entry((Uuid::from_u128(a.request), a.position))
+            .or_default() += 1;
+    }
+    for (association, lines) in &per_association {
+        let mut parts = Vec::new();
+        for ((request_id, position), n) in lines {
+            let purpose = snapshot
+                .lines
+                .iter()
+                .find(|l| l.request.id == *request_id)
+                .map(|l| l.request.purpose.clone())
+                .unwrap_or_default();
+            parts.push(format!(
+                "- environ {n} équipement(s) pour la ligne {position} de votre demande « {purpose} »"
+            ));
+        }
+        notify(
+            tx,
+            *association,
+            "Des équipements sont attendus pour votre demande",
+            &format!(
+                "Bonjour,\n\n{} vient de collecter un lot d'équipements qui, une fois reconditionnés, \
+                 devraient servir votre demande :\n{}\n\nCe n'est qu'une prévision : rien n'est \
+                 réservé tant que le reconditionneur ne vous a rien proposé.\n\nRéemploi",
+                snapshot.refurbisher.name,
+                parts.join("\n")
+            ),
+        )
+        .await?;
+    }
+    Ok(per_association.len())
 }
