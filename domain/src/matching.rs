@@ -85,6 +85,21 @@ pub fn expected_for_line(
     estimate.expected(fitting)
 }
 
+/// Days a refurbisher without history is assumed to take from collection to publication.
+pub const PRIOR_LEAD_DAYS: i64 = 21;
+/// How many devices the prior lead time weighs.
+pub const PRIOR_LEAD_WEIGHT: usize = 3;
+
+/// How many days the refurbisher takes from collection to publication: the median (the lower
+/// one for an even count) of its own devices' days together with [`PRIOR_LEAD_WEIGHT`] devices
+/// of [`PRIOR_LEAD_DAYS`]. Negative samples (clock skew) count as 0.
+pub fn lead_time_days(samples: &[i64]) -> i64 {
+    let mut all: Vec<i64> = samples.iter().map(|d| (*d).max(0)).collect();
+    all.extend(std::iter::repeat_n(PRIOR_LEAD_DAYS, PRIOR_LEAD_WEIGHT));
+    all.sort_unstable();
+    all[(all.len() - 1) / 2]
+}
+
 /// A request line waiting for devices, as the allocation sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaitingLine {
@@ -470,6 +485,18 @@ mod tests {
         assert_eq!(tablets.rate_permille(), 700);
         assert_eq!(tablets.expected(3), 2);
         assert_eq!(tablets.expected(0), 0);
+    }
+
+    #[test]
+    fn the_lead_time_is_the_median_of_the_history_and_the_prior() {
+        assert_eq!(lead_time_days(&[]), 21);
+        // [0, 0, 21, 21, 21]: 21; [0, 0, 0, 0, 21, 21, 21]: 0.
+        assert_eq!(lead_time_days(&[0, 0]), 21);
+        assert_eq!(lead_time_days(&[0, 0, 0, 0]), 0);
+        // [5, 8, 10, 21, 21, 21, 40, 60]: the lower median, 21.
+        assert_eq!(lead_time_days(&[60, 5, 40, 8, 10]), 21);
+        // [0, 3, 4, 5, 6, 7, 8, 9, 21, 21, 21]: 7.
+        assert_eq!(lead_time_days(&[3, 4, 5, 6, 7, 8, 9, -2]), 7);
     }
 
     #[test]

@@ -261,11 +261,27 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
         supply.text
     );
     assert_eq!(l["refurbishers"][0]["refurbisher_id"], json!(b.atelier.id));
-    assert!(
-        s(&l["summary"]).starts_with("0 disponible(s) maintenant, environ 2 attendu(s) chez "),
-        "{}",
-        l["summary"]
+    // B has no history: the lead time is the prior's 21 days.
+    assert_eq!(l["refurbishers"][0]["lead_time_days"], 21);
+    let by = s(&l["refurbishers"][0]["expected_by"]);
+    let ymd: Vec<&str> = by.split('-').collect();
+    assert_eq!(ymd.len(), 3, "{by}");
+    let summary = format!(
+        "0 disponible(s) maintenant, environ 2 attendu(s) d'ici le {}/{}/{} chez ",
+        ymd[2], ymd[1], ymd[0]
     );
+    assert!(s(&l["summary"]).starts_with(&summary), "{}", l["summary"]);
+    // A collected and published the same day: 4 samples of 0 days outweigh the prior.
+    let supply = app
+        .get(&format!("/v1/requests/{r1}/supply"), Some(&asso1.token))
+        .await;
+    let from_a: Vec<&Value> = supply.body["lines"][0]["refurbishers"]
+        .as_array()
+        .expect("refurbishers")
+        .iter()
+        .filter(|x| x["refurbisher_id"] == json!(a.atelier.id))
+        .collect();
+    assert_eq!(from_a[0]["lead_time_days"], 0, "{}", supply.text);
 
     // A's view: its pipeline, and the fair order of its 4 devices.
     let view_path = format!("/v1/organisations/{}/matching", a.atelier.id);

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{NaiveDate, TimeDelta};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -164,6 +165,10 @@ pub struct RefurbisherSupply {
     pub expected: u64,
     pub rate_permille: u32,
     pub prior_only: bool,
+    /// Days it takes from collection to publication (median of its history and a prior of 21).
+    pub lead_time_days: i64,
+    /// When the expected devices should be published, from today (none when none is expected).
+    pub expected_by: Option<NaiveDate>,
 }
 
 /// A line's supply: "N available now, about M expected".
@@ -454,6 +459,7 @@ impl MatchingApi {
         let r = q::request(db, id.0).await?;
         auth.0
             .authorize_related("get_request_supply", &[r.association_id])?;
+        let today = self.state.settings.today();
         let within_km = reach(within_km.0);
         let place = mq::request_place(db, &r).await?;
         let mut near = Vec::new();
@@ -479,7 +485,8 @@ impl MatchingApi {
                         .map(device_spec)
                         .collect();
                     let history = mq::history(db, o.id).await?;
-                    near.push((km, o, history, published, pipeline));
+                    let lead = m::lead_time_days(&mq::lead_times(db, o.id).await?);
+                    near.push((km, o, history, published, pipeline, lead));
                 }
             }
         }
@@ -488,7 +495,7 @@ impl MatchingApi {
         for l in mq::lines_of(db, r.clone(), None).await? {
             let spec = l.spec();
             let mut refurbishers = Vec::new();
-            for (km, o, history, published, pipeline) in &near {
+            for (km, o, history, published, pipeline, lead) in &near {
                 let e = m::estimate(history, spec.category);
                 let available_now = published.iter().filter(|d| dd::fits(&spec, d)).count() as u64;
                 let expected = m::expected_for_line(&spec, pipeline, &e);
@@ -503,16 +510,24 @@ impl MatchingApi {
                     expected,
                     rate_permille: e.rate_permille(),
                     prior_only: e.prior_only(),
+                    lead_time_days: *lead,
+                    expected_by: (expected > 0).then(|| today + TimeDelta::days(*lead)),
                 });
             }
             let available_now = refurbishers.iter().map(|s| s.available_now).sum();
             let expected = refurbishers.iter().map(|s| s.expected).sum();
+            let by = refurbishers
+                .iter()
+                .filter_map(|s| s.expected_by)
+                .max()
+                .map(|d| format!(" d'ici le {}", d.format("%d/%m/%Y")))
+                .unwrap_or_default();
             let summary = match refurbishers.first() {
                 None => {
                     "Aucun équipement disponible ni attendu à proximité pour l'instant.".to_owned()
                 }
                 Some(first) => format!(
-                    "{available_now} disponible(s) maintenant, environ {expected} attendu(s) chez {}{}.",
+                    "{available_now} disponible(s) maintenant, environ {expected} attendu(s){by} chez {}{}.",
                     first.name,
                     if refurbishers.len() > 1 {
                         format!(" et {} autre(s) reconditionneur(s)", refurbishers.len() - 1)

@@ -127,6 +127,31 @@ pub async fn history<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// The refurbisher's lead times: for each device it collected then published, the whole days
+/// between the two, from the device events it appended.
+pub async fn lead_times<C: ConnectionTrait>(db: &C, refurbisher: Uuid) -> ApiResult<Vec<i64>> {
+    let rows = event::Entity::find()
+        .filter(event::Column::OrganisationId.eq(refurbisher))
+        .filter(event::Column::Kind.is_in(["collect", "publish"]))
+        .filter(event::Column::Stream.starts_with("item/"))
+        .order_by_asc(event::Column::OccurredAt)
+        .all(db)
+        .await?;
+    let mut collected: HashMap<String, chrono::DateTime<chrono::FixedOffset>> = HashMap::new();
+    let mut out = Vec::new();
+    for e in rows {
+        let Ok(at) = chrono::DateTime::parse_from_rfc3339(&e.occurred_at) else {
+            continue;
+        };
+        if e.kind == "collect" {
+            collected.entry(e.stream).or_insert(at);
+        } else if let Some(from) = collected.remove(&e.stream) {
+            out.push((at - from).num_days());
+        }
+    }
+    Ok(out)
+}
+
 /// Devices awarded to `refurbisher` (through the accepted claim of their lot), collected by it
 /// or on its bench, by id.
 pub async fn pipeline<C: ConnectionTrait>(
