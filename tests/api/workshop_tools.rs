@@ -1051,7 +1051,7 @@ async fn the_tools_refuse_other_roles_and_bad_input_and_write_nothing() {
 #[tokio::test]
 async fn the_snipeit_export_imports_with_the_same_per_row_report_as_glpi() {
     let app = spawn_app().await;
-    let town = app.register("public_body").await;
+    let town = app.register_verified("public_body").await;
     let r = app
         .post_raw(
             "/v1/items/import?partial=true",
