@@ -225,6 +225,9 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
         c["basis"],
         json!({ "available": 4, "recycled": 1, "prior_available": 7, "prior_recycled": 3, "prior_only": false })
     );
+    // A collected and published its first 4 devices the same day: 0 days outweigh the prior.
+    assert_eq!(y.body["lead_time_days"], 0);
+    assert!(y.body["expected_by"].is_string(), "{}", y.text);
     // B's lot: the prior alone, 70 % of 3 → 2.
     let y = app
         .get(
@@ -236,6 +239,7 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
     assert_eq!(y.body["categories"][0]["expected"], 2);
     assert_eq!(y.body["categories"][0]["rate_permille"], 700);
     assert_eq!(y.body["categories"][0]["basis"]["prior_only"], true);
+    assert_eq!(y.body["lead_time_days"], 21);
 
     // Each line's supply: A's 4 published fit r1 and r2 now; A's pipeline adds 1, B's 2.
     let supply = app

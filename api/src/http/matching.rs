@@ -62,6 +62,11 @@ pub struct LotYieldResponse {
     /// The refurbisher whose claim was accepted; no estimate without one.
     pub refurbisher_id: Option<Uuid>,
     pub categories: Vec<CategoryYield>,
+    /// The refurbisher's days from collection to publication (median of its history and a
+    /// prior of 21).
+    pub lead_time_days: Option<i64>,
+    /// When the expected devices should be published, from today (none when none is expected).
+    pub expected_by: Option<NaiveDate>,
 }
 
 /// An open line within reach of a refurbisher, with what it could take from it.
@@ -290,17 +295,26 @@ impl MatchingApi {
         let mut related = vec![l.organisation_id];
         related.extend(refurbisher);
         auth.0.authorize_related("get_lot_yield", &related)?;
-        let categories = match refurbisher {
-            Some(r) => yields(
-                &mq::history(db, r).await?,
-                &mq::lot_pipeline(db, l.id).await?,
+        let (categories, lead_time_days) = match refurbisher {
+            Some(r) => (
+                yields(
+                    &mq::history(db, r).await?,
+                    &mq::lot_pipeline(db, l.id).await?,
+                ),
+                Some(m::lead_time_days(&mq::lead_times(db, r).await?)),
             ),
-            None => Vec::new(),
+            None => (Vec::new(), None),
         };
+        let today = self.state.settings.today();
+        let expected_by = lead_time_days
+            .filter(|_| categories.iter().any(|c| c.expected > 0))
+            .map(|d| today + TimeDelta::days(d));
         Ok(Json(LotYieldResponse {
             lot_id: l.id,
             refurbisher_id: refurbisher,
             categories,
+            lead_time_days,
+            expected_by,
         }))
     }
 
