@@ -72,6 +72,17 @@ const fn acting(kinds: &'static [OrganisationKind], roles: &'static [Role], writ
     }
 }
 
+/// Members of the refurbisher named in the path, any role.
+const fn refurbisher_org(write: bool) -> Access {
+    Access::Organisation {
+        allowed: Allowed {
+            kinds: REFURBISHER,
+            roles: ANY_ROLE,
+        },
+        write,
+    }
+}
+
 const fn org(roles: &'static [Role], write: bool) -> Access {
     Access::Organisation {
         allowed: Allowed {
@@ -207,6 +218,10 @@ pub const RULES: &[(&str, Access)] = &[
     ("cancel_request", related(ASSOCIATION, ANY_ROLE, true)),
     ("propose_items", acting(REFURBISHER, ANY_ROLE, true)),
     ("set_fair_share", org(ADMIN, true)),
+    ("view_matching", refurbisher_org(false)),
+    ("confirm_proposals", refurbisher_org(true)),
+    ("get_request_supply", related(ASSOCIATION, ANY_ROLE, false)),
+    ("get_lot_yield", related(SUPPLY, ANY_ROLE, false)),
     // Documents.
     ("list_lot_documents", related(SUPPLY, ANY_ROLE, false)),
     ("generate_lot_document", related(SUPPLY, ANY_ROLE, true)),

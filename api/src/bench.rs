@@ -552,3 +552,185 @@ pub fn documents(items: usize, runs: usize, output: &Path) -> anyhow::Result<()>
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
 }
+
+/// A small deterministic generator (xorshift64*), so every run matches the same data.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// `reemploi bench matching`: matches `lines` open request lines against `devices` devices
+/// (three in five published, the rest in refurbishers' pipelines) with the rules of
+/// `domain::matching`, as the matching view does for each refurbisher: each line's expected
+/// supply from every refurbisher within reach, then each refurbisher's plan (its published
+/// devices in the fair order, then where its expected devices would go). In memory: it
+/// measures the rules, not the queries that load their input.
+pub fn matching(lines: usize, devices: usize, output: &Path) -> anyhow::Result<()> {
+    use std::collections::{BTreeMap, HashMap};
+
+    use reemploi_domain::demand::{DeviceSpec, LineSpec};
+    use reemploi_domain::item::Category;
+    use reemploi_domain::matching::{
+        self as m, Device, Outcomes, Standing, WaitingLine, expected_for_line,
+    };
+
+    const REFURBISHERS: usize = 20;
+    const ASSOCIATIONS: u64 = 2_000;
+    // Each line is within reach of three refurbishers.
+    const REACH: [usize; 3] = [0, 7, 13];
+    let cats = [
+        Category::Laptop,
+        Category::Desktop,
+        Category::Monitor,
+        Category::Tablet,
+        Category::Smartphone,
+    ];
+    let mut rng = Xorshift(0x5EED_CAFE_F00D_0001);
+    let rams = [None, Some(4), Some(8), Some(16)];
+    let mut published: Vec<Vec<Device>> = vec![Vec::new(); REFURBISHERS];
+    let mut pipeline: Vec<Vec<Device>> = vec![Vec::new(); REFURBISHERS];
+    for i in 0..devices {
+        let device = Device {
+            id: i as u128,
+            spec: DeviceSpec {
+                category: Some(cats[rng.below(cats.len() as u64) as usize]),
+                ram_gb: rams[1 + rng.below(3) as usize],
+                storage_gb: Some(128 << rng.below(3)),
+                screen_inches: Some(10.0 + rng.below(15) as f64),
+            },
+        };
+        let r = i % REFURBISHERS;
+        if i % 5 < 3 {
+            published[r].push(device);
+        } else {
+            pipeline[r].push(device);
+        }
+    }
+    let mut waiting: Vec<WaitingLine> = (0..lines)
+        .map(|i| {
+            let quantity = 1 + rng.below(12) as u32;
+            WaitingLine {
+                request: (i / 2) as u128,
+                position: (i % 2) as i32 + 1,
+                association: u128::from(rng.below(ASSOCIATIONS)),
+                spec: LineSpec {
+                    category: cats[rng.below(cats.len() as u64) as usize],
+                    min_ram_gb: rams[rng.below(4) as usize],
+                    min_storage_gb: None,
+                    min_screen_inches: None,
+                },
+                wanted: quantity,
+                beneficiaries: 1 + rng.below(60) as u32,
+                devices_asked: quantity * 2,
+                days_waiting: rng.below(200) as u32,
+            }
+        })
+        .collect();
+    let histories: Vec<BTreeMap<Category, Outcomes>> = (0..REFURBISHERS)
+        .map(|r| {
+            // A quarter of the refurbishers are new: the prior alone.
+            let mut h = BTreeMap::new();
+            if r % 4 != 0 {
+                for c in cats {
+                    h.insert(
+                        c,
+                        Outcomes {
+                            available: rng.below(400),
+                            recycled: rng.below(150),
+                        },
+                    );
+                }
+            }
+            h
+        })
+        .collect();
+    let in_reach = |line: usize, r: usize| REACH.iter().any(|k| (line + k) % REFURBISHERS == r);
+    let start = Instant::now();
+    // Each line's expected supply: the estimate of every refurbisher within reach.
+    let mut expected = vec![0u64; waiting.len()];
+    for r in 0..REFURBISHERS {
+        let mut by_cat: HashMap<Category, Vec<DeviceSpec>> = HashMap::new();
+        for d in &pipeline[r] {
+            if let Some(c) = d.spec.category {
+                by_cat.entry(c).or_default().push(d.spec);
+            }
+        }
+        for (i, l) in waiting.iter().enumerate() {
+            if in_reach(i, r) {
+                let e = m::estimate(&histories[r], l.spec.category);
+                let specs = by_cat.get(&l.spec.category).map_or(&[][..], Vec::as_slice);
+                expected[i] += expected_for_line(&l.spec, specs, &e);
+            }
+        }
+    }
+    let expected_seconds = start.elapsed().as_secs_f64();
+    // Each refurbisher's plan, in turn, each taking what the previous ones left.
+    let mut standing: HashMap<u128, Standing> = HashMap::new();
+    let (mut proposals, mut forecast) = (0usize, 0usize);
+    for r in 0..REFURBISHERS {
+        let idx: Vec<usize> = (0..waiting.len())
+            .filter(|i| in_reach(*i, r) && waiting[*i].wanted > 0)
+            .collect();
+        let here: Vec<WaitingLine> = idx.iter().map(|i| waiting[*i].clone()).collect();
+        let at: HashMap<(u128, i32), usize> = idx
+            .iter()
+            .map(|i| ((waiting[*i].request, waiting[*i].position), *i))
+            .collect();
+        let plan = m::plan(
+            &published[r],
+            &pipeline[r],
+            &histories[r],
+            &here,
+            &standing,
+            10,
+        );
+        proposals += plan.now.len();
+        forecast += plan.expected.len();
+        for a in plan.now.iter().chain(&plan.expected) {
+            if let Some(i) = at.get(&(a.request, a.position)) {
+                waiting[*i].wanted -= 1;
+            }
+            standing
+                .entry(a.association)
+                .or_default()
+                .received_this_year += 1;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let result = serde_json::json!({
+        "benchmark": "matching",
+        "open_lines": lines,
+        "devices": devices,
+        "published_devices": published.iter().map(Vec::len).sum::<usize>(),
+        "pipeline_devices": pipeline.iter().map(Vec::len).sum::<usize>(),
+        "refurbishers": REFURBISHERS,
+        "associations": ASSOCIATIONS,
+        "lines_with_expected_supply": expected.iter().filter(|e| **e > 0).count(),
+        "proposals": proposals,
+        "forecast_allocations": forecast,
+        "expected_supply_seconds": (expected_seconds * 1000.0).round() / 1000.0,
+        "seconds": (seconds * 1000.0).round() / 1000.0,
+        "target_seconds": 1.0,
+        "profile": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "peak_rss_mib": peak_rss_kib().map(|k| k / 1024),
+        "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "finished_at": chrono::Utc::now().to_rfc3339(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(output, serde_json::to_string_pretty(&result)? + "\n")?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}

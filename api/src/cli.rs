@@ -80,6 +80,16 @@ pub enum BenchAction {
         #[arg(long, default_value = "bench-results/documents.json")]
         output: PathBuf,
     },
+    /// Match generated open request lines against published devices and expected supply
+    /// (docs/matching.md) and time it.
+    Matching {
+        #[arg(long, default_value_t = 10_000)]
+        lines: usize,
+        #[arg(long, default_value_t = 100_000)]
+        devices: usize,
+        #[arg(long, default_value = "bench-results/matching.json")]
+        output: PathBuf,
+    },
     /// Load generated catalogue devices into the embedded engine (and Meilisearch when
     /// `MEILI_URL` is set) and measure the latency of a fixed query mix.
     Search {
@@ -230,6 +240,14 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                     output,
                 },
         } => crate::bench::documents(items, runs, &output),
+        Command::Bench {
+            which:
+                BenchAction::Matching {
+                    lines,
+                    devices,
+                    output,
+                },
+        } => crate::bench::matching(lines, devices, &output),
         Command::Reindex { index } => {
             let db = crate::store::connect(&settings)
                 .await

@@ -137,6 +137,8 @@ error_table! {
     WriteConflict => ("write_conflict", 409, "Une autre opération modifiait les mêmes données ; réessayez", "Another operation was changing the same data; try again"),
     // Demand side.
     RequestLineExceeded => ("request_line_exceeded", 422, "Plus d'équipements que ce qu'il reste à pourvoir sur cette ligne de la demande", "More devices than the request line still needs"),
+    // Matching (issue 22).
+    DuplicateDevice => ("duplicate_device", 422, "Le même équipement figure deux fois dans les propositions", "The same device appears twice in the proposals"),
     // Lots, claims, collection (issue 13).
     ClaimDeadlineNotPassed => ("claim_deadline_not_passed", 409, "Les candidatures sont encore ouvertes : le choix se fait après la date limite", "Claims are still open: the choice is made after the claim deadline"),
     // The ceiling in every mode, cessions 5° and 11° (issue 14).

@@ -17,6 +17,7 @@ pub mod item;
 pub mod labels;
 pub mod lifecycle;
 pub mod lot;
+pub mod matching;
 pub mod organisation;
 pub mod personal;
 pub mod reports;

@@ -22,6 +22,7 @@ mod m20261201_000014_chain_people;
 mod m20261201_000016_workshop_reports;
 mod m20261201_000017_verification;
 mod m20261201_000018_oidc;
+mod m20261201_000019_matching;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000016_workshop_reports::Migration),
             Box::new(m20261201_000017_verification::Migration),
             Box::new(m20261201_000018_oidc::Migration),
+            Box::new(m20261201_000019_matching::Migration),
         ]
     }
 }

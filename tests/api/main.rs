@@ -18,6 +18,7 @@ mod items;
 mod limits;
 mod lots;
 mod mail;
+mod matching;
 mod oidc;
 mod open_data;
 mod openapi;

@@ -968,16 +968,28 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         ),
     )
     .await;
-    let proposal = w
+    // The device declined above comes back in the matching view; the refurbisher confirms it.
+    let view = app
+        .get(
+            &format!("/v1/organisations/{}/matching", atelier.id),
+            Some(&atelier.token),
+        )
+        .await;
+    assert_eq!(view.status, 200, "{}", view.text);
+    let confirmed = w
         .op(
-            "propose_items",
+            "confirm_proposals",
             app.post(
-                &format!("/v1/requests/{req}/proposals"),
+                &format!("/v1/organisations/{}/matching/proposals", atelier.id),
                 Some(&atelier.token),
-                json!({ "line": 1, "item_ids": [items[1]] }),
+                json!({ "proposals": [{ "request_id": req, "line": 1, "item_ids": [items[1]] }] }),
             ),
         )
         .await;
+    let proposal = Resp {
+        body: confirmed.body["items"][0].clone(),
+        ..confirmed
+    };
     w.op(
         "accept_proposal",
         app.post(

@@ -64,7 +64,7 @@ async fn event(
 }
 
 /// Mails every admin of an organisation (and its contact address) through the outbox.
-async fn notify(tx: &Tx, org: Uuid, subject: &str, body: &str) -> ApiResult<()> {
+pub(crate) async fn notify(tx: &Tx, org: Uuid, subject: &str, body: &str) -> ApiResult<()> {
     for address in q::mail_recipients(tx, org).await? {
         let mail = Mail::text("notification", address, subject.to_owned(), body.to_owned());
         outbox::enqueue(tx, Topic::Mail, &mail).await?;
@@ -218,7 +218,7 @@ pub async fn create_reservation(
             by.organisation_id,
             &input.item_ids,
             request,
-            false,
+            Holding::Reservation,
         )
         .await?;
         Ok(r)
@@ -253,7 +253,12 @@ pub async fn propose_items(
             association_id,
             &input.item_ids,
             Some((r, input.line)),
-            true,
+            Holding::Proposal {
+                reason: Some(&ProposalReason {
+                    text_fr: "Proposition choisie par le reconditionneur.".to_owned(),
+                    detail: serde_json::json!({ "source": "refurbisher" }),
+                }),
+            },
         )
         .await?;
         let holder = q::organisation(tx, by.organisation_id).await?;
@@ -377,19 +382,40 @@ async fn check_line(
     Ok(line.position)
 }
 
-/// Holds `ids` for `association_id` in a new reservation (`proposed` when `proposal`, by the
+/// How a reservation comes to hold devices.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Holding<'a> {
+    /// The association reserves them.
+    Reservation,
+    /// The refurbisher proposes them; `reason` says why (the fair order's rank and score, or the
+    /// refurbisher's own choice), recorded on the reservation and in its event.
+    Proposal { reason: Option<&'a ProposalReason> },
+}
+
+/// Why a proposal was made: a French sentence for people and its parts for machines.
+#[derive(Debug, Clone)]
+pub struct ProposalReason {
+    pub text_fr: String,
+    pub detail: serde_json::Value,
+}
+
+/// Holds `ids` for `association_id` in a new reservation (`proposed` for a proposal, by the
 /// refurbisher `by`), checking, in this transaction: the request line, availability, one
 /// refurbisher and one cession mode, the fair-share cap and the law. The request, when given,
 /// is already locked by the caller.
-async fn hold(
+pub(crate) async fn hold(
     cx: &AppState,
     tx: &Tx,
     by: &By,
     association_id: Uuid,
     ids: &[Uuid],
     request: Option<(request::Model, i32)>,
-    proposal: bool,
+    holding: Holding<'_>,
 ) -> ApiResult<reservation::Model> {
+    let (proposal, reason) = match holding {
+        Holding::Reservation => (false, None),
+        Holding::Proposal { reason } => (true, reason),
+    };
     // The association's row serialises its fair-share count; then the devices, in id order.
     let association = q::lock_organisation(tx, association_id).await?;
     let items = q::lock_items(tx, ids).await?;
@@ -479,6 +505,7 @@ async fn hold(
         commitment_reuse: Set(false),
         received_at: Set(None),
         created_by: Set(by.actor_ref.clone()),
+        proposal_reason: Set(reason.map(|r| r.text_fr.clone())),
         version: Set(1),
         created_at: Set(now),
         updated_at: Set(now),
@@ -553,6 +580,7 @@ async fn hold(
             "cession_mode": mode.as_str(),
             "legal_basis": legal_basis,
             "expires_at": expires_at,
+            "reason": reason.map(|r| r.detail.clone()),
         }),
     )
     .await?;

@@ -971,6 +971,8 @@ pub async fn record_collection(
             )
             .await?;
         }
+        // Its devices are now expected supply: the associations they would serve are told.
+        super::matching::announce_expected_supply(cx, tx, refurbisher, l.id).await?;
         Ok(Collected {
             handover_id,
             lot_id: l.id,

@@ -52,6 +52,7 @@ pub mod documents;
 pub mod impact;
 pub mod items;
 pub mod lots;
+pub mod matching;
 pub mod members;
 pub mod oidc;
 pub mod organisations;

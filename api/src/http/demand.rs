@@ -178,6 +178,9 @@ pub struct ReservationResponse {
     pub commitment_no_resale: bool,
     pub commitment_reuse: bool,
     pub received_at: Option<DateTime<Utc>>,
+    /// For a proposal: why it was made, in French (its rank and score in the fair order, or the
+    /// refurbisher's own choice; see docs/matching.md).
+    pub proposal_reason: Option<String>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -382,7 +385,7 @@ fn stored_status<T: Copy>(parsed: Option<T>, what: &str, id: Uuid, status: &str)
     })
 }
 
-fn reservation_response(v: ReservationView) -> ApiResult<ReservationResponse> {
+pub(super) fn reservation_response(v: ReservationView) -> ApiResult<ReservationResponse> {
     let r = v.reservation;
     let status = stored_status(
         dom::ReservationStatus::parse(&r.status),
@@ -432,6 +435,7 @@ fn reservation_response(v: ReservationView) -> ApiResult<ReservationResponse> {
         commitment_no_resale: r.commitment_no_resale,
         commitment_reuse: r.commitment_reuse,
         received_at: r.received_at,
+        proposal_reason: r.proposal_reason,
         version: r.version,
         created_at: r.created_at,
     })

@@ -20,6 +20,7 @@ pub mod labels;
 pub mod limits;
 pub mod log;
 pub mod lots;
+pub mod matching;
 pub mod members;
 pub mod meta;
 pub mod oidc;
@@ -77,6 +78,7 @@ pub type Apis = (
         checkpoints::CheckpointsApi,
         personal::PersonalDataApi,
         oidc::OidcApi,
+        matching::MatchingApi,
     ),
 );
 
@@ -119,6 +121,7 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
             checkpoints::CheckpointsApi { state: s() },
             personal::PersonalDataApi { state: s() },
             oidc::OidcApi { state: s() },
+            matching::MatchingApi { state: s() },
         ),
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))

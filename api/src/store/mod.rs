@@ -12,6 +12,7 @@ pub mod exits;
 pub mod impact;
 pub mod items;
 pub mod lots;
+pub mod matching;
 pub mod oidc;
 pub mod organisations;
 pub mod outbox;

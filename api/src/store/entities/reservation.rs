@@ -23,6 +23,9 @@ pub struct Model {
     pub commitment_reuse: bool,
     pub received_at: Option<DateTimeUtc>,
     pub created_by: String,
+    /// Why a proposal was made, in French (`None` for a reservation, or a proposal made by hand
+    /// before matching existed).
+    pub proposal_reason: Option<String>,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
