@@ -3,13 +3,10 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use poem::{Body, Request, RequestBody};
+use poem::{Body, Request};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Json, ParsePayload, Payload, PlainText};
-use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
-};
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use reemploi_domain::import::TEMPLATE_HEADER;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
@@ -32,80 +29,23 @@ const CSV_TYPES: &[&str] = &[
     "application/vnd.ms-excel",
 ];
 
-/// A CSV file sent as the request body, streamed (never held whole in memory).
-pub struct CsvBody(pub Body);
+super::raw_body::raw_body!(
+    /// A CSV file sent as the request body, streamed (never held whole in memory).
+    CsvBody,
+    CSV_TYPES,
+    "The inventory file: CSV with `;`, `,` or tab, UTF-8 (with or without BOM) or Windows-1252.",
+    csv_content_type
+);
 
-impl Payload for CsvBody {
-    const CONTENT_TYPE: &'static str = "text/csv";
-
-    fn check_content_type(content_type: &str) -> bool {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        CSV_TYPES.contains(&essence.as_str())
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            format: Some("binary"),
-            ..MetaSchema::new("string")
-        }))
-    }
-}
-
-impl ParsePayload for CsvBody {
-    const IS_REQUIRED: bool = true;
-
-    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(Self(
-            <Body as poem::FromRequest>::from_request(request, body).await?,
-        ))
-    }
-}
-
-impl<'a> ApiExtractor<'a> for CsvBody {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        <Self as Payload>::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: Some(
-                "The inventory file: CSV with `;`, `,` or tab, UTF-8 (with or without BOM) or Windows-1252.",
-            ),
-            content: CSV_TYPES
-                .iter()
-                .map(|ct| MetaMediaType {
-                    content_type: ct,
-                    schema: <Self as Payload>::schema_ref(),
-                })
-                .collect(),
-            required: true,
-        })
-    }
-
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _: ExtractParamOptions<()>,
-    ) -> poem::Result<Self> {
-        match request.content_type() {
-            Some(ct) if Self::check_content_type(ct) => {
-                <Self as ParsePayload>::from_request(request, body).await
-            }
-            Some(ct) => Err(poem_openapi::error::ContentTypeError::NotSupported {
-                content_type: ct.to_owned(),
-            }
-            .into()),
-            None => Err(poem_openapi::error::ContentTypeError::ExpectContentType.into()),
+/// An inventory file must say it is one: 415 for another content type, or none.
+fn csv_content_type(request: &Request) -> poem::Result<()> {
+    match request.content_type() {
+        Some(ct) if super::raw_body::essence_in(ct, CSV_TYPES) => Ok(()),
+        Some(ct) => Err(poem_openapi::error::ContentTypeError::NotSupported {
+            content_type: ct.to_owned(),
         }
+        .into()),
+        None => Err(poem_openapi::error::ContentTypeError::ExpectContentType.into()),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod pagination;
 pub mod personal;
 pub mod photos;
 pub mod problem;
+pub mod raw_body;
 pub mod reports;
 pub mod search;
 pub mod sites;

@@ -5,12 +5,11 @@
 
 use std::collections::HashMap;
 
-use poem::{Body, Request, RequestBody};
+use poem::Request;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Json, ParsePayload, Payload};
-use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
-use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use reemploi_domain::reports::{self, WipeLogError};
 use uuid::Uuid;
 
@@ -31,88 +30,33 @@ pub const MAX_REPORT_BYTES: usize = 10 * 1024 * 1024;
 /// The most devices one batch call names.
 pub const MAX_BATCH: usize = 200;
 
-/// A tool's log sent as the request body, as the tool wrote it (any bytes: nwipe writes a
-/// loop device's serial as raw bytes).
-pub struct LogBody(pub Body);
-
 const LOG_TYPES: &[&str] = &["text/plain", "application/octet-stream", "text/x-log"];
 
-impl Payload for LogBody {
-    const CONTENT_TYPE: &'static str = "text/plain";
+super::raw_body::raw_body!(
+    /// A tool's log sent as the request body, as the tool wrote it (any bytes: nwipe writes a
+    /// loop device's serial as raw bytes).
+    LogBody,
+    LOG_TYPES,
+    "The nwipe log as nwipe wrote it with `--logfile` (text; any bytes), at most 10 MB.",
+    log_content_type
+);
 
-    fn check_content_type(content_type: &str) -> bool {
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        LOG_TYPES.contains(&essence.as_str())
+/// A log sent without a content type is taken as text; another content type is refused.
+fn log_content_type(request: &Request) -> poem::Result<()> {
+    let content_type = request
+        .headers()
+        .get(poem::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/plain");
+    if super::raw_body::essence_in(content_type, LOG_TYPES) {
+        return Ok(());
     }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            format: Some("binary"),
-            ..MetaSchema::new("string")
-        }))
-    }
-}
-
-impl ParsePayload for LogBody {
-    const IS_REQUIRED: bool = true;
-
-    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        Ok(Self(
-            <Body as poem::FromRequest>::from_request(request, body).await?,
-        ))
-    }
-}
-
-impl<'a> ApiExtractor<'a> for LogBody {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        <Self as Payload>::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: Some(
-                "The nwipe log as nwipe wrote it with `--logfile` (text; any bytes), at most 10 MB.",
-            ),
-            content: LOG_TYPES
-                .iter()
-                .map(|t| MetaMediaType {
-                    content_type: t,
-                    schema: Self::schema_ref(),
-                })
-                .collect(),
-            required: true,
-        })
-    }
-
-    async fn from_request(
-        request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        let content_type = request
-            .headers()
-            .get(poem::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("text/plain");
-        if !<Self as Payload>::check_content_type(content_type) {
-            return Err(ApiError::new(ErrorCode::UnsupportedMediaType)
-                .detail(
-                    "Envoyez le journal tel quel (text/plain ou application/octet-stream).",
-                    "Send the log as it is (text/plain or application/octet-stream).",
-                )
-                .into());
-        }
-        <Self as ParsePayload>::from_request(request, body).await
-    }
+    Err(ApiError::new(ErrorCode::UnsupportedMediaType)
+        .detail(
+            "Envoyez le journal tel quel (text/plain ou application/octet-stream).",
+            "Send the log as it is (text/plain or application/octet-stream).",
+        )
+        .into())
 }
 
 async fn read_log(body: LogBody) -> ApiResult<Vec<u8>> {
