@@ -423,17 +423,20 @@ impl TestApp {
         }
     }
 
-    /// Takes devices described by `devices` (item fields without an inventory number, plus an
-    /// optional `grade`) all the way to `available` at `chain`'s refurbisher, through HTTP:
-    /// register, lot, publish, claim, collection, wipe, bench, publish. Returns their ids.
-    pub async fn make_available(&self, chain: &Chain, devices: &[Value]) -> Vec<String> {
+    /// Registers `devices` (item fields; an inventory number, acquisition date and book value
+    /// are made up when missing, an optional `grade` is left out) at `chain`'s town, offers
+    /// them in one `to_refurbisher` lot, and has the refurbisher claim and collect it: the
+    /// devices are `collected` in its workshop. Returns the lot and the devices, in order.
+    pub async fn collect_lot(&self, chain: &Chain, devices: &[Value]) -> (String, Vec<String>) {
         let mut ids = Vec::new();
         for d in devices {
             let mut body = d.clone();
-            body["inventory_number"] = json!(format!(
-                "INV-{}",
-                &uuid::Uuid::now_v7().simple().to_string()[16..]
-            ));
+            if body.get("inventory_number").is_none() {
+                body["inventory_number"] = json!(format!(
+                    "INV-{}",
+                    &uuid::Uuid::now_v7().simple().to_string()[16..]
+                ));
+            }
             if body.get("acquisition_date").is_none() {
                 body["acquisition_date"] = json!("2020-03-15");
             }
@@ -461,42 +464,44 @@ impl TestApp {
             .await;
         assert_eq!(lot.status, 201, "lot: {}", lot.text);
         let lot_id = lot.body["id"].as_str().expect("lot").to_owned();
-        let added = self
-            .post(
-                &format!("/v1/lots/{lot_id}/items"),
-                Some(&chain.town.token),
+        let steps = [
+            (
+                format!("/v1/lots/{lot_id}/items"),
+                &chain.town.token,
                 json!({ "item_ids": ids }),
-            )
-            .await;
-        assert!(added.status < 300, "add: {}", added.text);
-        let published = self
-            .post(
-                &format!("/v1/lots/{lot_id}/publish"),
-                Some(&chain.town.token),
+            ),
+            (
+                format!("/v1/lots/{lot_id}/publish"),
+                &chain.town.token,
                 json!({}),
-            )
-            .await;
-        assert_eq!(published.status, 200, "publish lot: {}", published.text);
-        let claim = self
-            .post(
-                &format!("/v1/lots/{lot_id}/claims"),
-                Some(&chain.atelier.token),
+            ),
+            (
+                format!("/v1/lots/{lot_id}/claims"),
+                &chain.atelier.token,
                 json!({}),
-            )
-            .await;
-        assert_eq!(claim.body["status"], "accepted", "{}", claim.text);
-        let collected = self
-            .post(
-                &format!("/v1/lots/{lot_id}/collection"),
-                Some(&chain.atelier.token),
+            ),
+            (
+                format!("/v1/lots/{lot_id}/collection"),
+                &chain.atelier.token,
                 json!({
                     "occurred_on": "2026-11-28",
                     "public_body_signatory": { "name": "Claire Martin", "role": "Responsable du patrimoine" },
                     "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" }
                 }),
-            )
-            .await;
-        assert_eq!(collected.status, 201, "collection: {}", collected.text);
+            ),
+        ];
+        for (path, token, body) in steps {
+            let r = self.post(&path, Some(token), body).await;
+            assert!(r.status < 300, "{path}: {}", r.text);
+        }
+        (lot_id, ids)
+    }
+
+    /// Takes devices described by `devices` (item fields without an inventory number, plus an
+    /// optional `grade`) all the way to `available` at `chain`'s refurbisher, through HTTP:
+    /// register, lot, publish, claim, collection, wipe, bench, publish. Returns their ids.
+    pub async fn make_available(&self, chain: &Chain, devices: &[Value]) -> Vec<String> {
+        let (_, ids) = self.collect_lot(chain, devices).await;
         for (id, d) in ids.iter().zip(devices) {
             let base = format!("/v1/items/{id}");
             let item = self.get(&base, Some(&chain.atelier.token)).await;

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Chain, Org, TestApp, chain_at, chain_in, spawn_app};
+use crate::helpers::{Org, TestApp, chain_at, chain_in, spawn_app};
 
 const BLOIS: (f64, f64) = (47.5861, 1.3359);
 
@@ -32,69 +32,6 @@ fn laptops_with(n: usize, ram_gb: i32) -> Vec<Value> {
 
 fn s(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_owned()
-}
-
-/// Devices taken to `collected` at `chain`'s refurbisher (in its pipeline): register, lot,
-/// publish, claim, collection. Returns the lot and the devices, in creation order.
-async fn collected(app: &TestApp, chain: &Chain, devices: &[Value]) -> (String, Vec<String>) {
-    let mut ids = Vec::new();
-    for d in devices {
-        let mut body = d.clone();
-        body["inventory_number"] = json!(format!(
-            "INV-{}",
-            &uuid::Uuid::now_v7().simple().to_string()[16..]
-        ));
-        body["acquisition_date"] = json!("2020-03-15");
-        body["net_book_value_cents"] = json!(0);
-        let r = app.post("/v1/items", Some(&chain.town.token), body).await;
-        assert_eq!(r.status, 201, "item: {}", r.text);
-        ids.push(s(&r.body["id"]));
-    }
-    let lot = app
-        .post(
-            "/v1/lots",
-            Some(&chain.town.token),
-            json!({
-                "title": "Lot d'hiver", "pickup_site_id": chain.site,
-                "pickup_from": "2026-11-20", "pickup_until": "2026-12-20",
-                "allocation_policy": "first_come", "visibility": "all_verified",
-                "cession_mode": "to_refurbisher"
-            }),
-        )
-        .await;
-    assert_eq!(lot.status, 201, "lot: {}", lot.text);
-    let lot = s(&lot.body["id"]);
-    let steps = [
-        (
-            format!("/v1/lots/{lot}/items"),
-            &chain.town.token,
-            json!({ "item_ids": ids }),
-        ),
-        (
-            format!("/v1/lots/{lot}/publish"),
-            &chain.town.token,
-            json!({}),
-        ),
-        (
-            format!("/v1/lots/{lot}/claims"),
-            &chain.atelier.token,
-            json!({}),
-        ),
-        (
-            format!("/v1/lots/{lot}/collection"),
-            &chain.atelier.token,
-            json!({
-                "occurred_on": "2026-11-28",
-                "public_body_signatory": { "name": "Claire Martin", "role": "Responsable du patrimoine" },
-                "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" }
-            }),
-        ),
-    ];
-    for (path, token, body) in steps {
-        let r = app.post(&path, Some(token), body).await;
-        assert!(r.status < 300, "{path}: {}", r.text);
-    }
-    (lot, ids)
 }
 
 /// An open request of `asso`: one line of `quantity` laptops (with at least `min_ram_gb`).
@@ -174,7 +111,7 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
 
     // Wave 1: A publishes 4 laptops (8 GB); it also collected 3 more and recycled one of them.
     let d = app.make_available(&a, &laptops(4)).await;
-    let (lot_a, pipe_a) = collected(&app, &a, &laptops(3)).await;
+    let (lot_a, pipe_a) = app.collect_lot(&a, &laptops(3)).await;
     let r = app
         .post(
             &format!("/v1/items/{}/disposal", pipe_a[0]),
@@ -184,7 +121,7 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     // B is new: 3 laptops of 16 GB collected, nothing finished yet.
-    let (lot_b, _) = collected(&app, &b, &laptops_with(3, 16)).await;
+    let (lot_b, _) = app.collect_lot(&b, &laptops_with(3, 16)).await;
 
     // Each collection made expected supply, and the associations its forecast serves were
     // told: asso1 twice (A's first lot, 2 of its 4 devices expected, while nothing was

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Chain, Org, TestApp, chain_at, spawn_app};
+use crate::helpers::{Org, TestApp, chain_at, spawn_app};
 
 const LAPTOP: &str = include_str!("../fixtures/lshw-laptop-nvme.json");
 const DESKTOP: &str = include_str!("../fixtures/lshw-desktop-two-disks.json");
@@ -19,77 +19,6 @@ fn s(v: &Value) -> String {
     v.as_str()
         .unwrap_or_else(|| panic!("not a string: {v}"))
         .to_owned()
-}
-
-/// Registers `devices` at `chain`'s town, offers them in one `to_refurbisher` lot, and has the
-/// refurbisher claim and collect it: the devices are `collected` in its workshop.
-pub async fn collected(app: &TestApp, chain: &Chain, devices: &[Value]) -> (String, Vec<String>) {
-    let mut ids = Vec::new();
-    for d in devices {
-        let mut body = d.clone();
-        if body.get("inventory_number").is_none() {
-            body["inventory_number"] = json!(format!(
-                "INV-{}",
-                &uuid::Uuid::now_v7().simple().to_string()[16..]
-            ));
-        }
-        body["acquisition_date"] = json!("2020-03-15");
-        body["net_book_value_cents"] = json!(0);
-        let r = app.post("/v1/items", Some(&chain.town.token), body).await;
-        assert_eq!(r.status, 201, "item: {}", r.text);
-        ids.push(s(&r.body["id"]));
-    }
-    let lot = app
-        .post(
-            "/v1/lots",
-            Some(&chain.town.token),
-            json!({
-                "title": "Parc informatique mairie", "pickup_site_id": chain.site,
-                "pickup_from": "2026-11-20", "pickup_until": "2026-12-20",
-                "allocation_policy": "first_come", "visibility": "all_verified",
-                "cession_mode": "to_refurbisher"
-            }),
-        )
-        .await;
-    assert_eq!(lot.status, 201, "lot: {}", lot.text);
-    let lot_id = s(&lot.body["id"]);
-    let r = app
-        .post(
-            &format!("/v1/lots/{lot_id}/items"),
-            Some(&chain.town.token),
-            json!({ "item_ids": ids }),
-        )
-        .await;
-    assert!(r.status < 300, "add: {}", r.text);
-    let r = app
-        .post(
-            &format!("/v1/lots/{lot_id}/publish"),
-            Some(&chain.town.token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "publish lot: {}", r.text);
-    let claim = app
-        .post(
-            &format!("/v1/lots/{lot_id}/claims"),
-            Some(&chain.atelier.token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(claim.body["status"], "accepted", "{}", claim.text);
-    let r = app
-        .post(
-            &format!("/v1/lots/{lot_id}/collection"),
-            Some(&chain.atelier.token),
-            json!({
-                "occurred_on": "2026-11-28",
-                "public_body_signatory": { "name": "Claire Martin", "role": "Responsable du patrimoine" },
-                "refurbisher_signatory": { "name": "Inès Bernard", "role": "Responsable d'atelier" }
-            }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "collection: {}", r.text);
-    (lot_id, ids)
 }
 
 /// An nwipe log in the shape nwipe 0.3x writes with `--logfile`: one run over `disks`
@@ -268,7 +197,7 @@ async fn a_real_nwipe_log_of_a_loop_device_gives_its_declared_medium_a_record() 
     };
     let app = spawn_app().await;
     let chain = chain_at(&app, 47.59, 1.33).await;
-    let (_, ids) = collected(&app, &chain, &[desktop()]).await;
+    let (_, ids) = app.collect_lot(&chain, &[desktop()]).await;
     let id = &ids[0];
     let r = app
         .put(
@@ -338,7 +267,7 @@ async fn this_machines_lshw_report_fills_its_specs() {
     };
     let app = spawn_app().await;
     let chain = chain_at(&app, 47.59, 1.33).await;
-    let (_, ids) = collected(&app, &chain, &[desktop()]).await;
+    let (_, ids) = app.collect_lot(&chain, &[desktop()]).await;
     let id = &ids[0];
     let r = app
         .post(
@@ -375,7 +304,7 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
     let chain = chain_at(&app, 47.59, 1.33).await;
     let mut other = laptop();
     other["serial_number"] = json!("PF0TH3R1");
-    let (_, ids) = collected(&app, &chain, &[laptop(), other]).await;
+    let (_, ids) = app.collect_lot(&chain, &[laptop(), other]).await;
     let report: Value = serde_json::from_str(LAPTOP).expect("fixture");
     let r = app
         .post(
@@ -538,7 +467,7 @@ async fn a_laptop_report_fills_specs_and_media_and_the_catalogue_and_a_request_l
 async fn a_two_disk_desktop_declares_both_disks_and_a_failed_disk_blocks_until_wiped_again() {
     let app = spawn_app().await;
     let chain = chain_at(&app, 47.59, 1.33).await;
-    let (_, ids) = collected(&app, &chain, &[desktop()]).await;
+    let (_, ids) = app.collect_lot(&chain, &[desktop()]).await;
     let id = &ids[0];
     let report: Value = serde_json::from_str(DESKTOP).expect("fixture");
     let r = app
@@ -700,7 +629,7 @@ async fn a_28_device_lot_goes_from_collected_to_published_in_four_calls() {
             d
         })
         .collect();
-    let (_, ids) = collected(&app, &chain, &devices).await;
+    let (_, ids) = app.collect_lot(&chain, &devices).await;
     let mut calls = 0;
 
     let mut reports = Vec::new();
@@ -796,7 +725,9 @@ async fn a_28_device_lot_goes_from_collected_to_published_in_four_calls() {
 async fn a_batch_answers_for_each_device_and_a_refused_one_does_not_stop_the_others() {
     let app = spawn_app().await;
     let chain = chain_at(&app, 47.59, 1.33).await;
-    let (_, ids) = collected(&app, &chain, &[desktop(), desktop(), desktop()]).await;
+    let (_, ids) = app
+        .collect_lot(&chain, &[desktop(), desktop(), desktop()])
+        .await;
     let town_item = app
         .post(
             "/v1/items",
@@ -884,7 +815,7 @@ async fn a_batch_answers_for_each_device_and_a_refused_one_does_not_stop_the_oth
 async fn the_tools_refuse_other_roles_and_bad_input_and_write_nothing() {
     let app = spawn_app().await;
     let chain = chain_at(&app, 47.59, 1.33).await;
-    let (_, ids) = collected(&app, &chain, &[desktop()]).await;
+    let (_, ids) = app.collect_lot(&chain, &[desktop()]).await;
     let id = &ids[0];
     let asso = app
         .register_with("association", |b| {
@@ -1111,7 +1042,7 @@ async fn the_snipeit_export_imports_with_the_same_per_row_report_as_glpi() {
 async fn the_glpi_and_snipeit_exit_exports_give_one_row_per_device_that_left_with_its_pv() {
     let app = spawn_app().await;
     let chain = chain_at(&app, 47.59, 1.33).await;
-    let (lot, ids) = collected(&app, &chain, &[laptop(), desktop()]).await;
+    let (lot, ids) = app.collect_lot(&chain, &[laptop(), desktop()]).await;
     let staying = app
         .post(
             "/v1/items",

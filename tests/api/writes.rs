@@ -1077,8 +1077,7 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
             site: site.clone(),
         };
         let desktop = json!({ "category": "desktop", "serial_number": "5CG8XQ2" });
-        let (_, tools) =
-            crate::workshop_tools::collected(&app, &chain, &[desktop.clone(), desktop]).await;
+        let (_, tools) = app.collect_lot(&chain, &[desktop.clone(), desktop]).await;
         let report: Value =
             serde_json::from_str(include_str!("../fixtures/lshw-desktop-two-disks.json"))
                 .expect("fixture");
