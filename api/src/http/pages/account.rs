@@ -30,6 +30,20 @@ fn page(lang: Lang, status: StatusCode, title: &str, path: &str, main: Markup) -
 }
 
 /// Where a form posts: its own page, keeping the language.
+/// A page that says an action went through: its title, then `message` as a status.
+fn done(lang: Lang, path: &str, title: &str, message: Markup) -> Response {
+    page(
+        lang,
+        StatusCode::OK,
+        title,
+        path,
+        html! {
+            h1 { (title) }
+            div.status.ok role="status" { (message) }
+        },
+    )
+}
+
 fn action(path: &str, lang: Lang) -> String {
     match lang {
         Lang::Fr => path.to_owned(),
@@ -242,21 +256,17 @@ pub async fn accept_invitation(
     match outcome {
         Ok(_) => {
             let title = t(lang, "Bienvenue", "Welcome");
-            page(
+            done(
                 lang,
-                StatusCode::OK,
-                title,
                 &path,
+                title,
                 html! {
-                    h1 { (title) }
-                    div.status.ok role="status" {
-                        p {
-                            (t(lang, "Vous avez rejoint ", "You joined "))
-                            strong { (inv.organisation) }
-                            "."
-                        }
-                        p { (t(lang, "Connectez-vous à l'application Réemploi avec votre adresse e-mail et votre mot de passe.", "Sign in to the Réemploi app with your e-mail address and password.")) }
+                    p {
+                        (t(lang, "Vous avez rejoint ", "You joined "))
+                        strong { (inv.organisation) }
+                        "."
                     }
+                    p { (t(lang, "Connectez-vous à l'application Réemploi avec votre adresse e-mail et votre mot de passe.", "Sign in to the Réemploi app with your e-mail address and password.")) }
                 },
             )
         }
@@ -353,16 +363,12 @@ pub async fn reset_password(
     match credentials::reset_password(&state, &token, &form.password).await {
         Ok(()) => {
             let title = t(lang, "Mot de passe changé", "Password changed");
-            page(
+            done(
                 lang,
-                StatusCode::OK,
-                title,
                 &path,
+                title,
                 html! {
-                    h1 { (title) }
-                    div.status.ok role="status" {
-                        p { (t(lang, "Votre nouveau mot de passe est enregistré, et vos sessions ouvertes ont été fermées. Connectez-vous avec lui dans l'application Réemploi.", "Your new password is saved, and your open sessions were signed out. Sign in with it in the Réemploi app.")) }
-                    }
+                    p { (t(lang, "Votre nouveau mot de passe est enregistré, et vos sessions ouvertes ont été fermées. Connectez-vous avec lui dans l'application Réemploi.", "Your new password is saved, and your open sessions were signed out. Sign in with it in the Réemploi app.")) }
                 },
             )
         }
@@ -419,16 +425,12 @@ pub async fn verify_address(
     match credentials::verify_email(&state, &token).await {
         Ok(()) => {
             let title = t(lang, "Adresse confirmée", "Address confirmed");
-            page(
+            done(
                 lang,
-                StatusCode::OK,
-                title,
                 &path,
+                title,
                 html! {
-                    h1 { (title) }
-                    div.status.ok role="status" {
-                        p { (t(lang, "Merci : votre adresse e-mail est confirmée.", "Thank you: your e-mail address is confirmed.")) }
-                    }
+                    p { (t(lang, "Merci : votre adresse e-mail est confirmée.", "Thank you: your e-mail address is confirmed.")) }
                 },
             )
         }
@@ -499,16 +501,12 @@ pub async fn forgot(
         );
     }
     let title = t(lang, "Vérifiez votre messagerie", "Check your mailbox");
-    page(
+    done(
         lang,
-        StatusCode::OK,
-        title,
         &path,
+        title,
         html! {
-            h1 { (title) }
-            div.status.ok role="status" {
-                p { (t(lang, "Si un compte Réemploi utilise cette adresse, un lien pour choisir un nouveau mot de passe vient d'y être envoyé. Il est valable une heure.", "If a Réemploi account uses this address, a link to choose a new password was just sent to it. It is valid for one hour.")) }
-            }
+            p { (t(lang, "Si un compte Réemploi utilise cette adresse, un lien pour choisir un nouveau mot de passe vient d'y être envoyé. Il est valable une heure.", "If a Réemploi account uses this address, a link to choose a new password was just sent to it. It is valid for one hour.")) }
         },
     )
 }
