@@ -580,13 +580,14 @@ async fn decoding_photos_keeps_memory_within_its_budget_even_four_at_once() {
     if !probing(TEST) {
         let peaks = run_probe(TEST);
         // Budgets above the running service: four 8000 × 8000 PNGs at once, refused before
-        // decoding, 16 MiB (without the budget, one took 365 MiB and four 3.2 GB); one
-        // 6-megapixel photo decoded and re-encoded, 40 MiB (about 21 measured); four at once,
-        // 72 MiB (about 59 measured), since two are decoded at a time (four decoded together
-        // would take about 84).
+        // decoding, 16 MiB (without the budget, one took 365 MiB and four 3.2 GB). The photos
+        // accepted are 24 megapixels (6 000 × 4 000, what a camera writes), so that decoding
+        // dominates the allocator's noise under load: one decoded and re-encoded, 110 MiB
+        // (about 79 measured, 69 of them the RGB buffer); four at once, 220 MiB (about 160
+        // measured), since two are decoded at a time (four decoded together took 297).
         assert!(peaks["four_refused"] < 16.0, "{peaks:?}");
-        assert!(peaks["one_accepted"] < 40.0, "{peaks:?}");
-        assert!(peaks["four_accepted"] < 72.0, "{peaks:?}");
+        assert!(peaks["one_accepted"] < 110.0, "{peaks:?}");
+        assert!(peaks["four_accepted"] < 220.0, "{peaks:?}");
         return;
     }
     let app = spawn_app().await;
@@ -596,7 +597,7 @@ async fn decoding_photos_keeps_memory_within_its_budget_even_four_at_once() {
     let huge = dir.path().join("huge.png");
     big_png(&huge, 8000, 8000);
     let fine = dir.path().join("fine.png");
-    big_png(&fine, 3000, 2000);
+    big_png(&fine, 6000, 4000);
     let huge = std::fs::read(&huge).expect("png");
     let fine = std::fs::read(&fine).expect("png");
 
@@ -616,7 +617,7 @@ async fn decoding_photos_keeps_memory_within_its_budget_even_four_at_once() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(
         (r.body["width"].clone(), r.body["height"].clone()),
-        (json!(3000), json!(2000))
+        (json!(6000), json!(4000))
     );
 
     let baseline = memory_baseline();
