@@ -12,11 +12,16 @@ use crate::mail::{LogMailer, Mailer};
 use crate::state::AppState;
 use crate::worker::Worker;
 
-/// Installs the global log subscriber (`RUST_LOG`, text or JSON).
+/// Installs the global log subscriber (`RUST_LOG`, text or JSON) writing to stderr, with colours
+/// only when stderr is a terminal (never in a file, a pipe or the journal).
 pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -72,7 +77,7 @@ pub async fn prepare(
     let blobs = crate::blobs::Blobs::from_settings(&settings)
         .await
         .context("opening blob storage")?;
-    let state = AppState::new(db.clone(), settings.clone(), blobs.clone(), search.clone());
+    let mut state = AppState::new(db.clone(), settings.clone(), blobs.clone(), search.clone());
     // With `SMTP_URL`, mails are delivered for real whatever mailer the caller passed.
     let mailer: Arc<dyn Mailer> = match &settings.accounts.smtp_url {
         Some(url) => {
@@ -84,6 +89,7 @@ pub async fn prepare(
         }
         None => mailer,
     };
+    state.mailer = Some(mailer.clone());
     let worker = Worker {
         retention: settings.accounts.clone(),
         documents: state.documents(),
@@ -98,6 +104,7 @@ pub async fn prepare(
             settings: settings.webhooks.clone(),
         },
         signer: state.signer.clone(),
+        heartbeat: state.outbox_heartbeat.clone(),
     };
     Ok((state, worker))
 }
@@ -136,6 +143,7 @@ pub async fn spawn(mut settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::R
     }
     let (state, worker) = prepare(settings, mailer).await?;
     let app = crate::http::app(state.clone());
+    let acceptor = guarded(acceptor, &state);
     let server = tokio::spawn(async move {
         if let Err(err) = Server::new_with_acceptor(acceptor).run(app).await {
             tracing::error!(error = %err, "server stopped");
@@ -162,15 +170,34 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     let (state, worker) = prepare(settings, Arc::new(LogMailer)).await?;
+    let acceptor = TcpListener::bind(addr.to_string())
+        .into_acceptor()
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    let acceptor = guarded(acceptor, &state);
     let worker = tokio::spawn(worker.run(poll));
     let app = crate::http::app(state);
     tracing::info!(%addr, "listening; API docs at /docs");
-    Server::new(TcpListener::bind(addr.to_string()))
+    Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(20)))
         .await
         .context("serving HTTP")?;
     worker.abort();
     Ok(())
+}
+
+/// The acceptor under the connection cap and timeouts of the settings.
+fn guarded<A: Acceptor>(acceptor: A, state: &AppState) -> crate::http::connections::Guarded<A> {
+    let ops = &state.settings.ops;
+    crate::http::connections::Guarded::new(
+        acceptor,
+        crate::http::connections::ConnLimits {
+            max_connections: ops.max_connections,
+            header_timeout: Duration::from_secs(ops.header_timeout_secs),
+            idle_timeout: Duration::from_secs(ops.idle_timeout_secs),
+        },
+        state.connections.clone(),
+    )
 }
 
 async fn shutdown_signal() {

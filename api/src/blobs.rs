@@ -38,15 +38,49 @@ impl Blobs {
         match &settings.s3 {
             Some(s3) => {
                 let store = S3Blobs::new(s3)?;
-                if let Err(e) = store.ensure_bucket().await {
-                    tracing::warn!(error = %e, "S3 bucket not checked at start");
-                }
+                // Start never waits on the store: an endpoint that accepts connections but
+                // never answers must not delay serving what does not need it.
+                let check = store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = check.ensure_bucket().await {
+                        tracing::warn!(error = %e, "S3 bucket not checked at start");
+                    }
+                });
                 Ok(Blobs::S3(Box::new(store)))
             }
             None => Ok(Blobs::Local(LocalBlobs::new(
                 &settings.data_dir.join("blobs"),
                 &settings.public_url,
             )?)),
+        }
+    }
+
+    /// Whether the store answers now (readiness): the local directory exists, or the bucket
+    /// answers a `HEAD` (a missing object is an answer).
+    pub async fn check(&self) -> Result<(), BlobError> {
+        match self {
+            Blobs::Local(l) => {
+                if tokio::fs::metadata(&l.root).await.is_ok_and(|m| m.is_dir()) {
+                    Ok(())
+                } else {
+                    Err(BlobError::Unavailable(format!(
+                        "{} is not a directory",
+                        l.root.display()
+                    )))
+                }
+            }
+            Blobs::S3(b) => match b.bucket.head_object("readiness-probe").await {
+                Ok(_) | Err(s3::error::S3Error::HttpFailWithBody(404, _)) => Ok(()),
+                Err(e) => Err(s3_error(e)),
+            },
+        }
+    }
+
+    /// What the readiness report names this store.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Blobs::Local(_) => "local",
+            Blobs::S3(_) => "s3",
         }
     }
 

@@ -101,6 +101,8 @@ pub struct Settings {
     pub accounts: crate::account_settings::AccountSettings,
     /// OpenID Connect providers (`REEMPLOI_OIDC_*`).
     pub oidc: crate::oidc::OidcSettings,
+    /// Proxies, connection limits and timeouts, metrics, readiness.
+    pub ops: crate::ops_settings::OpsSettings,
 }
 
 /// How webhooks are delivered (`REEMPLOI_WEBHOOK_*`).
@@ -174,6 +176,7 @@ impl fmt::Debug for Settings {
             .field("s3", &self.s3)
             .field("meili_url", &self.meili_url)
             .field("accounts", &self.accounts)
+            .field("ops", &self.ops)
             .finish_non_exhaustive()
     }
 }
@@ -260,6 +263,25 @@ where
             var,
             message: e.to_string(),
         }),
+    }
+}
+
+/// An integer variable within `min..=max`, `default` when unset or empty.
+pub(crate) fn ranged_var(
+    get: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let v: u64 = parse_var(get, var, default)?;
+    if (min..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ConfigError {
+            var,
+            message: format!("out of the allowed range ({min}..={max})"),
+        })
     }
 }
 
@@ -416,6 +438,7 @@ impl Settings {
             webhooks: webhook_settings(get)?,
             accounts: crate::account_settings::account_settings(get)?,
             oidc: crate::oidc::settings_from(get, &public_url)?,
+            ops: crate::ops_settings::ops_settings(get)?,
             public_url,
         };
         settings.validate().map_err(|errors| {

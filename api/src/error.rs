@@ -100,6 +100,7 @@ error_table! {
     Conflict => ("conflict", 409, "Conflit avec l'état actuel de la ressource", "Conflict with the current state of the resource"),
     PreconditionFailed => ("precondition_failed", 412, "La ressource a changé depuis votre lecture (If-Match)", "The resource changed since you read it (If-Match)"),
     PayloadTooLarge => ("payload_too_large", 413, "Requête trop volumineuse", "Request body too large"),
+    RequestTimeout => ("request_timeout", 408, "Corps de la requête trop lent", "Request body too slow"),
     UnsupportedMediaType => ("unsupported_media_type", 415, "Type de contenu non pris en charge", "Unsupported content type"),
     ValidationFailed => ("validation_failed", 422, "Certains champs sont invalides", "Some fields are invalid"),
     LastAdmin => ("last_admin", 422, "Une organisation doit garder au moins un administrateur", "An organisation must keep at least one administrator"),
@@ -290,6 +291,10 @@ pub struct Problem {
     /// The devices a rule refused, each with its reason (`ceiling_exceeded`; absent otherwise).
     #[oai(default, skip_serializing_if_is_empty)]
     pub items: Vec<ProblemItem>,
+    /// The request's id, as in its `X-Request-Id` answer header and the service's log lines:
+    /// quote it when reporting a problem.
+    #[oai(skip_serializing_if_is_none)]
+    pub request_id: Option<String>,
 }
 
 /// A failure of a handler or command. Rendered as problem+json by [`render`] (the HTTP layer's
@@ -304,7 +309,7 @@ pub struct ApiError {
     pub fields: Vec<(String, Invalid)>,
     /// Devices refused by a rule, each with its reason.
     pub items: Vec<RefusedItem>,
-    /// Seconds to wait, for 429.
+    /// Seconds to wait, for 429 and 503 (`Retry-After`).
     pub retry_after: Option<u64>,
     /// The database refused the write because of a concurrent one (serialization failure,
     /// deadlock, busy database): [`crate::commands::write`] retries it.
@@ -385,6 +390,7 @@ impl ApiError {
                     },
                 })
                 .collect(),
+            request_id: None,
         }
     }
 }
@@ -417,6 +423,9 @@ pub fn is_retryable(err: &DbErr) -> bool {
     )
 }
 
+/// `Retry-After` of a 503 answered while the database is unreachable or saturated.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
         if is_retryable(&err) {
@@ -428,7 +437,9 @@ impl From<DbErr> for ApiError {
         let unavailable = matches!(err, DbErr::ConnectionAcquire(_) | DbErr::Conn(_));
         if unavailable {
             tracing::error!(error = %err, "database unavailable");
-            Self::new(ErrorCode::Unavailable)
+            let mut e = Self::new(ErrorCode::Unavailable);
+            e.retry_after = Some(UNAVAILABLE_RETRY_AFTER_SECS);
+            e
         } else {
             tracing::error!(error = %err, "database error");
             Self::new(ErrorCode::Internal)

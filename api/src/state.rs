@@ -30,6 +30,15 @@ pub struct AppState {
     pub signer: Arc<crate::signing::Signer>,
     /// OpenID Connect providers and their cached discovery documents.
     pub oidc: crate::oidc::Oidc,
+    /// Request counters and latency histograms of this process (`/metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// When this process's outbox worker last finished a pass (Unix seconds; 0 before the
+    /// first), for readiness.
+    pub outbox_heartbeat: Arc<std::sync::atomic::AtomicI64>,
+    /// The mailer the outbox worker delivers with, for readiness.
+    pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
+    /// The connections this process serves (for their idle and header timeouts).
+    pub connections: Arc<crate::http::connections::Registry>,
 }
 
 impl AppState {
@@ -67,6 +76,10 @@ impl AppState {
             renderer: Arc::new(crate::documents::render::Renderer::new()),
             signer: Arc::new(crate::signing::Signer::load(&settings)),
             oidc: crate::oidc::Oidc::new(&settings.oidc),
+            metrics: Arc::default(),
+            outbox_heartbeat: Arc::default(),
+            mailer: None,
+            connections: Arc::default(),
             settings: Arc::new(settings),
         }
     }

@@ -36,6 +36,8 @@ pub struct Worker {
     pub retention: crate::account_settings::AccountSettings,
     /// The key the daily checkpoint of the event log is signed with.
     pub signer: Arc<crate::signing::Signer>,
+    /// Set to the time of each finished pass (Unix seconds), for readiness.
+    pub heartbeat: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Worker {
@@ -72,7 +74,12 @@ impl Worker {
             if let Err(err) = crate::commands::verification::upkeep(&self.db, self.today()).await {
                 tracing::warn!(error = ?err, "expiring evidence scan failed");
             }
-            match self.drain_once(50).await {
+            let pass = self.drain_once(50).await;
+            self.heartbeat.store(
+                chrono::Utc::now().timestamp(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            match pass {
                 Ok(0) => tokio::time::sleep(poll).await,
                 Ok(_) => {}
                 Err(err) => {

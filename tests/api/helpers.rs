@@ -187,6 +187,9 @@ async fn start(
         ("DATABASE_URL".into(), url.clone()),
         ("REEMPLOI_OUTBOX_POLL_MS".into(), "50".into()),
         ("REEMPLOI_DB_MAX_CONNECTIONS".into(), "5".into()),
+        // Races send 50 requests at once to 5 connections of a debug build on two cores: they
+        // may wait longer for a connection than the 3 s a deployment answers 503 after.
+        ("REEMPLOI_DB_ACQUIRE_TIMEOUT_SECS".into(), "30".into()),
         // The sample inventory has a purchase date in 2027 that must stay "in the future".
         ("REEMPLOI_TODAY".into(), "2026-11-29".into()),
     ]);
@@ -201,6 +204,9 @@ async fn start(
         base: format!("http://{}", running.addr),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
+            // Drop idle connections before the service closes them (as a proxy must), so that
+            // no request is sent on a connection the service is closing.
+            .pool_idle_timeout(Duration::from_secs(20))
             .build()
             .expect("client"),
         mailer,

@@ -22,6 +22,7 @@ mod matching;
 mod oidc;
 mod open_data;
 mod openapi;
+mod operations;
 mod organisations;
 mod pages;
 mod personal;

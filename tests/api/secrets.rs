@@ -86,7 +86,17 @@ fn assert_absent(haystack: &str, token: &str, what: &str) {
 
 /// A `MakeWriter` into a shared buffer.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .unwrap_or_default()
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -129,7 +139,7 @@ const CHILD: &str = "REEMPLOI_TEST_TRACE_CHILD";
 
 /// Runs the test `name` of this binary alone in a child process with `RUST_LOG=trace`
 /// captured, and asserts it passed.
-fn in_own_process(name: &str) {
+pub fn in_own_process(name: &str) {
     let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args([name, "--exact", "--test-threads=1", "--nocapture"])
         .env(CHILD, "1")
@@ -144,9 +154,14 @@ fn in_own_process(name: &str) {
     );
 }
 
+/// Whether this process is the child a log test runs in.
+pub fn in_child() -> bool {
+    std::env::var(CHILD).is_ok()
+}
+
 /// The global subscriber of a child process: every level, into a buffer.
 fn capture() -> Option<Captured> {
-    if std::env::var(CHILD).is_err() {
+    if !in_child() {
         return None;
     }
     let log = Captured::default();
@@ -154,6 +169,22 @@ fn capture() -> Option<Captured> {
         .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
         .with_writer(log.clone())
         .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    Some(log)
+}
+
+/// The same at `info`, as JSON lines (the format deployments use).
+pub fn capture_json() -> Option<Captured> {
+    if !in_child() {
+        return None;
+    }
+    let log = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .json()
         .finish();
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
     Some(log)
@@ -287,8 +318,7 @@ async fn tokens_of_idempotent_answers_in_a_child_process() {
     ] {
         assert_absent(&dump, token, &format!("the database ({what})"));
     }
-    let log =
-        String::from_utf8_lossy(&log.0.lock().map(|v| v.clone()).unwrap_or_default()).into_owned();
+    let log = log.text();
     assert!(
         log.contains("/v1/invitations/accept") && log.contains("TRACE"),
         "the service's trace log was captured: {} bytes",
@@ -327,8 +357,7 @@ async fn mailed_link_page_log_in_a_child_process() {
         .await
         .expect("page");
     assert_eq!(page.status().as_u16(), 200);
-    let log =
-        String::from_utf8_lossy(&log.0.lock().map(|v| v.clone()).unwrap_or_default()).into_owned();
+    let log = log.text();
     assert!(log.contains("/compte/invitation/rmi_…"), "{log}");
     assert_absent(&log, &token, "the trace log");
 }

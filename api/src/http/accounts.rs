@@ -2,13 +2,13 @@
 //! an invitation.
 
 use chrono::{DateTime, Utc};
-use poem::web::RemoteAddr;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use reemploi_domain::organisation as dom;
 use uuid::Uuid;
 
 use super::access::{BearerAuth, Principal, memberships_of};
+use super::log::ClientIp;
 use super::types::{ApiTags, NoContent, OrganisationKind, Role, Str, VerificationStatus};
 use crate::commands::accounts::{self, OpenedSession};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -154,12 +154,6 @@ async fn signed_in(state: &AppState, opened: OpenedSession) -> ApiResult<Json<Lo
     }))
 }
 
-pub(crate) fn client_ip(addr: &RemoteAddr) -> String {
-    addr.as_socket_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
-}
-
 pub(crate) fn rate_limited(retry_after: u64) -> ApiError {
     let mut e = ApiError::new(ErrorCode::RateLimited);
     e.retry_after = Some(retry_after);
@@ -181,12 +175,12 @@ impl AccountsApi {
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
-        remote: &RemoteAddr,
+        remote: ClientIp,
         body: Json<LoginRequest>,
     ) -> ApiResult<Json<LoginResponse>> {
         let state = &self.state;
         let email_key = body.0.email.trim().to_lowercase();
-        let address = client_ip(remote);
+        let address = remote.0.clone();
         state.login_per_ip.hit(&address).map_err(rate_limited)?;
         state
             .login_throttle
@@ -282,14 +276,11 @@ impl AccountsApi {
     )]
     async fn accept_invitation(
         &self,
-        remote: &RemoteAddr,
+        remote: ClientIp,
         body: Json<AcceptInvitationRequest>,
     ) -> ApiResult<Json<LoginResponse>> {
         let state = &self.state;
-        state
-            .login_per_ip
-            .hit(&client_ip(remote))
-            .map_err(rate_limited)?;
+        state.login_per_ip.hit(&remote.0).map_err(rate_limited)?;
         let body = body.0;
         let opened = accounts::accept_invitation(
             state,

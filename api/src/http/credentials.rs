@@ -1,12 +1,12 @@
 //! A person's credentials and profile: change or reset the password, verify the e-mail
 //! address, sign out everywhere, and set the name and language (`docs/accounts.md`).
 
-use poem::web::RemoteAddr;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::access::{BearerAuth, Principal};
-use super::accounts::{client_ip, rate_limited};
+use super::accounts::rate_limited;
+use super::log::ClientIp;
 use super::types::{ApiTags, NoContent, Str};
 use crate::commands::credentials;
 use crate::error::{ApiError, ApiResult, Lang};
@@ -113,13 +113,13 @@ impl CredentialsApi {
     async fn change_password(
         &self,
         auth: BearerAuth,
-        remote: &RemoteAddr,
+        remote: ClientIp,
         body: Json<ChangePasswordRequest>,
     ) -> ApiResult<NoContent> {
         let (user_id, session_id) = user_of(&auth, "change_password")?;
         self.state
             .login_per_ip
-            .hit(&client_ip(remote))
+            .hit(&remote.0)
             .map_err(rate_limited)?;
         credentials::change_password(
             &self.state,
@@ -143,12 +143,12 @@ impl CredentialsApi {
     )]
     async fn request_password_reset(
         &self,
-        remote: &RemoteAddr,
+        remote: ClientIp,
         body: Json<PasswordResetRequest>,
     ) -> ApiResult<Accepted> {
         self.state
             .login_per_ip
-            .hit(&client_ip(remote))
+            .hit(&remote.0)
             .map_err(rate_limited)?;
         credentials::request_password_reset(&self.state, &body.0.email).await?;
         Ok(Accepted::Accepted)
@@ -165,12 +165,12 @@ impl CredentialsApi {
     )]
     async fn reset_password(
         &self,
-        remote: &RemoteAddr,
+        remote: ClientIp,
         body: Json<ResetPasswordRequest>,
     ) -> ApiResult<NoContent> {
         self.state
             .login_per_ip
-            .hit(&client_ip(remote))
+            .hit(&remote.0)
             .map_err(rate_limited)?;
         credentials::reset_password(&self.state, &body.0.token, &body.0.password).await?;
         Ok(NoContent::NoContent)
@@ -201,12 +201,12 @@ impl CredentialsApi {
     )]
     async fn verify_email(
         &self,
-        remote: &RemoteAddr,
+        remote: ClientIp,
         body: Json<VerifyEmailRequest>,
     ) -> ApiResult<NoContent> {
         self.state
             .login_per_ip
-            .hit(&client_ip(remote))
+            .hit(&remote.0)
             .map_err(rate_limited)?;
         credentials::verify_email(&self.state, &body.0.token).await?;
         Ok(NoContent::NoContent)

@@ -7,7 +7,6 @@
 
 use chrono::TimeDelta;
 use poem::http::{HeaderValue, Method, StatusCode, header};
-use poem::web::RemoteAddr;
 use poem::{Body, Endpoint, IntoResponse, Request, Response, Result};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
@@ -34,10 +33,7 @@ fn scope_of(req: &Request) -> String {
     match req.headers().get(header::AUTHORIZATION) {
         Some(auth) => sha(&[b"auth", auth.as_bytes()]),
         None => {
-            let addr = match req.remote_addr() {
-                RemoteAddr(poem::Addr::SocketAddr(a)) => a.ip().to_string(),
-                other => other.to_string(),
-            };
+            let addr = super::log::client_ip(req).0;
             sha(&[b"anonymous", addr.as_bytes()])
         }
     }

@@ -1,11 +1,18 @@
-//! Request limits: body size (413), JSON nesting depth and string length (400), and a per-address
-//! rate limit on anonymous calls (429 with `Retry-After`). All configurable.
+//! Request limits: body size (413), JSON nesting depth and string length (400), the longest
+//! pause while a body is read (408), and a per-address rate limit on calls without a valid
+//! credential (429 with `Retry-After`). All configurable.
+//!
+//! The bearer credential is resolved here, once per request: a valid one exempts the call from
+//! the anonymous limit and is handed to the handler's security scheme (no second lookup); an
+//! invalid one (`Bearer junk`) counts as anonymous, so that inventing tokens does not lift
+//! the limit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::time::Duration;
+
 use poem::http::{StatusCode, header};
-use poem::web::RemoteAddr;
 use poem::{Body, Endpoint, Error, IntoResponse, Request, Response, Result};
 
 use crate::error::{ApiError, ErrorCode};
@@ -28,6 +35,8 @@ pub struct Limits {
     pub max_json_string_bytes: usize,
     /// Calls without credentials, per client address and minute.
     pub anonymous: Arc<RateLimiter>,
+    /// Longest pause while a request body is read.
+    pub body_pause: Duration,
     /// The query parameters each operation declares.
     pub query: super::problem::QueryParameters,
 }
@@ -89,22 +98,48 @@ fn is_json(req: &Request) -> bool {
         .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"))
 }
 
-fn client_key(req: &Request) -> String {
-    match req.remote_addr() {
-        RemoteAddr(poem::Addr::SocketAddr(addr)) => addr.ip().to_string(),
-        other => other.to_string(),
+/// The caller a valid bearer credential names, resolved by [`apply`] for the security scheme.
+#[derive(Debug, Clone)]
+pub struct Resolved(pub std::result::Result<super::access::Caller, ErrorCode>);
+
+/// Resolves the request's bearer token, if any: `None` when the call carries no valid one.
+async fn authenticate(req: &mut Request) -> Option<()> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .trim()
+        .to_owned();
+    let state = req.data::<crate::state::AppState>()?.clone();
+    let resolved = super::access::resolve(&state, &token).await;
+    let valid = resolved.is_ok();
+    if let Ok(caller) = &resolved
+        && let Some(slot) = req.data::<super::log::CallerOrganisations>()
+    {
+        let orgs: Vec<String> = caller
+            .memberships
+            .iter()
+            .map(|m| m.organisation_id.to_string())
+            .collect();
+        let _ = slot.0.set(orgs.join(","));
     }
+    req.set_data(Resolved(resolved.map_err(|e| e.code)));
+    valid.then_some(())
 }
 
 /// Applies [`Limits`] to a request.
 pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> Result<Response> {
-    let anonymous = !req.headers().contains_key(header::AUTHORIZATION);
+    let anonymous = authenticate(&mut req).await.is_none();
     let path = req.uri().path();
-    let exempt =
-        path.starts_with("/health/") || path.starts_with("/docs") || path.starts_with("/openapi.");
+    let exempt = path.starts_with("/health/")
+        || path.starts_with("/docs")
+        || path.starts_with("/openapi.")
+        || path == "/metrics";
     if anonymous
         && !exempt
-        && let Err(retry_after) = limits.anonymous.hit(&client_key(&req))
+        && let Err(retry_after) = limits.anonymous.hit(&super::log::client_ip(&req).0)
     {
         let mut e = ApiError::new(ErrorCode::RateLimited);
         e.retry_after = Some(retry_after);
@@ -153,20 +188,13 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
         if declared.is_some_and(|len| len > upload_max as u64) {
             return Err(too_large(upload_max));
         }
-        let body = req.take_body().into_async_read();
-        let exceeded = Arc::new(AtomicBool::new(false));
-        req.set_body(Body::from_async_read(Limited {
-            inner: Box::pin(body),
-            left: upload_max as u64 + 1,
-            exceeded: exceeded.clone(),
-        }));
+        let (body, flags) = Limited::wrap(&mut req, upload_max, limits.body_pause);
+        req.set_body(Body::from_async_read(body));
         let answer = next.call(req).await.map(IntoResponse::into_response);
         // However the handler reported the failed read (a multipart parse error, an unreadable
-        // file…), a body cut at its limit is 413: the client sent too much, not something malformed.
-        if exceeded.load(Ordering::Relaxed) {
-            return Err(too_large(upload_max));
-        }
-        return answer;
+        // file…), a body cut at its limit is 413: the client sent too much, not something
+        // malformed; and a body that stalled is 408.
+        return flags.verdict(upload_max).map_or(answer, Err);
     }
     let max = limits.max_body_bytes;
     let declared = req
@@ -181,16 +209,12 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
     if chunked || is_json(&req) {
         use tokio::io::AsyncReadExt;
         let mut buf = Vec::new();
-        let read = req
-            .take_body()
-            .into_async_read()
-            .take(max as u64 + 1)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|_| Error::from_status(StatusCode::BAD_REQUEST))?;
-        if read > max {
-            return Err(too_large(max));
+        let (mut body, flags) = Limited::wrap(&mut req, max, limits.body_pause);
+        let read = body.read_to_end(&mut buf).await;
+        if let Some(refusal) = flags.verdict(max) {
+            return Err(refusal);
         }
+        read.map_err(|_| Error::from_status(StatusCode::BAD_REQUEST))?;
         if is_json(&req) {
             match check_json_shape(&buf, limits.max_json_depth, limits.max_json_string_bytes) {
                 Ok(()) => {}
@@ -225,8 +249,28 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
             }
         }
         req.set_body(Body::from(buf));
+    } else if declared.is_some_and(|len| len > 0) {
+        // Other bodies (forms, files of the pages) are read by the handler: the same limits
+        // apply while it reads.
+        let (body, flags) = Limited::wrap(&mut req, max, limits.body_pause);
+        req.set_body(Body::from_async_read(body));
+        let answer = next.call(req).await.map(IntoResponse::into_response);
+        return flags.verdict(max).map_or(answer, Err);
     }
     next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// The 408 problem for a body that stopped arriving for longer than `pause`.
+fn too_slow(pause: Duration) -> Error {
+    let secs = pause.as_secs();
+    ApiError::new(ErrorCode::RequestTimeout)
+        .detail(
+            format!(
+                "Le corps de la requête a cessé d'arriver pendant plus de {secs} s ; rien n'a été enregistré."
+            ),
+            format!("The request body stopped arriving for more than {secs} s; nothing was saved."),
+        )
+        .into()
 }
 
 /// The 413 problem for a body over `max` bytes, saying the limit.
@@ -249,13 +293,60 @@ fn too_large(max: usize) -> Error {
 /// The message of the IO error a [`Limited`] body raises once over its limit.
 pub const TOO_LARGE: &str = "request body too large";
 
-/// A body reader that fails once more than its limit has been read.
+/// The message of the IO error a [`Limited`] body raises once it stalled.
+pub const TOO_SLOW: &str = "request body too slow";
+
+/// What happened to a [`Limited`] body, for the middleware to answer 413 or 408 whatever the
+/// handler made of the read error.
+#[derive(Debug, Clone)]
+struct Flags {
+    exceeded: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
+    pause: Duration,
+}
+
+impl Flags {
+    fn verdict(&self, max: usize) -> Option<Error> {
+        if self.exceeded.load(Ordering::Relaxed) {
+            Some(too_large(max))
+        } else if self.stalled.load(Ordering::Relaxed) {
+            Some(too_slow(self.pause))
+        } else {
+            None
+        }
+    }
+}
+
+/// A body reader that fails once more than its limit has been read, or when no byte came for
+/// longer than its pause.
 struct Limited {
     inner: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
     left: u64,
-    /// Set once the limit is crossed, for the middleware to answer 413 whatever the handler made
-    /// of the read error.
-    exceeded: Arc<AtomicBool>,
+    pause: Duration,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Whether the handler began reading (the pause counts from then).
+    started: bool,
+    flags: Flags,
+}
+
+impl Limited {
+    /// Takes the request's body, to be read at most `max` bytes with pauses under `pause`.
+    fn wrap(req: &mut Request, max: usize, pause: Duration) -> (Limited, Flags) {
+        let flags = Flags {
+            exceeded: Arc::default(),
+            stalled: Arc::default(),
+            pause,
+        };
+        let body = Limited {
+            inner: Box::pin(req.take_body().into_async_read()),
+            left: max as u64 + 1,
+            pause,
+            deadline: Box::pin(tokio::time::sleep(pause)),
+            started: false,
+            flags: flags.clone(),
+        };
+        (body, flags)
+    }
 }
 
 impl tokio::io::AsyncRead for Limited {
@@ -264,15 +355,36 @@ impl tokio::io::AsyncRead for Limited {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.started {
+            self.started = true;
+            let first = tokio::time::Instant::now() + self.pause;
+            self.deadline.as_mut().reset(first);
+        }
         let before = buf.filled().len();
         let poll = self.inner.as_mut().poll_read(cx, buf);
-        if let std::task::Poll::Ready(Ok(())) = &poll {
-            let read = (buf.filled().len() - before) as u64;
-            if read >= self.left {
-                self.exceeded.store(true, Ordering::Relaxed);
-                return std::task::Poll::Ready(Err(std::io::Error::other(TOO_LARGE)));
+        match &poll {
+            std::task::Poll::Ready(Ok(())) => {
+                let read = (buf.filled().len() - before) as u64;
+                if read >= self.left {
+                    self.flags.exceeded.store(true, Ordering::Relaxed);
+                    // An error reads nothing: what this call put in the buffer is taken back.
+                    buf.set_filled(before);
+                    return std::task::Poll::Ready(Err(std::io::Error::other(TOO_LARGE)));
+                }
+                self.left -= read;
+                let next = tokio::time::Instant::now() + self.pause;
+                self.deadline.as_mut().reset(next);
             }
-            self.left -= read;
+            std::task::Poll::Pending => {
+                if self.deadline.as_mut().poll(cx).is_ready() {
+                    self.flags.stalled.store(true, Ordering::Relaxed);
+                    return std::task::Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        TOO_SLOW,
+                    )));
+                }
+            }
+            std::task::Poll::Ready(Err(_)) => {}
         }
         poll
     }

@@ -16,15 +16,34 @@ pub struct Health {
     /// The database backend (`sqlite` or `postgres`), for readiness.
     #[oai(skip_serializing_if_is_none)]
     pub database: Option<String>,
+    /// Each dependency with its state, for readiness.
+    #[oai(default, skip_serializing_if_is_empty)]
+    pub dependencies: Vec<DependencyHealth>,
 }
 
-/// Readiness: 200 when the database answers, 503 otherwise.
+/// The state of one dependency of the instance.
+#[derive(Debug, Clone, Object)]
+pub struct DependencyHealth {
+    /// `database`, `search`, `blobs`, `mail` or `outbox`.
+    pub name: String,
+    /// What serves it: `sqlite`, `postgres`, `tantivy`, `meilisearch`, `local`, `s3`, `smtp`,
+    /// `log`, `memory` or `worker`.
+    pub kind: String,
+    /// `ok` or `unavailable` (the reason is in the service's log, not here).
+    pub status: String,
+    /// Whether its failure makes the instance not ready (`REEMPLOI_READY_REQUIRES`).
+    pub required: bool,
+    /// How long the probe took, in milliseconds.
+    pub latency_ms: f64,
+}
+
+/// Readiness: 200 when every required dependency answers, 503 otherwise.
 #[derive(ApiResponse)]
 pub enum Readiness {
     /// Ready to serve.
     #[oai(status = 200)]
     Ready(Json<Health>),
-    /// The database does not answer.
+    /// A required dependency does not answer.
     #[oai(status = 503)]
     NotReady(Json<Health>),
 }
@@ -55,27 +74,38 @@ impl MetaApi {
         Json(Health {
             status: "ok".into(),
             database: None,
+            dependencies: Vec::new(),
         })
     }
 
     /// Readiness
     ///
-    /// 200 when the database answers a query, 503 otherwise.
+    /// Each dependency (database, search engine, blob store, mail server, outbox worker) with
+    /// its state, probed at once within a short timeout. 503 when one that
+    /// `REEMPLOI_READY_REQUIRES` names (by default the database) does not answer.
     #[oai(path = "/health/ready", method = "get", operation_id = "check_ready")]
     async fn check_ready(&self) -> Readiness {
-        let backend = self.state.settings.database_backend().to_owned();
-        match self.state.db.ping().await {
-            Ok(()) => Readiness::Ready(Json(Health {
-                status: "ok".into(),
-                database: Some(backend),
-            })),
-            Err(err) => {
-                tracing::warn!(error = %err, "readiness: database unavailable");
-                Readiness::NotReady(Json(Health {
-                    status: "unavailable".into(),
-                    database: Some(backend),
-                }))
-            }
+        let probes = super::ops::probe_all(&self.state).await;
+        let ready = probes.iter().all(|p| p.ok || !p.required);
+        let word = |ok: bool| if ok { "ok" } else { "unavailable" }.to_owned();
+        let health = Health {
+            status: word(ready),
+            database: Some(self.state.settings.database_backend().to_owned()),
+            dependencies: probes
+                .iter()
+                .map(|p| DependencyHealth {
+                    name: p.dependency.as_str().to_owned(),
+                    kind: p.kind.to_owned(),
+                    status: word(p.ok),
+                    required: p.required,
+                    latency_ms: (p.latency.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+                })
+                .collect(),
+        };
+        if ready {
+            Readiness::Ready(Json(health))
+        } else {
+            Readiness::NotReady(Json(health))
         }
     }
 

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod cessions;
 pub mod checkpoints;
+pub mod connections;
 pub mod credentials;
 pub mod demand;
 pub mod documents;
@@ -24,6 +25,7 @@ pub mod matching;
 pub mod members;
 pub mod meta;
 pub mod oidc;
+pub mod ops;
 pub mod organisations;
 pub mod pages;
 pub mod pagination;
@@ -210,8 +212,16 @@ pub fn app(state: AppState) -> impl Endpoint {
         max_json_depth: state.settings.max_json_depth,
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),
+        body_pause: std::time::Duration::from_secs(state.settings.ops.body_timeout_secs),
         query: problem::QueryParameters::from_spec(&spec),
     });
+    let edge = log::Edge {
+        trusted_proxies: std::sync::Arc::new(state.settings.ops.trusted_proxies.clone()),
+        routes: allowed.clone(),
+        metrics: state.metrics.clone(),
+        connections: state.connections.clone(),
+    };
+    let metrics_state = state.clone();
     pages::mount(Route::new())
         .at(
             "/openapi.json",
@@ -230,6 +240,13 @@ pub fn app(state: AppState) -> impl Endpoint {
             })),
         )
         .nest("/docs", docs)
+        .at(
+            "/metrics",
+            get(poem::endpoint::make(move |req: poem::Request| {
+                let state = metrics_state.clone();
+                async move { ops::metrics(&req, &state).await }
+            })),
+        )
         .at(
             "/",
             get(make_sync(|_| Html("<a href=\"/docs\">Réemploi API</a>"))),
@@ -251,7 +268,7 @@ pub fn app(state: AppState) -> impl Endpoint {
             async move { problem::middleware(ep, req, &allowed).await }
         })
         .data(state)
-        .with(log::RedactedTracing)
+        .with(edge)
         .map_to_response()
         .with(
             poem::middleware::SetHeader::new()

@@ -69,9 +69,10 @@ pub fn from_poem_error(err: poem::Error, lang: Lang, instance: String) -> Respon
     render(&problem, None)
 }
 
-/// The methods each path template of the API accepts, for the `Allow` header of 405 answers.
+/// The methods each path template of the API accepts, for the `Allow` header of 405 answers,
+/// and the template a path falls under, for logs and metrics.
 #[derive(Debug, Clone, Default)]
-pub struct AllowedMethods(Vec<(Vec<String>, String)>);
+pub struct AllowedMethods(Vec<(Vec<String>, String, String)>);
 
 impl AllowedMethods {
     /// Reads the path templates and methods of a spec.
@@ -88,23 +89,36 @@ impl AllowedMethods {
                 }
                 methods.sort();
                 let segments = path.split('/').map(str::to_owned).collect();
-                table.push((segments, methods.join(", ")));
+                table.push((segments, methods.join(", "), path.clone()));
             }
         }
         Self(table)
     }
 
+    /// The most specific template `path` falls under (`/v1/lots/search` before
+    /// `/v1/lots/{id}`), with its methods.
+    fn entry(&self, path: &str) -> Option<&(Vec<String>, String, String)> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .filter(|(segments, _, _)| {
+                segments.len() == parts.len()
+                    && segments
+                        .iter()
+                        .zip(&parts)
+                        .all(|(s, p)| s.starts_with('{') || s == p)
+            })
+            .max_by_key(|(segments, _, _)| segments.iter().filter(|s| !s.starts_with('{')).count())
+    }
+
     /// The methods accepted on `path`, as in an `Allow` header.
     pub fn lookup(&self, path: &str) -> Option<&str> {
-        let parts: Vec<&str> = path.split('/').collect();
-        self.0.iter().find_map(|(segments, methods)| {
-            let same = segments.len() == parts.len()
-                && segments
-                    .iter()
-                    .zip(&parts)
-                    .all(|(s, p)| s.starts_with('{') || s == p);
-            same.then_some(methods.as_str())
-        })
+        self.entry(path).map(|(_, methods, _)| methods.as_str())
+    }
+
+    /// The path template `path` falls under (`/v1/items/{id}`).
+    pub fn template(&self, path: &str) -> Option<&str> {
+        self.entry(path).map(|(_, _, template)| template.as_str())
     }
 }
 
@@ -208,6 +222,7 @@ async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
             .and_then(|v| v.to_str().ok()),
     );
     let instance = req.uri().path().to_owned();
+    let request_id = req.data::<super::log::RequestId>().map(|r| r.0.clone());
     // The pages for people answer their errors (429 included) as HTML pages.
     let page = super::pages::is_page_path(&instance).then(|| super::pages::lang(&req));
     let mut resp = match next.call(req).await {
@@ -220,7 +235,9 @@ async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
                 .unwrap_or_default();
             let is_problem = content_type.starts_with("application/problem+json");
             let is_page = page.is_some() && content_type.starts_with("text/html");
-            if resp.status().as_u16() >= 400 && !is_problem && !is_page {
+            // Readiness answers its report with 503: load balancers and operators read it.
+            let is_report = instance == "/health/ready";
+            if resp.status().as_u16() >= 400 && !is_problem && !is_page && !is_report {
                 let status = resp.status();
                 match page {
                     Some(lang) => page_error(status, None, lang, &instance),
@@ -244,7 +261,36 @@ async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
         },
     };
     resp.extensions_mut().insert(RequestPath(instance));
-    Ok(resp)
+    Ok(match request_id {
+        Some(id) => with_request_id(resp, id).await,
+        None => resp,
+    })
+}
+
+/// Writes the request id into a problem body, so that a person reporting an error quotes the
+/// id the log lines of that request carry.
+async fn with_request_id(mut resp: Response, id: String) -> Response {
+    let is_problem = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/problem+json"));
+    if !is_problem {
+        return resp;
+    }
+    let Ok(bytes) = resp.take_body().into_bytes().await else {
+        return resp;
+    };
+    let body = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut problem)) => {
+            problem.insert("request_id".into(), serde_json::Value::String(id));
+            serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec())
+        }
+        _ => bytes.to_vec(),
+    };
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp.set_body(body);
+    resp
 }
 
 fn page_error(status: StatusCode, retry_after: Option<u64>, lang: Lang, path: &str) -> Response {

@@ -54,6 +54,17 @@ impl Mail {
 #[async_trait::async_trait]
 pub trait Mailer: Send + Sync + 'static {
     async fn send(&self, from: &str, mail: &Mail) -> Result<(), MailError>;
+
+    /// Whether mails can leave now (readiness): the SMTP server answers. Mailers that keep
+    /// mails in the process are always ready.
+    async fn check(&self) -> Result<(), MailError> {
+        Ok(())
+    }
+
+    /// What the readiness report names this mailer.
+    fn kind(&self) -> &'static str {
+        "log"
+    }
 }
 
 /// A delivery failure.
@@ -100,5 +111,9 @@ impl Mailer for MemoryMailer {
             .map_err(|_| MailError("mailbox poisoned".into()))?
             .push(mail.clone());
         Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 }

@@ -76,6 +76,18 @@ impl Mailer for SmtpMailer {
             .map(|_| ())
             .map_err(|e| MailError(format!("SMTP: {e}")))
     }
+
+    async fn check(&self) -> Result<(), MailError> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(MailError("SMTP: the server did not answer NOOP".into())),
+            Err(e) => Err(MailError(format!("SMTP: {e}"))),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        "smtp"
+    }
 }
 
 #[cfg(test)]

@@ -116,17 +116,26 @@ impl Meili {
             anyhow::bail!("MEILI_INDEX_PREFIX may hold only letters, digits, - and _");
         }
         let client = Client::new(url, key)?;
-        let meili = Meili {
+        Ok(Meili {
             client,
             prefix: prefix.to_owned(),
             ready: [AtomicBool::new(false), AtomicBool::new(false)],
-        };
+        })
+    }
+
+    /// Applies the index settings, in the background of start (which never waits on the
+    /// engine): until they are, each use applies them first.
+    pub async fn prepare(&self) {
         for index in IndexName::ALL {
-            if let Err(err) = meili.ensure_settings(index).await {
+            if let Err(err) = self.ensure_settings(index).await {
                 tracing::warn!(index = index.as_str(), error = %err, "Meilisearch not ready yet; settings will be applied when it answers");
             }
         }
-        Ok(meili)
+    }
+
+    /// Whether the engine answers its health route (readiness).
+    pub async fn check(&self) -> Result<(), SearchError> {
+        self.client.health().await.map(|_| ()).map_err(error)
     }
 
     fn uid(&self, index: IndexName) -> String {

@@ -199,17 +199,30 @@ impl Search {
     /// The engine named by the settings: Meilisearch when `MEILI_URL` is set, else tantivy.
     pub async fn from_settings(settings: &crate::config::Settings) -> anyhow::Result<Self> {
         match &settings.meili_url {
-            Some(url) => Ok(Search::Meili(Arc::new(
-                meili::Meili::new(
-                    url,
-                    settings.meili_api_key.as_deref(),
-                    &settings.meili_prefix,
-                )
-                .await?,
-            ))),
+            Some(url) => {
+                let meili = Arc::new(
+                    meili::Meili::new(
+                        url,
+                        settings.meili_api_key.as_deref(),
+                        &settings.meili_prefix,
+                    )
+                    .await?,
+                );
+                let prepare = meili.clone();
+                tokio::spawn(async move { prepare.prepare().await });
+                Ok(Search::Meili(meili))
+            }
             None => Ok(Search::Embedded(Arc::new(embedded::Embedded::open(
                 &settings.data_dir.join("search"),
             )?))),
+        }
+    }
+
+    /// Whether the engine answers now (readiness).
+    pub async fn check(&self) -> Result<(), SearchError> {
+        match self {
+            Search::Embedded(_) => Ok(()),
+            Search::Meili(m) => m.check().await,
         }
     }
 

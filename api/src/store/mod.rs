@@ -14,6 +14,7 @@ pub mod items;
 pub mod lots;
 pub mod matching;
 pub mod oidc;
+pub mod ops;
 pub mod organisations;
 pub mod outbox;
 pub mod people;
@@ -34,11 +35,26 @@ use crate::config::Settings;
 
 /// Opens the database named by the settings, creating the SQLite file's directory if needed.
 pub async fn connect(settings: &Settings) -> Result<DatabaseConnection, DbErr> {
-    connect_url(&settings.database_url, settings.db_max_connections).await
+    connect_with(
+        &settings.database_url,
+        settings.db_max_connections,
+        Duration::from_secs(settings.ops.db_acquire_timeout_secs),
+    )
+    .await
 }
 
-/// Opens a database by URL.
+/// Opens a database by URL (tools: a connection may be waited for 30 s).
 pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, max_connections, Duration::from_secs(30)).await
+}
+
+/// Opens a database by URL; a caller waits at most `acquire` for a pooled connection (then the
+/// request is answered 503 with `Retry-After` rather than hanging).
+async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     if let Some(path) = sqlite_path(url)
         && let Some(parent) = std::path::Path::new(&path).parent()
         && !parent.as_os_str().is_empty()
@@ -49,8 +65,8 @@ pub async fn connect_url(url: &str, max_connections: u32) -> Result<DatabaseConn
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections)
         .min_connections(0)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
+        .connect_timeout(acquire.min(Duration::from_secs(10)))
+        .acquire_timeout(acquire)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             // WAL lets readers proceed while one writer works; writers queue on the busy timeout.

@@ -7,7 +7,9 @@
 
 use maud::{Markup, html};
 use poem::http::StatusCode;
-use poem::web::{Data, Form, Path, RemoteAddr};
+use poem::web::{Data, Form, Path};
+
+use crate::http::log::ClientIp;
 use poem::{Request, Response, handler};
 use serde::Deserialize;
 
@@ -112,13 +114,6 @@ fn invalid_link(lang: Lang, path: &str) -> Response {
 
 fn rate_limited(lang: Lang, path: &str, wait: u64) -> Response {
     super::error_page(super::PageError::RateLimited(Some(wait)), lang, path)
-}
-
-fn client_ip(remote: &RemoteAddr) -> String {
-    remote
-        .as_socket_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 // --- Invitation ---------------------------------------------------------------------------
@@ -228,14 +223,14 @@ pub async fn invitation_page(
 #[handler]
 pub async fn accept_invitation(
     req: &Request,
-    remote: &RemoteAddr,
+    remote: ClientIp,
     Path(token): Path<String>,
     state: Data<&AppState>,
     form: poem::Result<Form<InvitationForm>>,
 ) -> Response {
     let lang = super::lang(req);
     let path = req.uri().path().to_owned();
-    if let Err(wait) = state.login_per_ip.hit(&client_ip(remote)) {
+    if let Err(wait) = state.login_per_ip.hit(&remote.0) {
         return rate_limited(lang, &path, wait);
     }
     let Some(inv) = pending_invitation(&state, &token).await else {
@@ -335,14 +330,14 @@ pub async fn reset_page(req: &Request) -> Response {
 #[handler]
 pub async fn reset_password(
     req: &Request,
-    remote: &RemoteAddr,
+    remote: ClientIp,
     Path(token): Path<String>,
     state: Data<&AppState>,
     form: poem::Result<Form<ResetForm>>,
 ) -> Response {
     let lang = super::lang(req);
     let path = req.uri().path().to_owned();
-    if let Err(wait) = state.login_per_ip.hit(&client_ip(remote)) {
+    if let Err(wait) = state.login_per_ip.hit(&remote.0) {
         return rate_limited(lang, &path, wait);
     }
     let Ok(Form(form)) = form else {
@@ -413,13 +408,13 @@ pub async fn verify_page(req: &Request) -> Response {
 #[handler]
 pub async fn verify_address(
     req: &Request,
-    remote: &RemoteAddr,
+    remote: ClientIp,
     Path(token): Path<String>,
     state: Data<&AppState>,
 ) -> Response {
     let lang = super::lang(req);
     let path = req.uri().path().to_owned();
-    if let Err(wait) = state.login_per_ip.hit(&client_ip(remote)) {
+    if let Err(wait) = state.login_per_ip.hit(&remote.0) {
         return rate_limited(lang, &path, wait);
     }
     match credentials::verify_email(&state, &token).await {
@@ -478,13 +473,13 @@ pub async fn forgot_page(req: &Request) -> Response {
 #[handler]
 pub async fn forgot(
     req: &Request,
-    remote: &RemoteAddr,
+    remote: ClientIp,
     state: Data<&AppState>,
     form: poem::Result<Form<ForgotForm>>,
 ) -> Response {
     let lang = super::lang(req);
     let path = req.uri().path().to_owned();
-    if let Err(wait) = state.login_per_ip.hit(&client_ip(remote)) {
+    if let Err(wait) = state.login_per_ip.hit(&remote.0) {
         return rate_limited(lang, &path, wait);
     }
     let Ok(Form(form)) = form else {
