@@ -187,11 +187,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// The acceptor under the connection cap and timeouts of the settings.
-fn guarded<A: Acceptor>(acceptor: A, state: &AppState) -> crate::http::connections::Guarded<A> {
+fn guarded<A: Acceptor>(acceptor: A, state: &AppState) -> crate::connections::Guarded<A> {
     let ops = &state.settings.ops;
-    crate::http::connections::Guarded::new(
+    crate::connections::Guarded::new(
         acceptor,
-        crate::http::connections::ConnLimits {
+        crate::connections::ConnLimits {
             max_connections: ops.max_connections,
             header_timeout: Duration::from_secs(ops.header_timeout_secs),
             idle_timeout: Duration::from_secs(ops.idle_timeout_secs),

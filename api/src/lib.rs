@@ -10,6 +10,7 @@ pub mod blobs;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod connections;
 pub mod csv_out;
 pub mod documents;
 pub mod error;

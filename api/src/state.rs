@@ -38,7 +38,7 @@ pub struct AppState {
     /// The mailer the outbox worker delivers with, for readiness.
     pub mailer: Option<Arc<dyn crate::mail::Mailer>>,
     /// The connections this process serves (for their idle and header timeouts).
-    pub connections: Arc<crate::http::connections::Registry>,
+    pub connections: Arc<crate::connections::Registry>,
 }
 
 impl AppState {

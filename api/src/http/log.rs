@@ -61,7 +61,7 @@ pub struct Edge {
     pub trusted_proxies: Arc<Vec<AllowEntry>>,
     pub routes: Arc<AllowedMethods>,
     pub metrics: Arc<Metrics>,
-    pub connections: Arc<super::connections::Registry>,
+    pub connections: Arc<crate::connections::Registry>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
@@ -84,7 +84,7 @@ pub struct EdgeEndpoint<E> {
     trusted_proxies: Arc<Vec<AllowEntry>>,
     routes: Arc<AllowedMethods>,
     metrics: Arc<Metrics>,
-    connections: Arc<super::connections::Registry>,
+    connections: Arc<crate::connections::Registry>,
 }
 
 /// A request id a client may choose: 1 to 128 characters among letters, digits and `-_.:`.

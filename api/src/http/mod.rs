@@ -6,7 +6,6 @@ pub mod accounts;
 pub mod api_keys;
 pub mod cessions;
 pub mod checkpoints;
-pub mod connections;
 pub mod credentials;
 pub mod demand;
 pub mod documents;
