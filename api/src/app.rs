@@ -39,13 +39,16 @@ pub async fn prepare(
     crate::store::migrate(&db)
         .await
         .context("applying migrations")?;
-    let interrupted = crate::importer::fail_interrupted_jobs(&db)
+    // Only jobs whose instance stopped (their lease ran out) are failed: another instance's
+    // live job is left alone.
+    let (interrupted, spooled) = crate::importer::recover(&db, &settings.data_dir)
         .await
         .context("closing interrupted jobs")?;
-    if interrupted > 0 {
+    if interrupted > 0 || spooled > 0 {
         tracing::warn!(
             jobs = interrupted,
-            "jobs interrupted by the previous stop were marked failed"
+            spool_files = spooled,
+            "jobs whose instance stopped were marked failed; files they left were removed"
         );
     }
     crate::commands::impact::ensure_default_factor_set(&db)

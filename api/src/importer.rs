@@ -20,7 +20,6 @@ use reemploi_domain::audit::{
 use reemploi_domain::import::{self as imp, DuplicateTracker, HeaderMap, ImportRow, RowError};
 use reemploi_domain::lifecycle::ItemStatus;
 use reemploi_domain::workshop::{MediumSource, medium_key};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -873,7 +872,31 @@ pub fn spawn_job(
                 m.insert(job_id, (done, total));
             }
         };
+        // While it works, the job's lease is renewed with its progress, in the database where
+        // every instance reads it.
+        let heartbeat = {
+            let (db, map) = (state.db.clone(), state.job_progress.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(JOB_HEARTBEAT);
+                loop {
+                    tick.tick().await;
+                    let (done, total) = map
+                        .lock()
+                        .ok()
+                        .and_then(|m| m.get(&job_id).copied())
+                        .unwrap_or_default();
+                    match store::items::renew_job(&db, job_id, done, total).await {
+                        Ok(true) => {}
+                        Ok(false) => return,
+                        Err(e) => {
+                            tracing::warn!(job.id = %job_id, error = %e, "job lease not renewed")
+                        }
+                    }
+                }
+            })
+        };
         let result = run(&state.db, &state.blobs, &path, &opts, &progress).await;
+        heartbeat.abort();
         let _ = tokio::fs::remove_file(&path).await;
         let failed = |error: &str| JobOutcome {
             status: "failed",
@@ -899,8 +922,17 @@ pub fn spawn_job(
                 failed("erreur interne")
             }
         };
-        if let Err(e) = finish_job(&state.db, job_id, outcome).await {
-            tracing::error!(job.id = %job_id, error = %e, "could not record the job outcome");
+        let status = outcome.status;
+        match finish_job(&state.db, job_id, outcome).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                job.id = %job_id,
+                outcome = status,
+                "job finished after another instance failed it (its lease ran out); it stays failed"
+            ),
+            Err(e) => {
+                tracing::error!(job.id = %job_id, error = %e, "could not record the job outcome")
+            }
         }
         if let Ok(mut m) = state.job_progress.lock() {
             m.remove(&job_id);
@@ -934,20 +966,31 @@ pub fn record_too_long_en(line: u64) -> String {
     )
 }
 
-/// Marks jobs left running by a previous process as failed (their work was lost with it).
-pub async fn fail_interrupted_jobs(db: &DatabaseConnection) -> Result<u64, sea_orm::DbErr> {
-    use crate::store::entities::job;
-    let r = job::Entity::update_many()
-        .col_expr(job::Column::Status, Expr::value("failed"))
-        .col_expr(
-            job::Column::Error,
-            Expr::value(Some("interrompu par un redémarrage du service")),
-        )
-        .col_expr(job::Column::UpdatedAt, Expr::value(store::now()))
-        .filter(job::Column::Status.is_in(["queued", "running"]))
-        .exec(db)
-        .await?;
-    Ok(r.rows_affected)
+/// How often a running job renews its lease (well within [`store::items::JOB_LEASE`]).
+const JOB_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// At start: removes the spooled files a stopped process left in `data_dir/tmp` (no job of this
+/// process runs yet), and fails the jobs whose instance stopped. Returns (jobs failed, files
+/// removed).
+pub async fn recover(
+    db: &DatabaseConnection,
+    data_dir: &std::path::Path,
+) -> Result<(u64, u64), sea_orm::DbErr> {
+    let mut removed = 0;
+    if let Ok(mut dir) = tokio::fs::read_dir(data_dir.join("tmp")).await {
+        while let Ok(Some(entry)) = dir.next_entry().await {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("import-")
+                && name.ends_with(".csv")
+                && tokio::fs::remove_file(entry.path()).await.is_ok()
+            {
+                removed += 1;
+            }
+        }
+    }
+    let failed = store::items::fail_abandoned_jobs(db).await?;
+    Ok((failed, removed))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod m20261201_000016_workshop_reports;
 mod m20261201_000017_verification;
 mod m20261201_000018_oidc;
 mod m20261201_000019_matching;
+mod m20261201_000020_job_leases;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000017_verification::Migration),
             Box::new(m20261201_000018_oidc::Migration),
             Box::new(m20261201_000019_matching::Migration),
+            Box::new(m20261201_000020_job_leases::Migration),
         ]
     }
 }

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use sea_orm::EntityTrait;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -504,4 +506,122 @@ async fn an_s3_store_that_never_answers_delays_neither_start_nor_readiness() {
     assert_eq!(blobs["kind"], "s3");
     assert_eq!(blobs["status"], "unavailable");
     hold.abort();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs across instances
+
+/// A running job row, as an instance writes it when it starts an import.
+async fn running_job(app: &TestApp, organisation: &str, lease_secs: i64) -> String {
+    let id = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    reemploi_api::store::entities::job::Entity::insert(
+        reemploi_api::store::entities::job::ActiveModel {
+            id: sea_orm::Set(id),
+            organisation_id: sea_orm::Set(organisation.parse().expect("uuid")),
+            kind: sea_orm::Set("item_import".into()),
+            status: sea_orm::Set("running".into()),
+            total: sea_orm::Set(1000),
+            processed: sea_orm::Set(400),
+            result: sea_orm::Set(None),
+            error: sea_orm::Set(None),
+            created_by: sea_orm::Set("user/test".into()),
+            created_at: sea_orm::Set(now),
+            updated_at: sea_orm::Set(now),
+            lease_until: sea_orm::Set(Some(now + chrono::TimeDelta::seconds(lease_secs))),
+        },
+    )
+    .exec_without_returning(&app.db)
+    .await
+    .expect("job row");
+    id.to_string()
+}
+
+#[tokio::test]
+async fn a_new_instance_fails_only_the_jobs_whose_instance_stopped_and_reads_live_progress() {
+    let a = spawn_app().await;
+    let town = a.register("public_body").await;
+    // One job of an instance that was killed (its lease ran out), one of a live instance.
+    let dead = running_job(&a, &town.id, -5).await;
+    let live = running_job(&a, &town.id, 60).await;
+    let b = crate::helpers::spawn_instance_of(&a, &[]).await;
+    let job = |id: &str| format!("/v1/jobs/{id}");
+    let r = b.get(&job(&dead), Some(&town.token)).await;
+    assert_eq!(r.body["status"], "failed", "{}", r.text);
+    assert!(
+        r.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("relancez")),
+        "{}",
+        r.text
+    );
+    // The live job is left alone, and its progress is read from the database on either
+    // instance.
+    for app in [&a, &b] {
+        let r = app.get(&job(&live), Some(&town.token)).await;
+        assert_eq!(r.body["status"], "running", "{}", r.text);
+        assert_eq!(r.body["processed"], 400, "{}", r.text);
+        assert_eq!(r.body["total"], 1000, "{}", r.text);
+    }
+    // Once its lease runs out without renewal, a worker fails it, within a few passes.
+    reemploi_api::store::entities::job::Entity::update_many()
+        .col_expr(
+            reemploi_api::store::entities::job::Column::LeaseUntil,
+            sea_orm::sea_query::Expr::value(Some(
+                chrono::Utc::now() - chrono::TimeDelta::seconds(1),
+            )),
+        )
+        .exec(&a.db)
+        .await
+        .expect("lease ran out");
+    let started = Instant::now();
+    loop {
+        let r = b.get(&job(&live), Some(&town.token)).await;
+        if r.body["status"] == "failed" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_background_import_renews_its_lease_and_ends_with_none() {
+    let app = spawn_app_with(&[("REEMPLOI_IMPORT_SYNC_MAX_BYTES", "1024")]).await;
+    let town = app.register_verified("public_body").await;
+    let mut csv =
+        String::from("inventory_number;category;brand;model;acquisition_date;acquisition_value\n");
+    for i in 0..200 {
+        csv.push_str(&format!(
+            "INV-LEASE-{i:05};laptop;Dell;Latitude 5490;2020-01-15;899,00\n"
+        ));
+    }
+    let r = app
+        .post_raw(
+            "/v1/items/import",
+            &town.token,
+            csv.into_bytes(),
+            "text/csv",
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.body["id"].as_str().expect("job id").to_owned();
+    let started = Instant::now();
+    let done = loop {
+        let r = app.get(&format!("/v1/jobs/{id}"), Some(&town.token)).await;
+        if r.body["status"] != "running" {
+            break r;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done.body["status"], "succeeded", "{}", done.text);
+    let row = reemploi_api::store::entities::job::Entity::find_by_id(
+        id.parse::<uuid::Uuid>().expect("uuid"),
+    )
+    .one(&app.db)
+    .await
+    .expect("read")
+    .expect("job");
+    assert_eq!(row.lease_until, None);
 }

@@ -624,10 +624,59 @@ pub async fn start_import_job<C: ConnectionTrait>(
         created_by: Set(actor_ref.to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        lease_until: Set(Some(now + JOB_LEASE)),
     })
     .exec_without_returning(db)
     .await?;
     find_job(db, id).await
+}
+
+/// How long a running job stays its instance's without a renewal.
+pub const JOB_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// Renews the lease of a job still running, with its progress; `false` when it is no longer
+/// running (another instance failed it after its lease ran out).
+pub async fn renew_job<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    processed: u64,
+    total: u64,
+) -> Result<bool, sea_orm::DbErr> {
+    let now = super::now();
+    let r = job::Entity::update_many()
+        .col_expr(job::Column::LeaseUntil, Expr::value(Some(now + JOB_LEASE)))
+        .col_expr(job::Column::Processed, Expr::value(processed as i64))
+        .col_expr(job::Column::Total, Expr::value(total as i64))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Status.eq("running"))
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected == 1)
+}
+
+/// Fails the jobs whose instance stopped: queued or running with a lease run out (or none, from
+/// before leases). Returns how many.
+pub async fn fail_abandoned_jobs<C: ConnectionTrait>(db: &C) -> Result<u64, sea_orm::DbErr> {
+    let now = super::now();
+    let r = job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value("failed"))
+        .col_expr(
+            job::Column::Error,
+            Expr::value(Some(
+                "interrompu : l'instance du service qui l'exécutait s'est arrêtée ; rien n'a été importé, relancez l'import",
+            )),
+        )
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Status.is_in(["queued", "running"]))
+        .filter(
+            job::Column::LeaseUntil
+                .is_null()
+                .or(job::Column::LeaseUntil.lt(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(r.rows_affected)
 }
 
 /// How a job ended.
@@ -641,12 +690,14 @@ pub struct JobOutcome {
 }
 
 /// Records how a job ended.
+/// Records how a job ended; `false` when it was no longer running (failed by another instance
+/// after its lease ran out), which it then stays.
 pub async fn finish_job<C: ConnectionTrait>(
     db: &C,
     id: Uuid,
     outcome: JobOutcome,
-) -> Result<(), sea_orm::DbErr> {
-    job::Entity::update_many()
+) -> Result<bool, sea_orm::DbErr> {
+    let r = job::Entity::update_many()
         .col_expr(job::Column::Status, Expr::value(outcome.status))
         .col_expr(job::Column::Result, Expr::value(outcome.result))
         .col_expr(job::Column::Error, Expr::value(outcome.error))
@@ -656,10 +707,16 @@ pub async fn finish_job<C: ConnectionTrait>(
         )
         .col_expr(job::Column::Total, Expr::value(outcome.total as i64))
         .col_expr(job::Column::UpdatedAt, Expr::value(super::now()))
+        .col_expr(
+            job::Column::LeaseUntil,
+            Expr::value(None::<chrono::DateTime<chrono::Utc>>),
+        )
         .filter(job::Column::Id.eq(id))
+        // A job another instance failed after its lease ran out stays failed.
+        .filter(job::Column::Status.eq("running"))
         .exec(db)
         .await?;
-    Ok(())
+    Ok(r.rows_affected == 1)
 }
 
 /// A job, or 404.
