@@ -1,4 +1,5 @@
-//! The `reemploi` command line: serve, migrate, print the spec, bootstrap the operator.
+//! The `reemploi` command line: serve, migrate, print the spec, bootstrap the operator, back up
+//! and restore, check health.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -52,6 +53,25 @@ pub enum Command {
         #[command(subcommand)]
         action: CheckpointAction,
     },
+    /// Copy the database, the local blobs and the checkpoint key into an empty directory, while
+    /// the service runs, with a manifest of checksums (docs/backups.md).
+    Backup {
+        /// The directory to create (or an empty one).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Check a backup's checksums and copy it into `REEMPLOI_DATA_DIR` (stop the service first).
+    Restore {
+        /// The backup directory (with its `manifest.json`).
+        #[arg(long)]
+        from: PathBuf,
+        /// Replace a database already in the data directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Ask the local service whether it is live (`GET /health/live` on the port of
+    /// `REEMPLOI_ADDR`, 3 s timeout): exit 0 when it answers 200, 1 with the reason otherwise.
+    Healthcheck,
     /// Benchmarks, writing their results to a file.
     Bench {
         #[command(subcommand)]
@@ -282,6 +302,21 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Checkpoint { action } => checkpoint(&settings, action).await,
+        Command::Backup { to } => {
+            let manifest = crate::backup::backup(&settings, &to).await?;
+            println!("{}\nwritten to {}", manifest.summary(), to.display());
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let manifest = crate::backup::restore(&settings, &from, force)?;
+            println!(
+                "{}\nrestored into {}",
+                manifest.summary(),
+                settings.data_dir.display()
+            );
+            Ok(())
+        }
+        Command::Healthcheck => healthcheck(&settings).await,
         Command::Admin {
             action:
                 AdminAction::CreateOperator {
@@ -341,6 +376,41 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `GET /health/live` on the loopback address of the configured port.
+async fn healthcheck(settings: &Settings) -> anyhow::Result<()> {
+    let host = if settings.addr.is_ipv6() && settings.addr.ip().is_loopback() {
+        "[::1]"
+    } else {
+        "127.0.0.1"
+    };
+    let url = format!("http://{host}:{}/health/live", settings.addr.port());
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .context("building the HTTP client")?;
+    let answer = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("{url}: {}", without_newlines(&e)))?;
+    match answer.status().as_u16() {
+        200 => Ok(()),
+        other => anyhow::bail!("{url} answered {other}"),
+    }
+}
+
+fn without_newlines(e: &reqwest::Error) -> String {
+    use std::error::Error;
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text.replace('\n', " ")
 }
 
 async fn checkpoint(settings: &Settings, action: CheckpointAction) -> anyhow::Result<()> {

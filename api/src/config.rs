@@ -285,6 +285,38 @@ pub(crate) fn ranged_var(
     }
 }
 
+/// The value of `name`: the variable itself, or the content of the file `name_FILE` names
+/// (without its trailing newline). An empty variable counts as unset.
+fn value_or_file(
+    get: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<String>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    let direct = get(name).filter(|v| !v.trim().is_empty());
+    let Some(path) = get(&file_var).filter(|v| !v.trim().is_empty()) else {
+        return Ok(direct);
+    };
+    // Error messages name a variable for the life of the process: leaking the few bytes of a
+    // name that stops the start is simpler than an owned name in every `ConfigError`.
+    let leaked = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    if direct.is_some() {
+        return Err(ConfigError {
+            var: leaked(name.to_owned()),
+            message: format!("set both {name} and {file_var}; give only one"),
+        });
+    }
+    let path = path.trim();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        var: leaked(file_var.clone()),
+        message: format!("cannot read {path}: {e}"),
+    })?;
+    let text = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    Ok(Some(text.to_owned()))
+}
+
 /// Maps each validated field to the variable it comes from.
 const FIELD_VARS: &[(&str, &str)] = &[
     ("db_max_connections", "REEMPLOI_DB_MAX_CONNECTIONS"),
@@ -321,9 +353,27 @@ impl Settings {
         Self::from_vars(|name| std::env::var(name).ok())
     }
 
-    /// Reads settings through `get`, so that tests can supply their own variables.
+    /// Reads settings through `get`, so that tests can supply their own variables. Every
+    /// variable `X` may instead be given as `X_FILE`, the path of a file holding its value
+    /// (Docker and systemd secrets; a trailing newline is dropped); giving both is an error.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get: &dyn Fn(&str) -> Option<String> = &get;
+        let failure: std::cell::RefCell<Option<ConfigError>> = std::cell::RefCell::new(None);
+        let resolved = |name: &str| match value_or_file(&get, name) {
+            Ok(v) => v,
+            Err(e) => {
+                failure.borrow_mut().get_or_insert(e);
+                None
+            }
+        };
+        let settings = Self::from_resolved(&resolved);
+        // A file that could not be read explains the rest: report it first.
+        match failure.into_inner() {
+            Some(e) => Err(e),
+            None => settings,
+        }
+    }
+
+    fn from_resolved(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let addr: SocketAddr = parse_var(
             get,
             "REEMPLOI_ADDR",
@@ -588,6 +638,38 @@ mod tests {
         assert_eq!(err.var, "REEMPLOI_SESSION_TTL_HOURS");
         let err = settings(&[("DATABASE_URL", "mysql://x")]).expect_err("refused");
         assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn a_variable_may_come_from_the_file_its_file_variable_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let secret = dir.path().join("database-url");
+        std::fs::write(&secret, "postgres://u:from-file@h/db\n").expect("write");
+        let path = secret.display().to_string();
+        let s = settings(&[("DATABASE_URL_FILE", &path)]).expect("read from the file");
+        assert_eq!(s.database_url, "postgres://u:from-file@h/db");
+        // Any variable, not only the secrets, and only one trailing newline is dropped.
+        let addr = dir.path().join("addr");
+        std::fs::write(&addr, "127.0.0.1:9999\n").expect("write");
+        let s = settings(&[("REEMPLOI_ADDR_FILE", &addr.display().to_string())]).expect("addr");
+        assert_eq!(s.addr.to_string(), "127.0.0.1:9999");
+        let key = dir.path().join("key");
+        std::fs::write(&key, format!("{}\n", "ab".repeat(32))).expect("write");
+        let s =
+            settings(&[("REEMPLOI_CHECKPOINT_KEY_FILE", &key.display().to_string())]).expect("key");
+        assert_eq!(s.checkpoint_key, Some([0xab; 32]));
+
+        let err = settings(&[
+            ("DATABASE_URL", "postgres://u:p@h/db"),
+            ("DATABASE_URL_FILE", &path),
+        ])
+        .expect_err("both refused");
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(err.to_string().contains("DATABASE_URL_FILE"), "{err}");
+        let err = settings(&[("MEILI_API_KEY_FILE", "/nonexistent/secret")])
+            .expect_err("unreadable file refused");
+        assert_eq!(err.var, "MEILI_API_KEY_FILE");
+        assert!(err.to_string().contains("/nonexistent/secret"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod access;
 pub mod account_settings;
 pub mod admin;
 pub mod app;
+pub mod backup;
 pub mod bench;
 pub mod blobs;
 pub mod cli;

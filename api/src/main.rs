@@ -14,8 +14,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    reemploi_api::app::init_tracing(settings.log_format);
     let command = cli.command.unwrap_or(Command::Serve);
+    // A health check answers with one line (or none), not with log records.
+    if !matches!(command, Command::Healthcheck) {
+        reemploi_api::app::init_tracing(settings.log_format);
+    }
     match reemploi_api::cli::run(settings, command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

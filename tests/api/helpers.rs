@@ -18,6 +18,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub backend: &'static str,
     pub database_url: String,
+    /// The settings it runs with (its data directory among them).
+    pub settings: Settings,
     _dir: tempfile::TempDir,
 }
 
@@ -213,6 +215,7 @@ async fn start(
         db: running.state.db.clone(),
         backend,
         database_url: url,
+        settings: (*running.state.settings).clone(),
         _dir: dir,
     }
 }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod api_keys;
+mod backup;
 mod ceiling;
 mod demand;
 mod documents;

@@ -79,12 +79,32 @@ async fn connect_with(
     Database::connect(opts).await
 }
 
-fn sqlite_path(url: &str) -> Option<String> {
+/// The file a `sqlite:` URL names (`None` for PostgreSQL or an in-memory database).
+pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}
+
+/// Writes a consistent copy of the SQLite database to `target` (`VACUUM INTO`: one read
+/// statement, so writers carry on while it runs; the copy is compact and needs no WAL file).
+pub async fn snapshot_sqlite(
+    db: &DatabaseConnection,
+    target: &std::path::Path,
+) -> Result<(), DbErr> {
+    use sea_orm::ConnectionTrait;
+    let target = target
+        .to_str()
+        .ok_or_else(|| DbErr::Custom(format!("{} is not valid UTF-8", target.display())))?;
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        "VACUUM INTO ?",
+        [target.into()],
+    ))
+    .await
+    .map(|_| ())
 }
 
 /// Applies every pending migration.
