@@ -55,28 +55,9 @@ pub fn redact_url(url: &str) -> String {
 pub(crate) fn account_settings(
     get: &dyn Fn(&str) -> Option<String>,
 ) -> Result<AccountSettings, ConfigError> {
-    let ranged =
-        |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            let v: u64 = match get(var).filter(|v| !v.trim().is_empty()) {
-                None => default,
-                Some(raw) => {
-                    raw.trim()
-                        .parse()
-                        .map_err(|e: std::num::ParseIntError| ConfigError {
-                            var,
-                            message: e.to_string(),
-                        })?
-                }
-            };
-            if (min..=max).contains(&v) {
-                Ok(v)
-            } else {
-                Err(ConfigError {
-                    var,
-                    message: format!("out of the allowed range ({min}..={max})"),
-                })
-            }
-        };
+    let ranged = |var: &'static str, default: u64, min: u64, max: u64| {
+        crate::config::ranged_var(get, var, default, min, max)
+    };
     let smtp_url = match get("SMTP_URL").filter(|v| !v.trim().is_empty()) {
         None => None,
         Some(v) => {

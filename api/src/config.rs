@@ -141,18 +141,9 @@ fn webhook_settings(get: &dyn Fn(&str) -> Option<String>) -> Result<WebhookSetti
             })?,
         );
     }
-    let ranged =
-        |var: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
-            let v: u64 = parse_var(get, var, default)?;
-            if (min..=max).contains(&v) {
-                Ok(v)
-            } else {
-                Err(ConfigError {
-                    var,
-                    message: format!("out of the allowed range ({min}..={max})"),
-                })
-            }
-        };
+    let ranged = |var: &'static str, default: u64, min: u64, max: u64| {
+        ranged_var(get, var, default, min, max)
+    };
     Ok(WebhookSettings {
         allow,
         max_attempts: ranged("REEMPLOI_WEBHOOK_MAX_ATTEMPTS", 10, 1, 50)? as u32,

@@ -141,7 +141,7 @@ fn invalid_inventory(path: &std::path::Path, rows: u64, row_bytes: usize) {
 }
 
 /// Follows a job to its end.
-async fn finished_job(app: &TestApp, token: &str, location: &str) -> Resp {
+pub(crate) async fn finished_job(app: &TestApp, token: &str, location: &str) -> Resp {
     for _ in 0..2400 {
         let r = app.get(location, Some(token)).await;
         if r.body["status"] != "running" && r.body["status"] != "queued" {

@@ -606,15 +606,7 @@ async fn a_background_import_renews_its_lease_and_ends_with_none() {
         .await;
     assert_eq!(r.status, 202, "{}", r.text);
     let id = r.body["id"].as_str().expect("job id").to_owned();
-    let started = Instant::now();
-    let done = loop {
-        let r = app.get(&format!("/v1/jobs/{id}"), Some(&town.token)).await;
-        if r.body["status"] != "running" {
-            break r;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "{}", r.text);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let done = crate::hostile::finished_job(&app, &town.token, &format!("/v1/jobs/{id}")).await;
     assert_eq!(done.body["status"], "succeeded", "{}", done.text);
     let row = reemploi_api::store::entities::job::Entity::find_by_id(
         id.parse::<uuid::Uuid>().expect("uuid"),
