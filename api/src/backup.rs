@@ -361,28 +361,21 @@ fn copy_file(source: &Path, target: &Path, name: String) -> anyhow::Result<FileE
     let mut output = options
         .open(target)
         .with_context(|| format!("creating {}", target.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut bytes = 0u64;
-    loop {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        output.write_all(&buf[..n])?;
-        bytes += n as u64;
-    }
+    let (bytes, sha256) = stream_hashed(&mut input, Some(&mut output))?;
     output.sync_all()?;
     Ok(FileEntry {
         path: name,
         bytes,
-        sha256: hex::encode(hasher.finalize()),
+        sha256,
     })
 }
 
-fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
-    let mut input = std::fs::File::open(path)?;
+/// Reads `input` to its end, hashing it and copying it into `output` if given: its size and
+/// SHA-256 (hex).
+fn stream_hashed(
+    input: &mut impl Read,
+    mut output: Option<&mut std::fs::File>,
+) -> anyhow::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut bytes = 0u64;
@@ -392,9 +385,16 @@ fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
             break;
         }
         hasher.update(&buf[..n]);
+        if let Some(out) = output.as_mut() {
+            out.write_all(&buf[..n])?;
+        }
         bytes += n as u64;
     }
     Ok((bytes, hex::encode(hasher.finalize())))
+}
+
+fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
+    stream_hashed(&mut std::fs::File::open(path)?, None)
 }
 
 #[cfg(test)]

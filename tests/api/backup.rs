@@ -82,27 +82,10 @@ async fn a_backup_taken_while_running_restores_into_a_service_that_serves_and_ve
         .cloned()
         .expect("a convention");
     // Both parties sign: the legal document whose PDF is a blob.
-    let half = app
-        .post(
-            &format!(
-                "/v1/documents/{}/signatures",
-                convention["id"].as_str().expect("id")
-            ),
-            Some(&chain.town.token),
-            json!({ "signer_name": "Claire Martin", "signer_role": "Maire adjointe" }),
-        )
+    let (half, signed) = app
+        .sign_by_both(&chain, convention["id"].as_str().expect("id"))
         .await;
     assert_eq!(half.status, 201, "{}", half.text);
-    let signed = app
-        .post(
-            &format!(
-                "/v1/documents/{}/signatures",
-                half.body["id"].as_str().expect("id")
-            ),
-            Some(&chain.atelier.token),
-            json!({ "signer_name": "Inès Bernard", "signer_role": "Directrice" }),
-        )
-        .await;
     assert_eq!(signed.body["signed"], true, "{}", signed.text);
     let signed_id = signed.body["id"].as_str().expect("id").to_owned();
     let code = signed.body["code"].as_str().expect("code").to_owned();

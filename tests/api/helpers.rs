@@ -740,6 +740,28 @@ impl TestApp {
     }
 
     /// Registers `n` devices of `category` in `org` and returns their ids.
+    /// The town's mayor's deputy, then the refurbisher's director, sign document `doc`: the
+    /// answers of the two signatures (the second names the version signed by both).
+    pub async fn sign_by_both(&self, chain: &Chain, doc: &str) -> (Resp, Resp) {
+        let path = format!("/v1/documents/{doc}/signatures");
+        let half = self
+            .post(
+                &path,
+                Some(&chain.town.token),
+                json!({ "signer_name": "Claire Martin", "signer_role": "Maire adjointe" }),
+            )
+            .await;
+        let half_id = half.body["id"].as_str().unwrap_or(doc).to_owned();
+        let signed = self
+            .post(
+                &format!("/v1/documents/{half_id}/signatures"),
+                Some(&chain.atelier.token),
+                json!({ "signer_name": "Inès Bernard", "signer_role": "Directrice" }),
+            )
+            .await;
+        (half, signed)
+    }
+
     pub async fn items(&self, org: &Org, category: &str, n: usize) -> Vec<String> {
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {

@@ -89,25 +89,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         .find(|d| d["kind"] == "convention_cession")
         .expect("convention")
         .clone();
-    let v2 = app
-        .post(
-            &format!(
-                "/v1/documents/{}/signatures",
-                convention["id"].as_str().expect("id")
-            ),
-            Some(&chain.town.token),
-            json!({ "signer_name": "Claire Martin", "signer_role": "Maire adjointe" }),
-        )
-        .await;
-    let v3 = app
-        .post(
-            &format!(
-                "/v1/documents/{}/signatures",
-                v2.body["id"].as_str().expect("id")
-            ),
-            Some(&chain.atelier.token),
-            json!({ "signer_name": "Inès Bernard", "signer_role": "Directrice" }),
-        )
+    let (_, v3) = app
+        .sign_by_both(&chain, convention["id"].as_str().expect("id"))
         .await;
     assert_eq!(v3.body["signed"], true, "{}", v3.text);
     Fixture {
