@@ -39,16 +39,13 @@ pub async fn prepare(
     crate::store::migrate(&db)
         .await
         .context("applying migrations")?;
-    // Only jobs whose instance stopped (their lease ran out) are failed: another instance's
-    // live job is left alone.
-    let (interrupted, spooled) = crate::importer::recover(&db, &settings.data_dir)
-        .await
-        .context("closing interrupted jobs")?;
-    if interrupted > 0 || spooled > 0 {
+    // Files a stopped process of this instance left behind; its jobs are taken over by
+    // whichever instance sees their lease run out first (`importer::supervise`).
+    let spooled = crate::importer::remove_spooled(&settings.data_dir).await;
+    if spooled > 0 {
         tracing::warn!(
-            jobs = interrupted,
             spool_files = spooled,
-            "jobs whose instance stopped were marked failed; files they left were removed"
+            "files left by a stopped process were removed"
         );
     }
     crate::commands::impact::ensure_default_factor_set(&db)
@@ -118,6 +115,8 @@ pub struct Running {
     pub state: AppState,
     pub server: tokio::task::JoinHandle<()>,
     pub worker: tokio::task::JoinHandle<()>,
+    /// Takes over the jobs of stopped instances.
+    pub jobs: tokio::task::JoinHandle<()>,
 }
 
 /// Starts the service on `settings.addr` (port 0 picks a free one) in background tasks.
@@ -153,11 +152,18 @@ pub async fn spawn(mut settings: Settings, mailer: Arc<dyn Mailer>) -> anyhow::R
         }
     });
     let worker = tokio::spawn(worker.run(poll));
+    // Jobs whose instance stopped are taken over (or failed) before the first request.
+    crate::importer::reclaim(&state, crate::http::imports::job_result).await;
+    let jobs = tokio::spawn(crate::importer::supervise(
+        state.clone(),
+        crate::http::imports::job_result,
+    ));
     Ok(Running {
         addr: local,
         state,
         server,
         worker,
+        jobs,
     })
 }
 
@@ -179,6 +185,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("binding {addr}"))?;
     let acceptor = guarded(acceptor, &state);
     let worker = tokio::spawn(worker.run(poll));
+    // Jobs whose instance stopped are taken over (or failed) before the first request.
+    crate::importer::reclaim(&state, crate::http::imports::job_result).await;
+    let jobs = tokio::spawn(crate::importer::supervise(
+        state.clone(),
+        crate::http::imports::job_result,
+    ));
     let app = crate::http::app(state);
     tracing::info!(%addr, "listening; API docs at /docs");
     Server::new_with_acceptor(acceptor)
@@ -186,6 +198,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     worker.abort();
+    jobs.abort();
     Ok(())
 }
 

@@ -50,27 +50,17 @@ fn generate(path: &Path, rows: u64) -> anyhow::Result<u64> {
     Ok(std::fs::metadata(path)?.len())
 }
 
-/// Imports `rows` generated devices into a fresh database and writes the throughput to `output`.
-pub async fn import(rows: u64, database_url: Option<String>, output: &Path) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("reemploi-bench-{}", crate::store::new_id()));
-    std::fs::create_dir_all(&dir)?;
-    let url = database_url
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()));
-    let backend = if url.starts_with("sqlite:") {
-        "sqlite"
-    } else {
-        "postgres"
-    };
-    let db = crate::store::connect_url(&url, 5)
-        .await
-        .context("connecting")?;
-    crate::store::migrate(&db).await.context("migrating")?;
+/// Inserts a verified public body for a benchmark.
+async fn bench_organisation(
+    db: &sea_orm::DatabaseConnection,
+    name: &str,
+) -> anyhow::Result<uuid::Uuid> {
     let org = crate::store::new_id();
     let now = crate::store::now();
     organisation::Entity::insert(organisation::ActiveModel {
         id: Set(org),
         kind: Set(OrganisationKind::PublicBody.as_str().into()),
-        name: Set("Banc d'essai".into()),
+        name: Set(name.into()),
         siren: Set(None),
         siret: Set(None),
         rna: Set(None),
@@ -96,40 +86,176 @@ pub async fn import(rows: u64, database_url: Option<String>, output: &Path) -> a
         created_at: Set(now),
         updated_at: Set(now),
     })
-    .exec_without_returning(&db)
+    .exec_without_returning(db)
     .await?;
+    Ok(org)
+}
+
+/// Latencies of one kind of concurrent request during an import, in ms.
+#[derive(Default)]
+struct Waits(Vec<f64>);
+
+impl Waits {
+    fn summary(mut self) -> serde_json::Value {
+        self.0.sort_by(f64::total_cmp);
+        serde_json::json!({
+            "requests": self.0.len(),
+            "p50_ms": round3(percentile(&self.0, 50.0)),
+            "p99_ms": round3(percentile(&self.0, 99.0)),
+            "worst_ms": round3(self.0.last().copied().unwrap_or_default()),
+        })
+    }
+}
+
+/// Imports the file for `org` while a writer (a write transaction on another body's row, as any
+/// command takes) and a reader (a page of another body's devices) run every 20 ms; returns the
+/// import's seconds and both sides' waits.
+async fn import_under_load(
+    db: &sea_orm::DatabaseConnection,
+    blobs: &crate::blobs::Blobs,
+    file: &Path,
+    opts: &ImportOptions,
+    neighbour: uuid::Uuid,
+) -> anyhow::Result<(f64, serde_json::Value, serde_json::Value)> {
+    use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QuerySelect};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let pause = std::time::Duration::from_millis(20);
+    let writer = {
+        let (db, stop) = (db.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut waits = Waits::default();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let tx = crate::store::tx::Tx::begin(&db).await?;
+                tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+                    db.get_database_backend(),
+                    match db.get_database_backend() {
+                        sea_orm::DbBackend::Postgres => {
+                            "UPDATE organisations SET version = version + 1 WHERE id = $1"
+                        }
+                        _ => "UPDATE organisations SET version = version + 1 WHERE id = ?",
+                    },
+                    [neighbour.into()],
+                ))
+                .await?;
+                tx.event(crate::store::events::NewEvent {
+                    stream: crate::store::events::organisation_stream(neighbour),
+                    organisation_id: Some(neighbour),
+                    actor: "system".into(),
+                    kind: "profile_updated",
+                    payload: serde_json::json!({ "organisation_id": neighbour }),
+                })
+                .await?;
+                tx.commit().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                waits.0.push(t.elapsed().as_secs_f64() * 1000.0);
+                tokio::time::sleep(pause).await;
+            }
+            Ok::<_, anyhow::Error>(waits)
+        })
+    };
+    let reader = {
+        let (db, stop) = (db.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut waits = Waits::default();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                crate::store::entities::item::Entity::find()
+                    .filter(crate::store::entities::item::Column::OrganisationId.eq(neighbour))
+                    .limit(20)
+                    .all(&db)
+                    .await?;
+                waits.0.push(t.elapsed().as_secs_f64() * 1000.0);
+                tokio::time::sleep(pause).await;
+            }
+            Ok::<_, anyhow::Error>(waits)
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let start = Instant::now();
+    let report = importer::run(db, blobs, file, opts, &|_, _| {}, None).await;
+    let seconds = start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let writes = writer.await??;
+    let reads = reader.await??;
+    let report = report.map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(
+        report.committed && report.created == opts.max_rows,
+        "import did not create every row: {report:?}"
+    );
+    Ok((seconds, writes.summary(), reads.summary()))
+}
+
+/// Imports `rows` generated devices into a fresh database, while a writer and a reader run, and
+/// writes the throughput and their worst waits to `output`. On SQLite the import is run twice,
+/// each on a fresh file: as it is (staged), then written in one transaction, the way it was
+/// before staging, as the baseline.
+pub async fn import(rows: u64, database_url: Option<String>, output: &Path) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("reemploi-bench-{}", crate::store::new_id()));
+    std::fs::create_dir_all(&dir)?;
+    let backend = match &database_url {
+        Some(url) if !url.starts_with("sqlite:") => "postgres",
+        _ => "sqlite",
+    };
     let file = dir.join("inventory.csv");
     let bytes = generate(&file, rows)?;
-    let opts = ImportOptions {
-        organisation_id: org,
-        actor_ref: "system".into(),
-        dry_run: false,
-        partial: false,
-        today: chrono::Utc::now().date_naive(),
-        max_rows: rows,
-    };
     let blobs = crate::blobs::Blobs::Local(crate::blobs::LocalBlobs::new(
         &dir.join("blobs"),
         "http://127.0.0.1",
     )?);
-    let start = Instant::now();
-    let report = importer::run(&db, &blobs, &file, &opts, &|_, _| {})
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let seconds = start.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        report.committed && report.created == rows,
-        "import did not create every row: {report:?}"
-    );
+    let runs: &[bool] = if backend == "sqlite" {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    let mut measured = Vec::new();
+    for (n, &one_transaction) in runs.iter().enumerate() {
+        let url = database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("bench-{n}.db")).display()
+            )
+        });
+        let db = crate::store::connect_url(&url, 5)
+            .await
+            .context("connecting")?;
+        crate::store::migrate(&db).await.context("migrating")?;
+        let org = bench_organisation(&db, "Banc d'essai").await?;
+        let neighbour = bench_organisation(&db, "Commune voisine").await?;
+        let opts = ImportOptions {
+            organisation_id: org,
+            actor_ref: "system".into(),
+            dry_run: false,
+            partial: false,
+            today: chrono::Utc::now().date_naive(),
+            max_rows: rows,
+            one_transaction,
+        };
+        let (seconds, writer, reader) =
+            import_under_load(&db, &blobs, &file, &opts, neighbour).await?;
+        measured.push(serde_json::json!({
+            "write": if one_transaction { "one transaction (baseline)" } else if backend == "sqlite" { "staged" } else { "one transaction" },
+            "seconds": round3(seconds),
+            "rows_per_second": (rows as f64 / seconds).round(),
+            "concurrent_writer": writer,
+            "concurrent_reader": reader,
+        }));
+        db.close().await.ok();
+    }
+    let main = measured.first().cloned().unwrap_or_default();
     let result = serde_json::json!({
         "benchmark": "item_import",
         "database": backend,
         "rows": rows,
         "file_bytes": bytes,
-        "seconds": (seconds * 1000.0).round() / 1000.0,
-        "rows_per_second": (rows as f64 / seconds).round(),
+        "seconds": main["seconds"],
+        "rows_per_second": main["rows_per_second"],
+        "concurrent_writer_worst_ms": main["concurrent_writer"]["worst_ms"],
+        "concurrent_reader_worst_ms": main["concurrent_reader"]["worst_ms"],
+        "runs": measured,
         "peak_rss_mib": peak_rss_kib().map(|k| k / 1024),
         "target_rows_per_second": 10000,
+        "target_worst_wait_ms": 1000,
         "machine_cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "finished_at": chrono::Utc::now().to_rfc3339(),
         "version": env!("CARGO_PKG_VERSION"),
@@ -139,7 +265,6 @@ pub async fn import(rows: u64, database_url: Option<String>, output: &Path) -> a
     }
     std::fs::write(output, serde_json::to_string_pretty(&result)? + "\n")?;
     println!("{}", serde_json::to_string_pretty(&result)?);
-    db.close().await.ok();
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

@@ -119,6 +119,15 @@ impl Blobs {
         }
     }
 
+    /// Writes the blob to the file at `path`, streamed: never held whole in memory.
+    pub async fn get_to_file(&self, key: &str, path: &Path) -> Result<(), BlobError> {
+        check_key(key)?;
+        match self {
+            Blobs::Local(l) => l.get_to_file(key, path).await,
+            Blobs::S3(s) => s.get_to_file(key, path).await,
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<(), BlobError> {
         check_key(key)?;
         match self {
@@ -260,6 +269,14 @@ impl LocalBlobs {
         }
     }
 
+    async fn get_to_file(&self, key: &str, target: &Path) -> Result<(), BlobError> {
+        match tokio::fs::copy(self.path(key), target).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
+            Err(e) => Err(BlobError::Unavailable(e.to_string())),
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         match tokio::fs::remove_file(self.path(key)).await {
             Ok(()) => Ok(()),
@@ -380,6 +397,27 @@ impl S3Blobs {
             .await
             .map(|r| r.bytes().to_vec())
             .map_err(s3_error)
+    }
+
+    async fn get_to_file(&self, key: &str, target: &Path) -> Result<(), BlobError> {
+        let mut file = tokio::fs::File::create(target)
+            .await
+            .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+        let status = self
+            .bucket
+            .get_object_to_writer(key, &mut file)
+            .await
+            .map_err(s3_error)?;
+        match status {
+            200..=299 => {
+                tokio::io::AsyncWriteExt::flush(&mut file)
+                    .await
+                    .map_err(|e| BlobError::Unavailable(e.to_string()))?;
+                Ok(())
+            }
+            404 => Err(BlobError::NotFound),
+            other => Err(BlobError::Unavailable(format!("GET answered {other}"))),
+        }
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

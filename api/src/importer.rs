@@ -21,7 +21,8 @@ use reemploi_domain::import::{self as imp, DuplicateTracker, HeaderMap, ImportRo
 use reemploi_domain::lifecycle::ItemStatus;
 use reemploi_domain::workshop::{MediumSource, medium_key};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -30,10 +31,12 @@ use crate::commands::transitions::item_stream;
 use crate::csv_out::CsvOut;
 use crate::store::entities::{event, event_stream, item, storage_medium};
 use crate::store::events::{self as store_events, NewEvent};
+use crate::store::import_stage as stage;
 use crate::store::items::{
-    ItemFields, JobOutcome, MediumDecl, finish_job, medium_row, new_item, registered_payload,
-    replace_storage_media, set_fields, stored_cpu,
+    ItemFields, JobOutcome, JobRun, MediumDecl, finish_job, medium_row, new_item,
+    registered_payload, replace_storage_media, set_fields, stored_cpu,
 };
+use crate::store::tx::Tx;
 use crate::store::{self, begin_write};
 
 /// Rows written per statement.
@@ -48,8 +51,8 @@ pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 /// The message of the IO error raised on a record longer than [`MAX_RECORD_BYTES`].
 const RECORD_TOO_LONG: &str = "record too long";
 
-/// What to import and how.
-#[derive(Debug, Clone)]
+/// What to import and how (kept as JSON with a background job, to run it again elsewhere).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImportOptions {
     pub organisation_id: Uuid,
     pub actor_ref: String,
@@ -60,6 +63,10 @@ pub struct ImportOptions {
     pub today: NaiveDate,
     /// Most data rows a file may hold (`REEMPLOI_IMPORT_MAX_ROWS`).
     pub max_rows: u64,
+    /// Write in one transaction even on SQLite, without staging: only the benchmark's
+    /// baseline sets it.
+    #[serde(default, skip_serializing)]
+    pub one_transaction: bool,
 }
 
 /// One rejected row.
@@ -116,6 +123,13 @@ pub enum ImportFailure {
     TooManyRows { max: u64 },
     #[error("line {line}: a record is longer than {MAX_RECORD_BYTES} bytes")]
     RecordTooLong { line: u64 },
+    /// Another writer created or changed a device this import writes, while it ran: nothing
+    /// was written.
+    #[error("the inventory changed during the import")]
+    Conflict,
+    /// The job's lease ran out and another instance took it over: this run wrote nothing.
+    #[error("the job was taken over by another instance")]
+    Superseded,
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -567,15 +581,19 @@ fn same(m: &item::Model, media: &[storage_medium::Model], f: &ItemFields) -> boo
 
 /// Writes one batch: new devices in bulk with the first event of their chains; changed devices
 /// one by one; devices no longer in the inventory are rejected.
-async fn write_batch(
-    txn: &crate::store::tx::Tx,
-    opts: &ImportOptions,
+async fn write_batch<R: ConnectionTrait>(
+    reader: &R,
+    sink: Sink<'_>,
+    ctx: &PassContext<'_>,
     batch: Vec<Entry>,
-    known: &HashMap<String, Uuid>,
-    inventory_header: &str,
     report: &mut Report,
     rejections: &mut Rejections,
 ) -> anyhow::Result<()> {
+    let PassContext {
+        opts,
+        known,
+        inventory_header,
+    } = *ctx;
     // Devices that existed before this import are fetched by primary key: a lookup by number
     // would be planned against statistics that ignore the rows this transaction just wrote.
     let ids: Vec<Uuid> = batch
@@ -588,7 +606,7 @@ async fn write_batch(
     } else {
         item::Entity::find()
             .filter(item::Column::Id.is_in(ids))
-            .all(txn)
+            .all(reader)
             .await?
             .into_iter()
             .map(|m| (m.inventory_number.clone(), m))
@@ -598,7 +616,7 @@ async fn write_batch(
     if !existing.is_empty() {
         for medium in storage_medium::Entity::find()
             .filter(storage_medium::Column::ItemId.is_in(existing.values().map(|m| m.id)))
-            .all(txn)
+            .all(reader)
             .await?
         {
             stored_media.entry(medium.item_id).or_default().push(medium);
@@ -610,6 +628,7 @@ async fn write_batch(
     let mut new_items = Vec::new();
     let mut new_events = Vec::new();
     let mut new_heads = Vec::new();
+    let mut updates = Vec::new();
     for entry in batch {
         let (line, f) = match entry {
             Ok(row) => row,
@@ -668,25 +687,15 @@ async fn write_batch(
                 report.unchanged += 1
             }
             Some(m) if m.status == ItemStatus::Inventoried.as_str() => {
-                let mut am: item::ActiveModel = Default::default();
-                set_fields(&mut am, &f);
-                am.version = Set(m.version + 1);
-                am.updated_at = Set(now);
-                item::Entity::update_many().set(am).filter(item::Column::Id.eq(m.id)).exec(txn).await?;
-                if let Some(media) = &f.storage_media {
-                    replace_storage_media(txn, m.id, media, MediumSource::Import, &opts.actor_ref, now).await?;
+                match sink {
+                    Sink::Direct(txn) => apply_update(txn, opts, m, &f, now).await?,
+                    Sink::Staged(_) => updates.push(stage::StagedUpdate {
+                        line,
+                        id: m.id,
+                        version: m.version,
+                        fields: f,
+                    }),
                 }
-                store_events::append(
-                    txn,
-                    NewEvent {
-                        stream: item_stream(m.id),
-                        organisation_id: Some(opts.organisation_id),
-                        actor: opts.actor_ref.clone(),
-                        kind: "item_updated",
-                        payload: serde_json::json!({ "organisation_id": opts.organisation_id, "version": m.version + 1, "source": "import" }),
-                    },
-                )
-                .await?;
                 report.updated += 1;
             }
             Some(m) => rejections.push(Rejected {
@@ -698,6 +707,14 @@ async fn write_batch(
             })?,
         }
     }
+    let txn = match sink {
+        Sink::Staged(stage) => {
+            return stage
+                .batch(new_items, new_events, new_heads, new_media, updates)
+                .await;
+        }
+        Sink::Direct(txn) => txn,
+    };
     if !new_items.is_empty() {
         item::Entity::insert_many(new_items)
             .exec_without_returning(txn)
@@ -717,6 +734,114 @@ async fn write_batch(
     Ok(())
 }
 
+/// Applies the change of an existing device `m` (still in the inventory) to `f`, with its event.
+async fn apply_update(
+    txn: &Tx,
+    opts: &ImportOptions,
+    m: &item::Model,
+    f: &ItemFields,
+    now: store::Timestamp,
+) -> anyhow::Result<()> {
+    let mut am: item::ActiveModel = Default::default();
+    set_fields(&mut am, f);
+    am.version = Set(m.version + 1);
+    am.updated_at = Set(now);
+    item::Entity::update_many()
+        .set(am)
+        .filter(item::Column::Id.eq(m.id))
+        .exec(txn)
+        .await?;
+    if let Some(media) = &f.storage_media {
+        replace_storage_media(txn, m.id, media, MediumSource::Import, &opts.actor_ref, now).await?;
+    }
+    store_events::append(
+        txn,
+        NewEvent {
+            stream: item_stream(m.id),
+            organisation_id: Some(opts.organisation_id),
+            actor: opts.actor_ref.clone(),
+            kind: "item_updated",
+            payload: serde_json::json!({ "organisation_id": opts.organisation_id, "version": m.version + 1, "source": "import" }),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// What every batch of the writing pass reads.
+#[derive(Clone, Copy)]
+struct PassContext<'a> {
+    opts: &'a ImportOptions,
+    /// The body's inventory numbers before the import, with their devices.
+    known: &'a HashMap<String, Uuid>,
+    /// The name the file gives the inventory number column, for rejections.
+    inventory_header: &'a str,
+}
+
+/// Where the writing pass puts its rows (see [`stage`]).
+#[derive(Clone, Copy)]
+enum Sink<'a> {
+    /// Straight into the import's transaction (PostgreSQL, or an in-memory SQLite database).
+    Direct(&'a Tx),
+    /// Into the temporary tables of the import's own connection (SQLite).
+    Staged(&'a stage::Stage),
+}
+
+/// The import's writer, owned by [`run`].
+enum Writer {
+    Direct(Tx),
+    Staged(stage::Stage),
+}
+
+impl Writer {
+    async fn rollback(self) {
+        match self {
+            Writer::Direct(txn) => {
+                txn.rollback().await.ok();
+            }
+            Writer::Staged(stage) => stage.close().await,
+        }
+    }
+}
+
+/// The final step of a staged import: copies the staged rows and applies the changes to existing
+/// devices, each checked again against the version it was read at, in one write transaction.
+async fn publish(stage: &stage::Stage, opts: &ImportOptions) -> Result<Tx, ImportFailure> {
+    let txn = match stage.publish().await {
+        Ok(txn) => txn,
+        Err(stage::Published::Conflict) => return Err(ImportFailure::Conflict),
+        Err(stage::Published::Db(e)) => return Err(e.into()),
+    };
+    let now = store::now();
+    let mut after = 0;
+    loop {
+        let page = stage.updates(&txn, after).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.line;
+        let ids: Vec<Uuid> = page.iter().map(|u| u.id).collect();
+        let current: HashMap<Uuid, item::Model> = item::Entity::find()
+            .filter(item::Column::Id.is_in(ids))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        for u in page {
+            let Some(m) = current
+                .get(&u.id)
+                .filter(|m| m.version == u.version && m.status == ItemStatus::Inventoried.as_str())
+            else {
+                txn.rollback().await.ok();
+                return Err(ImportFailure::Conflict);
+            };
+            apply_update(&txn, opts, m, &u.fields, now).await?;
+        }
+    }
+    Ok(txn)
+}
+
 /// Imports `path` for `opts.organisation_id`. `progress(processed, total)` is called after each
 /// batch of the writing pass. The full list of rejections, when longer than the report's, is
 /// stored in `blobs`.
@@ -726,6 +851,7 @@ pub async fn run(
     path: &Path,
     opts: &ImportOptions,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
+    job: Option<JobFinish>,
 ) -> Result<Report, ImportFailure> {
     // Pass 1: check the header, count the rows and refuse a file over the cap, before any
     // transaction is opened.
@@ -773,33 +899,65 @@ pub async fn run(
         Ok::<_, ImportFailure>(())
     });
     let mut rejections = Rejections::new(path.with_extension("rejections.csv"));
-    let txn = begin_write(db).await?;
+    // SQLite holds one writer at a time: the rows are staged where they lock nothing, then
+    // made visible in one short final step. PostgreSQL writes them in the transaction.
+    let writer = if !opts.one_transaction && stage::applies(db) {
+        Writer::Staged(stage::Stage::open(db).await?)
+    } else {
+        Writer::Direct(begin_write(db).await?)
+    };
     // The body's inventory numbers before the import (small next to the file: number and id).
-    let known: HashMap<String, Uuid> = item::Entity::find()
+    let known_query = item::Entity::find()
         .select_only()
         .column(item::Column::InventoryNumber)
         .column(item::Column::Id)
         .filter(item::Column::OrganisationId.eq(opts.organisation_id))
-        .into_tuple::<(String, Uuid)>()
-        .all(&txn)
-        .await?
-        .into_iter()
-        .collect();
+        .into_tuple::<(String, Uuid)>();
+    let known = match &writer {
+        Writer::Direct(txn) => known_query.all(txn).await,
+        Writer::Staged(_) => known_query.all(db).await,
+    };
+    let known: HashMap<String, Uuid> = match known {
+        Ok(rows) => rows.into_iter().collect(),
+        Err(e) => {
+            writer.rollback().await;
+            return Err(e.into());
+        }
+    };
+    let ctx = PassContext {
+        opts,
+        known: &known,
+        inventory_header: &inventory_header,
+    };
     let mut processed = 0u64;
     let mut failure = None;
     while let Some(batch) = rx.recv().await {
         let n = batch.len() as u64;
-        if let Err(e) = write_batch(
-            &txn,
-            opts,
-            batch,
-            &known,
-            &inventory_header,
-            &mut report,
-            &mut rejections,
-        )
-        .await
-        {
+        let written = match &writer {
+            Writer::Direct(txn) => {
+                write_batch(
+                    txn,
+                    Sink::Direct(txn),
+                    &ctx,
+                    batch,
+                    &mut report,
+                    &mut rejections,
+                )
+                .await
+            }
+            Writer::Staged(stage) => {
+                write_batch(
+                    db,
+                    Sink::Staged(stage),
+                    &ctx,
+                    batch,
+                    &mut report,
+                    &mut rejections,
+                )
+                .await
+            }
+        };
+        if let Err(e) = written {
             failure = Some(e);
             break;
         }
@@ -809,75 +967,143 @@ pub async fn run(
     drop(rx);
     let read = reader_task.await.context("reading task")?;
     if let Some(e) = failure {
-        txn.rollback().await.ok();
+        writer.rollback().await;
         let _ = tokio::fs::remove_file(&rejections.spill_path).await;
+        // A number another writer took meanwhile (the import saw it free when it started).
+        if e.downcast_ref::<sea_orm::DbErr>()
+            .is_some_and(store::is_unique_violation)
+        {
+            return Err(ImportFailure::Conflict);
+        }
         return Err(ImportFailure::Other(e));
     }
     if let Err(e) = read {
-        txn.rollback().await.ok();
+        writer.rollback().await;
         let _ = tokio::fs::remove_file(&rejections.spill_path).await;
         return Err(e);
     }
     let commit = !opts.dry_run && (opts.partial || rejections.total == 0);
     let rejected_total = rejections.total;
-    if commit {
-        // One fact on the body's stream for the whole import, so that an import that only
-        // created devices (their first events are written in bulk) or changed nothing still
-        // leaves its trace in the log.
-        store_events::append(
-            &txn,
-            NewEvent {
-                stream: store_events::organisation_stream(opts.organisation_id),
-                organisation_id: Some(opts.organisation_id),
-                actor: opts.actor_ref.clone(),
-                kind: "inventory_imported",
-                payload: serde_json::json!({
-                    "organisation_id": opts.organisation_id,
-                    "rows": report.rows,
-                    "created": report.created,
-                    "updated": report.updated,
-                    "unchanged": report.unchanged,
-                    "rejected": rejected_total,
-                    "partial": opts.partial,
-                }),
-            },
-        )
-        .await?;
-        txn.commit().await?;
-    } else {
-        txn.rollback().await?;
-    }
     report.committed = commit;
-    rejections
+    if let Err(e) = rejections
         .finish(blobs, opts.organisation_id, &mut report)
-        .await?;
+        .await
+    {
+        writer.rollback().await;
+        return Err(ImportFailure::Other(e));
+    }
+    if !commit {
+        writer.rollback().await;
+        progress(rows, rows);
+        return Ok(report);
+    }
+    let committed = match writer {
+        Writer::Direct(txn) => finish(txn, opts, &report, rejected_total, job).await,
+        Writer::Staged(stage) => {
+            let published = match publish(&stage, opts).await {
+                Ok(txn) => finish(txn, opts, &report, rejected_total, job).await,
+                Err(e) => Err(e),
+            };
+            stage.close().await;
+            published
+        }
+    };
+    committed?;
     progress(rows, rows);
     Ok(report)
 }
 
-/// Runs an import in the background for job `job_id`, recording its progress in
-/// `state.job_progress` and its outcome in the job row; `encode` turns the report into the JSON
-/// the job answers with. The spooled file is removed at the end.
+/// Appends the import's fact, records a background job's outcome and commits.
+async fn finish(
+    txn: Tx,
+    opts: &ImportOptions,
+    report: &Report,
+    rejected_total: u64,
+    job: Option<JobFinish>,
+) -> Result<(), ImportFailure> {
+    // One fact on the body's stream for the whole import, so that an import that only created
+    // devices (their first events are written in bulk) or changed nothing still leaves its
+    // trace in the log.
+    store_events::append(
+        &txn,
+        NewEvent {
+            stream: store_events::organisation_stream(opts.organisation_id),
+            organisation_id: Some(opts.organisation_id),
+            actor: opts.actor_ref.clone(),
+            kind: "inventory_imported",
+            payload: serde_json::json!({
+                "organisation_id": opts.organisation_id,
+                "rows": report.rows,
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "rejected": rejected_total,
+                "partial": opts.partial,
+            }),
+        },
+    )
+    .await?;
+    // A background job records its outcome in the same transaction: the import and its outcome
+    // are one fact, so a run taken over by another instance (its lease ran out) cannot commit,
+    // and a committed import is never run again.
+    if let Some(job) = job
+        && !finish_job(&txn, job.run, job.succeeded(report)).await?
+    {
+        txn.rollback().await.ok();
+        return Err(ImportFailure::Superseded);
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The job an import runs for: its run (which must still hold the lease at commit) and how its
+/// report is encoded into the job's result.
+#[derive(Clone, Copy)]
+pub struct JobFinish {
+    pub run: JobRun,
+    pub encode: fn(&Report) -> Option<String>,
+}
+
+impl JobFinish {
+    fn succeeded(&self, report: &Report) -> JobOutcome {
+        JobOutcome {
+            status: "succeeded",
+            result: (self.encode)(report),
+            error: None,
+            processed: report.rows,
+            total: report.rows,
+        }
+    }
+}
+
+/// Runs an import in the background as run `attempt` of its job, recording its progress in
+/// `state.job_progress` (and with each lease renewal in the job row, where every instance reads
+/// it) and its outcome in the job row; `encode` turns the report into the JSON the job answers
+/// with. The local file is removed at the end, and the job's input blob once the job is over.
+/// A run that loses its lease (another instance took the job over) stops and writes nothing.
 pub fn spawn_job(
     state: crate::state::AppState,
-    job_id: Uuid,
+    attempt: JobRun,
     path: std::path::PathBuf,
     opts: ImportOptions,
     encode: fn(&Report) -> Option<String>,
 ) {
     tokio::spawn(async move {
+        let job_id = attempt.id;
         let progress_map = state.job_progress.clone();
         let progress = move |done: u64, total: u64| {
             if let Ok(mut m) = progress_map.lock() {
                 m.insert(job_id, (done, total));
             }
         };
-        // While it works, the job's lease is renewed with its progress, in the database where
-        // every instance reads it.
+        let lease = state.settings.ops.job_lease();
+        // While it works, the run renews its lease with its progress; once another instance
+        // holds the job, the renewal fails and the run stops.
         let heartbeat = {
             let (db, map) = (state.db.clone(), state.job_progress.clone());
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(JOB_HEARTBEAT);
+            async move {
+                let mut tick = tokio::time::interval(state_heartbeat(lease));
+                tick.tick().await;
                 loop {
                     tick.tick().await;
                     let (done, total) = map
@@ -885,19 +1111,35 @@ pub fn spawn_job(
                         .ok()
                         .and_then(|m| m.get(&job_id).copied())
                         .unwrap_or_default();
-                    match store::items::renew_job(&db, job_id, done, total).await {
+                    match store::items::renew_job(&db, attempt, lease, done, total).await {
                         Ok(true) => {}
-                        Ok(false) => return,
+                        // Another run holds the job: this one stops. (When this run just
+                        // recorded its own outcome, there is nothing left to renew.)
+                        Ok(false) => match store::items::find_job(&db, job_id).await {
+                            Ok(j) if j.attempt == attempt.attempt => {
+                                std::future::pending::<()>().await
+                            }
+                            _ => return,
+                        },
                         Err(e) => {
                             tracing::warn!(job.id = %job_id, error = %e, "job lease not renewed")
                         }
                     }
                 }
-            })
+            }
         };
-        let result = run(&state.db, &state.blobs, &path, &opts, &progress).await;
-        heartbeat.abort();
+        let finish = JobFinish {
+            run: attempt,
+            encode,
+        };
+        let result = tokio::select! {
+            r = run(&state.db, &state.blobs, &path, &opts, &progress, Some(finish)) => r,
+            () = heartbeat => Err(ImportFailure::Superseded),
+        };
         let _ = tokio::fs::remove_file(&path).await;
+        if let Ok(mut m) = state.job_progress.lock() {
+            m.remove(&job_id);
+        }
         let failed = |error: &str| JobOutcome {
             status: "failed",
             result: None,
@@ -906,39 +1148,184 @@ pub fn spawn_job(
             total: 0,
         };
         let outcome = match result {
-            Ok(report) => JobOutcome {
-                status: "succeeded",
-                result: encode(&report),
-                error: None,
-                processed: report.rows,
-                total: report.rows,
-            },
-            Err(ImportFailure::Header(h)) => failed(h.message_fr()),
-            Err(ImportFailure::Empty) => failed("Le fichier est vide."),
-            Err(ImportFailure::TooManyRows { max }) => failed(&too_many_rows_fr(max)),
-            Err(ImportFailure::RecordTooLong { line }) => failed(&record_too_long_fr(line)),
+            // A committed import recorded its outcome in its own transaction.
+            Ok(report) if report.committed => None,
+            Ok(report) => Some(finish.succeeded(&report)),
+            Err(ImportFailure::Superseded) => {
+                tracing::warn!(
+                    job.id = %job_id,
+                    attempt = attempt.attempt,
+                    "job taken over by another instance after this one's lease ran out; this run stopped"
+                );
+                return;
+            }
+            Err(ImportFailure::Header(h)) => Some(failed(h.message_fr())),
+            Err(ImportFailure::Empty) => Some(failed("Le fichier est vide.")),
+            Err(ImportFailure::Conflict) => Some(failed(CONFLICT_FR)),
+            Err(ImportFailure::TooManyRows { max }) => Some(failed(&too_many_rows_fr(max))),
+            Err(ImportFailure::RecordTooLong { line }) => Some(failed(&record_too_long_fr(line))),
             Err(ImportFailure::Other(e)) => {
                 tracing::error!(job.id = %job_id, error = format!("{e:#}"), "import job failed");
-                failed("erreur interne")
+                Some(failed("erreur interne"))
             }
         };
-        let status = outcome.status;
-        match finish_job(&state.db, job_id, outcome).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                job.id = %job_id,
-                outcome = status,
-                "job finished after another instance failed it (its lease ran out); it stays failed"
-            ),
-            Err(e) => {
-                tracing::error!(job.id = %job_id, error = %e, "could not record the job outcome")
+        if let Some(outcome) = outcome {
+            let status = outcome.status;
+            match finish_job(&state.db, attempt, outcome).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(job.id = %job_id, outcome = status, "job outcome not recorded: another instance holds the job");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(job.id = %job_id, error = %e, "could not record the job outcome");
+                    return;
+                }
             }
         }
-        if let Ok(mut m) = state.job_progress.lock() {
-            m.remove(&job_id);
+        if let Err(e) = state.blobs.delete(&input_key(job_id)).await {
+            tracing::warn!(job.id = %job_id, error = %e, "the job's input file was not deleted");
         }
     });
 }
+
+/// How often a run renews its lease: four times per lease, so that one slow renewal does not
+/// lose it.
+fn state_heartbeat(lease: chrono::TimeDelta) -> std::time::Duration {
+    (lease / 4)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(1))
+        .max(std::time::Duration::from_millis(250))
+}
+
+/// The blob key of a background import's uploaded file, kept until the job is over.
+pub fn input_key(job_id: Uuid) -> String {
+    format!("jobs/{job_id}/input.csv")
+}
+
+/// Stores the uploaded file of a new background import and records the job, its first run
+/// held by this instance. The caller then runs it with [`spawn_job`].
+pub async fn start_job(
+    state: &crate::state::AppState,
+    path: &Path,
+    opts: &ImportOptions,
+) -> crate::error::ApiResult<crate::store::entities::job::Model> {
+    let id = store::new_id();
+    let key = input_key(id);
+    state
+        .blobs
+        .put_file(&key, path, "text/csv")
+        .await
+        .map_err(crate::commands::items::blob_error)?;
+    let options = serde_json::to_string(opts).map_err(anyhow::Error::from)?;
+    let started = store::items::start_import_job(
+        &state.db,
+        store::items::NewImportJob {
+            id,
+            organisation_id: opts.organisation_id,
+            actor_ref: &opts.actor_ref,
+            input_key: &key,
+            options,
+            lease: state.settings.ops.job_lease(),
+        },
+    )
+    .await;
+    if started.is_err() {
+        let _ = state.blobs.delete(&key).await;
+    }
+    started
+}
+
+/// Every instance, every few seconds: takes over the jobs whose instance stopped (their lease
+/// ran out), running each again from its kept file, or failing it when it cannot be. The first
+/// pass is [`reclaim`], run at start.
+pub async fn supervise(state: crate::state::AppState, encode: fn(&Report) -> Option<String>) {
+    let lease = state.settings.ops.job_lease();
+    let every = state_heartbeat(lease).min(std::time::Duration::from_secs(2));
+    loop {
+        tokio::time::sleep(every).await;
+        reclaim(&state, encode).await;
+    }
+}
+
+/// One pass of [`supervise`]: only database work; a job taken over fetches its file in its own
+/// task.
+pub async fn reclaim(state: &crate::state::AppState, encode: fn(&Report) -> Option<String>) {
+    let lease = state.settings.ops.job_lease();
+    let reclaimed = match store::items::reclaim_jobs(&state.db, lease).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "abandoned job scan failed");
+            return;
+        }
+    };
+    if reclaimed.failed > 0 {
+        tracing::warn!(
+            jobs = reclaimed.failed,
+            "jobs whose instance stopped were marked failed"
+        );
+    }
+    for key in reclaimed.orphaned_inputs {
+        let blobs = state.blobs.clone();
+        tokio::spawn(async move { blobs.delete(&key).await });
+    }
+    for job in reclaimed.resumed {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let run = JobRun {
+                id: job.id,
+                attempt: job.attempt,
+            };
+            match resume(&state, &job).await {
+                Ok((path, opts)) => {
+                    tracing::warn!(job.id = %job.id, attempt = job.attempt, "job whose instance stopped taken over: running it again");
+                    spawn_job(state.clone(), run, path, opts, encode);
+                }
+                Err(e) => {
+                    tracing::error!(job.id = %job.id, error = format!("{e:#}"), "job could not be taken over");
+                    let failed = JobOutcome {
+                        status: "failed",
+                        result: None,
+                        error: Some(ABANDONED_UNREADABLE.to_owned()),
+                        processed: 0,
+                        total: 0,
+                    };
+                    let _ = finish_job(&state.db, run, failed).await;
+                    if let Some(key) = &job.input_key {
+                        let _ = state.blobs.delete(key).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// The error of a job whose kept file or options could not be read back.
+const ABANDONED_UNREADABLE: &str = "interrompu : le fichier de l'import n'a pas pu être relu ; rien n'a été importé, relancez l'import";
+
+/// Brings a taken-over job's file to this instance's disk, with its options.
+async fn resume(
+    state: &crate::state::AppState,
+    job: &crate::store::entities::job::Model,
+) -> anyhow::Result<(std::path::PathBuf, ImportOptions)> {
+    let opts: ImportOptions = serde_json::from_str(job.options.as_deref().context("no options")?)
+        .context("decoding the job's options")?;
+    let key = job.input_key.as_deref().context("no input file")?;
+    let dir = state.settings.data_dir.join("tmp");
+    tokio::fs::create_dir_all(&dir).await?;
+    let path = dir.join(format!("import-{}.csv", store::new_id()));
+    if let Err(e) = state.blobs.get_to_file(key, &path).await {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(anyhow::Error::from(e).context("fetching the job's input file"));
+    }
+    Ok((path, opts))
+}
+
+/// Why an import that met a concurrent change wrote nothing, in French.
+pub const CONFLICT_FR: &str = "L'inventaire a changé pendant l'import (un équipement du fichier a été créé ou modifié en même temps) : rien n'a été importé, relancez l'import.";
+
+/// The same, in English.
+pub const CONFLICT_EN: &str = "The inventory changed during the import (a device of the file was created or changed meanwhile): nothing was imported, run the import again.";
 
 /// Why a file over the row cap is refused, in French.
 pub fn too_many_rows_fr(max: u64) -> String {
@@ -966,16 +1353,10 @@ pub fn record_too_long_en(line: u64) -> String {
     )
 }
 
-/// How often a running job renews its lease (well within [`store::items::JOB_LEASE`]).
-const JOB_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// At start: removes the spooled files a stopped process left in `data_dir/tmp` (no job of this
-/// process runs yet), and fails the jobs whose instance stopped. Returns (jobs failed, files
-/// removed).
-pub async fn recover(
-    db: &DatabaseConnection,
-    data_dir: &std::path::Path,
-) -> Result<(u64, u64), sea_orm::DbErr> {
+/// process runs yet; a job's file is kept in the blob store, from which whichever instance takes
+/// the job over fetches it). Returns how many files were removed.
+pub async fn remove_spooled(data_dir: &std::path::Path) -> u64 {
     let mut removed = 0;
     if let Ok(mut dir) = tokio::fs::read_dir(data_dir.join("tmp")).await {
         while let Ok(Some(entry)) = dir.next_entry().await {
@@ -989,8 +1370,7 @@ pub async fn recover(
             }
         }
     }
-    let failed = store::items::fail_abandoned_jobs(db).await?;
-    Ok((failed, removed))
+    removed
 }
 
 #[cfg(test)]

@@ -72,6 +72,17 @@ pub struct OpsSettings {
     /// 503 (comma-separated among database, search, blobs, mail, outbox; default `database`).
     /// The others are reported but do not take the instance out of the load balancer.
     pub ready_requires: Vec<Dependency>,
+    /// `REEMPLOI_JOB_LEASE_SECS`: how long a background job stays its instance's without a
+    /// renewal (renewed four times per lease while it runs). Once it runs out, another instance
+    /// takes the job over and runs it again from its kept file.
+    pub job_lease_secs: u64,
+}
+
+impl OpsSettings {
+    /// The job lease, as a duration.
+    pub fn job_lease(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::seconds(self.job_lease_secs as i64)
+    }
 }
 
 impl fmt::Debug for OpsSettings {
@@ -85,6 +96,7 @@ impl fmt::Debug for OpsSettings {
             .field("db_acquire_timeout_secs", &self.db_acquire_timeout_secs)
             .field("metrics", &self.metrics_token.is_some())
             .field("ready_requires", &self.ready_requires)
+            .field("job_lease_secs", &self.job_lease_secs)
             .finish()
     }
 }
@@ -142,6 +154,7 @@ pub(crate) fn ops_settings(
         dependency_timeout_ms: ranged_var(get, "REEMPLOI_DEPENDENCY_TIMEOUT_MS", 2000, 50, 60_000)?,
         metrics_token,
         ready_requires,
+        job_lease_secs: ranged_var(get, "REEMPLOI_JOB_LEASE_SECS", 60, 2, 3600)?,
     })
 }
 
@@ -164,6 +177,7 @@ mod tests {
         assert_eq!(s.ready_requires, vec![Dependency::Database]);
         assert_eq!(s.db_acquire_timeout_secs, 3);
         assert!(s.metrics_token.is_none());
+        assert_eq!(s.job_lease(), chrono::TimeDelta::seconds(60));
     }
 
     #[test]
@@ -174,6 +188,7 @@ mod tests {
             ("REEMPLOI_READY_REQUIRES", "database,redis"),
             ("REEMPLOI_METRICS_TOKEN", "short"),
             ("REEMPLOI_MAX_CONNECTIONS", "0"),
+            ("REEMPLOI_JOB_LEASE_SECS", "1"),
         ] {
             let err = from(&[(var, value)]).expect_err(value);
             assert_eq!(err.var, var);

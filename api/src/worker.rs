@@ -71,13 +71,6 @@ impl Worker {
                     Err(err) => tracing::warn!(error = format!("{err:#}"), "purge failed"),
                 }
             }
-            // A job whose instance stopped is failed once its lease runs out, by whichever
-            // instance looks first.
-            match crate::store::items::fail_abandoned_jobs(&self.db).await {
-                Ok(0) => {}
-                Ok(n) => tracing::warn!(jobs = n, "jobs whose instance stopped were marked failed"),
-                Err(err) => tracing::warn!(error = %err, "abandoned job scan failed"),
-            }
             if let Err(err) = crate::commands::verification::upkeep(&self.db, self.today()).await {
                 tracing::warn!(error = ?err, "expiring evidence scan failed");
             }

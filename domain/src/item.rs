@@ -194,7 +194,7 @@ impl StorageKind {
 }
 
 /// Specifications as submitted; each is checked against the category.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Specs {
     pub cpu: Option<String>,
     pub ram_gb: Option<i32>,
@@ -289,8 +289,25 @@ impl Specs {
 
 /// An inventory number as the public body assigned it: at most 25 characters (INDIGO
 /// "NumInvent"), printable, unique per body and never reused.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Read back from JSON (a staged import), it is checked again like any input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct InventoryNumber(String);
+
+impl TryFrom<String> for InventoryNumber {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw).map_err(|e| format!("invalid inventory number: {e:?}"))
+    }
+}
+
+impl From<InventoryNumber> for String {
+    fn from(n: InventoryNumber) -> String {
+        n.0
+    }
+}
 
 impl InventoryNumber {
     pub const MAX_LEN: usize = 25;

@@ -24,6 +24,7 @@ mod m20261201_000017_verification;
 mod m20261201_000018_oidc;
 mod m20261201_000019_matching;
 mod m20261201_000020_job_leases;
+mod m20261201_000021_job_inputs;
 
 /// Runs the migrations in order.
 #[derive(Debug)]
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000018_oidc::Migration),
             Box::new(m20261201_000019_matching::Migration),
             Box::new(m20261201_000020_job_leases::Migration),
+            Box::new(m20261201_000021_job_inputs::Migration),
         ]
     }
 }

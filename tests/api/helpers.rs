@@ -171,6 +171,18 @@ pub async fn spawn_instance_of(app: &TestApp, vars: &[(&str, &str)]) -> TestApp 
     start(dir, app.database_url.clone(), app.backend, vars).await
 }
 
+/// Starts an instance on the database at `url` (of `backend`, "sqlite" or "postgres"), as
+/// another process of a deployment does.
+pub async fn spawn_on(url: &str, backend: &str, vars: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = if backend == "postgres" {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    start(dir, url.to_owned(), backend, vars).await
+}
+
 async fn start(
     dir: tempfile::TempDir,
     url: String,
@@ -410,6 +422,20 @@ pub async fn chain_in(app: &TestApp, place: (&str, &str, &str), lat: f64, lon: f
 }
 
 impl TestApp {
+    /// The same deployment reached at `base`: another instance, in its own process.
+    pub fn reached_at(&self, base: String) -> TestApp {
+        TestApp {
+            base,
+            client: self.client.clone(),
+            mailer: self.mailer.clone(),
+            db: self.db.clone(),
+            backend: self.backend,
+            database_url: self.database_url.clone(),
+            settings: self.settings.clone(),
+            _dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     /// Registers an organisation of `kind` after `edit` changed its registration body.
     pub async fn register_with(&self, kind: &str, edit: impl FnOnce(&mut Value)) -> Org {
         let email = unique_email("admin");

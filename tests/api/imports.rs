@@ -411,3 +411,69 @@ async fn every_committed_import_leaves_one_inventory_imported_event_with_its_cou
         .await;
     assert_eq!(verified.status, 200, "{}", verified.text);
 }
+
+/// A device registered by hand while a large import of the same number runs: whichever comes
+/// second is refused, and one device holds the number. On SQLite the import's rows are staged
+/// without the write lock, so the hand-made device goes first and the import, meeting it in its
+/// final step, writes nothing; on PostgreSQL the registration waits on the import's row and is
+/// refused.
+#[tokio::test]
+async fn a_device_registered_during_a_large_import_of_its_number_leaves_one_device() {
+    let app = spawn_app_with(&[("REEMPLOI_IMPORT_SYNC_MAX_BYTES", "1024")]).await;
+    let town = app.register_verified("public_body").await;
+    let rows = 8000;
+    let mut csv =
+        String::from("inventory_number;category;brand;model;acquisition_date;acquisition_value\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "INV-RACE-{i:05};laptop;Dell;Latitude 5490;2020-01-15;899,00\n"
+        ));
+    }
+    let r = import(&app, &town, "", csv.into_bytes(), "text/csv").await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let location = r.header("location").expect("Location");
+    for _ in 0..600 {
+        let job = app.get(&location, Some(&town.token)).await.body;
+        if job["processed"].as_u64().unwrap_or(0) > 0 || job["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let number = format!("INV-RACE-{:05}", rows - 1);
+    let by_hand = app
+        .post(
+            "/v1/items",
+            Some(&town.token),
+            serde_json::json!({ "inventory_number": number, "category": "laptop", "brand": "Dell" }),
+        )
+        .await;
+    let job = crate::hostile::finished_job(&app, &town.token, &location).await;
+    eprintln!(
+        "registered during the import: {}; import {}",
+        by_hand.status, job.body["status"]
+    );
+    let holders = inventory_numbers(&app, &town)
+        .await
+        .into_iter()
+        .filter(|n| *n == number)
+        .count();
+    assert_eq!(holders, 1, "one device holds {number}");
+    match by_hand.status {
+        201 => {
+            assert_eq!(job.body["status"], "failed", "{}", job.text);
+            assert!(
+                job.body["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("relancez l'import")),
+                "{}",
+                job.text
+            );
+            assert_eq!(app.count("items").await, 1, "the import wrote nothing");
+        }
+        409 => {
+            assert_eq!(job.body["status"], "succeeded", "{}", job.text);
+            assert_eq!(app.count("items").await, rows as i64);
+        }
+        other => panic!("registration answered {other}: {}", by_hand.text),
+    }
+}

@@ -14,6 +14,7 @@ mod hostile;
 mod idempotency;
 mod impact;
 mod imports;
+mod instances;
 mod isolation;
 mod items;
 mod limits;

@@ -529,6 +529,9 @@ async fn running_job(app: &TestApp, organisation: &str, lease_secs: i64) -> Stri
             created_at: sea_orm::Set(now),
             updated_at: sea_orm::Set(now),
             lease_until: sea_orm::Set(Some(now + chrono::TimeDelta::seconds(lease_secs))),
+            input_key: sea_orm::Set(None),
+            options: sea_orm::Set(None),
+            attempt: sea_orm::Set(1),
         },
     )
     .exec_without_returning(&app.db)

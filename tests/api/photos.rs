@@ -234,7 +234,7 @@ async fn with_the_file_store_down_an_upload_answers_503_and_leaves_no_row() {
     assert_eq!(app.count("photos").await, 0);
 }
 
-fn s3_env() -> Option<(String, String, String)> {
+pub(crate) fn s3_env() -> Option<(String, String, String)> {
     let endpoint = std::env::var("TEST_S3_ENDPOINT")
         .ok()
         .filter(|v| !v.is_empty());

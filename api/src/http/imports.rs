@@ -176,7 +176,7 @@ fn report_response(r: &Report, lang: crate::error::Lang) -> ImportReport {
 /// The report a finished job answers with (in French, the job having no request language):
 /// at most 1 000 rejections and their counts, with the key of the blob listing them all (signed
 /// into a URL when the job is read).
-fn job_result(report: &Report) -> Option<String> {
+pub(crate) fn job_result(report: &Report) -> Option<String> {
     let mut v =
         poem_openapi::types::ToJSON::to_json(&report_response(report, crate::error::Lang::Fr))?;
     if let (Some(key), Some(map)) = (&report.rejections_blob, v.as_object_mut()) {
@@ -212,6 +212,10 @@ fn failure_error(f: ImportFailure) -> ApiError {
             importer::record_too_long_fr(line),
             importer::record_too_long_en(line),
         ),
+        ImportFailure::Conflict => ApiError::new(ErrorCode::WriteConflict)
+            .detail(importer::CONFLICT_FR, importer::CONFLICT_EN),
+        // Only a background job is taken over by another instance.
+        ImportFailure::Superseded => ApiError::new(ErrorCode::WriteConflict),
         ImportFailure::Other(e) => ApiError::from(e),
     }
 }
@@ -323,9 +327,11 @@ impl ImportsApi {
             partial: partial.0.unwrap_or(false),
             today: state.settings.today(),
             max_rows: state.settings.import_max_rows,
+            one_transaction: false,
         };
         if size as usize <= state.settings.import_sync_max_bytes {
-            let result = importer::run(&state.db, &state.blobs, &path, &opts, &|_, _| {}).await;
+            let result =
+                importer::run(&state.db, &state.blobs, &path, &opts, &|_, _| {}, None).await;
             let _ = tokio::fs::remove_file(&path).await;
             let report = result.map_err(failure_error)?;
             let mut answer = report_response(&report, lang);
@@ -335,10 +341,21 @@ impl ImportsApi {
             return Ok(ImportResponse::Done(Json(answer)));
         }
 
-        let job = store_items::start_import_job(&state.db, acting.organisation_id, &opts.actor_ref)
-            .await?;
+        // The file goes to the blob store first, so that another instance can run the job if
+        // this one stops.
+        let job = match importer::start_job(state, &path, &opts).await {
+            Ok(job) => job,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&path).await;
+                return Err(e);
+            }
+        };
         let location = format!("/v1/jobs/{}", job.id);
-        importer::spawn_job(state.clone(), job.id, path, opts, job_result);
+        let run = store_items::JobRun {
+            id: job.id,
+            attempt: job.attempt,
+        };
+        importer::spawn_job(state.clone(), run, path, opts, job_result);
         Ok(ImportResponse::Accepted(
             Json(job_response(state, job, None).await?),
             location,

@@ -19,8 +19,9 @@ use super::entities::{
 };
 use crate::error::{ApiError, ApiResult};
 
-/// Validated fields of a device, shared by the form and the import.
-#[derive(Debug, Clone)]
+/// Validated fields of a device, shared by the form and the import (kept as JSON by a staged
+/// import between its two passes).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ItemFields {
     pub inventory_number: InventoryNumber,
     pub category: Category,
@@ -416,7 +417,7 @@ pub async fn storage_facts<C: ConnectionTrait>(
 }
 
 /// One medium as declared.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MediumDecl {
     pub serial: String,
     pub medium_type: Option<reemploi_domain::item::StorageKind>,
@@ -603,80 +604,161 @@ pub async fn find_photo<C: ConnectionTrait>(
         .ok_or_else(ApiError::not_found)
 }
 
-/// Records a background import as running. The job row is bookkeeping, not a domain fact: the
-/// import appends its own events when it commits.
+/// A background import as its first run holds it: the uploaded file is in the blob store under
+/// `input_key`, with the `options` (JSON) it was sent with, so that another instance can run it
+/// again if this one stops. The job row is bookkeeping, not a domain fact: the import appends its
+/// own events when it commits.
+pub struct NewImportJob<'a> {
+    pub id: Uuid,
+    pub organisation_id: Uuid,
+    pub actor_ref: &'a str,
+    pub input_key: &'a str,
+    pub options: String,
+    pub lease: chrono::TimeDelta,
+}
+
+/// Records a background import as running (its first run, holding the lease).
 pub async fn start_import_job<C: ConnectionTrait>(
     db: &C,
-    organisation_id: Uuid,
-    actor_ref: &str,
+    new: NewImportJob<'_>,
 ) -> ApiResult<job::Model> {
     let now = super::now();
-    let id = super::new_id();
     job::Entity::insert(job::ActiveModel {
-        id: Set(id),
-        organisation_id: Set(organisation_id),
+        id: Set(new.id),
+        organisation_id: Set(new.organisation_id),
         kind: Set("item_import".to_owned()),
         status: Set("running".to_owned()),
         total: Set(0),
         processed: Set(0),
         result: Set(None),
         error: Set(None),
-        created_by: Set(actor_ref.to_owned()),
+        created_by: Set(new.actor_ref.to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
-        lease_until: Set(Some(now + JOB_LEASE)),
+        lease_until: Set(Some(now + new.lease)),
+        input_key: Set(Some(new.input_key.to_owned())),
+        options: Set(Some(new.options)),
+        attempt: Set(1),
     })
     .exec_without_returning(db)
     .await?;
-    find_job(db, id).await
+    find_job(db, new.id).await
 }
 
-/// How long a running job stays its instance's without a renewal.
-pub const JOB_LEASE: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// One run of a job: only the run holding the lease renews it and records the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobRun {
+    pub id: Uuid,
+    pub attempt: i32,
+}
 
-/// Renews the lease of a job still running, with its progress; `false` when it is no longer
-/// running (another instance failed it after its lease ran out).
+/// How many runs a job gets before it is failed (its instance stopped this many times).
+pub const JOB_MAX_ATTEMPTS: i32 = 3;
+
+/// Renews the lease of a run still holding its job, with its progress; `false` when it no
+/// longer holds it (another instance took the job over after the lease ran out, or failed it).
 pub async fn renew_job<C: ConnectionTrait>(
     db: &C,
-    id: Uuid,
+    run: JobRun,
+    lease: chrono::TimeDelta,
     processed: u64,
     total: u64,
 ) -> Result<bool, sea_orm::DbErr> {
     let now = super::now();
     let r = job::Entity::update_many()
-        .col_expr(job::Column::LeaseUntil, Expr::value(Some(now + JOB_LEASE)))
+        .col_expr(job::Column::LeaseUntil, Expr::value(Some(now + lease)))
         .col_expr(job::Column::Processed, Expr::value(processed as i64))
         .col_expr(job::Column::Total, Expr::value(total as i64))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
-        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::Id.eq(run.id))
+        .filter(job::Column::Attempt.eq(run.attempt))
         .filter(job::Column::Status.eq("running"))
         .exec(db)
         .await?;
     Ok(r.rows_affected == 1)
 }
 
-/// Fails the jobs whose instance stopped: queued or running with a lease run out (or none, from
-/// before leases). Returns how many.
-pub async fn fail_abandoned_jobs<C: ConnectionTrait>(db: &C) -> Result<u64, sea_orm::DbErr> {
+/// What [`reclaim_jobs`] did with the jobs whose instance stopped.
+#[derive(Debug, Default)]
+pub struct Reclaimed {
+    /// Jobs this instance now runs again (their new run holds the lease).
+    pub resumed: Vec<job::Model>,
+    /// Jobs failed: no file to run again (from before files were kept), or out of runs.
+    pub failed: u64,
+    /// Input files of the failed jobs, to delete.
+    pub orphaned_inputs: Vec<String>,
+}
+
+/// The error of a job whose instance stopped and that is not run again.
+const ABANDONED: &str = "interrompu : l'instance du service qui l'exécutait s'est arrêtée ; rien n'a été importé, relancez l'import";
+
+/// Takes over the jobs whose lease ran out (their instance stopped): each is run again by this
+/// instance if its file is kept and it has runs left, or failed. The takeover is one conditional
+/// update on the run number, so two instances never take the same job.
+pub async fn reclaim_jobs<C: ConnectionTrait>(
+    db: &C,
+    lease: chrono::TimeDelta,
+) -> Result<Reclaimed, sea_orm::DbErr> {
     let now = super::now();
-    let r = job::Entity::update_many()
-        .col_expr(job::Column::Status, Expr::value("failed"))
-        .col_expr(
-            job::Column::Error,
-            Expr::value(Some(
-                "interrompu : l'instance du service qui l'exécutait s'est arrêtée ; rien n'a été importé, relancez l'import",
-            )),
-        )
-        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+    let stale = job::Entity::find()
         .filter(job::Column::Status.is_in(["queued", "running"]))
         .filter(
             job::Column::LeaseUntil
                 .is_null()
                 .or(job::Column::LeaseUntil.lt(now)),
         )
-        .exec(db)
+        .limit(20)
+        .all(db)
         .await?;
-    Ok(r.rows_affected)
+    let mut out = Reclaimed::default();
+    for j in stale {
+        let resumable = j.input_key.is_some() && j.options.is_some();
+        let held = job::Column::Status.is_in(["queued", "running"]).and(
+            job::Column::LeaseUntil
+                .is_null()
+                .or(job::Column::LeaseUntil.lt(now)),
+        );
+        if resumable && j.attempt < JOB_MAX_ATTEMPTS {
+            let r = job::Entity::update_many()
+                .col_expr(job::Column::Status, Expr::value("running"))
+                .col_expr(job::Column::Attempt, Expr::value(j.attempt + 1))
+                .col_expr(job::Column::LeaseUntil, Expr::value(Some(now + lease)))
+                .col_expr(job::Column::Processed, Expr::value(0i64))
+                .col_expr(job::Column::UpdatedAt, Expr::value(now))
+                .filter(job::Column::Id.eq(j.id))
+                .filter(job::Column::Attempt.eq(j.attempt))
+                .filter(held)
+                .exec(db)
+                .await?;
+            if r.rows_affected == 1 {
+                out.resumed.push(
+                    find_job(db, j.id).await.map_err(|e| {
+                        sea_orm::DbErr::Custom(format!("reading job {}: {e:?}", j.id))
+                    })?,
+                );
+            }
+            continue;
+        }
+        let r = job::Entity::update_many()
+            .col_expr(job::Column::Status, Expr::value("failed"))
+            .col_expr(job::Column::Error, Expr::value(Some(ABANDONED)))
+            .col_expr(
+                job::Column::LeaseUntil,
+                Expr::value(None::<chrono::DateTime<chrono::Utc>>),
+            )
+            .col_expr(job::Column::InputKey, Expr::value(None::<String>))
+            .col_expr(job::Column::UpdatedAt, Expr::value(now))
+            .filter(job::Column::Id.eq(j.id))
+            .filter(job::Column::Attempt.eq(j.attempt))
+            .filter(held)
+            .exec(db)
+            .await?;
+        if r.rows_affected == 1 {
+            out.failed += 1;
+            out.orphaned_inputs.extend(j.input_key);
+        }
+    }
+    Ok(out)
 }
 
 /// How a job ended.
@@ -689,12 +771,12 @@ pub struct JobOutcome {
     pub total: u64,
 }
 
-/// Records how a job ended.
-/// Records how a job ended; `false` when it was no longer running (failed by another instance
-/// after its lease ran out), which it then stays.
+/// Records how a run of a job ended; `false` when that run no longer held the job (another
+/// instance took it over after the lease ran out), which then keeps the other run's outcome.
+/// Run inside the import's own transaction, it makes the import and its outcome one fact.
 pub async fn finish_job<C: ConnectionTrait>(
     db: &C,
-    id: Uuid,
+    run: JobRun,
     outcome: JobOutcome,
 ) -> Result<bool, sea_orm::DbErr> {
     let r = job::Entity::update_many()
@@ -711,8 +793,9 @@ pub async fn finish_job<C: ConnectionTrait>(
             job::Column::LeaseUntil,
             Expr::value(None::<chrono::DateTime<chrono::Utc>>),
         )
-        .filter(job::Column::Id.eq(id))
-        // A job another instance failed after its lease ran out stays failed.
+        .col_expr(job::Column::InputKey, Expr::value(None::<String>))
+        .filter(job::Column::Id.eq(run.id))
+        .filter(job::Column::Attempt.eq(run.attempt))
         .filter(job::Column::Status.eq("running"))
         .exec(db)
         .await?;

@@ -10,6 +10,7 @@ mod event_kinds;
 pub mod events;
 pub mod exits;
 pub mod impact;
+pub mod import_stage;
 pub mod items;
 pub mod lots;
 pub mod matching;

@@ -19,6 +19,13 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// Until when the instance running it holds it (renewed while it works).
     pub lease_until: Option<DateTimeUtc>,
+    /// The blob holding the uploaded file while the job may still run (any instance reads it).
+    pub input_key: Option<String>,
+    /// The options the file was sent with (JSON), to run it again elsewhere.
+    pub options: Option<String>,
+    /// Which run of the job holds the lease: renewals and the outcome of an older run are
+    /// refused.
+    pub attempt: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
