@@ -128,6 +128,10 @@ pub fn service(state: &AppState) -> OpenApiService<Apis, ()> {
     );
     OpenApiService::new(apis, "Réemploi", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
+        .license(
+            poem_openapi::LicenseObject::new(env!("CARGO_PKG_LICENSE"))
+                .url("https://www.gnu.org/licenses/agpl-3.0.html"),
+        )
         .extra_request_header::<Option<String>, _>(
             poem_openapi::ExtraHeader::new(idempotency::HEADER).description(
                 "On POST: a client-chosen key (1 to 200 visible ASCII characters). A retry with the same \
@@ -166,7 +170,117 @@ pub fn spec_value(service: &OpenApiService<Apis, ()>) -> serde_json::Value {
             }
         }
     }
+    refine(&mut spec);
     spec
+}
+
+/// Makes the generated spec say what the service does where poem-openapi cannot be told:
+/// an operation without credentials says so (`security: []`); the idempotency header is
+/// declared where it acts (POST) only; a nullable reference carries the type OpenAPI 3.0 needs
+/// beside `nullable`.
+fn refine(spec: &mut serde_json::Value) {
+    let types: std::collections::HashMap<String, serde_json::Value> = spec
+        .pointer("/components/schemas")
+        .and_then(|s| s.as_object())
+        .map(|schemas| {
+            schemas
+                .iter()
+                .filter_map(|(name, schema)| {
+                    let t = schema.get("type").cloned().or_else(|| {
+                        // An enum of strings without a declared type.
+                        schema
+                            .get("enum")
+                            .map(|_| serde_json::Value::from("string"))
+                    })?;
+                    Some((format!("#/components/schemas/{name}"), t))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, op) in item.iter_mut() {
+                let Some(op) = op.as_object_mut() else {
+                    continue;
+                };
+                op.entry("security")
+                    .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                if method != "post"
+                    && let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut())
+                {
+                    params.retain(|p| {
+                        !p.get("name")
+                            .and_then(|n| n.as_str())
+                            .is_some_and(|n| n.eq_ignore_ascii_case(idempotency::HEADER))
+                    });
+                    if params.is_empty() {
+                        op.remove("parameters");
+                    }
+                }
+            }
+        }
+    }
+    nullable_refs(spec, &types);
+}
+
+/// `allOf: [$ref, {nullable: true}]` (what poem-openapi writes for an optional reference) becomes
+/// `allOf: [$ref]` with `nullable: true` and the referenced schema's `type` beside it; the
+/// field's description or deprecation, written in the annotation part, moves beside it too.
+fn nullable_refs(
+    value: &mut serde_json::Value,
+    types: &std::collections::HashMap<String, serde_json::Value>,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut moved = Vec::new();
+            let mut referenced = None;
+            if let Some(all) = map.get_mut("allOf").and_then(|a| a.as_array_mut()) {
+                all.retain(|part| {
+                    let annotation = part.get("nullable").is_some()
+                        && part.as_object().is_some_and(|o| {
+                            o.keys().all(|k| {
+                                matches!(
+                                    k.as_str(),
+                                    "nullable" | "description" | "deprecated" | "title"
+                                )
+                            })
+                        });
+                    if annotation {
+                        moved.push(part.clone());
+                    }
+                    !annotation
+                });
+                referenced = all
+                    .iter()
+                    .find_map(|part| part.get("$ref").and_then(|r| r.as_str()))
+                    .and_then(|r| types.get(r))
+                    .cloned();
+            }
+            if !moved.is_empty() || (map.contains_key("nullable") && map.contains_key("allOf")) {
+                for part in moved.iter().filter_map(|p| p.as_object()) {
+                    for (k, v) in part {
+                        map.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+                map.insert("nullable".into(), serde_json::Value::Bool(true));
+                if let Some(t) = referenced {
+                    map.entry("type").or_insert(t);
+                }
+            }
+            for v in map.values_mut() {
+                nullable_refs(v, types);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for v in items {
+                nullable_refs(v, types);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The spec as YAML (what `openapi/openapi.yaml` holds).

@@ -29,7 +29,7 @@ const TASK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A Meilisearch server and its two indexes.
 pub struct Meili {
-    client: Client,
+    client: Client<TimedClient>,
     prefix: String,
     ready: [AtomicBool; 2],
 }
@@ -107,6 +107,48 @@ struct MeiliGeo {
     lng: f64,
 }
 
+/// Longest a request to Meilisearch may take, connection included (a search takes
+/// milliseconds; a batch of documents is only queued).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The SDK's HTTP client under a deadline per request: a Meilisearch that accepts connections but
+/// never answers cannot hold a search, a write or the readiness probe (the SDK's client has no
+/// timeout of its own).
+#[derive(Clone)]
+pub struct TimedClient {
+    inner: meilisearch_sdk::reqwest::ReqwestClient,
+    timeout: Duration,
+}
+
+#[async_trait::async_trait]
+impl meilisearch_sdk::request::HttpClient for TimedClient {
+    async fn stream_request<
+        Q: serde::Serialize + Send + Sync,
+        B: futures_io::AsyncRead + Send + Sync + 'static,
+        O: serde::de::DeserializeOwned + 'static,
+    >(
+        &self,
+        url: &str,
+        method: meilisearch_sdk::request::Method<Q, B>,
+        content_type: &str,
+        expected_status_code: u16,
+    ) -> Result<O, MeiliError> {
+        let call = self
+            .inner
+            .stream_request(url, method, content_type, expected_status_code);
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(MeiliError::Other(
+                format!("Meilisearch did not answer within {:?}", self.timeout).into(),
+            )),
+        }
+    }
+
+    fn is_tokio(&self) -> bool {
+        true
+    }
+}
+
 impl Meili {
     pub async fn new(url: &str, key: Option<&str>, prefix: &str) -> anyhow::Result<Self> {
         if !prefix
@@ -115,7 +157,11 @@ impl Meili {
         {
             anyhow::bail!("MEILI_INDEX_PREFIX may hold only letters, digits, - and _");
         }
-        let client = Client::new(url, key)?;
+        let http = TimedClient {
+            inner: meilisearch_sdk::reqwest::ReqwestClient::new(key)?,
+            timeout: REQUEST_TIMEOUT,
+        };
+        let client = Client::new_with_client(url, key, http);
         Ok(Meili {
             client,
             prefix: prefix.to_owned(),

@@ -26,6 +26,9 @@ use super::tx::Tx;
 /// The tables a staged import fills, in the order they are copied.
 const TABLES: [&str; 4] = ["items", "events", "event_streams", "storage_media"];
 
+/// Page cache of the import's connection, in KiB.
+const STAGE_CACHE_KIB: u32 = 64 * 1024;
+
 /// Changes to existing devices copied back per query in the final step.
 const UPDATES_PER_READ: u64 = 500;
 
@@ -69,6 +72,10 @@ impl Stage {
             .await
             .map_err(|e| DbErr::Custom(format!("opening the import's connection: {e}")))?;
         let conn = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+        // A cache large enough for the final step's index updates not to spill (the pages are
+        // only taken as they are used, and freed with the connection).
+        conn.execute_unprepared(&format!("PRAGMA cache_size = -{STAGE_CACHE_KIB}"))
+            .await?;
         for table in TABLES {
             conn.execute_unprepared(&format!(
                 "CREATE TEMP TABLE \"stage_{table}\" AS SELECT * FROM main.\"{table}\" WHERE 0"
