@@ -713,21 +713,25 @@ pub async fn reclaim_jobs<C: ConnectionTrait>(
     let mut out = Reclaimed::default();
     for j in stale {
         let resumable = j.input_key.is_some() && j.options.is_some();
-        let held = job::Column::Status.is_in(["queued", "running"]).and(
-            job::Column::LeaseUntil
-                .is_null()
-                .or(job::Column::LeaseUntil.lt(now)),
-        );
+        // Only while its lease is still run out and no other instance moved the run number.
+        let still_abandoned = || {
+            job::Entity::update_many()
+                .col_expr(job::Column::UpdatedAt, Expr::value(now))
+                .filter(job::Column::Id.eq(j.id))
+                .filter(job::Column::Attempt.eq(j.attempt))
+                .filter(job::Column::Status.is_in(["queued", "running"]))
+                .filter(
+                    job::Column::LeaseUntil
+                        .is_null()
+                        .or(job::Column::LeaseUntil.lt(now)),
+                )
+        };
         if resumable && j.attempt < JOB_MAX_ATTEMPTS {
-            let r = job::Entity::update_many()
+            let r = still_abandoned()
                 .col_expr(job::Column::Status, Expr::value("running"))
                 .col_expr(job::Column::Attempt, Expr::value(j.attempt + 1))
                 .col_expr(job::Column::LeaseUntil, Expr::value(Some(now + lease)))
                 .col_expr(job::Column::Processed, Expr::value(0i64))
-                .col_expr(job::Column::UpdatedAt, Expr::value(now))
-                .filter(job::Column::Id.eq(j.id))
-                .filter(job::Column::Attempt.eq(j.attempt))
-                .filter(held)
                 .exec(db)
                 .await?;
             if r.rows_affected == 1 {
@@ -739,7 +743,7 @@ pub async fn reclaim_jobs<C: ConnectionTrait>(
             }
             continue;
         }
-        let r = job::Entity::update_many()
+        let r = still_abandoned()
             .col_expr(job::Column::Status, Expr::value("failed"))
             .col_expr(job::Column::Error, Expr::value(Some(ABANDONED)))
             .col_expr(
@@ -747,10 +751,6 @@ pub async fn reclaim_jobs<C: ConnectionTrait>(
                 Expr::value(None::<chrono::DateTime<chrono::Utc>>),
             )
             .col_expr(job::Column::InputKey, Expr::value(None::<String>))
-            .col_expr(job::Column::UpdatedAt, Expr::value(now))
-            .filter(job::Column::Id.eq(j.id))
-            .filter(job::Column::Attempt.eq(j.attempt))
-            .filter(held)
             .exec(db)
             .await?;
         if r.rows_affected == 1 {
