@@ -103,3 +103,66 @@ async fn anonymous_callers_get_401_on_every_operation_that_is_not_public() {
     }
     assert!(checked >= 20, "only {checked} operations checked");
 }
+
+/// What generated clients read: filters that may be left out are optional, the idempotency
+/// header is offered only where it acts (POST), and Redocly's rules on `nullable` hold.
+#[test]
+fn optional_filters_the_idempotency_header_and_nullable_references_say_what_the_service_does() {
+    let spec: serde_yaml::Value = serde_yaml::from_str(&generated_spec()).expect("yaml");
+    let mut required = std::collections::BTreeMap::new();
+    for (path, item) in spec["paths"].as_mapping().expect("paths") {
+        for (method, op) in item.as_mapping().expect("path item") {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(op["security"].is_sequence(), "{id} declares its security");
+            for p in op["parameters"].as_sequence().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap_or_default();
+                if name.eq_ignore_ascii_case("idempotency-key") {
+                    assert_eq!(
+                        method.as_str(),
+                        Some("post"),
+                        "{id} ({path:?}) offers Idempotency-Key"
+                    );
+                }
+                required.insert(
+                    (id.clone(), name.to_owned()),
+                    p["required"].as_bool().unwrap_or(false),
+                );
+            }
+        }
+    }
+    for (op, name) in [
+        ("search_catalogue", "category"),
+        ("search_catalogue", "grade"),
+        ("search_catalogue", "brand"),
+        ("search_catalogue", "departement"),
+        ("search_lots", "category"),
+        ("search_lots", "departement"),
+    ] {
+        assert_eq!(
+            required.get(&(op.to_owned(), name.to_owned())),
+            Some(&false),
+            "{op}: {name} is optional"
+        );
+    }
+    assert_eq!(
+        required.get(&("submit_batch_wipe_report".to_owned(), "item_id".to_owned())),
+        Some(&true),
+        "the batch wipe report needs its devices"
+    );
+    // Every `nullable` has a `type` beside it (OpenAPI 3.0), none hides inside an `allOf`.
+    fn walk(v: &serde_yaml::Value, at: &str) {
+        if let Some(map) = v.as_mapping() {
+            if map.contains_key("nullable") {
+                assert!(map.contains_key("type"), "{at}: nullable without type");
+            }
+            for (k, child) in map {
+                walk(child, &format!("{at}/{}", k.as_str().unwrap_or("?")));
+            }
+        } else if let Some(items) = v.as_sequence() {
+            for (i, child) in items.iter().enumerate() {
+                walk(child, &format!("{at}/{i}"));
+            }
+        }
+    }
+    walk(&spec, "#");
+}

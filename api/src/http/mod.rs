@@ -208,6 +208,23 @@ fn refine(spec: &mut serde_json::Value) {
                 };
                 op.entry("security")
                     .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+                let operation = op
+                    .get("operationId")
+                    .and_then(|id| id.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                // A repeated query parameter (`category=…&category=…`) may be left out: it
+                // is then an empty list (poem-openapi declares it required).
+                if let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut()) {
+                    for p in params.iter_mut() {
+                        let list = p.get("in").and_then(|i| i.as_str()) == Some("query")
+                            && p.pointer("/schema/type").and_then(|t| t.as_str()) == Some("array");
+                        let name = p.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+                        if list && !REQUIRED_LISTS.contains(&(operation.as_str(), name)) {
+                            p["required"] = serde_json::Value::Bool(false);
+                        }
+                    }
+                }
                 if method != "post"
                     && let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut())
                 {
@@ -225,6 +242,9 @@ fn refine(spec: &mut serde_json::Value) {
     }
     nullable_refs(spec, &types);
 }
+
+/// The repeated query parameters an operation refuses without (checked by its handler).
+const REQUIRED_LISTS: &[(&str, &str)] = &[("submit_batch_wipe_report", "item_id")];
 
 /// `allOf: [$ref, {nullable: true}]` (what poem-openapi writes for an optional reference) becomes
 /// `allOf: [$ref]` with `nullable: true` and the referenced schema's `type` beside it; the
