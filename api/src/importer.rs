@@ -1140,13 +1140,7 @@ pub fn spawn_job(
         if let Ok(mut m) = state.job_progress.lock() {
             m.remove(&job_id);
         }
-        let failed = |error: &str| JobOutcome {
-            status: "failed",
-            result: None,
-            error: Some(error.to_owned()),
-            processed: 0,
-            total: 0,
-        };
+        let failed = JobOutcome::failed;
         let outcome = match result {
             // A committed import recorded its outcome in its own transaction.
             Ok(report) if report.committed => None,
@@ -1283,13 +1277,7 @@ pub async fn reclaim(state: &crate::state::AppState, encode: fn(&Report) -> Opti
                 }
                 Err(e) => {
                     tracing::error!(job.id = %job.id, error = format!("{e:#}"), "job could not be taken over");
-                    let failed = JobOutcome {
-                        status: "failed",
-                        result: None,
-                        error: Some(ABANDONED_UNREADABLE.to_owned()),
-                        processed: 0,
-                        total: 0,
-                    };
+                    let failed = JobOutcome::failed(ABANDONED_UNREADABLE);
                     let _ = finish_job(&state.db, run, failed).await;
                     if let Some(key) = &job.input_key {
                         let _ = state.blobs.delete(key).await;

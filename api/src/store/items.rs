@@ -771,6 +771,19 @@ pub struct JobOutcome {
     pub total: u64,
 }
 
+impl JobOutcome {
+    /// A failure, with the reason a person reads.
+    pub fn failed(error: &str) -> JobOutcome {
+        JobOutcome {
+            status: "failed",
+            result: None,
+            error: Some(error.to_owned()),
+            processed: 0,
+            total: 0,
+        }
+    }
+}
+
 /// Records how a run of a job ended; `false` when that run no longer held the job (another
 /// instance took it over after the lease ran out), which then keeps the other run's outcome.
 /// Run inside the import's own transaction, it makes the import and its outcome one fact.
