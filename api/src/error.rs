@@ -231,15 +231,80 @@ pub fn field_message(reason: Invalid, lang: Lang) -> &'static str {
         (Invalid::WeakPassword, Lang::En) => "Password too weak: at least 12 varied characters.",
         (Invalid::Duplicate, Lang::Fr) => "Valeur en double.",
         (Invalid::Duplicate, Lang::En) => "Duplicate value.",
+        (Invalid::InvalidType, Lang::Fr) => "Type de valeur incorrect.",
+        (Invalid::InvalidType, Lang::En) => "Wrong type of value.",
+        (Invalid::InvalidEnum, Lang::Fr) => "Valeur hors de la liste des choix permis.",
+        (Invalid::InvalidEnum, Lang::En) => "Value not among the allowed choices.",
+        (Invalid::InvalidDate, Lang::Fr) => {
+            "Date invalide : AAAA-MM-JJ (ou horodatage RFC 3339), un jour qui existe."
+        }
+        (Invalid::InvalidDate, Lang::En) => {
+            "Invalid date: YYYY-MM-DD (or an RFC 3339 timestamp), a day that exists."
+        }
+        (Invalid::UnknownField, Lang::Fr) => "Champ inconnu de cette opération.",
+        (Invalid::UnknownField, Lang::En) => "Field unknown to this operation.",
+        (Invalid::TooShort, Lang::Fr) => "Trop court : pas assez de caractères ou d'éléments.",
+        (Invalid::TooShort, Lang::En) => "Too short: not enough characters or entries.",
+        (Invalid::TooMany, Lang::Fr) => "Trop d'éléments dans cette liste.",
+        (Invalid::TooMany, Lang::En) => "Too many entries in this list.",
     }
+}
+
+/// Where a refused value was in the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldLocation {
+    Body,
+    Query,
+    Path,
+}
+
+impl FieldLocation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldLocation::Body => "body",
+            FieldLocation::Query => "query",
+            FieldLocation::Path => "path",
+        }
+    }
+}
+
+/// The RFC 6901 pointer of a body field written as a path (`lines[0].quantity` →
+/// `/lines/0/quantity`).
+pub fn pointer_of(field: &str) -> String {
+    let mut out = String::new();
+    let mut start = true;
+    for c in field.chars() {
+        match c {
+            '.' | '[' => start = true,
+            ']' => {}
+            c => {
+                if start {
+                    out.push('/');
+                    start = false;
+                }
+                match c {
+                    '~' => out.push_str("~0"),
+                    '/' => out.push_str("~1"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+    out
 }
 
 /// One offending field in a problem body.
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ProblemField {
-    /// Path of the field in the request (`admin.email`).
+    /// Path of the field in the request (`admin.email`, `lines[0].quantity`), or the name of
+    /// the query or path parameter.
     pub field: String,
+    /// For a body field, its RFC 6901 JSON pointer into the body (`/lines/0/quantity`).
+    pub pointer: Option<String>,
+    /// Where the value was: `body`, `query` or `path`.
+    #[oai(rename = "in")]
+    pub location: Option<String>,
     /// Stable reason code (`invalid_siret`).
     pub code: String,
     /// Human-readable message in the response language.
@@ -307,10 +372,13 @@ pub struct ApiError {
     pub detail: Option<String>,
     pub detail_en: Option<String>,
     pub fields: Vec<(String, Invalid)>,
+    /// Refused values whose place in the request is known (request validation).
+    /// Boxed: most errors have none, and every handler's `Result` carries this type.
+    pub located: Option<Box<Vec<(FieldLocation, String, Invalid)>>>,
     /// Devices refused by a rule, each with its reason.
     pub items: Vec<RefusedItem>,
     /// Seconds to wait, for 429 and 503 (`Retry-After`).
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
     /// The database refused the write because of a concurrent one (serialization failure,
     /// deadlock, busy database): [`crate::commands::write`] retries it.
     pub retryable: bool,
@@ -323,6 +391,7 @@ impl ApiError {
             detail: None,
             detail_en: None,
             fields: Vec::new(),
+            located: None,
             items: Vec::new(),
             retry_after: None,
             retryable: false,
@@ -371,8 +440,18 @@ impl ApiError {
             errors: self
                 .fields
                 .iter()
-                .map(|(field, reason)| ProblemField {
+                .map(|(field, reason)| (None, field, reason))
+                .chain(
+                    self.located
+                        .iter()
+                        .flat_map(|l| l.iter())
+                        .map(|(location, field, reason)| (Some(*location), field, reason)),
+                )
+                .map(|(location, field, reason)| ProblemField {
                     field: field.clone(),
+                    pointer: matches!(location, None | Some(FieldLocation::Body))
+                        .then(|| pointer_of(field)),
+                    location: location.map(|l| l.as_str().to_owned()),
                     code: reason.code().to_owned(),
                     message: field_message(*reason, lang).to_owned(),
                 })
@@ -424,7 +503,7 @@ pub fn is_retryable(err: &DbErr) -> bool {
 }
 
 /// `Retry-After` of a 503 answered while the database is unreachable or saturated.
-pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 5;
 
 impl From<DbErr> for ApiError {
     fn from(err: DbErr) -> Self {
@@ -467,7 +546,7 @@ impl poem::error::ResponseError for ApiError {
 }
 
 /// The `application/problem+json` response of a problem document.
-pub fn render(problem: &Problem, retry_after: Option<u64>) -> poem::Response {
+pub fn render(problem: &Problem, retry_after: Option<u32>) -> poem::Response {
     use poem::http::{HeaderValue, header};
     let body =
         serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(problem)).unwrap_or_default();
@@ -480,6 +559,13 @@ pub fn render(problem: &Problem, retry_after: Option<u64>) -> poem::Response {
     {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    if problem.status == 401 {
+        // RFC 9110 §11.6.1: a 401 names the scheme that would succeed.
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"reemploi\""),
+        );
+    }
     resp
 }
 
@@ -487,7 +573,7 @@ pub fn render(problem: &Problem, retry_after: Option<u64>) -> poem::Response {
 const DOCUMENTED: &[(u16, &str)] = &[
     (
         400,
-        "Malformed request: unreadable JSON, wrong types, missing or out-of-range parameters.",
+        "The body is not JSON at all (or nests too deeply, or holds a string too long to read).",
     ),
     (401, "Authentication required or failed."),
     (
@@ -507,7 +593,9 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         422,
-        "A business rule or field validation refused the request; `errors` lists the fields.",
+        "`validation_failed`: a body field, query or path parameter is missing, of the wrong type, \
+         out of range or unknown; `errors` lists each by `field`, JSON `pointer` (body) and `in`, \
+         with a stable reason `code`. Other codes: a business rule refused the request.",
     ),
     (429, "Rate limited; see `Retry-After`."),
     (503, "A dependency (the database) is unavailable."),

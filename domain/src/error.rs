@@ -40,6 +40,24 @@ pub enum Invalid {
     /// A line break, tab or other control character where only one line of text is allowed.
     #[error("control_character")]
     ControlCharacter,
+    /// A value of the wrong JSON type (a number for a string, `null` for a list…).
+    #[error("invalid_type")]
+    InvalidType,
+    /// A value outside the declared list of choices.
+    #[error("invalid_enum")]
+    InvalidEnum,
+    /// Not a date (`YYYY-MM-DD`) or a timestamp (RFC 3339), or not a real day.
+    #[error("invalid_date")]
+    InvalidDate,
+    /// A field the operation does not know: a typo must not be silently dropped.
+    #[error("unknown_field")]
+    UnknownField,
+    /// Too few characters or list entries.
+    #[error("too_short")]
+    TooShort,
+    /// Too many list entries.
+    #[error("too_many")]
+    TooMany,
 }
 
 impl Invalid {
@@ -62,6 +80,12 @@ impl Invalid {
             Invalid::NotAllowedForKind => "not_allowed_for_kind",
             Invalid::WeakPassword => "weak_password",
             Invalid::Duplicate => "duplicate",
+            Invalid::InvalidType => "invalid_type",
+            Invalid::InvalidEnum => "invalid_enum",
+            Invalid::InvalidDate => "invalid_date",
+            Invalid::UnknownField => "unknown_field",
+            Invalid::TooShort => "too_short",
+            Invalid::TooMany => "too_many",
         }
     }
 }

@@ -316,7 +316,7 @@ async fn a_revoked_invitation_no_longer_works_and_agents_cannot_invite() {
         json!({ "email": unique_email("z"), "role": "chef" }),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
 }
 
 #[tokio::test]
@@ -469,7 +469,7 @@ async fn changing_the_password_needs_the_current_one_and_signs_out_the_other_ses
         json!({ "current_password": PASSWORD }),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     let before = app.count("events").await;
     let r = app
         .post(
@@ -627,7 +627,7 @@ async fn the_registration_mails_a_link_that_verifies_the_address_once() {
         .assert_problem(409, "email_already_verified");
     app.post("/v1/auth/verify-email", None, json!({ "token": 42 }))
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
 }
 
 #[tokio::test]
@@ -724,8 +724,8 @@ async fn the_profile_sets_the_name_and_language_and_refuses_bad_input_in_french(
     assert_eq!(r.body["language"], "en");
     assert_eq!(app.count("events WHERE kind = 'profile_updated'").await, 1);
     let bad = patch_me(&app, &town.token, json!({ "language": "de" })).await;
-    bad.assert_problem(400, "malformed_request");
-    assert_eq!(bad.body["title"], "Requête mal formée");
+    bad.assert_problem(422, "validation_failed");
+    assert_eq!(bad.body["title"], "Certains champs sont invalides");
     let empty = patch_me(&app, &town.token, json!({ "display_name": "   " })).await;
     empty.assert_problem(422, "validation_failed");
     assert_eq!(empty.problem_fields(), vec!["display_name".to_owned()]);

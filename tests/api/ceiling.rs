@@ -249,7 +249,7 @@ async fn a_device_of_unknown_value_passes_once_its_body_confirms_a_value_and_the
         ),
         (
             json!({ "method": "net_book_value", "value_cents": -1 }),
-            "malformed_request",
+            "validation_failed",
         ),
     ] {
         let r = app

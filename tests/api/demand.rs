@@ -728,7 +728,7 @@ async fn the_wrong_organisations_are_refused_and_bad_input_changes_nothing() {
             json!({ "item_ids": [] }),
         )
         .await;
-    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.status, 422, "{}", bad.text);
     app.post(
         "/v1/reservations",
         Some(&asso.token),

@@ -116,7 +116,7 @@ async fn unreadable_json_is_a_400_problem_and_not_a_500() {
             serde_json::json!({ "email": 12, "password": [] }),
         )
         .await;
-    wrong_type.assert_problem(400, "malformed_request");
+    wrong_type.assert_problem(422, "validation_failed");
     // poem-openapi would coerce these to strings; the API refuses them.
     let boolean_name = app
         .post(
@@ -125,7 +125,7 @@ async fn unreadable_json_is_a_400_problem_and_not_a_500() {
             serde_json::json!({ "kind": "association", "name": false }),
         )
         .await;
-    boolean_name.assert_problem(400, "malformed_request");
+    boolean_name.assert_problem(422, "validation_failed");
     assert_eq!(app.count("organisations").await, 0);
 }
 

@@ -368,7 +368,7 @@ async fn open_data_has_the_same_totals_per_territory_and_no_personal_data() {
     }
     app.get("/v1/open-data/impact?year=abc", None)
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
 }
 
 #[tokio::test]

@@ -75,7 +75,7 @@ async fn bad_devices_are_refused_with_their_fields_and_nothing_is_written() {
     );
     app.post("/v1/items", Some(&town.token), laptop(&"X".repeat(26)))
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     app.post("/v1/items", Some(&town.token), laptop("   "))
         .await
         .assert_problem(422, "validation_failed");
@@ -83,7 +83,7 @@ async fn bad_devices_are_refused_with_their_fields_and_nothing_is_written() {
     negative["acquisition_value_cents"] = json!(-5);
     app.post("/v1/items", Some(&town.token), negative)
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     assert_eq!(app.count("items").await, 0);
 }
 

@@ -633,7 +633,7 @@ async fn bad_lots_are_refused_with_every_field() {
     wrong_enum["cession_mode"] = json!("vente");
     app.post("/v1/lots", Some(&w.town.token), wrong_enum)
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     assert_eq!(app.count("lots").await, 0);
 }
 

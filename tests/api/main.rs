@@ -36,6 +36,7 @@ mod secrets;
 mod signatures;
 mod sites;
 mod tamper;
+mod validation;
 mod verification;
 mod webhooks;
 mod workshop;

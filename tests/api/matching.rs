@@ -353,7 +353,7 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
             json!({ "proposals": [] }),
         )
         .await;
-    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.status, 422, "{}", r.text);
     assert_eq!(
         r.header("content-type").as_deref(),
         Some("application/problem+json")
@@ -361,7 +361,7 @@ async fn a_season_of_matching_estimates_supply_proposes_in_the_fair_order_and_re
     let r = app
         .get(&format!("{view_path}?within_km=0"), Some(&a.atelier.token))
         .await;
-    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.status, 422, "{}", r.text);
     let unknown = json!({ "proposals": [{ "request_id": uuid::Uuid::now_v7(), "line": 1, "item_ids": [d[0]] }] });
     app.post(&confirm_path, Some(&a.atelier.token), unknown)
         .await

@@ -144,7 +144,7 @@ async fn a_territorys_yearly_snapshot_has_a_stable_address() {
     );
     app.get("/v1/open-data/impact/canton/41/2026", None)
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     app.get("/v1/open-data/impact/departement/41/1900", None)
         .await
         .assert_problem(422, "validation_failed");

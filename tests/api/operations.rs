@@ -306,7 +306,7 @@ fn log_line_in_a_child_process() {
                 )
                 .await;
             // An undeclared query parameter is refused, and still logged without its value.
-            assert_eq!(r.status, 400, "{}", r.text);
+            assert_eq!(r.status, 422, "{}", r.text);
             let r = app
                 .send(
                     reqwest::Method::GET,
@@ -330,7 +330,7 @@ fn log_line_in_a_child_process() {
                     .unwrap_or_else(|| panic!("no response line for {id} in:\n{text}"))
             };
             let refused = line("trace-me-1");
-            assert_eq!(refused["fields"]["status"], 400);
+            assert_eq!(refused["fields"]["status"], 422);
             assert!(
                 refused["fields"]["uri"]
                     .as_str()

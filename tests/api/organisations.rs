@@ -195,7 +195,7 @@ async fn a_field_of_another_kind_is_refused_and_the_operator_kind_cannot_registe
     body["kind"] = json!("operator");
     app.post("/v1/organisations", None, body)
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
 }
 
 #[tokio::test]
@@ -458,7 +458,7 @@ async fn only_the_operator_lists_organisations_with_filters_and_pages() {
     assert_eq!(pending.body["items"].as_array().map(Vec::len), Some(4));
     app.get("/v1/organisations?limit=500", Some(&operator))
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     app.get("/v1/organisations?cursor=n%27importe", Some(&operator))
         .await
         .assert_problem(422, "validation_failed");

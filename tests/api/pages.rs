@@ -581,14 +581,14 @@ async fn labels_are_printed_only_by_the_public_body_and_the_refurbisher_holding_
         Some(&chain.town.token),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     app.post(
         "/v1/items/labels",
         Some(&chain.town.token),
         json!({ "item_ids": [] }),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     let too_many: Vec<String> = (0..1001)
         .map(|_| uuid::Uuid::now_v7().to_string())
         .collect();
@@ -598,7 +598,7 @@ async fn labels_are_printed_only_by_the_public_body_and_the_refurbisher_holding_
         json!({ "item_ids": too_many }),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     app.post(
         "/v1/items/labels",
         Some(&chain.town.token),

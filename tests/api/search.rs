@@ -410,7 +410,7 @@ async fn bad_search_parameters_are_refused_with_the_fields_named() {
         ("limit=101", &["limit"]),
         ("departement=ABCD", &["departement"]),
         ("grade=Z", &["grade"]),
-        ("lat=91&lon=1&grade=Z&limit=0", &["lat", "grade", "limit"]),
+        ("lat=91&lon=1&limit=0", &["lat", "limit"]),
     ];
     for (query, fields) in cases {
         let r = app
@@ -433,7 +433,7 @@ async fn bad_search_parameters_are_refused_with_the_fields_named() {
         let r = app
             .get(&format!("/v1/catalogue/search?{query}"), Some(&asso.token))
             .await;
-        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        assert_eq!(r.status, 422, "{query}: {}", r.text);
         assert_eq!(
             r.header("content-type").as_deref(),
             Some("application/problem+json")

@@ -734,14 +734,14 @@ async fn a_handover_refuses_mixed_inactive_duplicate_and_foreign_reservations() 
             handover(&[&a, &a]),
         )
         .await;
-    assert_eq!(dup.status, 400, "{}", dup.text);
+    assert_eq!(dup.status, 422, "{}", dup.text);
     app.post(
         "/v1/handovers",
         Some(&chain.atelier.token),
         json!({ "reservation_ids": [] }),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     let mut no_sig = handover(&[&a]);
     no_sig["signatory"]["name"] = json!(" ");
     no_sig["commitment_reuse"] = json!(false);

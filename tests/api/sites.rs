@@ -83,7 +83,7 @@ async fn a_bad_site_is_refused_with_every_field_and_nothing_written() {
     unknown_kind["kind"] = json!("garage");
     app.post(&base, Some(&town.token), unknown_kind)
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     assert_eq!(app.count("sites").await, 0);
 }
 

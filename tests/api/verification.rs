@@ -323,7 +323,7 @@ async fn refused_roles_and_bad_decisions_change_nothing() {
         .assert_problem(422, "validation_failed");
     upload(&app, &asso, "nonsense", STATUTES)
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     assert_eq!(app.count("verification_documents").await, before + 1);
 
     // Only the operator decides.

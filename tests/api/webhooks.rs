@@ -560,7 +560,7 @@ async fn webhooks_are_managed_by_admins_only_and_never_show_their_secret_again()
     assert_eq!(paused.body["status"], "paused", "{}", paused.text);
     patch(&app, &path, &town.token, json!({ "status": "disabled" }))
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     patch(&app, &path, &agent, json!({ "status": "active" }))
         .await
         .assert_problem(403, "forbidden");

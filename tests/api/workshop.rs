@@ -418,12 +418,12 @@ async fn bad_bench_input_is_refused_and_writes_nothing() {
         unknown,
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     let mut heavy = disposal();
     heavy["weight_kg"] = json!(5000);
     app.post(&format!("{base}/disposal"), Some(&b.atelier.token), heavy)
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
     let mut bad_slip = disposal();
     bad_slip["bsdd_number"] = json!("BSD 2026/11");
     app.post(
@@ -440,7 +440,7 @@ async fn bad_bench_input_is_refused_and_writes_nothing() {
         no_tests,
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     assert_eq!(app.count("sanitisation_records").await, 0);
     assert_eq!(app.count("refurbishment_records").await, 0);
     assert_eq!(app.count("disposals").await, 0);
@@ -710,14 +710,14 @@ async fn storage_media_are_declared_by_the_holder_only_and_checked() {
         json!({ "storage_media": many }),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     app.put(
         &path,
         Some(&b.atelier.token),
         json!({ "storage_media": [{ "serial": "S1", "capacity_gb": 0 }] }),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     assert_eq!(app.count("storage_media").await, 0);
 
     // A device without data storage declares none.

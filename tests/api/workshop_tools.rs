@@ -959,7 +959,7 @@ async fn the_tools_refuse_other_roles_and_bad_input_and_write_nothing() {
         json!({ "item_ids": [] }),
     )
     .await
-    .assert_problem(400, "malformed_request");
+    .assert_problem(422, "validation_failed");
     let mut shared = bench();
     shared["storage_media"] = json!([{ "serial": "X1" }]);
     app.post(
@@ -1111,5 +1111,5 @@ async fn the_glpi_and_snipeit_exit_exports_give_one_row_per_device_that_left_wit
         .assert_problem(403, "forbidden");
     app.get("/v1/items/export/glpi?since=hier", Some(&chain.town.token))
         .await
-        .assert_problem(400, "malformed_request");
+        .assert_problem(422, "validation_failed");
 }

@@ -156,7 +156,7 @@ async fn signed_in(state: &AppState, opened: OpenedSession) -> ApiResult<Json<Lo
 
 pub(crate) fn rate_limited(retry_after: u64) -> ApiError {
     let mut e = ApiError::new(ErrorCode::RateLimited);
-    e.retry_after = Some(retry_after);
+    e.retry_after = Some(u32::try_from(retry_after).unwrap_or(u32::MAX));
     e
 }
 

@@ -147,7 +147,8 @@ pub struct ReservedItem {
     pub category: Category,
     pub brand: Option<String>,
     pub model: Option<String>,
-    pub grade: Option<String>,
+    /// Grade after refurbishment (A, B or C).
+    pub grade: Option<super::workshop::Grade>,
     pub specs: ItemSpecs,
     /// The request line it answers, when proposed against a request.
     pub request_line: Option<i32>,
@@ -164,7 +165,7 @@ pub struct ReservationResponse {
     pub request_id: Option<Uuid>,
     pub status: ReservationStatus,
     /// `service`: the public body gives to the association; `to_refurbisher`: the refurbisher does.
-    pub cession_mode: String,
+    pub cession_mode: super::lots::CessionMode,
     /// The organisation giving the devices.
     pub giver_id: Uuid,
     /// The legal basis recorded when the cession was found eligible, as printed on documents.
@@ -404,7 +405,7 @@ pub(super) fn reservation_response(v: ReservationView) -> ApiResult<ReservationR
                 .into(),
             brand: m.brand,
             model: m.model,
-            grade: m.grade,
+            grade: super::workshop::Grade::from_stored(m.grade.as_deref()),
             specs: ItemSpecs {
                 cpu: m.cpu,
                 ram_gb: m.ram_gb,
@@ -424,7 +425,9 @@ pub(super) fn reservation_response(v: ReservationView) -> ApiResult<ReservationR
         refurbisher: contact(&v.refurbisher),
         request_id: r.request_id,
         status: status.into(),
-        cession_mode: r.cession_mode,
+        cession_mode: reemploi_domain::lot::CessionMode::parse(&r.cession_mode)
+            .unwrap_or(reemploi_domain::lot::CessionMode::ToRefurbisher)
+            .into(),
         giver_id: r.giver_id,
         legal_basis: r.legal_basis,
         resale_terms: r.resale_terms,

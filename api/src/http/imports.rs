@@ -97,13 +97,37 @@ pub struct ImportReport {
 }
 
 /// A background job.
+/// Where a background job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting for an instance to run it.
+    Queued,
+    /// An instance is running it.
+    Running,
+    /// Done: its result is in `report`.
+    Succeeded,
+    /// Done without result: `error` says why.
+    Failed,
+}
+
+impl JobStatus {
+    fn from_stored(s: &str) -> Self {
+        match s {
+            "running" => Self::Running,
+            "succeeded" => Self::Succeeded,
+            "failed" => Self::Failed,
+            _ => Self::Queued,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct JobResponse {
     pub id: Uuid,
     pub kind: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: JobStatus,
     /// Rows processed so far.
     pub processed: u64,
     /// Rows to process (known once the file is validated).
@@ -274,7 +298,7 @@ async fn job_response(
     Ok(JobResponse {
         id: m.id,
         kind: m.kind,
-        status: m.status,
+        status: JobStatus::from_stored(&m.status),
         processed,
         total,
         report,

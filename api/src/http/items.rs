@@ -181,7 +181,7 @@ pub struct ItemResponse {
     pub ceiling_override: Option<CeilingOverrideResponse>,
     pub condition_notes: Option<String>,
     /// Grade after refurbishment (A, B or C).
-    pub grade: Option<String>,
+    pub grade: Option<super::workshop::Grade>,
     pub status: ItemStatus,
     pub owner_id: Uuid,
     pub custodian_id: Uuid,
@@ -239,7 +239,7 @@ impl From<item::Model> for ItemResponse {
                 _ => None,
             },
             condition_notes: m.condition_notes,
-            grade: m.grade,
+            grade: super::workshop::Grade::from_stored(m.grade.as_deref()),
             status: DomStatus::parse(&m.status)
                 .unwrap_or(DomStatus::Inventoried)
                 .into(),
@@ -413,7 +413,8 @@ pub struct PublicItem {
     pub model: Option<String>,
     pub status: ItemStatus,
     pub status_label: String,
-    pub grade: Option<String>,
+    /// Grade after refurbishment (A, B or C).
+    pub grade: Option<super::workshop::Grade>,
     pub history: Vec<PublicStep>,
     /// Whether the hash chain of its history verifies, ends at the head the service recorded,
     /// and the device's current status, owner and custodian are what its last event attests.
@@ -502,7 +503,7 @@ impl PublicItem {
             model: m.model,
             status: status.into(),
             status_label: pick(reemploi_domain::labels::status(status), lang),
-            grade: m.grade,
+            grade: super::workshop::Grade::from_stored(m.grade.as_deref()),
             history,
             history_verified: broken.is_none(),
             history_problem,

@@ -38,7 +38,7 @@ pub struct Limits {
     /// Longest pause while a request body is read.
     pub body_pause: Duration,
     /// The query parameters each operation declares.
-    pub query: super::problem::QueryParameters,
+    pub operations: super::validation::Operations,
 }
 
 /// Why a JSON body is refused before parsing.
@@ -142,24 +142,29 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
         && let Err(retry_after) = limits.anonymous.hit(&super::log::client_ip(&req).0)
     {
         let mut e = ApiError::new(ErrorCode::RateLimited);
-        e.retry_after = Some(retry_after);
+        e.retry_after = Some(u32::try_from(retry_after).unwrap_or(u32::MAX));
         return Err(e.into());
     }
 
-    // A query parameter the operation does not declare (a typo, or one without a name) is
-    // refused rather than silently ignored.
-    if let Some(q) = req.uri().query()
-        && let Some(name) = limits
-            .query
-            .unknown(req.method().as_str(), req.uri().path(), q)
-    {
-        let shown: String = name.chars().take(40).collect();
-        return Err(ApiError::new(ErrorCode::MalformedRequest)
-            .detail(
-                format!("Paramètre de requête inconnu : « {shown} »."),
-                format!("Unknown query parameter `{shown}`."),
-            )
-            .into());
+    // The path and query are checked against the operation's declaration: every bad or
+    // undeclared parameter (a typo must not silently return everything) is listed at once.
+    // A caller without valid credentials on a protected operation gets its 401 from the
+    // operation, before its input is looked at.
+    let validate = !anonymous
+        || limits
+            .operations
+            .is_public(req.method().as_str(), req.uri().path());
+    let issues = if validate {
+        limits.operations.check_parameters(
+            req.method().as_str(),
+            req.uri().path(),
+            req.uri().query().unwrap_or_default(),
+        )
+    } else {
+        Vec::new()
+    };
+    if !issues.is_empty() {
+        return Err(invalid(issues));
     }
     let path = req.uri().path().to_owned();
     let upload = limits
@@ -248,6 +253,29 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
                 }
             }
         }
+        if is_json(&req) && validate {
+            match limits
+                .operations
+                .check_body(req.method().as_str(), req.uri().path(), &buf)
+            {
+                Ok(issues) if issues.is_empty() => {}
+                Ok(issues) => return Err(invalid(issues)),
+                Err(at) => {
+                    return Err(ApiError::new(ErrorCode::MalformedRequest)
+                        .detail(
+                            format!(
+                                "Le corps de la requête n'est pas du JSON lisible (ligne {}, colonne {}).",
+                                at.line, at.column
+                            ),
+                            format!(
+                                "The request body is not readable JSON (line {}, column {}).",
+                                at.line, at.column
+                            ),
+                        )
+                        .into());
+                }
+            }
+        }
         req.set_body(Body::from(buf));
     } else if declared.is_some_and(|len| len > 0) {
         // Other bodies (forms, files of the pages) are read by the handler: the same limits
@@ -261,6 +289,18 @@ pub async fn apply<E: Endpoint>(next: E, mut req: Request, limits: &Limits) -> R
 }
 
 /// The 408 problem for a body that stopped arriving for longer than `pause`.
+/// The 422 listing every refused value.
+fn invalid(issues: Vec<super::validation::Issue>) -> Error {
+    let mut e = ApiError::new(ErrorCode::ValidationFailed);
+    e.located = Some(Box::new(
+        issues
+            .into_iter()
+            .map(|i| (i.location, i.field, i.reason))
+            .collect(),
+    ));
+    e.into()
+}
+
 fn too_slow(pause: Duration) -> Error {
     let secs = pause.as_secs();
     ApiError::new(ErrorCode::RequestTimeout)

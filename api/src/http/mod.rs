@@ -37,6 +37,7 @@ pub mod search;
 pub mod sites;
 pub mod transitions;
 pub mod types;
+pub mod validation;
 pub mod verification;
 pub mod webhooks;
 pub mod workshop;
@@ -225,6 +226,34 @@ fn refine(spec: &mut serde_json::Value) {
                         }
                     }
                 }
+                let checks_version =
+                    op.get("parameters")
+                        .and_then(|p| p.as_array())
+                        .is_some_and(|p| {
+                            p.iter().any(|p| {
+                                p.get("name")
+                                    .and_then(|n| n.as_str())
+                                    .is_some_and(|n| n.eq_ignore_ascii_case("if-match"))
+                            })
+                        });
+                let has_body = op.contains_key("requestBody");
+                if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+                    if !checks_version {
+                        responses.remove("412");
+                    }
+                    if !has_body {
+                        responses.remove("413");
+                        responses.remove("415");
+                    }
+                    if let Some(unauthorised) = responses.get_mut("401") {
+                        unauthorised["headers"] = serde_json::json!({
+                            "WWW-Authenticate": {
+                                "description": "`Bearer realm=\"reemploi\"`: send a session token or an API key.",
+                                "schema": {"type": "string"}
+                            }
+                        });
+                    }
+                }
                 if method != "post"
                     && let Some(params) = op.get_mut("parameters").and_then(|p| p.as_array_mut())
                 {
@@ -241,6 +270,40 @@ fn refine(spec: &mut serde_json::Value) {
         }
     }
     nullable_refs(spec, &types);
+    standard_formats(spec);
+}
+
+/// poem-openapi's own formats become the standard ones generators know: `naive-date` is
+/// `date`; unsigned integers are `int64` (or `int32` when an `int32` holds every value) with a
+/// `minimum` of 0.
+fn standard_formats(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let format = map
+                .get("format")
+                .and_then(|f| f.as_str())
+                .map(str::to_owned);
+            match format.as_deref() {
+                Some("naive-date") => {
+                    map.insert("format".into(), "date".into());
+                }
+                Some("naive-date-time") => {
+                    map.insert("format".into(), "date-time".into());
+                }
+                Some(unsigned @ ("uint8" | "uint16" | "uint32" | "uint64")) => {
+                    let wide = matches!(unsigned, "uint32" | "uint64");
+                    map.insert("format".into(), if wide { "int64" } else { "int32" }.into());
+                    map.entry("minimum").or_insert_with(|| 0.into());
+                }
+                _ => {}
+            }
+            for v in map.values_mut() {
+                standard_formats(v);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(standard_formats),
+        _ => {}
+    }
 }
 
 /// The repeated query parameters an operation refuses without (checked by its handler).
@@ -317,6 +380,8 @@ pub fn app(state: AppState) -> impl Endpoint {
     let service = service(&state);
     let spec = spec_value(&service);
     let allowed = std::sync::Arc::new(problem::AllowedMethods::from_spec(&spec));
+    let operations = validation::Operations::from_spec(&spec);
+    let problem_operations = operations.clone();
     let json = serde_json::to_string_pretty(&spec).unwrap_or_default();
     let yaml = spec_yaml(&service);
     let docs = service.swagger_ui();
@@ -346,7 +411,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         max_json_string_bytes: state.settings.max_json_string_bytes,
         anonymous: state.anonymous_limit.clone(),
         body_pause: std::time::Duration::from_secs(state.settings.ops.body_timeout_secs),
-        query: problem::QueryParameters::from_spec(&spec),
+        operations: operations.clone(),
     });
     let edge = log::Edge {
         trusted_proxies: std::sync::Arc::new(state.settings.ops.trusted_proxies.clone()),
@@ -398,7 +463,8 @@ pub fn app(state: AppState) -> impl Endpoint {
         })
         .around(move |ep, req| {
             let allowed = allowed.clone();
-            async move { problem::middleware(ep, req, &allowed).await }
+            let operations = problem_operations.clone();
+            async move { problem::middleware(ep, req, &allowed, &operations).await }
         })
         .data(state)
         .with(edge)

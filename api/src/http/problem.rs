@@ -5,7 +5,7 @@
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
-use crate::error::{ApiError, ErrorCode, Lang};
+use crate::error::{ApiError, ErrorCode, FieldLocation, Lang};
 
 /// Serialises a problem document.
 pub use crate::error::render;
@@ -28,43 +28,107 @@ fn code_for_status(status: StatusCode) -> ErrorCode {
     }
 }
 
-/// Extracts the field name from poem-openapi's parse messages (`field `name`: …`).
+/// Extracts the field name from poem-openapi's parse messages (`field `name`: …`), nested
+/// fields joined (`lines.quantity`).
 fn field_of(message: &str) -> Option<String> {
-    let start = message.find("field `")? + "field `".len();
-    let end = message[start..].find('`')?;
-    Some(message[start..start + end].to_owned())
+    let mut names = Vec::new();
+    let mut rest = message;
+    while let Some(start) = rest.find("field `") {
+        let after = &rest[start + "field `".len()..];
+        let end = after.find('`')?;
+        names.push(&after[..end]);
+        rest = &after[end..];
+    }
+    (!names.is_empty()).then(|| names.join("."))
+}
+
+/// The reason code a poem-openapi parse message stands for.
+fn reason_of(message: &str) -> reemploi_domain::Invalid {
+    use reemploi_domain::Invalid;
+    if message.contains("maxLength") {
+        Invalid::TooLong
+    } else if message.contains("minLength") {
+        Invalid::TooShort
+    } else if message.contains("maxItems") {
+        Invalid::TooMany
+    } else if message.contains("minItems") {
+        Invalid::TooShort
+    } else if message.contains("maximum") || message.contains("minimum") {
+        Invalid::OutOfRange
+    } else if message.contains("found null") || message.contains("is required") {
+        Invalid::Required
+    } else if message.contains("Expected input type") {
+        Invalid::InvalidType
+    } else {
+        Invalid::InvalidFormat
+    }
+}
+
+/// Where the fields an error names sit in the request being answered.
+pub type Locate<'a> = &'a dyn Fn(&str) -> Option<FieldLocation>;
+
+/// Fills in where each field of `problem` is (body, query or path), from the operation's
+/// declaration; a parameter has no body pointer.
+fn place(problem: &mut crate::error::Problem, locate: Locate<'_>) {
+    for e in problem.errors.iter_mut().filter(|e| e.location.is_none()) {
+        if let Some(location) = locate(&e.field) {
+            e.location = Some(location.as_str().to_owned());
+            if location != FieldLocation::Body {
+                e.pointer = None;
+            }
+        }
+    }
 }
 
 /// Converts any poem error into a problem response.
-pub fn from_poem_error(err: poem::Error, lang: Lang, instance: String) -> Response {
+pub fn from_poem_error(
+    err: poem::Error,
+    lang: Lang,
+    instance: String,
+    locate: Locate<'_>,
+) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
-        return render(&api.to_problem(lang, Some(instance)), api.retry_after);
+        let mut problem = api.to_problem(lang, Some(instance));
+        place(&mut problem, locate);
+        return render(&problem, api.retry_after);
+    }
+    // What the spec check before the handlers lets through and poem-openapi still refuses (a
+    // value its own type parses more strictly) is a validation failure too, named by field.
+    let parsed = if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        let location = locate(e.name).unwrap_or(FieldLocation::Query);
+        Some((location, e.name.to_owned(), reason_of(&e.reason)))
+    } else if let Some(e) = err.downcast_ref::<poem_openapi::error::ParsePathError>() {
+        Some((FieldLocation::Path, e.name.to_owned(), reason_of(&e.reason)))
+    } else if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
+        field_of(&e.reason).map(|f| (FieldLocation::Body, f, reason_of(&e.reason)))
+    } else if let Some(e) = err.downcast_ref::<poem_openapi::error::ParseMultipartError>() {
+        field_of(&e.reason).map(|f| (FieldLocation::Body, f, reason_of(&e.reason)))
+    } else {
+        None
+    };
+    if let Some(issue) = parsed {
+        let mut api = ApiError::new(ErrorCode::ValidationFailed);
+        api.located = Some(Box::new(vec![issue]));
+        return render(&api.to_problem(lang, Some(instance)), None);
     }
     let status = err.status();
     let code = code_for_status(status);
     if code == ErrorCode::Internal {
         tracing::error!(error = %err, http.path = %instance, "unhandled error");
     }
-    let message = err.to_string();
     let mut problem = ApiError::new(code).to_problem(lang, Some(instance));
     // Keep the real status (a 4xx without its own row keeps its number).
     problem.status = status.as_u16();
-    if code == ErrorCode::MalformedRequest
-        || code == ErrorCode::PayloadTooLarge
-        || code == ErrorCode::UnsupportedMediaType
-    {
+    if code == ErrorCode::UnsupportedMediaType {
         problem.detail = Some(match lang {
-            Lang::Fr => format!("La requête n'a pas pu être lue : {message}"),
-            Lang::En => format!("The request could not be read: {message}"),
+            Lang::Fr => {
+                "Ce type de contenu n'est pas accepté par cette opération (voir la spécification)."
+                    .to_owned()
+            }
+            Lang::En => {
+                "This operation does not accept this content type (see the spec).".to_owned()
+            }
         });
-        if let Some(field) = field_of(&message) {
-            problem.errors.push(crate::error::ProblemField {
-                field,
-                code: "invalid_format".into(),
-                message: crate::error::field_message(reemploi_domain::Invalid::InvalidFormat, lang)
-                    .into(),
-            });
-        }
     }
     render(&problem, None)
 }
@@ -122,78 +186,14 @@ impl AllowedMethods {
     }
 }
 
-/// The query parameters each operation declares, read from the spec: a request naming another
-/// one is refused (a misspelt filter must not silently return everything).
-#[derive(Debug, Clone, Default)]
-pub struct QueryParameters(Vec<(Vec<String>, String, Vec<String>)>);
-
-impl QueryParameters {
-    pub fn from_spec(spec: &serde_json::Value) -> Self {
-        let mut table = Vec::new();
-        if let Some(paths) = spec.get("paths").and_then(|p| p.as_object()) {
-            for (path, item) in paths {
-                let segments: Vec<String> = path.split('/').map(str::to_owned).collect();
-                for (method, op) in item.as_object().into_iter().flatten() {
-                    let names = op
-                        .get("parameters")
-                        .and_then(|p| p.as_array())
-                        .into_iter()
-                        .flatten()
-                        .filter(|p| p.get("in").and_then(|i| i.as_str()) == Some("query"))
-                        .filter_map(|p| p.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-                        .collect();
-                    table.push((segments.clone(), method.to_uppercase(), names));
-                }
-            }
-        }
-        Self(table)
-    }
-
-    /// The first query parameter `method path` does not declare, if the route is known.
-    pub fn unknown<'a>(&self, method: &str, path: &str, query: &'a str) -> Option<&'a str> {
-        let method = if method == "HEAD" { "GET" } else { method };
-        let parts: Vec<&str> = path.split('/').collect();
-        let fits = |segments: &Vec<String>| {
-            segments.len() == parts.len()
-                && segments
-                    .iter()
-                    .zip(&parts)
-                    .all(|(s, p)| s.starts_with('{') || s == p)
-        };
-        // The route is the most specific template (`/v1/lots/search` before `/v1/lots/{id}`);
-        // a method it does not declare is left to the router's 405.
-        let literal =
-            |segments: &Vec<String>| segments.iter().filter(|s| !s.starts_with('{')).count();
-        let best = self
-            .0
-            .iter()
-            .filter(|(segments, _, _)| fits(segments))
-            .map(|(segments, _, _)| literal(segments))
-            .max()?;
-        let matching: Vec<&Vec<String>> = self
-            .0
-            .iter()
-            .filter(|(segments, m, _)| m == method && fits(segments) && literal(segments) == best)
-            .map(|(_, _, names)| names)
-            .collect();
-        if matching.is_empty() {
-            return None;
-        }
-        query
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| pair.split_once('=').map_or(pair, |(name, _)| name))
-            .find(|name| !matching.iter().any(|names| names.iter().any(|n| n == name)))
-    }
-}
-
 /// Middleware rendering every error as problem+json.
 pub async fn middleware<E: Endpoint>(
     next: E,
     req: Request,
     allowed: &AllowedMethods,
+    operations: &super::validation::Operations,
 ) -> poem::Result<Response> {
-    let resp = render_errors(next, req).await?;
+    let resp = render_errors(next, req, operations).await?;
     if resp.status() == StatusCode::METHOD_NOT_ALLOWED {
         let mut resp = resp;
         let path = resp
@@ -215,7 +215,12 @@ pub async fn middleware<E: Endpoint>(
 #[derive(Debug, Clone)]
 struct RequestPath(String);
 
-async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+async fn render_errors<E: Endpoint>(
+    next: E,
+    req: Request,
+    operations: &super::validation::Operations,
+) -> poem::Result<Response> {
+    let method = req.method().as_str().to_owned();
     let lang = Lang::from_accept_language(
         req.headers()
             .get(header::ACCEPT_LANGUAGE)
@@ -225,6 +230,8 @@ async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
     let request_id = req.data::<super::log::RequestId>().map(|r| r.0.clone());
     // The pages for people answer their errors (429 included) as HTML pages.
     let page = super::pages::is_page_path(&instance).then(|| super::pages::lang(&req));
+    let path = instance.clone();
+    let locate = move |field: &str| operations.locate(&method, &path, field);
     let mut resp = match next.call(req).await {
         Ok(resp) => {
             let resp = resp.into_response();
@@ -241,9 +248,12 @@ async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
                 let status = resp.status();
                 match page {
                     Some(lang) => page_error(status, None, lang, &instance),
-                    None => {
-                        from_poem_error(poem::Error::from_status(status), lang, instance.clone())
-                    }
+                    None => from_poem_error(
+                        poem::Error::from_status(status),
+                        lang,
+                        instance.clone(),
+                        &locate,
+                    ),
                 }
             } else {
                 resp
@@ -257,7 +267,7 @@ async fn render_errors<E: Endpoint>(next: E, req: Request) -> poem::Result<Respo
                     .map_or_else(|| err.status(), |e| e.code.status());
                 page_error(status, retry_after, lang, &instance)
             }
-            None => from_poem_error(err, lang, instance.clone()),
+            None => from_poem_error(err, lang, instance.clone(), &locate),
         },
     };
     resp.extensions_mut().insert(RequestPath(instance));
@@ -293,7 +303,7 @@ async fn with_request_id(mut resp: Response, id: String) -> Response {
     resp
 }
 
-fn page_error(status: StatusCode, retry_after: Option<u64>, lang: Lang, path: &str) -> Response {
+fn page_error(status: StatusCode, retry_after: Option<u32>, lang: Lang, path: &str) -> Response {
     if status.is_server_error() {
         tracing::error!(http.status = status.as_u16(), http.path = %path, "page failed");
     }
@@ -315,6 +325,12 @@ mod tests {
                 "parse request payload error: failed to parse \"X\": field `name`: verification failed. maxLength(200)"
             ),
             Some("name".into())
+        );
+        assert_eq!(
+            field_of(
+                "failed to parse \"A\": field `lines`: failed to parse \"B\": field `quantity`: Expected input type \"integer\", found null."
+            ),
+            Some("lines.quantity".into())
         );
         assert_eq!(field_of("nothing here"), None);
     }

@@ -84,7 +84,7 @@ pub struct CatalogueItem {
     pub brand: Option<String>,
     pub model: Option<String>,
     /// A (as new), B (signs of use) or C (works, visible wear).
-    pub grade: Option<String>,
+    pub grade: Option<super::workshop::Grade>,
     pub specs: ItemSpecs,
     pub refurbisher: CatalogueHolder,
     /// Distance from the query point to the refurbisher, in km.
@@ -368,7 +368,7 @@ impl SearchApi {
         q: Query<Option<String>>,
         category: Query<Vec<Category>>,
         /// Grades `A`, `B` or `C`.
-        grade: Query<Vec<String>>,
+        grade: Query<Vec<super::workshop::Grade>>,
         /// Brands, as written in the facet counts.
         brand: Query<Vec<String>>,
         /// Département codes of the refurbisher (`41`, `2A`, `971`).
@@ -407,7 +407,7 @@ impl SearchApi {
         );
         let wanted = CatalogueFilters {
             category: category.0,
-            grade: grade.0,
+            grade: grade.0.iter().map(|g| g.as_str().to_owned()).collect(),
             brand: brand.0,
             departement: departement.0,
             refurbisher_id: refurbisher_id.0,
@@ -611,7 +611,7 @@ pub async fn catalogue_item(
             .into(),
         brand: i.brand,
         model: i.model,
-        grade: i.grade,
+        grade: super::workshop::Grade::from_stored(i.grade.as_deref()),
         specs: ItemSpecs {
             cpu: i.cpu,
             ram_gb: i.ram_gb,

@@ -40,6 +40,32 @@ pub enum WebhookStatus {
     Disabled,
 }
 
+/// Where one delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first or next try.
+    Pending,
+    /// The receiver answered 2xx.
+    Succeeded,
+    /// Every try failed.
+    Failed,
+    /// The subscription was paused or disabled before it succeeded.
+    Abandoned,
+}
+
+impl DeliveryStatus {
+    fn from_stored(s: &str) -> Self {
+        use crate::store::webhooks as w;
+        match s {
+            w::SUCCEEDED => Self::Succeeded,
+            w::FAILED => Self::Failed,
+            w::ABANDONED => Self::Abandoned,
+            _ => Self::Pending,
+        }
+    }
+}
+
 /// The status an admin may set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
@@ -148,7 +174,7 @@ pub struct WebhookDeliveryResponse {
     pub subject: String,
     /// `pending`, `succeeded`, `failed` (tries exhausted) or `abandoned` (the subscription was
     /// paused or disabled first).
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
     pub last_latency_ms: Option<i32>,
@@ -213,7 +239,7 @@ fn delivery_response(
         event_id: d.event_id,
         event_type: d.event_type,
         subject: d.subject,
-        status: d.status,
+        status: DeliveryStatus::from_stored(&d.status),
         attempts: d.attempts,
         last_status_code: d.last_status_code,
         last_latency_ms: d.last_latency_ms,

@@ -62,6 +62,19 @@ impl From<DomGrade> for Grade {
     }
 }
 
+impl Grade {
+    /// A stored grade (`A`, `B`, `C`); anything else is no grade.
+    pub fn from_stored(stored: Option<&str>) -> Option<Grade> {
+        stored
+            .and_then(reemploi_domain::workshop::parse_grade)
+            .map(Into::into)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        reemploi_domain::workshop::grade_as_str(self.into())
+    }
+}
+
 /// One sanitisation of one storage medium.
 #[derive(Debug, Clone, Object)]
 #[oai(skip_serializing_if_is_none)]

@@ -113,7 +113,11 @@ fn invalid_link(lang: Lang, path: &str) -> Response {
 }
 
 fn rate_limited(lang: Lang, path: &str, wait: u64) -> Response {
-    super::error_page(super::PageError::RateLimited(Some(wait)), lang, path)
+    super::error_page(
+        super::PageError::RateLimited(Some(u32::try_from(wait).unwrap_or(u32::MAX))),
+        lang,
+        path,
+    )
 }
 
 // --- Invitation ---------------------------------------------------------------------------

@@ -49,7 +49,7 @@ fn page(item: &PublicItem, lang: Lang, path: &str, url: &str) -> Markup {
             dd { (item.status_label) }
             @if let Some(g) = &item.grade {
                 dt { (t(lang, "Grade après reconditionnement", "Grade after refurbishment")) }
-                dd { (g) }
+                dd { (g.as_str()) }
             }
         }
         h2 { (t(lang, "Étapes", "Steps")) }

@@ -222,7 +222,7 @@ pub enum PageError {
     /// No device has this public code.
     UnknownDevice,
     /// Over the anonymous rate limit; retry after so many seconds.
-    RateLimited(Option<u64>),
+    RateLimited(Option<u32>),
     /// The uploaded file is too large.
     TooLarge,
     /// The request could not be read.
@@ -243,7 +243,7 @@ impl PageError {
     }
 
     /// The error a status means on a page path.
-    pub fn from_status(status: StatusCode, retry_after: Option<u64>) -> PageError {
+    pub fn from_status(status: StatusCode, retry_after: Option<u32>) -> PageError {
         match status.as_u16() {
             400 => PageError::BadRequest,
             404 => PageError::Other(StatusCode::NOT_FOUND),
