@@ -136,10 +136,12 @@ pub const RULES: &[(&str, Access)] = &[
     ("remove_member", org(ADMIN, true)),
     ("create_invitation", org(ADMIN, true)),
     ("list_invitations", org(ADMIN, false)),
+    ("get_invitation", org(ADMIN, false)),
     ("revoke_invitation", org(ADMIN, true)),
     // API keys.
     ("create_api_key", org(ADMIN, true)),
     ("list_api_keys", org(ADMIN, false)),
+    ("get_api_key", org(ADMIN, false)),
     ("revoke_api_key", org(ADMIN, true)),
     // Sites.
     ("list_sites", org(ANY_ROLE, false)),
@@ -252,6 +254,7 @@ pub const RULES: &[(&str, Access)] = &[
     ("get_direct_cession", related(PUBLIC_BODY, ANY_ROLE, false)),
     // Impact and compliance.
     ("list_factor_sets", Access::Public),
+    ("get_factor_set", Access::Public),
     ("publish_factor_set", Access::Operator { write: true }),
     ("get_impact_report", org(ANY_ROLE, false)),
     ("get_reuse_rate", org(ANY_ROLE, false)),
@@ -269,6 +272,7 @@ pub const RULES: &[(&str, Access)] = &[
     ("withdraw_lot", related(PUBLIC_BODY, ANY_ROLE, true)),
     ("claim_lot", acting(REFURBISHER, ANY_ROLE, true)),
     ("list_lot_claims", related(PUBLIC_BODY, ANY_ROLE, false)),
+    ("get_claim", related(SUPPLY, ANY_ROLE, false)),
     ("list_my_claims", acting(REFURBISHER, ANY_ROLE, false)),
     ("accept_claim", related(PUBLIC_BODY, ANY_ROLE, true)),
     ("reject_claim", related(PUBLIC_BODY, ANY_ROLE, true)),
@@ -284,6 +288,9 @@ pub const RULES: &[(&str, Access)] = &[
         related(REFURBISHER, ANY_ROLE, true),
     ),
     ("get_item_workshop", related(WORKING_KINDS, ANY_ROLE, false)),
+    ("get_sanitisation", related(WORKING_KINDS, ANY_ROLE, false)),
+    ("get_refurbishment", related(WORKING_KINDS, ANY_ROLE, false)),
+    ("get_disposal", related(WORKING_KINDS, ANY_ROLE, false)),
     ("publish_item", related(REFURBISHER, ANY_ROLE, true)),
     // The workshop's tools: the holder (the body in its inventory, the refurbisher on the bench).
     ("submit_hardware_report", related(SUPPLY, ANY_ROLE, true)),
@@ -309,12 +316,14 @@ pub const RULES: &[(&str, Access)] = &[
     ("get_workshop", acting(REFURBISHER, ANY_ROLE, false)),
     ("upload_photo", related(SUPPLY, ANY_ROLE, true)),
     ("list_photos", related(WORKING_KINDS, ANY_ROLE, false)),
+    ("get_photo", related(WORKING_KINDS, ANY_ROLE, false)),
     ("delete_photo", related(SUPPLY, ANY_ROLE, true)),
     ("get_blob", Access::Public),
     ("list_refurbishers", acting(PUBLIC_BODY, ANY_ROLE, false)),
     ("create_partnership", acting(PUBLIC_BODY, ADMIN, true)),
     ("list_partnerships", acting(PUBLIC_BODY, ANY_ROLE, false)),
     ("delete_partnership", related(PUBLIC_BODY, ADMIN, true)),
+    ("get_partnership", related(SUPPLY, ANY_ROLE, false)),
 ];
 
 /// The declaration of `operation_id`, if any.

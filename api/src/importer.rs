@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::blobs::Blobs;
 use crate::commands::transitions::item_stream;
-use crate::csv_out::CsvOut;
+use crate::csv_out::{CsvOut, Dialect};
 use crate::store::entities::{event, event_stream, item, storage_medium};
 use crate::store::events::{self as store_events, NewEvent};
 use crate::store::import_stage as stage;
@@ -464,7 +464,11 @@ impl Rejections {
         }
         if self.spill.is_none() {
             let file = File::create(&self.spill_path).context("creating the rejections file")?;
-            let mut out = CsvOut::to_writer(std::io::BufWriter::new(file), b';', REJECTION_COLUMNS);
+            let mut out = CsvOut::to_writer(
+                std::io::BufWriter::new(file),
+                Dialect::Spreadsheet,
+                REJECTION_COLUMNS,
+            );
             for shown in &self.shown {
                 Self::write(&mut out, shown);
             }

@@ -76,6 +76,10 @@ pub struct OpsSettings {
     /// renewal (renewed four times per lease while it runs). Once it runs out, another instance
     /// takes the job over and runs it again from its kept file.
     pub job_lease_secs: u64,
+    /// `REEMPLOI_CORS_ORIGINS`: comma-separated origins (`https://app.example.org`) whose web
+    /// pages may call the API from a browser, or `*` for any. Empty (the default): no CORS
+    /// header is sent and browsers keep other sites' pages out.
+    pub cors_origins: Vec<String>,
 }
 
 impl OpsSettings {
@@ -97,8 +101,26 @@ impl fmt::Debug for OpsSettings {
             .field("metrics", &self.metrics_token.is_some())
             .field("ready_requires", &self.ready_requires)
             .field("job_lease_secs", &self.job_lease_secs)
+            .field("cors_origins", &self.cors_origins)
             .finish()
     }
+}
+
+/// `scheme://host[:port]`, http or https, nothing after (a host name or IPv4 address).
+fn is_origin(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = rest
+        .split_once(':')
+        .map_or((rest, None), |(h, p)| (h, Some(p)));
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 pub(crate) fn ops_settings(
@@ -144,7 +166,31 @@ pub(crate) fn ops_settings(
             message: "must be at least 16 characters long".into(),
         });
     }
+    let mut cors_origins = Vec::new();
+    for part in get("REEMPLOI_CORS_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        if part != "*" && !is_origin(part) {
+            return Err(ConfigError {
+                var: "REEMPLOI_CORS_ORIGINS",
+                message: format!(
+                    "`{part}` is not an origin (`https://host` or `http://host:port`, no path) nor `*`"
+                ),
+            });
+        }
+        cors_origins.push(part.trim_end_matches('/').to_ascii_lowercase());
+    }
+    if cors_origins.len() > 1 && cors_origins.iter().any(|o| o == "*") {
+        return Err(ConfigError {
+            var: "REEMPLOI_CORS_ORIGINS",
+            message: "`*` stands alone".into(),
+        });
+    }
     Ok(OpsSettings {
+        cors_origins,
         trusted_proxies,
         max_connections: ranged_var(get, "REEMPLOI_MAX_CONNECTIONS", 1024, 1, 1_000_000)? as usize,
         header_timeout_secs: ranged_var(get, "REEMPLOI_HEADER_TIMEOUT_SECS", 10, 1, 600)?,
@@ -178,6 +224,16 @@ mod tests {
         assert_eq!(s.db_acquire_timeout_secs, 3);
         assert!(s.metrics_token.is_none());
         assert_eq!(s.job_lease(), chrono::TimeDelta::seconds(60));
+        assert!(s.cors_origins.is_empty());
+        let s = from(&[(
+            "REEMPLOI_CORS_ORIGINS",
+            "https://App.example.org/, http://localhost:5173",
+        )])
+        .expect("origins");
+        assert_eq!(
+            s.cors_origins,
+            vec!["https://app.example.org", "http://localhost:5173"]
+        );
     }
 
     #[test]
@@ -189,6 +245,10 @@ mod tests {
             ("REEMPLOI_METRICS_TOKEN", "short"),
             ("REEMPLOI_MAX_CONNECTIONS", "0"),
             ("REEMPLOI_JOB_LEASE_SECS", "1"),
+            ("REEMPLOI_CORS_ORIGINS", "https://app.example.org/path"),
+            ("REEMPLOI_CORS_ORIGINS", "app.example.org"),
+            ("REEMPLOI_CORS_ORIGINS", "ftp://app.example.org"),
+            ("REEMPLOI_CORS_ORIGINS", "*,https://app.example.org"),
         ] {
             let err = from(&[(var, value)]).expect_err(value);
             assert_eq!(err.var, var);

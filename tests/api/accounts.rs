@@ -177,6 +177,15 @@ async fn an_admin_invites_an_agent_who_sets_a_password_with_the_mailed_token() {
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.body.get("token").is_none(), "the token is only mailed");
     let token = app.invitation_token(&email).await;
+    // `Location` reads the invitation, without its token, for the organisation's admins.
+    let location = r.header("location").expect("location");
+    let one = app.get(&location, Some(&town.token)).await;
+    assert_eq!(one.body["email"], email.as_str(), "{}", one.text);
+    assert!(!one.text.contains(&token));
+    let stranger = app.register("public_body").await;
+    app.get(&location, Some(&stranger.token))
+        .await
+        .assert_problem(404, "not_found");
     let mail = app
         .mailer
         .sent()

@@ -22,6 +22,19 @@ async fn an_api_key_is_shown_once_acts_as_an_agent_and_stops_when_revoked() {
         .expect("id")
         .to_owned();
 
+    // `Location` reads the key's record (never the key), for the organisation's admins only.
+    let location = created.header("location").expect("location");
+    let one = app.get(&location, Some(&town.token)).await;
+    assert_eq!(one.body["id"], key_id.as_str(), "{}", one.text);
+    assert!(!one.text.contains(&key));
+    app.get(&location, Some(&key))
+        .await
+        .assert_problem(403, "forbidden");
+    let stranger = app.register("public_body").await;
+    app.get(&location, Some(&stranger.token))
+        .await
+        .assert_problem(404, "not_found");
+
     let listed = app.get(&base, Some(&town.token)).await;
     assert!(!listed.text.contains(&key), "the key is never listed");
     assert_eq!(listed.body["items"][0]["role"], "agent");

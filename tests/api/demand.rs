@@ -227,7 +227,7 @@ pub(crate) async fn service_item(
             }),
         )
         .await;
-    assert_eq!(c.status, 201, "{}", c.text);
+    assert_eq!(c.status, 200, "{}", c.text);
     let base = format!("/v1/items/{id}");
     app.post(
         &format!("{base}/sanitisations"),
@@ -546,6 +546,59 @@ async fn refurbishers_propose_devices_against_requests_and_fulfil_them() {
     app.get("/v1/requests/open", Some(&asso.token))
         .await
         .assert_problem(403, "forbidden");
+    // Nearest first, page by page: with two open requests and `limit=1`, the cursor reaches the
+    // second, and the last page has none.
+    let second = app
+        .post(
+            "/v1/requests",
+            Some(&asso.token),
+            json!({
+                "purpose": "Aide aux devoirs", "beneficiaries": 5, "needed_by": "2027-03-01",
+                "lines": [{ "category": "monitor", "quantity": 1 }]
+            }),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let first_page = app
+        .get("/v1/requests/open?limit=1", Some(&chain.atelier.token))
+        .await;
+    assert_eq!(first_page.body["items"].as_array().map(Vec::len), Some(1));
+    let cursor = first_page.body["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let second_page = app
+        .get(
+            &format!("/v1/requests/open?limit=1&cursor={cursor}"),
+            Some(&chain.atelier.token),
+        )
+        .await;
+    assert_eq!(second_page.body["items"].as_array().map(Vec::len), Some(1));
+    assert_ne!(
+        second_page.body["items"][0]["id"], first_page.body["items"][0]["id"],
+        "{}",
+        second_page.text
+    );
+    assert!(
+        second_page.body["next_cursor"].is_null(),
+        "{}",
+        second_page.text
+    );
+    app.get(
+        "/v1/requests/open?cursor=bm90LWEtY3Vyc29y",
+        Some(&chain.atelier.token),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.post(
+        &format!(
+            "/v1/requests/{}/cancel",
+            second.body["id"].as_str().expect("id")
+        ),
+        Some(&asso.token),
+        json!({}),
+    )
+    .await;
     // A device that does not match the line (4 GB, or a screen) is refused.
     for wrong in [&items[2], &items[3]] {
         let r = app
@@ -791,7 +844,9 @@ async fn the_wrong_organisations_are_refused_and_bad_input_changes_nothing() {
     )
     .await
     .assert_problem(403, "forbidden");
-    // The catalogue detail shows the refurbisher's contact; a reserved device is not in it.
+    // The catalogue detail shows the refurbisher's contact; a device reserved by another
+    // association is not in it.
+    let rival = association(&app, &chain.operator, "parents_eleves").await;
     let other = app.make_available(&chain, &laptops(1)).await;
     let detail = app
         .get(
@@ -804,7 +859,7 @@ async fn the_wrong_organisations_are_refused_and_bad_input_changes_nothing() {
     assert_eq!(detail.body["item"]["category"], "laptop");
     app.get(
         &format!("/v1/catalogue/items/{}", items[0]),
-        Some(&asso.token),
+        Some(&rival.token),
     )
     .await
     .assert_problem(404, "not_found");
@@ -1124,4 +1179,94 @@ async fn cancelling_a_request_while_devices_are_proposed_and_reserved_against_it
             assert_eq!(status(&app, &chain, item).await, "available");
         }
     }
+}
+
+#[tokio::test]
+async fn the_association_holding_a_device_reads_it_with_its_photos_and_condition() {
+    let app = spawn_app().await;
+    let chain = chain_at(&app, BLOIS.0, BLOIS.1).await;
+    let items = app
+        .make_available(
+            &chain,
+            &[json!({
+                "category": "laptop", "brand": "Dell", "model": "Latitude 5490",
+                "condition_notes": "Rayure sur le capot"
+            })],
+        )
+        .await;
+    let photo = crate::photos::upload(
+        &app,
+        Some(&chain.atelier.token),
+        &items[0],
+        crate::photos::jpeg_with_exif(),
+        "image/jpeg",
+    )
+    .await;
+    assert_eq!(photo.status, 201, "{}", photo.text);
+    let asso = association(&app, &chain.operator, "parents_eleves").await;
+    let other = association(&app, &chain.operator, "etudiants").await;
+    let r = app
+        .post(
+            "/v1/reservations",
+            Some(&asso.token),
+            json!({ "item_ids": items }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The reservation shows each device as the catalogue did: condition and photos.
+    let reserved = &r.body["items"][0];
+    assert_eq!(
+        reserved["condition_notes"], "Rayure sur le capot",
+        "{}",
+        r.text
+    );
+    assert_eq!(reserved["photos"].as_array().map(Vec::len), Some(1));
+    assert!(
+        reserved["photos"][0]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("signature="))
+    );
+    // Out of the catalogue, it still reads for its holder, from both device endpoints.
+    let detail = app
+        .get(
+            &format!("/v1/catalogue/items/{}", items[0]),
+            Some(&asso.token),
+        )
+        .await;
+    assert_eq!(detail.status, 200, "{}", detail.text);
+    assert_eq!(detail.body["photos"].as_array().map(Vec::len), Some(1));
+    let device = app
+        .get(&format!("/v1/items/{}", items[0]), Some(&asso.token))
+        .await;
+    assert_eq!(device.status, 200, "{}", device.text);
+    assert_eq!(device.body["condition_notes"], "Rayure sur le capot");
+    // Another association does not.
+    for path in [
+        format!("/v1/catalogue/items/{}", items[0]),
+        format!("/v1/items/{}", items[0]),
+    ] {
+        app.get(&path, Some(&other.token))
+            .await
+            .assert_problem(404, "not_found");
+    }
+    // Once cancelled, the device is back in the catalogue for everyone and no longer held.
+    let id = r.body["id"].as_str().expect("id");
+    app.post(
+        &format!("/v1/reservations/{id}/cancel"),
+        Some(&asso.token),
+        json!({}),
+    )
+    .await;
+    app.get(&format!("/v1/items/{}", items[0]), Some(&asso.token))
+        .await
+        .assert_problem(404, "not_found");
+    assert_eq!(
+        app.get(
+            &format!("/v1/catalogue/items/{}", items[0]),
+            Some(&other.token)
+        )
+        .await
+        .status,
+        200
+    );
 }

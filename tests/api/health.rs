@@ -142,7 +142,7 @@ async fn every_answer_says_it_varies_by_language() {
     for r in [&problem, &page, &live] {
         assert_eq!(
             r.header("vary").as_deref(),
-            Some("Accept-Language"),
+            Some("Accept-Language, Accept-Encoding"),
             "{}",
             r.text
         );

@@ -615,6 +615,37 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// Every `Location` the suite is given must be readable by whoever was given it, as a
+    /// client following it would: checked on each creation of every test.
+    async fn follow_location(
+        &self,
+        path: &str,
+        status: u16,
+        headers: &reqwest::header::HeaderMap,
+        token: Option<&str>,
+    ) {
+        let (201 | 202, Some(location), Some(token)) = (
+            status,
+            headers.get("location").and_then(|l| l.to_str().ok()),
+            token,
+        ) else {
+            return;
+        };
+        let followed = self
+            .client
+            .get(self.url(location))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(
+            followed.status().as_u16(),
+            200,
+            "{path} answered {status} with Location {location}, which answers {}",
+            followed.status()
+        );
+    }
+
     /// Sends a request with optional token and JSON body and extra headers.
     pub async fn send(
         &self,
@@ -639,6 +670,7 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        self.follow_location(path, status, &headers, token).await;
         Resp {
             status,
             headers,
@@ -668,6 +700,8 @@ impl TestApp {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        self.follow_location(path, status, &headers, Some(token))
+            .await;
         Resp {
             status,
             headers,
@@ -1007,6 +1041,7 @@ impl TestApp {
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        self.follow_location(path, status, &headers, token).await;
         Resp {
             status,
             headers,

@@ -188,9 +188,15 @@ async fn every_report_figure_equals_its_hand_computed_value() {
         csv.header("content-type")
             .is_some_and(|c| c.starts_with("text/csv"))
     );
+    // For a French spreadsheet: the byte-order mark, `;` and decimal commas.
+    assert!(
+        csv.text.starts_with("\u{feff}organisation;annee;"),
+        "{}",
+        csv.text
+    );
     assert!(
         csv.text
-            .contains(";2026;total;4;1;431.1;19;2.5;ademe-arcep-2022.1"),
+            .contains(";2026;total;4;1;431,1;19;2,5;ademe-arcep-2022.1"),
         "{}",
         csv.text
     );
@@ -333,6 +339,8 @@ async fn open_data_has_the_same_totals_per_territory_and_no_personal_data() {
             None,
         )
         .await;
+    // For programs (its Table Schema): `,`, decimal points, no byte-order mark.
+    assert!(csv.text.starts_with("niveau,code,"), "{}", csv.text);
     assert!(
         csv.text
             .contains("departement,41,Loir-et-Cher,2026,4,1,431.1,19,2.5,"),

@@ -165,6 +165,16 @@ async fn a_lot_goes_from_draft_to_collection_with_one_missing_device() {
         .await;
     assert_eq!(claim.status, 201, "{}", claim.text);
     assert_eq!(claim.body["status"], "accepted");
+    // The claim reads where `Location` says, for its refurbisher and the lot's body only.
+    let location = claim.header("location").expect("location");
+    for token in [&w.atelier.token, &w.town.token] {
+        let r = app.get(&location, Some(token)).await;
+        assert_eq!(r.body["id"], claim.body["id"], "{}", r.text);
+    }
+    let stranger = app.register("refurbisher").await;
+    app.get(&location, Some(&stranger.token))
+        .await
+        .assert_problem(404, "not_found");
     assert_eq!(status_of(&app, &w.town.token, &items[0]).await, "awarded");
     let lot_now = app
         .get(&format!("/v1/lots/{lot_id}"), Some(&w.atelier.token))
@@ -184,7 +194,7 @@ async fn a_lot_goes_from_draft_to_collection_with_one_missing_device() {
             collection.clone(),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["collected"], 4);
     assert_eq!(r.body["missing"], 1);
     assert_eq!(r.body["ownership_transferred"], true);
@@ -441,6 +451,20 @@ async fn a_refurbisher_outside_the_visibility_neither_sees_nor_claims() {
         )
         .await;
     assert_eq!(p.status, 201, "{}", p.text);
+    // Both parties read it where `Location` says; a third refurbisher does not.
+    let location = p.header("location").expect("location");
+    for token in [&w.town.token, &w.atelier.token] {
+        let r = app.get(&location, Some(token)).await;
+        assert_eq!(
+            r.body["refurbisher_id"],
+            w.atelier.id.as_str(),
+            "{}",
+            r.text
+        );
+    }
+    app.get(&location, Some(&far.token))
+        .await
+        .assert_problem(404, "not_found");
     app.post(
         "/v1/partnerships",
         Some(&w.town.token),

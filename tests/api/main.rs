@@ -36,6 +36,7 @@ mod secrets;
 mod signatures;
 mod sites;
 mod tamper;
+mod transport;
 mod validation;
 mod verification;
 mod webhooks;

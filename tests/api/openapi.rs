@@ -166,3 +166,46 @@ fn optional_filters_the_idempotency_header_and_nullable_references_say_what_the_
     }
     walk(&spec, "#");
 }
+
+/// Each operation declares the media types it serves: JSON and CSV where `format` chooses,
+/// `application/pdf` for every PDF (the HTTP tests check the served `Content-Type`).
+#[test]
+fn operations_declare_the_media_types_they_serve() {
+    let spec: serde_yaml::Value = serde_yaml::from_str(&generated_spec()).expect("yaml");
+    let mut media = std::collections::BTreeMap::new();
+    for (_, item) in spec["paths"].as_mapping().expect("paths") {
+        for (_, op) in item.as_mapping().expect("path item") {
+            let id = op["operationId"].as_str().unwrap_or_default().to_owned();
+            let types: Vec<String> = op["responses"]["200"]["content"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+                .collect();
+            media.insert(id, types);
+        }
+    }
+    for id in ["get_impact_report", "get_open_data"] {
+        let types = &media[id];
+        assert!(
+            types.iter().any(|t| t.starts_with("application/json"))
+                && types.iter().any(|t| t.starts_with("text/csv")),
+            "{id}: {types:?}"
+        );
+    }
+    for id in [
+        "get_document_pdf",
+        "print_item_labels",
+        "get_lot_labels",
+        "get_verification_document",
+        "get_yearly_report",
+    ] {
+        assert_eq!(media[id], vec!["application/pdf".to_owned()], "{id}");
+    }
+    for schema in ["ImpactReport", "OpenData"] {
+        assert!(
+            spec["components"]["schemas"][schema].is_mapping(),
+            "{schema} is declared"
+        );
+    }
+}

@@ -384,9 +384,10 @@ async fn metrics_need_their_token_and_count_requests_per_route_and_the_outbox() 
     );
     let m = &r.text;
     let has = |needle: &str| assert!(m.contains(needle), "no `{needle}` in:\n{m}");
-    has("reemploi_http_requests_total{route=\"/v1/items/{id}\",method=\"GET\",status=\"200\"} 3");
+    // Three reads, and the one the test helper makes of the creation's `Location`.
+    has("reemploi_http_requests_total{route=\"/v1/items/{id}\",method=\"GET\",status=\"200\"} 4");
     has(
-        "reemploi_http_request_duration_seconds_bucket{route=\"/v1/items/{id}\",method=\"GET\",status=\"200\",le=\"+Inf\"} 3",
+        "reemploi_http_request_duration_seconds_bucket{route=\"/v1/items/{id}\",method=\"GET\",status=\"200\",le=\"+Inf\"} 4",
     );
     has("route=\"unmatched\",method=\"GET\",status=\"404\"");
     // Paths are never labels: the unknown path above is not a series of its own.

@@ -216,7 +216,7 @@ async fn story(app: &TestApp) -> Story {
             }),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.status, 200, "{}", r.text);
     let base = format!("/v1/items/{item}");
     let r = app
         .post(

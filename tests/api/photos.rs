@@ -5,7 +5,7 @@
 use crate::helpers::{Org, Resp, TestApp, spawn_app, spawn_app_with};
 
 /// A small JPEG carrying an EXIF block with a GPS tag, as phones write them.
-fn jpeg_with_exif() -> Vec<u8> {
+pub(crate) fn jpeg_with_exif() -> Vec<u8> {
     let img = image::RgbImage::from_fn(64, 48, |x, y| {
         image::Rgb([(x * 4) as u8, (y * 5) as u8, 128])
     });
@@ -25,7 +25,7 @@ fn jpeg_with_exif() -> Vec<u8> {
     out
 }
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: Option<&str>,
     item: &str,
@@ -74,6 +74,15 @@ async fn a_photo_is_stored_without_its_location_and_served_by_a_signed_url() {
         (r.body["width"].as_u64(), r.body["height"].as_u64()),
         (Some(64), Some(48))
     );
+    // `Location` is the photo; another organisation cannot read it.
+    let location = r.header("location").expect("location");
+    let one = app.get(&location, Some(&town.token)).await;
+    assert_eq!(one.status, 200, "{}", one.text);
+    assert_eq!(one.body["id"], r.body["id"]);
+    let stranger = app.register("public_body").await;
+    app.get(&location, Some(&stranger.token))
+        .await
+        .assert_problem(404, "not_found");
     let list = app
         .get(&format!("/v1/items/{item}/photos"), Some(&town.token))
         .await;

@@ -71,7 +71,7 @@ async fn bench(app: &TestApp) -> Bench {
             }),
         )
         .await;
-    assert_eq!(collected.status, 201, "{}", collected.text);
+    assert_eq!(collected.status, 200, "{}", collected.text);
     Bench {
         town,
         atelier,
@@ -225,6 +225,24 @@ async fn a_device_with_storage_is_published_only_after_a_successful_purge() {
         )
         .await;
     assert_eq!(ok.status, 201, "{}", ok.text);
+    // The record reads where `Location` says, for the device's organisations only.
+    let location = ok.header("location").expect("location");
+    assert!(
+        location.ends_with(ok.body["id"].as_str().expect("id")),
+        "{location}"
+    );
+    let one = app.get(&location, Some(&b.town.token)).await;
+    assert_eq!(one.body["id"], ok.body["id"], "{}", one.text);
+    let stranger = app.register("refurbisher").await;
+    app.get(&location, Some(&stranger.token))
+        .await
+        .assert_problem(404, "not_found");
+    app.get(
+        &format!("{base}/sanitisations/{}", uuid::Uuid::now_v7()),
+        Some(&b.town.token),
+    )
+    .await
+    .assert_problem(404, "not_found");
     let records = app
         .get(&format!("{base}/workshop"), Some(&b.town.token))
         .await;

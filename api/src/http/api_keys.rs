@@ -17,7 +17,7 @@ use crate::commands::organisations::by_member;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::entities::api_key;
-use crate::store::organisations::{api_keys_select, find_organisation};
+use crate::store::organisations::{api_keys_select, find_api_key, find_organisation};
 
 /// A key to create.
 #[derive(Debug, Clone, Object)]
@@ -142,6 +142,26 @@ impl ApiKeysApi {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         }))
+    }
+
+    /// Read an API key
+    ///
+    /// Its name, expiry, last use and whether it is revoked (never the key itself, shown once at
+    /// creation).
+    #[oai(
+        path = "/organisations/:id/api-keys/:key_id",
+        method = "get",
+        operation_id = "get_api_key"
+    )]
+    async fn get_api_key(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        key_id: Path<Uuid>,
+    ) -> ApiResult<Json<ApiKeyResponse>> {
+        auth.0.authorize("get_api_key", Some(id.0))?;
+        let key = find_api_key(&self.state.db, id.0, key_id.0).await?;
+        Ok(Json(key.into()))
     }
 
     /// Revoke an API key

@@ -152,6 +152,10 @@ pub struct ReservedItem {
     pub specs: ItemSpecs,
     /// The request line it answers, when proposed against a request.
     pub request_line: Option<i32>,
+    /// What the refurbisher noted of its condition.
+    pub condition_notes: Option<String>,
+    /// Its photos, with expiring signed URLs.
+    pub photos: Vec<super::photos::PhotoResponse>,
 }
 
 /// A reservation.
@@ -386,7 +390,25 @@ fn stored_status<T: Copy>(parsed: Option<T>, what: &str, id: Uuid, status: &str)
     })
 }
 
-pub(super) fn reservation_response(v: ReservationView) -> ApiResult<ReservationResponse> {
+/// A reservation as answered: its devices with their photos (one query for all of them).
+pub(super) async fn full_reservation(
+    state: &AppState,
+    r: crate::store::entities::reservation::Model,
+) -> ApiResult<ReservationResponse> {
+    let mut resp = reservation_response(q::reservation_view(&state.db, r).await?)?;
+    let ids: Vec<Uuid> = resp.items.iter().map(|i| i.id).collect();
+    for p in crate::store::items::photos_of_items(&state.db, &ids).await? {
+        let Some(item) = resp.items.iter_mut().find(|i| i.id == p.item_id) else {
+            continue;
+        };
+        item.photos.push(
+            super::photos::response(&state.blobs, state.settings.blob_url_ttl_secs, p).await?,
+        );
+    }
+    Ok(resp)
+}
+
+fn reservation_response(v: ReservationView) -> ApiResult<ReservationResponse> {
     let r = v.reservation;
     let status = stored_status(
         dom::ReservationStatus::parse(&r.status),
@@ -416,6 +438,8 @@ pub(super) fn reservation_response(v: ReservationView) -> ApiResult<ReservationR
                 ..ItemSpecs::default()
             },
             request_line: line,
+            condition_notes: m.condition_notes,
+            photos: Vec::new(),
         })
         .collect();
     Ok(ReservationResponse {
@@ -487,7 +511,7 @@ impl DemandApi {
         &self,
         r: crate::store::entities::reservation::Model,
     ) -> ApiResult<ReservationResponse> {
-        reservation_response(q::reservation_view(&self.state.db, r).await?)
+        full_reservation(&self.state, r).await
     }
 
     async fn request(
@@ -548,7 +572,7 @@ impl DemandApi {
         let acting = auth.0.acting_as("get_catalogue_item", organisation_id.0)?;
         acting.require_verified()?;
         let s = &self.state;
-        let (m, holder, photos) = q::catalogue_item(&s.db, id.0).await?;
+        let (m, holder, photos) = q::catalogue_item(&s.db, id.0, acting.organisation_id).await?;
         let notes = m.condition_notes.clone();
         let mut shown = Vec::with_capacity(photos.len());
         for p in photos {
@@ -935,6 +959,7 @@ impl DemandApi {
         method = "get",
         operation_id = "list_open_requests"
     )]
+    #[expect(clippy::too_many_arguments, reason = "the list's query parameters")]
     async fn list_open_requests(
         &self,
         auth: BearerAuth,
@@ -944,9 +969,11 @@ impl DemandApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))] within_km: Query<
             Option<f64>,
         >,
+        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
     ) -> ApiResult<Json<RequestPage>> {
         let acting = auth.0.acting_as("list_open_requests", organisation_id.0)?;
+        let after = super::pagination::decode_ranked_cursor(cursor.0.as_deref())?;
         acting.require_verified()?;
         let db = &self.state.db;
         let point = match (lat.0, lon.0) {
@@ -960,15 +987,20 @@ impl DemandApi {
                 return Err(ApiError::field(missing, Invalid::Required));
             }
         };
-        let limit = limit.0.unwrap_or(50) as usize;
-        let mut items = Vec::new();
-        for (r, d) in q::open_requests_near(db, point, within_km.0, limit).await? {
+        let limit = limit.0.unwrap_or(super::pagination::DEFAULT_LIMIT) as usize;
+        let mut rows = q::open_requests_near(db, point, within_km.0, after, limit + 1).await?;
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last()
+                .map(|(rank, r, _)| super::pagination::encode_ranked_cursor(*rank, r.id))
+        } else {
+            None
+        };
+        let mut items = Vec::with_capacity(rows.len());
+        for (_, r, d) in rows {
             items.push(self.request(r, d).await?);
         }
-        Ok(Json(RequestPage {
-            items,
-            next_cursor: None,
-        }))
+        Ok(Json(RequestPage { items, next_cursor }))
     }
 
     /// Read a request

@@ -306,10 +306,9 @@ impl PdfUpload {
 #[derive(ApiResponse)]
 pub enum PdfFile {
     /// The document.
-    #[oai(status = 200)]
+    #[oai(status = 200, content_type = "application/pdf")]
     Ok(
         Binary<Vec<u8>>,
-        #[oai(header = "Content-Type")] String,
         #[oai(header = "Content-Disposition")] String,
     ),
 }
@@ -726,7 +725,6 @@ impl DocumentsApi {
             .map_err(blob_error)?;
         Ok(PdfFile::Ok(
             Binary(bytes),
-            "application/pdf".into(),
             format!(
                 "inline; filename=\"{}-v{}-{}.pdf\"",
                 d.kind, d.version, d.code

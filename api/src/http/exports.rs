@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::types::ApiTags;
-use crate::csv_out::CsvOut;
+use crate::csv_out::{CsvOut, Dialect};
 use crate::error::ApiResult;
 use crate::state::AppState;
 use crate::store::exits::{self, Exit};
@@ -60,7 +60,7 @@ fn comment_fr(e: &Exit, link: &str) -> String {
 
 fn glpi_csv(exits: &[Exit], public_url: &str) -> String {
     let mut out = CsvOut::new(
-        b';',
+        Dialect::Data(b';'),
         &[
             "Numéro d'inventaire",
             "Numéro de série",
@@ -97,7 +97,7 @@ fn glpi_csv(exits: &[Exit], public_url: &str) -> String {
 
 fn snipeit_csv(exits: &[Exit], public_url: &str) -> String {
     let mut out = CsvOut::new(
-        b',',
+        Dialect::Data(b','),
         &[
             "Asset Tag",
             "Serial",

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::csv_out::CsvOut;
+use crate::csv_out::{CsvOut, Dialect};
 
 use chrono::{Datelike, NaiveDate};
 use poem_openapi::param::{Path, Query};
@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::items::Category;
-use super::types::{ApiTags, Created};
+use super::types::{ApiTags, Created, Negotiated};
 use crate::commands::By;
 use crate::commands::impact as commands;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -128,7 +128,8 @@ pub enum Format {
 /// A report as JSON or CSV.
 #[derive(ApiResponse)]
 pub enum ReportResponse {
-    /// The report.
+    /// The report, as JSON, or with `format=csv` as CSV (one line per category, then the
+    /// total).
     #[oai(status = 200)]
     Json(Json<ImpactReport>),
     /// The report as CSV (one line per category, then the total).
@@ -202,7 +203,7 @@ pub struct OpenData {
 /// Open data as JSON or CSV.
 #[derive(ApiResponse)]
 pub enum OpenDataResponse {
-    /// The rows.
+    /// The rows, as JSON, or with `format=csv` as CSV.
     #[oai(status = 200)]
     Json(Json<OpenData>),
     /// The rows as CSV.
@@ -253,12 +254,41 @@ pub enum OpenDataCsv {
 /// The first year of the whole open-data table (loi 3DS, décret n° 2022-791).
 const FIRST_OPEN_DATA_YEAR: i32 = 2022;
 
+/// `s` as one URL path segment: unreserved characters kept, every other byte percent-encoded.
+fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn factor_set_wire(m: crate::store::entities::impact_factor_set::Model) -> FactorSetWire {
+    let factors: Vec<Factor> = serde_json::from_str(&m.factors).unwrap_or_default();
+    FactorSetWire {
+        version: m.version,
+        published_on: m.published_on,
+        factors: factors
+            .into_iter()
+            .map(|f| FactorWire {
+                category: f.category.into(),
+                co2e_kg: f.co2e_kg,
+                weight_kg: f.weight_kg,
+                source: f.source,
+            })
+            .collect(),
+    }
+}
+
 /// A PDF.
 #[derive(ApiResponse)]
 pub enum ReportPdf {
     /// The yearly report.
-    #[oai(status = 200)]
-    Ok(Binary<Vec<u8>>, #[oai(header = "Content-Type")] String),
+    #[oai(status = 200, content_type = "application/pdf")]
+    Ok(Binary<Vec<u8>>),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -302,7 +332,7 @@ fn report(org: &organisation::Model, year: i32, t: &Totals) -> ImpactReport {
 
 fn csv_report(r: &ImpactReport) -> String {
     let mut out = CsvOut::new(
-        b';',
+        Dialect::Spreadsheet,
         &[
             "organisation",
             "annee",
@@ -483,7 +513,7 @@ fn open_data_csv(data: &OpenData) -> String {
 /// Several tables of open data (years, levels) as one CSV.
 fn open_data_csv_of(tables: &[OpenData]) -> String {
     let mut out = CsvOut::new(
-        b',',
+        Dialect::Data(b','),
         &[
             "niveau",
             "code",
@@ -607,26 +637,24 @@ impl ImpactApi {
     async fn list_factor_sets(&self) -> ApiResult<Json<FactorSetList>> {
         let sets = store::factor_sets(&self.state.db).await?;
         Ok(Json(FactorSetList {
-            items: sets
-                .into_iter()
-                .map(|m| {
-                    let factors: Vec<Factor> = serde_json::from_str(&m.factors).unwrap_or_default();
-                    FactorSetWire {
-                        version: m.version,
-                        published_on: m.published_on,
-                        factors: factors
-                            .into_iter()
-                            .map(|f| FactorWire {
-                                category: f.category.into(),
-                                co2e_kg: f.co2e_kg,
-                                weight_kg: f.weight_kg,
-                                source: f.source,
-                            })
-                            .collect(),
-                    }
-                })
-                .collect(),
+            items: sets.into_iter().map(factor_set_wire).collect(),
         }))
+    }
+
+    /// Read an impact factor set
+    ///
+    /// One published version, by its name (`ademe-arcep-2022.1`).
+    #[oai(
+        path = "/impact/factor-sets/:version",
+        method = "get",
+        operation_id = "get_factor_set"
+    )]
+    async fn get_factor_set(
+        &self,
+        #[oai(validator(max_length = 60))] version: Path<String>,
+    ) -> ApiResult<Json<FactorSetWire>> {
+        let m = store::factor_set(&self.state.db, &version.0).await?;
+        Ok(Json(factor_set_wire(m)))
     }
 
     /// Publish an impact factor set
@@ -670,7 +698,7 @@ impl ImpactApi {
                 published_on: set.published_on,
                 factors: b.factors,
             }),
-            "/v1/impact/factor-sets".into(),
+            format!("/v1/impact/factor-sets/{}", path_segment(&set.version)),
         ))
     }
 
@@ -691,7 +719,7 @@ impl ImpactApi {
         id: Path<Uuid>,
         year: Query<i32>,
         format: Query<Option<Format>>,
-    ) -> ApiResult<ReportResponse> {
+    ) -> ApiResult<Negotiated<ReportResponse>> {
         auth.0.authorize("get_impact_report", Some(id.0))?;
         let year = check_year(year.0)?;
         let db = &self.state.db;
@@ -710,10 +738,10 @@ impl ImpactApi {
             .collect();
         let totals = impact::compute_totals(&current_set(db).await?, &rows);
         let r = report(&o, year, &totals);
-        Ok(match format.0.unwrap_or(Format::Json) {
+        Ok(Negotiated(match format.0.unwrap_or(Format::Json) {
             Format::Json => ReportResponse::Json(Json(r)),
             Format::Csv => ReportResponse::Csv(PlainText(csv_report(&r))),
-        })
+        }))
     }
 
     /// A public body's legal re-use rate
@@ -761,14 +789,14 @@ impl ImpactApi {
         level: Query<Option<Level>>,
         #[oai(validator(max_length = 5))] code: Query<Option<String>>,
         format: Query<Option<Format>>,
-    ) -> ApiResult<OpenDataResponse> {
+    ) -> ApiResult<Negotiated<OpenDataResponse>> {
         let year = check_year(year.0)?;
         let level = level.0.unwrap_or(Level::Departement);
         let data = open_data(&self.state.db, year, level, code.0).await?;
-        Ok(match format.0.unwrap_or(Format::Json) {
+        Ok(Negotiated(match format.0.unwrap_or(Format::Json) {
             Format::Json => OpenDataResponse::Json(Json(data)),
             Format::Csv => OpenDataResponse::Csv(PlainText(open_data_csv(&data))),
-        })
+        }))
     }
 
     /// Open data: the Table Schema of the CSV
@@ -892,6 +920,6 @@ impl ImpactApi {
             tracing::error!(error = %e, "yearly report rendering failed");
             ApiError::new(ErrorCode::Unavailable)
         })?;
-        Ok(ReportPdf::Ok(Binary(pdf), "application/pdf".into()))
+        Ok(ReportPdf::Ok(Binary(pdf)))
     }
 }

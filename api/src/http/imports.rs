@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::types::ApiTags;
-use crate::csv_out::CsvOut;
+use crate::csv_out::{CsvOut, Dialect};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::importer::{self, ImportFailure, ImportOptions, Report};
 use crate::state::AppState;
@@ -396,7 +396,7 @@ impl ImportsApi {
     )]
     async fn get_import_template(&self) -> TemplateResponse {
         let example = "INV-2024-00042;laptop;Dell;Latitude 5490;1954RGQKK9;POR-0042;Mairie > Accueil;2019-03-15;948,61;0,00;8;256;ssd;14;Intel Core i5-8350U;oui;Batterie faible;";
-        let mut out = CsvOut::new(b';', TEMPLATE_HEADER);
+        let mut out = CsvOut::new(Dialect::Spreadsheet, TEMPLATE_HEADER);
         for cell in example.split(';') {
             out.text(cell);
         }

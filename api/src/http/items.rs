@@ -607,7 +607,10 @@ impl ItemsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Versioned<ItemResponse>> {
         let m = find_item(&self.state.db, id.0).await?;
-        auth.0.authorize_related("get_item", &related_orgs(&m))?;
+        // Its organisations, and the association it is proposed to or held for.
+        let mut related = related_orgs(&m).to_vec();
+        related.extend(crate::store::demand::holders_of(&self.state.db, m.id).await?);
+        auth.0.authorize_related("get_item", &related)?;
         let tag = etag(m.version);
         Ok(Versioned::Ok(Json(m.into()), tag))
     }

@@ -59,10 +59,9 @@ pub struct LabelsRequest {
 #[derive(ApiResponse)]
 pub enum LabelsPdf {
     /// The labels, in order, as many A4 sheets as needed.
-    #[oai(status = 200)]
+    #[oai(status = 200, content_type = "application/pdf")]
     Ok(
         Binary<Vec<u8>>,
-        #[oai(header = "Content-Type")] String,
         #[oai(header = "Content-Disposition")] String,
     ),
 }
@@ -110,7 +109,6 @@ async fn sheet(
     })?;
     Ok(LabelsPdf::Ok(
         Binary(pdf),
-        "application/pdf".into(),
         "inline; filename=\"etiquettes-reemploi.pdf\"".into(),
     ))
 }

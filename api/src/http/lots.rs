@@ -750,6 +750,18 @@ impl LotsApi {
         Ok(Json(claim_page(&self.state.db, &page, select).await?))
     }
 
+    /// Read a claim
+    ///
+    /// The refurbisher that made it and the public body of its lot may read it.
+    #[oai(path = "/claims/:id", method = "get", operation_id = "get_claim")]
+    async fn get_claim(&self, auth: BearerAuth, id: Path<Uuid>) -> ApiResult<Json<ClaimResponse>> {
+        let c = lots::find_claim(&self.state.db, id.0).await?;
+        let l = lots::find(&self.state.db, c.lot_id).await?;
+        auth.0
+            .authorize_related("get_claim", &[c.refurbisher_id, l.organisation_id])?;
+        Ok(Json(claim_response(&self.state.db, c).await?))
+    }
+
     /// Accept a claim
     ///
     /// The public body chooses this refurbisher: the lot and its devices are awarded, the other
@@ -826,7 +838,7 @@ impl LotsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         body: Json<CollectionRequest>,
-    ) -> ApiResult<Created<CollectionResponse>> {
+    ) -> ApiResult<Json<CollectionResponse>> {
         let db = &self.state.db;
         let l = lots::find(db, id.0).await?;
         let mut related = vec![l.organisation_id];
@@ -842,16 +854,14 @@ impl LotsApi {
         )?;
         let by = By::acting(&auth.0, &acting);
         let done = cmd::record_collection(&self.state, &by, id.0, &input).await?;
-        Ok(Created::Created(
-            Json(CollectionResponse {
-                handover_id: done.handover_id,
-                lot_id: done.lot_id,
-                collected: done.collected,
-                missing: done.missing,
-                ownership_transferred: done.ownership_transferred,
-            }),
-            format!("/v1/lots/{}", done.lot_id),
-        ))
+        // A transition of the lot (like accepting a claim): 200, and the lot is where it was.
+        Ok(Json(CollectionResponse {
+            handover_id: done.handover_id,
+            lot_id: done.lot_id,
+            collected: done.collected,
+            missing: done.missing,
+            ownership_transferred: done.ownership_transferred,
+        }))
     }
 
     /// Verified refurbishers
@@ -938,6 +948,28 @@ impl LotsApi {
                 .map(|(p, org)| partnership_response(p, org))
                 .collect(),
         }))
+    }
+
+    /// Read a partnership
+    ///
+    /// The public body and the refurbisher it names may read it.
+    #[oai(
+        path = "/partnerships/:id",
+        method = "get",
+        operation_id = "get_partnership"
+    )]
+    async fn get_partnership(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<PartnershipResponse>> {
+        let p = lots::find_partnership(&self.state.db, id.0).await?;
+        auth.0
+            .authorize_related("get_partnership", &[p.public_body_id, p.refurbisher_id])?;
+        let refurbisher =
+            crate::store::organisations::find_organisation(&self.state.db, p.refurbisher_id)
+                .await?;
+        Ok(Json(partnership_response(p, refurbisher)))
     }
 
     /// End a partnership

@@ -17,7 +17,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::access::BearerAuth;
-use super::demand::{ReservationResponse, reservation_response};
+use super::demand::{ReservationResponse, full_reservation};
 use super::items::Category;
 use super::types::ApiTags;
 use crate::commands::By;
@@ -446,7 +446,7 @@ impl MatchingApi {
             cmd::confirm_proposals(&self.state, &by, &input, reach(body.0.within_km)).await?;
         let mut items = Vec::new();
         for r in made {
-            items.push(reservation_response(q::reservation_view(db, r).await?)?);
+            items.push(full_reservation(&self.state, r).await?);
         }
         Ok(Json(ConfirmProposalsResponse { items }))
     }

@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::store::entities::{invitation, membership};
 use crate::store::organisations::{
-    find_organisation, find_user, invitations_select, members_select,
+    find_invitation, find_organisation, find_user, invitations_select, members_select,
 };
 
 /// A member of an organisation.
@@ -255,6 +255,25 @@ impl MembersApi {
             items: rows.into_iter().map(Into::into).collect(),
             next_cursor,
         }))
+    }
+
+    /// Read an invitation
+    ///
+    /// Its e-mail, role, expiry and whether it was accepted or revoked (never its token).
+    #[oai(
+        path = "/organisations/:id/invitations/:invitation_id",
+        method = "get",
+        operation_id = "get_invitation"
+    )]
+    async fn get_invitation(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        invitation_id: Path<Uuid>,
+    ) -> ApiResult<Json<InvitationResponse>> {
+        auth.0.authorize("get_invitation", Some(id.0))?;
+        let inv = find_invitation(&self.state.db, id.0, invitation_id.0).await?;
+        Ok(Json(inv.into()))
     }
 
     /// Revoke an invitation

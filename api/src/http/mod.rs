@@ -36,6 +36,7 @@ pub mod reports;
 pub mod search;
 pub mod sites;
 pub mod transitions;
+pub mod transport;
 pub mod types;
 pub mod validation;
 pub mod verification;
@@ -199,10 +200,13 @@ fn refine(spec: &mut serde_json::Value) {
         })
         .unwrap_or_default();
     if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
-        for item in paths.values_mut() {
+        for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
                 continue;
             };
+            // Every call without valid credentials counts against the anonymous limit, except
+            // the health probes (`limits::apply`).
+            let limited = !path.starts_with("/health/");
             for (method, op) in item.iter_mut() {
                 let Some(op) = op.as_object_mut() else {
                     continue;
@@ -245,6 +249,22 @@ fn refine(spec: &mut serde_json::Value) {
                         responses.remove("413");
                         responses.remove("415");
                     }
+                    if limited {
+                        let limited = responses.entry("429").or_insert_with(|| {
+                            serde_json::json!({
+                                "description": "Rate limited; see `Retry-After`.",
+                                "content": {"application/problem+json": {
+                                    "schema": {"$ref": "#/components/schemas/Problem"}
+                                }}
+                            })
+                        });
+                        limited["headers"] = serde_json::json!({
+                            "Retry-After": {
+                                "description": "Seconds to wait before trying again.",
+                                "schema": {"type": "integer", "minimum": 0}
+                            }
+                        });
+                    }
                     if let Some(unauthorised) = responses.get_mut("401") {
                         unauthorised["headers"] = serde_json::json!({
                             "WWW-Authenticate": {
@@ -271,6 +291,14 @@ fn refine(spec: &mut serde_json::Value) {
     }
     nullable_refs(spec, &types);
     standard_formats(spec);
+    bare_json_media_types(spec);
+    // A problem's `code` is one of a closed list (`/v1/meta/problems`): clients switch on it.
+    if let Some(code) = spec.pointer_mut("/components/schemas/Problem/properties/code") {
+        code["enum"] = crate::error::ErrorCode::ALL
+            .iter()
+            .map(|c| serde_json::Value::from(c.code()))
+            .collect();
+    }
 }
 
 /// poem-openapi's own formats become the standard ones generators know: `naive-date` is
@@ -303,6 +331,42 @@ fn standard_formats(value: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(standard_formats),
         _ => {}
+    }
+}
+
+/// `application/json; charset=utf-8` (what poem-openapi declares) is named `application/json`:
+/// the same media type (JSON is UTF-8 by definition, RFC 8259), under the key generators match
+/// (openapi-typescript types only `…/json` keys). Answers still say the charset.
+fn bare_json_media_types(spec: &mut serde_json::Value) {
+    fn rename(content: Option<&mut serde_json::Value>) {
+        let Some(content) = content.and_then(|c| c.as_object_mut()) else {
+            return;
+        };
+        let keys: Vec<String> = content
+            .keys()
+            .filter(|k| k.starts_with("application/json;"))
+            .cloned()
+            .collect();
+        for key in keys {
+            if let Some(media) = content.remove(&key) {
+                content.entry("application/json").or_insert(media);
+            }
+        }
+    }
+    let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+    {
+        rename(op.pointer_mut("/requestBody/content"));
+        if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+            for response in responses.values_mut() {
+                rename(response.get_mut("content"));
+            }
+        }
     }
 }
 
@@ -420,6 +484,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         connections: state.connections.clone(),
     };
     let metrics_state = state.clone();
+    let cors = transport::Cors::new(state.settings.ops.cors_origins.clone());
     pages::mount(Route::new())
         .at(
             "/openapi.json",
@@ -467,12 +532,14 @@ pub fn app(state: AppState) -> impl Endpoint {
             async move { problem::middleware(ep, req, &allowed, &operations).await }
         })
         .data(state)
+        .around(move |ep, req| {
+            let cors = cors.clone();
+            async move { transport::apply(ep, req, &cors).await }
+        })
         .with(edge)
         .map_to_response()
         .with(
             poem::middleware::SetHeader::new()
-                .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-                // Messages, labels and pages follow `Accept-Language`: caches must key on it.
-                .overriding(header::VARY, "Accept-Language"),
+                .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         )
 }

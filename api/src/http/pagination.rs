@@ -36,6 +36,35 @@ fn decode_cursor(cursor: &str) -> Option<Uuid> {
     text.strip_prefix(CURSOR_PREFIX)?.parse().ok()
 }
 
+const RANKED_PREFIX: &str = "r1:";
+
+/// Encodes the cursor that follows an item of a list ordered by a computed rank (a distance)
+/// then id: both are in it, so the next page starts right after, whatever changed meanwhile.
+pub fn encode_ranked_cursor(rank: f64, id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{RANKED_PREFIX}{:016x}:{id}", rank.to_bits()))
+}
+
+/// Reads a cursor of [`encode_ranked_cursor`]; `None` when empty, 422 when not one.
+pub fn decode_ranked_cursor(cursor: Option<&str>) -> Result<Option<(f64, Uuid)>, ApiError> {
+    let Some(c) = cursor.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = (|| {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (bits, id) = text.strip_prefix(RANKED_PREFIX)?.split_once(':')?;
+        let rank = f64::from_bits(u64::from_str_radix(bits, 16).ok()?);
+        (!rank.is_nan()).then_some(())?;
+        Some((rank, id.parse().ok()?))
+    })();
+    parsed
+        .map(Some)
+        .ok_or_else(|| ApiError::field("cursor", reemploi_domain::Invalid::InvalidFormat))
+}
+
 impl PageRequest {
     /// Parses the `cursor` and `limit` query parameters.
     pub fn parse(cursor: Option<&str>, limit: Option<u32>) -> Result<Self, ApiError> {

@@ -132,10 +132,8 @@ impl PhotosApi {
         let by = By::acting(&auth.0, &acting);
         let p = commands::items::upload_photo(&self.state, &by, item.id, bytes).await?;
         let resp = response(&self.state.blobs, self.state.settings.blob_url_ttl_secs, p).await?;
-        Ok(Created::Created(
-            Json(resp),
-            format!("/v1/items/{}/photos", item.id),
-        ))
+        let location = format!("/v1/items/{}/photos/{}", item.id, resp.id);
+        Ok(Created::Created(Json(resp), location))
     }
 
     /// Photos of a device
@@ -157,6 +155,29 @@ impl PhotosApi {
                 .push(response(&self.state.blobs, self.state.settings.blob_url_ttl_secs, p).await?);
         }
         Ok(Json(PhotoList { items }))
+    }
+
+    /// Read a photo
+    ///
+    /// Its description and a signed URL to the image.
+    #[oai(
+        path = "/items/:id/photos/:photo_id",
+        method = "get",
+        operation_id = "get_photo"
+    )]
+    async fn get_photo(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        photo_id: Path<Uuid>,
+    ) -> ApiResult<Json<PhotoResponse>> {
+        let item = find_item(&self.state.db, id.0).await?;
+        auth.0
+            .authorize_related("get_photo", &related_orgs(&item))?;
+        let p = store_items::find_photo(&self.state.db, item.id, photo_id.0).await?;
+        Ok(Json(
+            response(&self.state.blobs, self.state.settings.blob_url_ttl_secs, p).await?,
+        ))
     }
 
     /// Delete a photo

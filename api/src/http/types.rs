@@ -225,6 +225,49 @@ impl ToJSON for Str {
     }
 }
 
+/// A response whose variants share a status and differ by media type (JSON, or CSV with
+/// `format=csv`). poem-openapi declares each variant as a response of its own, and the last one
+/// replaces the others in the spec; this wrapper declares one response per status listing every
+/// media type (the first variant's description, which names both, is kept).
+pub struct Negotiated<R>(pub R);
+
+impl<R: ApiResponse> ApiResponse for Negotiated<R> {
+    fn meta() -> poem_openapi::registry::MetaResponses {
+        let mut merged: Vec<poem_openapi::registry::MetaResponse> = Vec::new();
+        for response in R::meta().responses {
+            match merged
+                .iter_mut()
+                .find(|m| m.status == response.status && m.status_range == response.status_range)
+            {
+                Some(m) => {
+                    m.content.extend(response.content);
+                    for h in response.headers {
+                        if !m
+                            .headers
+                            .iter()
+                            .any(|k| k.name.eq_ignore_ascii_case(&h.name))
+                        {
+                            m.headers.push(h);
+                        }
+                    }
+                }
+                None => merged.push(response),
+            }
+        }
+        poem_openapi::registry::MetaResponses { responses: merged }
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        R::register(registry);
+    }
+}
+
+impl<R: poem::IntoResponse> poem::IntoResponse for Negotiated<R> {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,7 +285,6 @@ impl VerificationApi {
             .map_err(super::photos::blob_error)?;
         Ok(PdfFile::Ok(
             Binary(bytes),
-            "application/pdf".into(),
             format!("inline; filename=\"preuve-{}.pdf\"", d.id),
         ))
     }

@@ -652,8 +652,73 @@ impl WorkshopApi {
         let by = custody_by(&self.state, &auth.0, "record_sanitisation", id.0).await?;
         let input = body.0.parse(crate::store::now())?;
         let rec = cmd::record_sanitisation(&self.state.db, &by, id.0, &input).await?;
-        let location = format!("/v1/items/{}/workshop", rec.item_id);
+        let location = format!("/v1/items/{}/sanitisations/{}", rec.item_id, rec.id);
         Ok(Created::Created(Json(rec.into()), location))
+    }
+
+    /// Read a sanitisation
+    ///
+    /// One attempt at wiping the device's data, with its method, result and tool report.
+    #[oai(
+        path = "/items/:id/sanitisations/:record_id",
+        method = "get",
+        operation_id = "get_sanitisation"
+    )]
+    async fn get_sanitisation(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        record_id: Path<Uuid>,
+    ) -> ApiResult<Json<SanitisationResponse>> {
+        let m = find_item(&self.state.db, id.0).await?;
+        auth.0
+            .authorize_related("get_sanitisation", &related_orgs(&m))?;
+        let r = store_items::find_sanitisation(&self.state.db, m.id, record_id.0).await?;
+        Ok(Json(sanitisation_response(&self.state, r).await?))
+    }
+
+    /// Read a bench result
+    ///
+    /// One refurbishment record of the device: tests, parts replaced, operating system, grade.
+    #[oai(
+        path = "/items/:id/refurbishments/:record_id",
+        method = "get",
+        operation_id = "get_refurbishment"
+    )]
+    async fn get_refurbishment(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+        record_id: Path<Uuid>,
+    ) -> ApiResult<Json<RefurbishmentResponse>> {
+        let m = find_item(&self.state.db, id.0).await?;
+        auth.0
+            .authorize_related("get_refurbishment", &related_orgs(&m))?;
+        let r = store_items::find_refurbishment(&self.state.db, record_id.0).await?;
+        if r.item_id != m.id {
+            return Err(ApiError::not_found());
+        }
+        Ok(Json(r.into()))
+    }
+
+    /// Read a disposal
+    ///
+    /// How the device left for recycling: channel, recycler, BSDD number, weight, date.
+    #[oai(
+        path = "/items/:id/disposal",
+        method = "get",
+        operation_id = "get_disposal"
+    )]
+    async fn get_disposal(
+        &self,
+        auth: BearerAuth,
+        id: Path<Uuid>,
+    ) -> ApiResult<Json<DisposalResponse>> {
+        let m = find_item(&self.state.db, id.0).await?;
+        auth.0
+            .authorize_related("get_disposal", &related_orgs(&m))?;
+        let d = store_items::disposal_of(&self.state.db, m.id).await?;
+        Ok(Json(d.into()))
     }
 
     /// Attach a tool report to a sanitisation
@@ -699,7 +764,7 @@ impl WorkshopApi {
         let by = custody_by(&self.state, &auth.0, "record_refurbishment", id.0).await?;
         let input = body.0.parse()?;
         let rec = cmd::record_refurbishment(&self.state.db, &by, id.0, &input).await?;
-        let location = format!("/v1/items/{}/workshop", rec.item_id);
+        let location = format!("/v1/items/{}/refurbishments/{}", rec.item_id, rec.id);
         Ok(Created::Created(Json(rec.into()), location))
     }
 
@@ -850,7 +915,7 @@ impl WorkshopApi {
         let by = custody_by(&self.state, &auth.0, "dispose_item", id.0).await?;
         let input = body.0.parse(self.state.settings.today())?;
         let d = cmd::dispose_item(&self.state.db, &by, id.0, &input).await?;
-        let location = format!("/v1/items/{}", d.item_id);
+        let location = format!("/v1/items/{}/disposal", d.item_id);
         Ok(Created::Created(Json(d.into()), location))
     }
 

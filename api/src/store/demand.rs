@@ -341,8 +341,9 @@ pub async fn open_requests_near<C: ConnectionTrait>(
     db: &C,
     point: Option<(f64, f64)>,
     within_km: Option<f64>,
+    after: Option<(f64, Uuid)>,
     limit: usize,
-) -> ApiResult<Vec<(request::Model, Option<f64>)>> {
+) -> ApiResult<Vec<(f64, request::Model, Option<f64>)>> {
     use reemploi_domain::demand::RequestStatus;
     let rows = request::Entity::find()
         .filter(request::Column::Status.is_in([
@@ -381,21 +382,54 @@ pub async fn open_requests_near<C: ConnectionTrait>(
     found.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
     Ok(found
         .into_iter()
+        .filter(|(rank, r, _)| {
+            after.is_none_or(|(after_rank, after_id)| {
+                rank.total_cmp(&after_rank).then(r.id.cmp(&after_id)) == std::cmp::Ordering::Greater
+            })
+        })
         .take(limit)
-        .map(|(_, r, d)| (r, d))
         .collect())
 }
 
-/// An available device of the catalogue with its holder and photos, or 404.
+/// The associations a device is proposed to or held for: they read it, though it has left the
+/// catalogue (once handed over, it is theirs and they read it as its owner).
+pub async fn holders_of<C: ConnectionTrait>(db: &C, item_id: Uuid) -> Result<Vec<Uuid>, DbErr> {
+    let reservation_ids: Vec<Uuid> = reservation_item::Entity::find()
+        .filter(reservation_item::Column::ItemId.eq(item_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| l.reservation_id)
+        .collect();
+    if reservation_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(reservation::Entity::find()
+        .filter(reservation::Column::Id.is_in(reservation_ids))
+        .filter(reservation::Column::Status.is_in(holding()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.association_id)
+        .collect())
+}
+
+/// A device of the catalogue with its holder and photos: available, or held for `viewer` (a
+/// device it reserved or was proposed); 404 otherwise.
 pub async fn catalogue_item<C: ConnectionTrait>(
     db: &C,
     id: Uuid,
+    viewer: Uuid,
 ) -> ApiResult<(item::Model, organisation::Model, Vec<photo::Model>)> {
     let m = item::Entity::find_by_id(id)
         .one(db)
         .await?
-        .filter(|m| m.status == reemploi_domain::lifecycle::ItemStatus::Available.as_str())
         .ok_or_else(ApiError::not_found)?;
+    if m.status != reemploi_domain::lifecycle::ItemStatus::Available.as_str()
+        && !holders_of(db, m.id).await?.contains(&viewer)
+    {
+        return Err(ApiError::not_found());
+    }
     let holder = organisation(db, m.custodian_id).await?;
     let photos = photo::Entity::find()
         .filter(photo::Column::ItemId.eq(m.id))

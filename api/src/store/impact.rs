@@ -29,6 +29,18 @@ pub async fn factor_sets<C: ConnectionTrait>(db: &C) -> ApiResult<Vec<impact_fac
         .await?)
 }
 
+/// The factor set of `version`, or 404.
+pub async fn factor_set<C: ConnectionTrait>(
+    db: &C,
+    version: &str,
+) -> ApiResult<impact_factor_set::Model> {
+    impact_factor_set::Entity::find()
+        .filter(impact_factor_set::Column::Version.eq(version))
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
 /// The factor set reports use: the latest published.
 pub async fn current_set<C: ConnectionTrait>(db: &C) -> ApiResult<FactorSet> {
     let m = impact_factor_set::Entity::find()

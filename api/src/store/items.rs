@@ -550,6 +550,15 @@ pub async fn find_refurbishment<C: ConnectionTrait>(
         .ok_or_else(ApiError::not_found)
 }
 
+/// The disposal of a device, or 404 while it has none.
+pub async fn disposal_of<C: ConnectionTrait>(db: &C, item_id: Uuid) -> ApiResult<disposal::Model> {
+    disposal::Entity::find()
+        .filter(disposal::Column::ItemId.eq(item_id))
+        .one(db)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
 /// One disposal, or 404.
 pub async fn find_disposal<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<disposal::Model> {
     disposal::Entity::find_by_id(id)
@@ -586,6 +595,22 @@ pub async fn first_photo<C: ConnectionTrait>(
 pub async fn photos<C: ConnectionTrait>(db: &C, item_id: Uuid) -> ApiResult<Vec<photo::Model>> {
     Ok(photo::Entity::find()
         .filter(photo::Column::ItemId.eq(item_id))
+        .order_by_asc(photo::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// The photos of several devices, by device then upload.
+pub async fn photos_of_items<C: ConnectionTrait>(
+    db: &C,
+    item_ids: &[Uuid],
+) -> ApiResult<Vec<photo::Model>> {
+    if item_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(photo::Entity::find()
+        .filter(photo::Column::ItemId.is_in(item_ids.to_vec()))
+        .order_by_asc(photo::Column::ItemId)
         .order_by_asc(photo::Column::Id)
         .all(db)
         .await?)

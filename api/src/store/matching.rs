@@ -242,7 +242,9 @@ pub async fn open_lines<C: ConnectionTrait>(
     within_km: f64,
 ) -> ApiResult<Vec<OpenLine>> {
     let mut out = Vec::new();
-    for (r, distance_km) in q::open_requests_near(db, point, Some(within_km), usize::MAX).await? {
+    for (_, r, distance_km) in
+        q::open_requests_near(db, point, Some(within_km), None, usize::MAX).await?
+    {
         out.extend(lines_of(db, r, distance_km).await?);
     }
     out.sort_by(|a, b| {
