@@ -137,6 +137,7 @@ error_table! {
     OrganisationSuspended => ("organisation_suspended", 403, "Votre organisation est suspendue : elle ne peut que consulter et exporter ses données", "Your organisation is suspended: it may only read and export its data"),
     WriteConflict => ("write_conflict", 409, "Une autre opération modifiait les mêmes données ; réessayez", "Another operation was changing the same data; try again"),
     // Demand side.
+    PhotoLimitReached => ("photo_limit_reached", 422, "Nombre maximal de photos atteint pour cet équipement", "Most photos a device may have reached"),
     RequestLineExceeded => ("request_line_exceeded", 422, "Plus d'équipements que ce qu'il reste à pourvoir sur cette ligne de la demande", "More devices than the request line still needs"),
     // Matching (issue 22).
     DuplicateDevice => ("duplicate_device", 422, "Le même équipement figure deux fois dans les propositions", "The same device appears twice in the proposals"),

@@ -36,24 +36,10 @@ if ! cmp -s infra/browser/package-lock.json "$cache/package-lock.json" || [ ! -d
   (cd "$cache" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
-cargo build --locked -q -p reemploi-api
-bin=$CARGO_TARGET_DIR/debug/reemploi
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base=http://127.0.0.1:$port
-export REEMPLOI_ADDR=127.0.0.1:$port REEMPLOI_DATA_DIR=$work/data RUST_LOG=warn \
-  REEMPLOI_PUBLIC_URL=$base REEMPLOI_TODAY=2026-11-29 REEMPLOI_OUTBOX_POLL_MS=100 \
-  REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE=100000
-unset DATABASE_URL
-"$bin" serve > "$work/service.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  curl -fs "$base/health/ready" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+operator_email=operateur@navigateur.test
 operator_password='mot de passe opérateur du test navigateur'
-echo "$operator_password" | "$bin" admin create-operator --email operateur@navigateur.test --password-stdin >/dev/null
+# shellcheck source=infra/scripts/serve-loopback.sh
+source infra/scripts/serve-loopback.sh
 
 status=0
 BASE_URL=$base OUT_DIR=$out CHROMIUM=$chromium_bin OPERATOR_EMAIL=operateur@navigateur.test \

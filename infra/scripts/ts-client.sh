@@ -46,29 +46,16 @@ fi
 echo "== tsc --strict"
 (cd "$client" && npx --no-install tsc --strict --noEmit -p . && rm -rf dist && npx --no-install tsc -p .)
 
-cargo build --locked -q -p reemploi-api
-bin=$CARGO_TARGET_DIR/debug/reemploi
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base=http://127.0.0.1:$port
-export REEMPLOI_ADDR=127.0.0.1:$port REEMPLOI_DATA_DIR=$work/data RUST_LOG=warn \
-  REEMPLOI_PUBLIC_URL=$base REEMPLOI_TODAY=2026-11-29 REEMPLOI_OUTBOX_POLL_MS=100 \
-  REEMPLOI_ANONYMOUS_LIMIT_PER_MINUTE=100000
-unset DATABASE_URL
-"$bin" serve > "$work/service.log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work" "$fresh"' EXIT
-for _ in $(seq 1 100); do
-  curl -fs "$base/health/ready" >/dev/null 2>&1 && break
-  sleep 0.2
-done
-password='mot de passe du client typé 2026'
-echo "$password" | "$bin" admin create-operator --email operateur@client.test --password-stdin >/dev/null
+operator_email=operateur@client.test
+operator_password='mot de passe du client typé 2026'
+on_exit='rm -rf "$fresh"'
+# shellcheck source=infra/scripts/serve-loopback.sh
+source infra/scripts/serve-loopback.sh
 
 echo "== node --test (the association's journey through the typed client)"
 status=0
-(cd "$client" && REEMPLOI_BASE_URL=$base REEMPLOI_OPERATOR_EMAIL=operateur@client.test \
-  REEMPLOI_OPERATOR_PASSWORD=$password node --test dist/test/) || status=$?
+(cd "$client" && REEMPLOI_BASE_URL=$base REEMPLOI_OPERATOR_EMAIL=$operator_email \
+  REEMPLOI_OPERATOR_PASSWORD=$operator_password node --test dist/test/) || status=$?
 if [ "$status" -ne 0 ]; then
   echo "the TypeScript client test failed; service log:" >&2
   tail -30 "$work/service.log" >&2

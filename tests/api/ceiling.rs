@@ -192,7 +192,7 @@ async fn publishing_a_lot_turned_to_refurbisher_checks_every_device_against_the_
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = app
-        .put(
+        .patch(
             &format!("/v1/lots/{l}"),
             Some(&chain.town.token),
             json!({

@@ -610,6 +610,25 @@ async fn refurbishers_propose_devices_against_requests_and_fulfil_them() {
             .await;
         r.assert_problem(422, "validation_failed");
     }
+    // A line the request does not have is out of range, named by its pointer.
+    let no_line = app
+        .post(
+            &format!("/v1/requests/{rid}/proposals"),
+            Some(&chain.atelier.token),
+            json!({ "line": 9, "item_ids": [items[0]] }),
+        )
+        .await;
+    no_line.assert_problem(422, "validation_failed");
+    assert_eq!(
+        no_line.body["errors"][0]["pointer"], "/line",
+        "{}",
+        no_line.text
+    );
+    assert_eq!(
+        no_line.body["errors"][0]["code"], "out_of_range",
+        "{}",
+        no_line.text
+    );
     app.post(
         &format!("/v1/requests/{rid}/proposals"),
         Some(&asso.token),

@@ -261,6 +261,20 @@ async fn a_lot_s_paperwork_is_produced_in_french_signed_by_both_parties_and_veri
     assert_eq!(again.status, 201, "{}", again.text);
     assert_eq!(again.body["id"], pv["id"]);
     assert_eq!(again.body["sha256"], pv["sha256"]);
+    // A kind that is never about a lot (the attestation de don is a handover's) is bad input.
+    let wrong = app
+        .post(
+            &format!("/v1/lots/{lot}/documents"),
+            Some(&chain.town.token),
+            json!({ "kind": "attestation_don" }),
+        )
+        .await;
+    wrong.assert_problem(422, "validation_failed");
+    assert_eq!(
+        wrong.body["errors"][0]["pointer"], "/kind",
+        "{}",
+        wrong.text
+    );
 }
 
 #[tokio::test]
@@ -342,14 +356,14 @@ async fn the_deciding_act_and_the_draft_deliberation_are_printed() {
     app.get(&format!("/v1/lots/{lot}/deliberation"), Some(&asso.token))
         .await
         .assert_problem(404, "not_found");
-    // A document that does not apply to the subject is refused.
+    // A kind that never applies to a lot is bad input (422), not a state of the lot (409).
     app.post(
         &format!("/v1/lots/{lot}/documents"),
         Some(&chain.town.token),
         json!({ "kind": "attestation_don" }),
     )
     .await
-    .assert_problem(409, "invalid_transition");
+    .assert_problem(422, "validation_failed");
 }
 
 async fn association(app: &TestApp, operator: &str) -> Org {

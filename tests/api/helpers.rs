@@ -725,6 +725,20 @@ impl TestApp {
             .await
     }
 
+    /// A JSON Merge Patch (`application/merge-patch+json`).
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Resp {
+        let bytes = serde_json::to_vec(&body).expect("json");
+        let mut req = self
+            .client
+            .patch(self.url(path))
+            .header("content-type", "application/merge-patch+json")
+            .body(bytes);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Resp::read(req.send().await.expect("request sent")).await
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
         self.send(reqwest::Method::DELETE, path, token, None, &[])
             .await

@@ -261,7 +261,7 @@ async fn the_legal_reuse_rate_counts_only_devices_with_a_commitment_and_a_proof(
         Some(&f.chain.atelier.token),
     )
     .await
-    .assert_problem(422, "validation_failed");
+    .assert_problem(404, "not_found");
     app.get(
         &format!("/v1/organisations/{}/reuse-rate?year=2026", f.chain.town.id),
         Some(&f.chain.atelier.token),

@@ -90,7 +90,7 @@ async fn a_member_of_another_organisation_changes_nothing() {
     let org = format!("/v1/organisations/{}", b.id);
     let writes: Vec<(reqwest::Method, String, Option<serde_json::Value>)> = vec![
         (
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             org.clone(),
             Some(
                 json!({"name": "Pirate", "insee_code": "41230", "address": "x", "postcode": "41000", "city": "x", "siret": crate::helpers::unique_siret()}),
@@ -102,7 +102,7 @@ async fn a_member_of_another_organisation_changes_nothing() {
             Some(site_body()),
         ),
         (
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             format!("{org}/sites/{site}"),
             Some(site_body()),
         ),

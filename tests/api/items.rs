@@ -153,7 +153,7 @@ async fn a_device_is_updated_with_if_match_but_its_inventory_number_never_change
     changed["condition_notes"] = json!("Écran rayé");
     let ok = app
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &path,
             Some(&town.token),
             Some(changed.clone()),
@@ -163,7 +163,7 @@ async fn a_device_is_updated_with_if_match_but_its_inventory_number_never_change
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert_eq!(ok.body["condition_notes"], "Écran rayé");
     app.send(
-        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
         &path,
         Some(&town.token),
         Some(changed.clone()),
@@ -171,11 +171,11 @@ async fn a_device_is_updated_with_if_match_but_its_inventory_number_never_change
     )
     .await
     .assert_problem(412, "precondition_failed");
-    app.put(&path, Some(&town.token), laptop("INV-8"))
+    app.patch(&path, Some(&town.token), laptop("INV-8"))
         .await
         .assert_problem(422, "validation_failed");
     let other = app.register("public_body").await;
-    app.put(&path, Some(&other.token), changed)
+    app.patch(&path, Some(&other.token), changed)
         .await
         .assert_problem(403, "forbidden");
 }
@@ -190,7 +190,7 @@ async fn a_device_history_is_chained_and_editing_an_event_breaks_it() {
     let id = r.body["id"].as_str().expect("id").to_owned();
     let mut changed = laptop("INV-5");
     changed["location"] = json!("Mairie > Accueil");
-    app.put(&format!("/v1/items/{id}"), Some(&town.token), changed)
+    app.patch(&format!("/v1/items/{id}"), Some(&town.token), changed)
         .await;
     let events = app
         .get(&format!("/v1/items/{id}/events"), Some(&town.token))

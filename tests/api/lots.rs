@@ -465,6 +465,46 @@ async fn a_refurbisher_outside_the_visibility_neither_sees_nor_claims() {
     app.get(&location, Some(&far.token))
         .await
         .assert_problem(404, "not_found");
+    // The body's partnerships come page by page.
+    let second = app
+        .post(
+            "/v1/partnerships",
+            Some(&w.town.token),
+            json!({ "refurbisher_id": far.id }),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let first_page = app
+        .get("/v1/partnerships?limit=1", Some(&w.town.token))
+        .await;
+    assert_eq!(
+        first_page.body["items"][0]["refurbisher_id"],
+        w.atelier.id.as_str()
+    );
+    let cursor = first_page.body["next_cursor"]
+        .as_str()
+        .expect("a second page");
+    let next = app
+        .get(
+            &format!("/v1/partnerships?limit=1&cursor={cursor}"),
+            Some(&w.town.token),
+        )
+        .await;
+    assert_eq!(
+        next.body["items"][0]["refurbisher_id"],
+        far.id.as_str(),
+        "{}",
+        next.text
+    );
+    assert!(next.body["next_cursor"].is_null(), "{}", next.text);
+    app.delete(
+        &format!(
+            "/v1/partnerships/{}",
+            second.body["id"].as_str().expect("id")
+        ),
+        Some(&w.town.token),
+    )
+    .await;
     app.post(
         "/v1/partnerships",
         Some(&w.town.token),
@@ -622,16 +662,34 @@ async fn lots_are_managed_by_their_public_body_only() {
     .assert_problem(403, "forbidden");
     // An agent of the body may act.
     let (agent, _) = app.add_member(&w.town, "agent").await;
-    assert_eq!(
-        app.post(
+    let draft = app
+        .post(
             "/v1/lots",
             Some(&agent),
-            lot(&w.site, "first_come", "all_verified", "service")
+            lot(&w.site, "first_come", "all_verified", "service"),
         )
+        .await;
+    assert_eq!(draft.status, 201, "{}", draft.text);
+    // A draft changes by merge patch: the title alone, the rest as it was; not by another body.
+    let path = format!("/v1/lots/{}", draft.body["id"].as_str().expect("id"));
+    let renamed = app
+        .patch(
+            &path,
+            Some(&agent),
+            json!({ "title": "Écrans du service culturel" }),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    assert_eq!(renamed.body["title"], "Écrans du service culturel");
+    assert_eq!(renamed.body["pickup_site"]["id"], w.site.as_str());
+    assert_eq!(renamed.body["cession_mode"], draft.body["cession_mode"]);
+    assert_eq!(renamed.body["pickup_until"], draft.body["pickup_until"]);
+    app.patch(&path, Some(&other.token), json!({ "title": "Pirate" }))
         .await
-        .status,
-        201
-    );
+        .assert_problem(403, "forbidden");
+    app.patch(&path, Some(&agent), json!({ "title": null }))
+        .await
+        .assert_problem(422, "validation_failed");
 }
 
 #[tokio::test]
@@ -681,7 +739,7 @@ async fn withdrawing_a_lot_returns_its_devices_to_the_inventory_and_wrong_moves_
         )
         .await;
     let listed = app
-        .put(
+        .patch(
             &format!("/v1/items/{}", items[0]),
             Some(&w.town.token),
             json!({ "inventory_number": "x", "category": "laptop" }),

@@ -209,3 +209,30 @@ fn operations_declare_the_media_types_they_serve() {
         );
     }
 }
+
+/// Partial updates are one way across the API: `PATCH` with a JSON Merge Patch whose schema
+/// requires nothing, and no `PUT` replaces a profile, a site, a device or a lot.
+#[test]
+fn profiles_sites_and_devices_are_updated_by_merge_patch() {
+    let spec: serde_yaml::Value = serde_yaml::from_str(&generated_spec()).expect("yaml");
+    for (path, schema) in [
+        ("/v1/organisations/{id}", "OrganisationProfilePatch"),
+        ("/v1/organisations/{id}/sites/{site_id}", "SiteRequestPatch"),
+        ("/v1/items/{id}", "ItemRequestPatch"),
+        ("/v1/lots/{id}", "LotRequestPatch"),
+    ] {
+        let item = &spec["paths"][path];
+        assert!(item["put"].is_null(), "{path} has no PUT");
+        let content = &item["patch"]["requestBody"]["content"];
+        for media in ["application/merge-patch+json", "application/json"] {
+            assert_eq!(
+                content[media]["schema"]["$ref"].as_str(),
+                Some(format!("#/components/schemas/{schema}").as_str()),
+                "{path} {media}"
+            );
+        }
+        let declared = &spec["components"]["schemas"][schema];
+        assert!(declared["properties"].is_mapping(), "{schema}");
+        assert!(declared["required"].is_null(), "{schema} requires nothing");
+    }
+}

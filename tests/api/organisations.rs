@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{PASSWORD, registration, spawn_app, unique_email};
 
@@ -313,7 +313,7 @@ async fn an_admin_updates_the_profile_with_if_match_and_a_stale_tag_gets_412() {
     profile["phone"] = json!("+33 2 54 00 00 00");
     let r = app
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &path,
             Some(&town.token),
             Some(profile.clone()),
@@ -326,7 +326,7 @@ async fn an_admin_updates_the_profile_with_if_match_and_a_stale_tag_gets_412() {
     assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
     let stale = app
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &path,
             Some(&town.token),
             Some(profile.clone()),
@@ -337,17 +337,17 @@ async fn an_admin_updates_the_profile_with_if_match_and_a_stale_tag_gets_412() {
 
     let mut bad = profile.clone();
     bad["insee_code"] = json!("99999");
-    app.put(&path, Some(&town.token), bad)
+    app.patch(&path, Some(&town.token), bad)
         .await
         .assert_problem(422, "validation_failed");
     assert_eq!(app.get(&path, Some(&town.token)).await.body["version"], 2);
 
     let (agent, _) = app.add_member(&town, "agent").await;
-    app.put(&path, Some(&agent), profile.clone())
+    app.patch(&path, Some(&agent), profile.clone())
         .await
         .assert_problem(403, "forbidden");
     let stranger = app.register("refurbisher").await;
-    app.put(&path, Some(&stranger.token), profile)
+    app.patch(&path, Some(&stranger.token), profile)
         .await
         .assert_problem(403, "forbidden");
 }
@@ -366,7 +366,7 @@ async fn changing_the_siret_of_a_verified_organisation_returns_it_to_pending() {
     );
     let mut profile = profile_of(&app.get(&path, Some(&town.token)).await.body);
     profile["siret"] = json!(crate::helpers::unique_siret());
-    let r = app.put(&path, Some(&town.token), profile).await;
+    let r = app.patch(&path, Some(&town.token), profile).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["status"], "pending");
 }
@@ -622,4 +622,110 @@ async fn a_suspended_refurbisher_can_no_longer_publish_a_device_in_its_custody()
         .await;
     assert_eq!(own.status, 200, "{}", own.text);
     assert_eq!(own.body["status"], "suspended");
+}
+
+#[tokio::test]
+async fn a_merge_patch_changes_only_the_fields_sent_and_concurrent_patches_keep_each_other() {
+    let app = spawn_app().await;
+    let atelier = app
+        .register_with("refurbisher", |b| {
+            b["latitude"] = json!(47.5861);
+            b["longitude"] = json!(1.3359);
+        })
+        .await;
+    let path = format!("/v1/organisations/{}", atelier.id);
+    // Only the phone: the coordinates (on which lot visibility depends) stay.
+    let r = app
+        .patch(
+            &path,
+            Some(&atelier.token),
+            json!({ "phone": "+33 2 54 11 22 33" }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["phone"], "+33 2 54 11 22 33");
+    assert_eq!(r.body["latitude"], 47.5861);
+    assert_eq!(r.body["longitude"], 1.3359);
+    assert_eq!(r.body["esus_reference"], "ESUS-41-2024-017");
+    // `null` clears a field that may be empty, and is refused on one that may not.
+    let cleared = app
+        .patch(&path, Some(&atelier.token), json!({ "phone": null }))
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.text);
+    assert!(
+        cleared.body.get("phone").is_none_or(Value::is_null),
+        "{}",
+        cleared.text
+    );
+    let refused = app
+        .patch(
+            &path,
+            Some(&atelier.token),
+            json!({ "name": null, "city": null }),
+        )
+        .await;
+    refused.assert_problem(422, "validation_failed");
+    let pointers: Vec<&str> = refused.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["pointer"].as_str())
+        .collect();
+    assert!(
+        pointers.contains(&"/name") && pointers.contains(&"/city"),
+        "{}",
+        refused.text
+    );
+    // A mistyped or unknown field is refused like any invalid body, and changes nothing.
+    app.patch(&path, Some(&atelier.token), json!({ "latitude": "nord" }))
+        .await
+        .assert_problem(422, "validation_failed");
+    app.patch(
+        &path,
+        Some(&atelier.token),
+        json!({ "kind": "association" }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    let version = app.get(&path, Some(&atelier.token)).await.body["version"].clone();
+    // Six patches at once, each of another field or value: none is lost, none fails.
+    let cities = [("Blois", "41018", "41000"), ("Vendôme", "41269", "41100")];
+    let patches = (0..6).map(|i| {
+        let body = if i % 2 == 0 {
+            json!({ "contact_email": format!("contact{i}@atelier.test") })
+        } else {
+            let (city, insee, postcode) = cities[(i / 2) % 2];
+            json!({ "city": city, "insee_code": insee, "postcode": postcode })
+        };
+        let (app, path, token) = (&app, &path, &atelier.token);
+        async move { app.patch(path, Some(token), body).await }
+    });
+    let answers = futures::future::join_all(patches).await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.text);
+    }
+    let after = app.get(&path, Some(&atelier.token)).await;
+    assert_eq!(
+        after.body["version"].as_i64(),
+        version.as_i64().map(|v| v + 6),
+        "every patch was applied: {}",
+        after.text
+    );
+    assert_eq!(after.body["latitude"], 47.5861);
+    assert!(
+        after.body["contact_email"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("@atelier.test"))
+    );
+    // A body that is not a merge patch's media type is refused.
+    let plain = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&atelier.token)
+        .header("content-type", "text/plain")
+        .body("phone=1")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(plain.status().as_u16(), 415);
 }

@@ -332,3 +332,46 @@ async fn wrong_s3_credentials_answer_503_and_leave_no_row() {
     .assert_problem(503, "unavailable");
     assert_eq!(app.count("photos").await, 0);
 }
+
+#[tokio::test]
+async fn a_device_keeps_at_most_twelve_photos_even_when_uploads_race() {
+    let app = spawn_app().await;
+    let (town, item) = one_item(&app).await;
+    for _ in 0..10 {
+        let r = upload(
+            &app,
+            Some(&town.token),
+            &item,
+            jpeg_with_exif(),
+            "image/jpeg",
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    // Six uploads at once for the last two places: two pass, four are refused, none fails.
+    let racing = futures::future::join_all((0..6).map(|_| {
+        upload(
+            &app,
+            Some(&town.token),
+            &item,
+            jpeg_with_exif(),
+            "image/jpeg",
+        )
+    }))
+    .await;
+    let created = racing.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        created,
+        2,
+        "{:?}",
+        racing.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for r in racing.iter().filter(|r| r.status != 201) {
+        r.assert_problem(422, "photo_limit_reached");
+    }
+    assert_eq!(app.count("photos").await, 12);
+    let list = app
+        .get(&format!("/v1/items/{item}/photos"), Some(&town.token))
+        .await;
+    assert_eq!(list.body["items"].as_array().map(Vec::len), Some(12));
+}

@@ -66,7 +66,7 @@ async fn a_blank_if_match_is_ignored_and_null_optionals_are_accepted() {
     let id = created.body["id"].as_str().expect("id");
     let r = app
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &format!("{base}/{id}"),
             Some(&town.token),
             Some(site.clone()),
@@ -76,7 +76,7 @@ async fn a_blank_if_match_is_ignored_and_null_optionals_are_accepted() {
     assert_eq!(r.status, 200, "without If-Match: {}", r.text);
     let r = app
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &format!("{base}/{id}"),
             Some(&town.token),
             Some(site),

@@ -37,7 +37,7 @@ async fn members_create_read_update_and_list_sites() {
     changed["name"] = json!("Centre technique municipal");
     let r = app
         .send(
-            reqwest::Method::PUT,
+            reqwest::Method::PATCH,
             &format!("{base}/{id}"),
             Some(&agent),
             Some(changed.clone()),
@@ -47,7 +47,7 @@ async fn members_create_read_update_and_list_sites() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["version"], 2);
     app.send(
-        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
         &format!("{base}/{id}"),
         Some(&agent),
         Some(changed),
@@ -135,7 +135,7 @@ async fn concurrent_updates_with_the_same_if_match_let_exactly_one_win() {
         let token = town.token.clone();
         async move {
             app.send(
-                reqwest::Method::PUT,
+                reqwest::Method::PATCH,
                 &path,
                 Some(&token),
                 Some(body),

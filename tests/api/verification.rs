@@ -227,7 +227,7 @@ async fn a_change_of_category_goes_back_to_pending_and_eligibility_with_it() {
         profile.as_object_mut().expect("object").remove(k);
     }
     profile["beneficiary_category"] = json!("etudiants");
-    let r = app.put(&path, Some(&asso.token), profile.clone()).await;
+    let r = app.patch(&path, Some(&asso.token), profile.clone()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     // Only that part goes back to pending: the association stays verified.
     assert_eq!(r.body["status"], "verified");
@@ -267,7 +267,7 @@ async fn a_change_of_category_goes_back_to_pending_and_eligibility_with_it() {
     // A changed legal identifier sends the identity back to pending: the whole organisation.
     profile["beneficiary_category"] = json!("etudiants");
     profile["rna"] = json!(crate::helpers::unique_rna());
-    let r = app.put(&path, Some(&asso.token), profile).await;
+    let r = app.patch(&path, Some(&asso.token), profile).await;
     assert_eq!(r.body["status"], "pending", "{}", r.text);
     let v = app.get(&verification_path(&asso), Some(&asso.token)).await;
     assert_eq!(item(&v.body, "identifier")["state"], "pending");
@@ -581,7 +581,7 @@ async fn an_esus_expiry_warns_the_admins_then_suspends_claims_but_not_reading() 
     }
     profile["esus_reference"] = json!("ESUS-41-2027-003");
     profile["esus_expires_on"] = json!("2032-01-20");
-    let r = after.put(&path, Some(&atelier.token), profile).await;
+    let r = after.patch(&path, Some(&atelier.token), profile).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let r = decide(
         &after,

@@ -260,7 +260,7 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         .retain(|_, v| !v.is_null());
     w.op(
         "update_organisation",
-        app.put(&org_path, Some(&town.token), profile),
+        app.patch(&org_path, Some(&town.token), profile),
     )
     .await;
 
@@ -421,7 +421,7 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
     renamed["name"] = json!("Centre technique municipal");
     w.op(
         "update_site",
-        app.put(
+        app.patch(
             &format!("{org_path}/sites/{site}"),
             Some(&town.token),
             renamed,
@@ -468,7 +468,7 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
         .body;
     w.op(
         "update_item",
-        app.put(
+        app.patch(
             &format!("/v1/items/{}", items[0]),
             Some(&town.token),
             json!({
@@ -591,7 +591,7 @@ async fn every_write_operation_of_the_spec_appends_an_event() {
     changed["description"] = json!("Portables reformés en 2026.");
     w.op(
         "update_lot",
-        app.put(&format!("/v1/lots/{lot}"), Some(&town.token), changed),
+        app.patch(&format!("/v1/lots/{lot}"), Some(&town.token), changed),
     )
     .await;
     w.op(

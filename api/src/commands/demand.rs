@@ -341,7 +341,7 @@ async fn check_line(
 ) -> ApiResult<i32> {
     let line = q::line(tx, r.id, position)
         .await?
-        .ok_or_else(|| ApiError::field("line", Invalid::InvalidFormat))?;
+        .ok_or_else(|| ApiError::field("line", Invalid::OutOfRange))?;
     let spec = dom::LineSpec {
         category: Category::parse(&line.category).unwrap_or(Category::Other),
         min_ram_gb: line.min_ram_gb,

@@ -425,6 +425,9 @@ fn held_by(m: &item::Model, by: &By) -> ApiResult<()> {
 /// Adds a photo to a device held by `by`: recognised from its bytes (415 otherwise),
 /// re-encoded without its metadata, with a thumbnail. Blobs are written first, so a row never
 /// points at a missing blob; if the write fails they are removed.
+/// Most photos of one device (its list is then never long enough to need pages).
+pub const MAX_PHOTOS_PER_ITEM: usize = 12;
+
 pub async fn upload_photo(
     state: &AppState,
     by: &By,
@@ -457,6 +460,13 @@ pub async fn upload_photo(
         let tx = &*tx;
         let m = items::lock_item(tx, item_id).await?;
         held_by(&m, by)?;
+        // Counted under the device's lock: two uploads at once cannot pass the cap together.
+        if items::photos(tx, m.id).await?.len() >= MAX_PHOTOS_PER_ITEM {
+            return Err(ApiError::new(ErrorCode::PhotoLimitReached).detail(
+                format!("Un équipement a au plus {MAX_PHOTOS_PER_ITEM} photos : supprimez-en une d'abord."),
+                format!("A device has at most {MAX_PHOTOS_PER_ITEM} photos: delete one first."),
+            ));
+        }
         photo::Entity::insert(photo::ActiveModel {
             id: Set(photo_id),
             item_id: Set(m.id),

@@ -5,6 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::{ApiRequest, ApiResponse, Enum, Object, OpenApi};
+use reemploi_domain::Invalid;
 use reemploi_domain::text::{Name, Text};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -525,6 +526,16 @@ impl DocumentsApi {
             .0
             .authorize_related("generate_lot_document", &related)?
             .ok_or_else(ApiError::forbidden)?;
+        // A kind that is never about a lot is a bad request (422), not a state (409).
+        if !matches!(
+            body.0.kind,
+            DocumentKind::ConventionCession
+                | DocumentKind::PvEnlevement
+                | DocumentKind::CertificatSortie
+                | DocumentKind::ProjetDeliberation
+        ) {
+            return Err(ApiError::field("kind", Invalid::InvalidEnum));
+        }
         let by = By::acting(&auth.0, &acting);
         let d =
             commands::generate(&self.state, &by, body.0.kind.into(), Subject::Lot(l.id)).await?;

@@ -764,8 +764,9 @@ impl ImpactApi {
         auth.0.authorize("get_reuse_rate", Some(id.0))?;
         let year = check_year(year.0)?;
         let o = org(&self.state.db, id.0).await?;
+        // Only a public body has a legal re-use rate: for another organisation there is none.
         if o.kind != OrganisationKind::PublicBody.as_str() {
-            return Err(ApiError::new(ErrorCode::ValidationFailed).detail(
+            return Err(ApiError::new(ErrorCode::NotFound).detail(
                 "Le taux de réemploi légal concerne les organismes publics.",
                 "The legal re-use rate concerns public bodies.",
             ));
@@ -899,7 +900,7 @@ impl ImpactApi {
         let db = &self.state.db;
         let o = org(db, id.0).await?;
         if o.kind != OrganisationKind::PublicBody.as_str() {
-            return Err(ApiError::new(ErrorCode::ValidationFailed).detail(
+            return Err(ApiError::new(ErrorCode::NotFound).detail(
                 "Le rapport annuel concerne les organismes publics.",
                 "The yearly report concerns public bodies.",
             ));

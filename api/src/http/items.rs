@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
 use poem_openapi::{Object, OpenApi};
 use reemploi_domain::FieldErrors;
 use reemploi_domain::item::{
@@ -15,8 +16,9 @@ use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::events::{ChainVerification, EventPage, EventResponse};
+use super::merge_patch::MergePatch;
 use super::pagination::PageRequest;
-use super::types::{ApiTags, Created, Str, Versioned, check_if_match, etag, mirror_enum};
+use super::types::{ApiTags, Created, Str, Versioned, etag, mirror_enum};
 use crate::commands::transitions::item_stream;
 use crate::commands::{self, By};
 use crate::error::{ApiError, ApiResult, Lang};
@@ -617,27 +619,49 @@ impl ItemsApi {
 
     /// Update a device
     ///
-    /// The public body corrects a device while it is still in its inventory (`inventoried`).
-    /// The inventory number cannot change. Send `If-Match` with the `ETag` you read.
-    #[oai(path = "/items/:id", method = "put", operation_id = "update_item")]
+    /// The public body corrects a device while it is still in its inventory (`inventoried`),
+    /// with a JSON Merge Patch: the fields sent change, the others keep their value, `null`
+    /// clears one. The inventory number cannot change. Send `If-Match` with the `ETag` you read
+    /// to be refused (412) rather than change a device someone else changed since.
+    #[oai(path = "/items/:id", method = "patch", operation_id = "update_item")]
     async fn update_item(
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: Json<ItemRequest>,
+        body: MergePatch<ItemRequest>,
     ) -> ApiResult<Versioned<ItemResponse>> {
         let current = find_item(&self.state.db, id.0).await?;
         let acting = auth
             .0
             .authorize_related("update_item", &[current.organisation_id])?
             .ok_or_else(ApiError::forbidden)?;
-        let fields = body.0.parse(self.state.settings.today())?;
         let by = By::acting(&auth.0, &acting);
-        let if_match = if_match.0;
-        let precondition = |version| check_if_match(if_match.as_deref(), version);
-        let updated =
-            commands::items::update_item(&self.state.db, &by, id.0, precondition, &fields).await?;
+        let (state, by) = (&self.state, &by);
+        let updated = super::merge_patch::apply(
+            &body,
+            if_match.0.as_deref(),
+            || async move {
+                let current = find_item(&state.db, id.0).await?;
+                let version = current.version;
+                Ok((
+                    ItemResponse::from(current).to_json().unwrap_or_default(),
+                    version,
+                ))
+            },
+            |full: ItemRequest, version| async move {
+                let fields = full.parse(state.settings.today())?;
+                commands::items::update_item(
+                    &state.db,
+                    by,
+                    id.0,
+                    super::merge_patch::at_version(version),
+                    &fields,
+                )
+                .await
+            },
+        )
+        .await?;
         let tag = etag(updated.version);
         Ok(Versioned::Ok(Json(updated.into()), tag))
     }

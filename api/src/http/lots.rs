@@ -5,6 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
 use poem_openapi::{Object, OpenApi};
 use reemploi_domain::item::Category as DomCategory;
 use reemploi_domain::lot::{
@@ -19,10 +20,9 @@ use uuid::Uuid;
 
 use super::access::BearerAuth;
 use super::items::{Category, ItemResponse};
+use super::merge_patch::MergePatch;
 use super::pagination::PageRequest;
-use super::types::{
-    ApiTags, Created, NoContent, Str, Versioned, check_if_match, etag, mirror_enum,
-};
+use super::types::{ApiTags, Created, NoContent, Str, Versioned, etag, mirror_enum};
 use crate::commands::By;
 use crate::commands::lots::{self as cmd, LotFields};
 use crate::error::{ApiError, ApiResult};
@@ -275,8 +275,10 @@ pub struct PartnershipResponse {
 
 /// The partnerships of a public body.
 #[derive(Debug, Clone, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct PartnershipList {
     pub items: Vec<PartnershipResponse>,
+    pub next_cursor: Option<String>,
 }
 
 fn parse_lot(req: &LotRequest) -> Result<LotFields, FieldErrors> {
@@ -589,20 +591,47 @@ impl LotsApi {
 
     /// Update a draft lot
     ///
-    /// Replaces the description of a lot that is not yet published. `If-Match` avoids
-    /// overwriting a colleague's change.
-    #[oai(path = "/lots/:id", method = "put", operation_id = "update_lot")]
+    /// A JSON Merge Patch of a lot that is not yet published: the fields sent change, the
+    /// others keep their value, `null` clears one. `If-Match` makes a colleague's change since
+    /// your read a 412 instead.
+    #[oai(path = "/lots/:id", method = "patch", operation_id = "update_lot")]
     async fn update_lot(
         &self,
         auth: BearerAuth,
         id: Path<Uuid>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: Json<LotRequest>,
+        body: MergePatch<LotRequest>,
     ) -> ApiResult<Versioned<LotResponse>> {
         let (_, by) = lot_and_acting(&self.state.db, &auth, "update_lot", id.0).await?;
-        let fields = parse_lot(&body.0)?;
-        let if_match = |version| check_if_match(if_match.0.as_deref(), version);
-        let l = cmd::update_lot(&self.state, &by, id.0, &fields, if_match).await?;
+        let (state, by) = (&self.state, &by);
+        let l = super::merge_patch::apply(
+            &body,
+            if_match.0.as_deref(),
+            || async move {
+                let current = lots::find(&state.db, id.0).await?;
+                let version = current.version;
+                let site = current.pickup_site_id;
+                let mut answer = lot_response(&state.db, current, false)
+                    .await?
+                    .to_json()
+                    .unwrap_or_default();
+                // The request names the pickup site by id; the answer describes it.
+                answer["pickup_site_id"] = serde_json::Value::from(site.to_string());
+                Ok((answer, version))
+            },
+            |full: LotRequest, version| async move {
+                let fields = parse_lot(&full)?;
+                cmd::update_lot(
+                    state,
+                    by,
+                    id.0,
+                    &fields,
+                    super::merge_patch::at_version(version),
+                )
+                .await
+            },
+        )
+        .await?;
         let tag = etag(l.version);
         let resp = lot_response(&self.state.db, l, true).await?;
         Ok(Versioned::Ok(Json(resp), tag))
@@ -939,14 +968,27 @@ impl LotsApi {
         &self,
         auth: BearerAuth,
         organisation_id: Query<Option<Uuid>>,
+        #[oai(validator(max_length = 200))] cursor: Query<Option<String>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))] limit: Query<Option<u32>>,
     ) -> ApiResult<Json<PartnershipList>> {
         let acting = auth.0.acting_as("list_partnerships", organisation_id.0)?;
-        let rows = lots::partnerships_of(&self.state.db, acting.organisation_id).await?;
+        let page = PageRequest::parse(cursor.0.as_deref(), limit.0)?;
+        let db = &self.state.db;
+        let (rows, next_cursor) = page
+            .fetch(
+                db,
+                lots::partnerships_of(acting.organisation_id),
+                partnership::Column::Id,
+                |p| p.id,
+            )
+            .await?;
         Ok(Json(PartnershipList {
-            items: rows
+            items: lots::with_refurbishers(db, rows)
+                .await?
                 .into_iter()
                 .map(|(p, org)| partnership_response(p, org))
                 .collect(),
+            next_cursor,
         }))
     }
 

@@ -22,6 +22,7 @@ pub mod log;
 pub mod lots;
 pub mod matching;
 pub mod members;
+pub mod merge_patch;
 pub mod meta;
 pub mod oidc;
 pub mod ops;
@@ -292,6 +293,7 @@ fn refine(spec: &mut serde_json::Value) {
     nullable_refs(spec, &types);
     standard_formats(spec);
     bare_json_media_types(spec);
+    patch_schemas(spec);
     // A problem's `code` is one of a closed list (`/v1/meta/problems`): clients switch on it.
     if let Some(code) = spec.pointer_mut("/components/schemas/Problem/properties/code") {
         code["enum"] = crate::error::ErrorCode::ALL
@@ -331,6 +333,72 @@ fn standard_formats(value: &mut serde_json::Value) {
         }
         serde_json::Value::Array(items) => items.iter_mut().for_each(standard_formats),
         _ => {}
+    }
+}
+
+/// A merge patch's body (`merge_patch::MergePatch<T>`) is declared as `{T}Patch`: `T`'s fields,
+/// none required. `T` itself goes when nothing else refers to it.
+fn patch_schemas(spec: &mut serde_json::Value) {
+    let mut patched = std::collections::BTreeSet::new();
+    if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for op in paths
+            .values_mut()
+            .filter_map(|item| item.as_object_mut())
+            .flat_map(|item| item.values_mut())
+        {
+            let Some(content) = op
+                .pointer_mut("/requestBody/content")
+                .and_then(|c| c.as_object_mut())
+                .filter(|c| c.contains_key(merge_patch::MEDIA_TYPES[0]))
+            else {
+                continue;
+            };
+            for media in content.values_mut() {
+                let Some(name) = media
+                    .pointer("/schema/$ref")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .map(str::to_owned)
+                else {
+                    continue;
+                };
+                media["schema"] =
+                    serde_json::json!({ "$ref": format!("#/components/schemas/{name}Patch") });
+                patched.insert(name);
+            }
+        }
+    }
+    for name in patched {
+        let Some(schemas) = spec
+            .pointer_mut("/components/schemas")
+            .and_then(|s| s.as_object_mut())
+        else {
+            return;
+        };
+        let Some(mut patch) = schemas.get(&name).cloned() else {
+            continue;
+        };
+        if let Some(p) = patch.as_object_mut() {
+            p.remove("required");
+            p.insert("title".into(), format!("{name}Patch").into());
+            p.insert(
+                "description".into(),
+                format!(
+                    "The fields of `{name}` to change (JSON Merge Patch, RFC 7386): a field left \
+                     out keeps its value, `null` clears it."
+                )
+                .into(),
+            );
+        }
+        schemas.insert(format!("{name}Patch"), patch);
+        let reference = format!("\"#/components/schemas/{name}\"");
+        if !spec.to_string().contains(&reference)
+            && let Some(schemas) = spec
+                .pointer_mut("/components/schemas")
+                .and_then(|s| s.as_object_mut())
+        {
+            schemas.remove(&name);
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
 use poem_openapi::{Object, OpenApi};
 use reemploi_domain::FieldErrors;
 use reemploi_domain::email::Email;
@@ -13,10 +14,11 @@ use reemploi_domain::text::Name;
 use uuid::Uuid;
 
 use super::access::BearerAuth;
+use super::merge_patch::{self, MergePatch};
 use super::pagination::PageRequest;
 use super::types::{
     ApiTags, BeneficiaryCategory, Created, OrganisationKind, PublicBodyType, RegistrableKind, Str,
-    VerificationStatus, Versioned, check_if_match, etag,
+    VerificationStatus, Versioned, etag,
 };
 use crate::commands::organisations::{self, FirstAdmin};
 use crate::error::{ApiError, ApiResult};
@@ -336,12 +338,14 @@ impl OrganisationsApi {
 
     /// Update an organisation's profile
     ///
-    /// Replaces the profile (the kind never changes). Changing the SIRET or RNA number of a
-    /// verified organisation returns it to `pending` until the operator checks it again.
-    /// Send `If-Match` with the `ETag` you read to avoid overwriting someone else's change.
+    /// A JSON Merge Patch of the profile: the fields sent change, the others keep their value,
+    /// `null` clears one (the kind never changes). A refurbisher changing its phone keeps its
+    /// coordinates. Changing the SIRET or RNA number of a verified organisation returns it to
+    /// `pending` until the operator checks it again. Send `If-Match` with the `ETag` you read
+    /// to be refused (412) rather than change a profile someone else changed since.
     #[oai(
         path = "/organisations/:id",
-        method = "put",
+        method = "patch",
         operation_id = "update_organisation"
     )]
     async fn update_organisation(
@@ -349,17 +353,39 @@ impl OrganisationsApi {
         auth: BearerAuth,
         id: Path<Uuid>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: Json<OrganisationProfile>,
+        body: MergePatch<OrganisationProfile>,
     ) -> ApiResult<Versioned<OrganisationResponse>> {
         let actor = auth.0.authorize("update_organisation", Some(id.0))?;
-        let current = find_organisation(&self.state.db, id.0).await?;
-        let kind = dom::OrganisationKind::parse(&current.kind).ok_or_else(ApiError::not_found)?;
-        let profile = parse_profile(kind, &body.0.to_input())?;
         let by = organisations::by_member(&auth.0, id.0, actor);
-        let if_match = if_match.0;
-        let org = organisations::update_organisation(&self.state, &by, id.0, &profile, move |v| {
-            check_if_match(if_match.as_deref(), v)
-        })
+        let (state, by) = (&self.state, &by);
+        let org = merge_patch::apply(
+            &body,
+            if_match.0.as_deref(),
+            || async move {
+                let current = find_organisation(&state.db, id.0).await?;
+                let version = current.version;
+                Ok((
+                    OrganisationResponse::from(current)
+                        .to_json()
+                        .unwrap_or_default(),
+                    version,
+                ))
+            },
+            |full: OrganisationProfile, version| async move {
+                let current = find_organisation(&state.db, id.0).await?;
+                let kind =
+                    dom::OrganisationKind::parse(&current.kind).ok_or_else(ApiError::not_found)?;
+                let profile = parse_profile(kind, &full.to_input())?;
+                organisations::update_organisation(
+                    state,
+                    by,
+                    id.0,
+                    &profile,
+                    merge_patch::at_version(version),
+                )
+                .await
+            },
+        )
         .await?;
         let tag = etag(org.version);
         Ok(Versioned::Ok(Json(org.into()), tag))

@@ -111,7 +111,7 @@ impl PhotosApi {
     /// `image_too_large`, read from the header before anything is decoded). The image is
     /// re-encoded without its metadata and a thumbnail is made; a few photos are decoded at once
     /// (503 with `Retry-After` when the others wait too long). If the file store is down,
-    /// nothing is recorded (503).
+    /// nothing is recorded (503). A device has at most 12 photos (422 `photo_limit_reached`).
     #[oai(
         path = "/items/:id/photos",
         method = "post",

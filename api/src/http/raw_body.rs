@@ -1,15 +1,19 @@
 //! Request bodies taken as they come (a CSV file, a tool's log): streamed, never parsed by
 //! poem-openapi, declared in the spec as binary under each accepted content type.
 
-/// Whether `content_type`'s essence (before any `;`, case-insensitive) is one of `accepted`.
-pub fn essence_in(content_type: &str, accepted: &[&str]) -> bool {
-    let essence = content_type
+/// A media type's essence: what comes before any `;`, trimmed, lowercase.
+pub fn essence(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
-    accepted.contains(&essence.as_str())
+        .to_ascii_lowercase()
+}
+
+/// Whether `content_type`'s essence is one of `accepted`.
+pub fn essence_in(content_type: &str, accepted: &[&str]) -> bool {
+    accepted.contains(&essence(content_type).as_str())
 }
 
 /// Declares `pub struct $name(pub poem::Body)`, a body accepted under the content types

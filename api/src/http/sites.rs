@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
 use poem_openapi::{Enum, Object, OpenApi};
 use reemploi_domain::geo::{Coordinates, Postcode};
 use reemploi_domain::ids::InseeCode;
@@ -12,8 +13,9 @@ use reemploi_domain::{FieldErrors, Invalid};
 use uuid::Uuid;
 
 use super::access::BearerAuth;
+use super::merge_patch::MergePatch;
 use super::pagination::PageRequest;
-use super::types::{ApiTags, Created, NoContent, Str, Versioned, check_if_match, etag};
+use super::types::{ApiTags, Created, NoContent, Str, Versioned, etag};
 use crate::commands::organisations::by_member;
 use crate::commands::sites::{self, SiteInput};
 use crate::error::{ApiError, ApiResult};
@@ -256,10 +258,11 @@ impl SitesApi {
 
     /// Update a site
     ///
-    /// Replaces the site. With `If-Match`, answers 412 if someone changed it since you read it.
+    /// A JSON Merge Patch of the site: the fields sent change, the others keep their value,
+    /// `null` clears one. With `If-Match`, answers 412 if someone changed it since you read it.
     #[oai(
         path = "/organisations/:id/sites/:site_id",
-        method = "put",
+        method = "patch",
         operation_id = "update_site"
     )]
     async fn update_site(
@@ -268,15 +271,33 @@ impl SitesApi {
         id: Path<Uuid>,
         site_id: Path<Uuid>,
         #[oai(name = "If-Match")] if_match: Header<Option<String>>,
-        body: Json<SiteRequest>,
+        body: MergePatch<SiteRequest>,
     ) -> ApiResult<Versioned<SiteResponse>> {
         let actor = auth.0.authorize("update_site", Some(id.0))?;
-        let input = parse_site(&body.0)?;
         let by = by_member(&auth.0, id.0, actor);
-        let if_match = if_match.0;
-        let updated = sites::update_site(&self.state, &by, id.0, site_id.0, &input, move |v| {
-            check_if_match(if_match.as_deref(), v)
-        })
+        let (state, by) = (&self.state, &by);
+        let updated = super::merge_patch::apply(
+            &body,
+            if_match.0.as_deref(),
+            || async move {
+                let current = find_site(&state.db, id.0, site_id.0).await?;
+                let version = current.version;
+                let answer: SiteResponse = current.try_into()?;
+                Ok((answer.to_json().unwrap_or_default(), version))
+            },
+            |full: SiteRequest, version| async move {
+                let input = parse_site(&full)?;
+                sites::update_site(
+                    state,
+                    by,
+                    id.0,
+                    site_id.0,
+                    &input,
+                    super::merge_patch::at_version(version),
+                )
+                .await
+            },
+        )
         .await?;
         let tag = etag(updated.version);
         Ok(Versioned::Ok(Json(updated.try_into()?), tag))

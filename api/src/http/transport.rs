@@ -98,12 +98,7 @@ fn parse_q(raw: &str) -> Option<u16> {
 
 /// Whether a media type gains from compression (text; not PDFs, images or archives).
 fn compressible(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+    let essence = super::raw_body::essence(content_type);
     essence.starts_with("text/")
         || essence.ends_with("+json")
         || essence.ends_with("+xml")

@@ -282,15 +282,15 @@ pub async fn find_partnership<C: ConnectionTrait>(
 }
 
 /// A public body's partnerships with each partner, by id.
-pub async fn partnerships_of<C: ConnectionTrait>(
+pub fn partnerships_of(public_body_id: Uuid) -> sea_orm::Select<partnership::Entity> {
+    partnership::Entity::find().filter(partnership::Column::PublicBodyId.eq(public_body_id))
+}
+
+/// Each partnership of a page with its refurbisher.
+pub async fn with_refurbishers<C: ConnectionTrait>(
     db: &C,
-    public_body_id: Uuid,
+    rows: Vec<partnership::Model>,
 ) -> ApiResult<Vec<(partnership::Model, organisation::Model)>> {
-    let rows = partnership::Entity::find()
-        .filter(partnership::Column::PublicBodyId.eq(public_body_id))
-        .order_by_asc(partnership::Column::Id)
-        .all(db)
-        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for p in rows {
         let org = find_org(db, p.refurbisher_id).await?;

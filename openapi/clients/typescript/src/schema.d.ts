@@ -976,17 +976,19 @@ export interface paths {
          * @description For the organisations it came from, belongs to or is held by (and the operator).
          */
         get: operations["get_item"];
-        /**
-         * Update a device
-         * @description The public body corrects a device while it is still in its inventory (`inventoried`).
-         *     The inventory number cannot change. Send `If-Match` with the `ETag` you read.
-         */
-        put: operations["update_item"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update a device
+         * @description The public body corrects a device while it is still in its inventory (`inventoried`),
+         *     with a JSON Merge Patch: the fields sent change, the others keep their value, `null`
+         *     clears one. The inventory number cannot change. Send `If-Match` with the `ETag` you read
+         *     to be refused (412) rather than change a device someone else changed since.
+         */
+        patch: operations["update_item"];
         trace?: never;
     };
     "/v1/items/{id}/age-override": {
@@ -1166,7 +1168,7 @@ export interface paths {
          *     `image_too_large`, read from the header before anything is decoded). The image is
          *     re-encoded without its metadata and a thumbnail is made; a few photos are decoded at once
          *     (503 with `Retry-After` when the others wait too long). If the file store is down,
-         *     nothing is recorded (503).
+         *     nothing is recorded (503). A device has at most 12 photos (422 `photo_limit_reached`).
          */
         post: operations["upload_photo"];
         delete?: never;
@@ -1567,17 +1569,18 @@ export interface paths {
          *     claim, or a lot it holds a pending or accepted claim on.
          */
         get: operations["get_lot"];
-        /**
-         * Update a draft lot
-         * @description Replaces the description of a lot that is not yet published. `If-Match` avoids
-         *     overwriting a colleague's change.
-         */
-        put: operations["update_lot"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update a draft lot
+         * @description A JSON Merge Patch of a lot that is not yet published: the fields sent change, the
+         *     others keep their value, `null` clears one. `If-Match` makes a colleague's change since
+         *     your read a 412 instead.
+         */
+        patch: operations["update_lot"];
         trace?: never;
     };
     "/v1/lots/{id}/claims": {
@@ -2120,18 +2123,20 @@ export interface paths {
          *     `ETag` carries the version to send back in `If-Match` when updating.
          */
         get: operations["get_organisation"];
-        /**
-         * Update an organisation's profile
-         * @description Replaces the profile (the kind never changes). Changing the SIRET or RNA number of a
-         *     verified organisation returns it to `pending` until the operator checks it again.
-         *     Send `If-Match` with the `ETag` you read to avoid overwriting someone else's change.
-         */
-        put: operations["update_organisation"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update an organisation's profile
+         * @description A JSON Merge Patch of the profile: the fields sent change, the others keep their value,
+         *     `null` clears one (the kind never changes). A refurbisher changing its phone keeps its
+         *     coordinates. Changing the SIRET or RNA number of a verified organisation returns it to
+         *     `pending` until the operator checks it again. Send `If-Match` with the `ETag` you read
+         *     to be refused (412) rather than change a profile someone else changed since.
+         */
+        patch: operations["update_organisation"];
         trace?: never;
     };
     "/v1/organisations/{id}/api-keys": {
@@ -2499,11 +2504,7 @@ export interface paths {
          * @description `ETag` carries the version to send back in `If-Match`.
          */
         get: operations["get_site"];
-        /**
-         * Update a site
-         * @description Replaces the site. With `If-Match`, answers 412 if someone changed it since you read it.
-         */
-        put: operations["update_site"];
+        put?: never;
         post?: never;
         /**
          * Archive a site
@@ -2512,7 +2513,12 @@ export interface paths {
         delete: operations["archive_site"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update a site
+         * @description A JSON Merge Patch of the site: the fields sent change, the others keep their value,
+         *     `null` clears one. With `If-Match`, answers 412 if someone changed it since you read it.
+         */
+        patch: operations["update_site"];
         trace?: never;
     };
     "/v1/organisations/{id}/suspend": {
@@ -4821,6 +4827,50 @@ export interface components {
             storage_media?: components["schemas"]["StorageMediumInput"][] | null;
         };
         /**
+         * ItemRequestPatch
+         * @description The fields of `ItemRequest` to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it.
+         */
+        ItemRequestPatch: {
+            /** Format: date */
+            acquisition_date?: string | null;
+            /**
+             * Format: int64
+             * @description Acquisition value in euro cents.
+             */
+            acquisition_value_cents?: number | null;
+            brand?: string | null;
+            category?: components["schemas"]["Category"];
+            /** @description Condition reported by the body. */
+            condition_notes?: string | null;
+            /** @description Whether it holds user data; defaults from the category. */
+            has_data_storage?: boolean | null;
+            /** @description Inventory number (≤ 25 characters), unique in the body and never reused. */
+            inventory_number?: string;
+            /** @description Where it is kept. */
+            location?: string | null;
+            model?: string | null;
+            /** @description The body's own name for it (GLPI "Nom"). */
+            name?: string | null;
+            /**
+             * Format: int64
+             * @description Net book value in euro cents (compared with the 300 € ceiling of free cessions).
+             */
+            net_book_value_cents?: number | null;
+            /**
+             * Format: uuid
+             * @description The public body the device belongs to, when the caller belongs to several.
+             */
+            organisation_id?: string | null;
+            serial_number?: string | null;
+            specs?: components["schemas"]["ItemSpecs"] | null;
+            /**
+             * @description The storage media the device holds, when the inventory knows them (replacing those
+             *     declared before; leave it out to keep them). Publication needs a successful
+             *     sanitisation of each declared medium.
+             */
+            storage_media?: components["schemas"]["StorageMediumInput"][] | null;
+        };
+        /**
          * ItemResponse
          * @description A device.
          */
@@ -5094,6 +5144,43 @@ export interface components {
             radius_km?: number | null;
             title: string;
             visibility: components["schemas"]["Visibility"];
+        };
+        /**
+         * LotRequestPatch
+         * @description The fields of `LotRequest` to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it.
+         */
+        LotRequestPatch: {
+            allocation_policy?: components["schemas"]["AllocationPolicy"];
+            /** @description With `first_come`, accept the first claim at once (default true). */
+            auto_accept?: boolean | null;
+            cession_mode?: components["schemas"]["CessionMode"];
+            /**
+             * Format: date
+             * @description Required with `selection`: claims are received until this date.
+             */
+            claim_deadline?: string | null;
+            description?: string | null;
+            /**
+             * Format: uuid
+             * @description The public body offering it, when the caller belongs to several.
+             */
+            organisation_id?: string | null;
+            /** Format: date */
+            pickup_from?: string;
+            /**
+             * Format: uuid
+             * @description One of the body's sites, where the devices are collected.
+             */
+            pickup_site_id?: string;
+            /** Format: date */
+            pickup_until?: string;
+            /**
+             * Format: int32
+             * @description Required with `radius_km` visibility (1 to 1000).
+             */
+            radius_km?: number | null;
+            title?: string;
+            visibility?: components["schemas"]["Visibility"];
         };
         /**
          * LotResponse
@@ -5427,16 +5514,16 @@ export interface components {
             next_cursor?: string;
         };
         /**
-         * OrganisationProfile
-         * @description An organisation's profile as sent by a client (registration or update).
+         * OrganisationProfilePatch
+         * @description The fields of `OrganisationProfile` to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it.
          */
-        OrganisationProfile: {
+        OrganisationProfilePatch: {
             /** @description Street address of the seat. */
-            address: string;
+            address?: string;
             /** @description Associations only: beneficiary category (CG3P L3212-2 3°). */
             beneficiary_category?: (string & components["schemas"]["BeneficiaryCategory"]) | null;
             /** @description City of the seat. */
-            city: string;
+            city?: string;
             /** @description Contact e-mail of the organisation. */
             contact_email?: string | null;
             /**
@@ -5447,7 +5534,7 @@ export interface components {
             /** @description Refurbishers only: reference of the ESUS accreditation, with its expiry. */
             esus_reference?: string | null;
             /** @description INSEE code of the commune of the seat (5 characters; 2A/2B for Corsica). */
-            insee_code: string;
+            insee_code?: string;
             /**
              * Format: double
              * @description Latitude of the seat (WGS 84), with `longitude`.
@@ -5459,11 +5546,11 @@ export interface components {
              */
             longitude?: number | null;
             /** @description Legal name. */
-            name: string;
+            name?: string;
             /** @description Contact phone number. */
             phone?: string | null;
             /** @description Postcode of the seat. */
-            postcode: string;
+            postcode?: string;
             /** @description Public bodies only: the type of body. */
             public_body_type?: (string & components["schemas"]["PublicBodyType"]) | null;
             /** @description Associations only: recognised as of public utility. */
@@ -5523,6 +5610,7 @@ export interface components {
          */
         PartnershipList: {
             items: components["schemas"]["PartnershipResponse"][];
+            next_cursor?: string;
         };
         /**
          * PartnershipRequest
@@ -5627,7 +5715,7 @@ export interface components {
              * @description Stable machine-readable code, one of `/v1/meta/problems`.
              * @enum {string}
              */
-            code: "malformed_request" | "unauthenticated" | "invalid_credentials" | "forbidden" | "not_found" | "method_not_allowed" | "email_taken" | "siret_taken" | "rna_taken" | "already_member" | "invalid_transition" | "conflict" | "precondition_failed" | "payload_too_large" | "request_timeout" | "unsupported_media_type" | "validation_failed" | "last_admin" | "invitation_invalid" | "preconditions_unmet" | "organisation_not_verified" | "inventory_number_taken" | "item_not_editable" | "lot_not_editable" | "lot_empty" | "already_claimed" | "lot_already_awarded" | "esus_required" | "esus_expired" | "claim_deadline_passed" | "too_old_for_reuse" | "report_unreadable" | "wipe_log_unmatched" | "import_header_invalid" | "idempotency_key_reused" | "idempotency_in_progress" | "token_invalid" | "wrong_password" | "email_already_verified" | "rate_limited" | "internal" | "unavailable" | "item_not_available" | "not_eligible" | "fair_share_exceeded" | "mixed_reservation" | "search_unavailable" | "organisation_suspended" | "write_conflict" | "request_line_exceeded" | "duplicate_device" | "claim_deadline_not_passed" | "ceiling_exceeded" | "no_value_estimate" | "webhook_target_refused" | "webhook_inactive" | "document_superseded" | "mixed_handover" | "import_too_many_rows" | "image_too_large" | "public_url_not_public" | "verification_incomplete" | "identifier_not_registered" | "oidc_provider_unknown" | "oidc_provider_unavailable" | "oidc_provider_refused" | "oidc_state_invalid" | "oidc_code_rejected" | "oidc_token_invalid" | "oidc_signature_invalid" | "oidc_token_expired" | "oidc_nonce_mismatch" | "oidc_audience_mismatch" | "oidc_issuer_mismatch" | "oidc_email_unverified" | "oidc_sign_in_required";
+            code: "malformed_request" | "unauthenticated" | "invalid_credentials" | "forbidden" | "not_found" | "method_not_allowed" | "email_taken" | "siret_taken" | "rna_taken" | "already_member" | "invalid_transition" | "conflict" | "precondition_failed" | "payload_too_large" | "request_timeout" | "unsupported_media_type" | "validation_failed" | "last_admin" | "invitation_invalid" | "preconditions_unmet" | "organisation_not_verified" | "inventory_number_taken" | "item_not_editable" | "lot_not_editable" | "lot_empty" | "already_claimed" | "lot_already_awarded" | "esus_required" | "esus_expired" | "claim_deadline_passed" | "too_old_for_reuse" | "report_unreadable" | "wipe_log_unmatched" | "import_header_invalid" | "idempotency_key_reused" | "idempotency_in_progress" | "token_invalid" | "wrong_password" | "email_already_verified" | "rate_limited" | "internal" | "unavailable" | "item_not_available" | "not_eligible" | "fair_share_exceeded" | "mixed_reservation" | "search_unavailable" | "organisation_suspended" | "write_conflict" | "photo_limit_reached" | "request_line_exceeded" | "duplicate_device" | "claim_deadline_not_passed" | "ceiling_exceeded" | "no_value_estimate" | "webhook_target_refused" | "webhook_inactive" | "document_superseded" | "mixed_handover" | "import_too_many_rows" | "image_too_large" | "public_url_not_public" | "verification_incomplete" | "identifier_not_registered" | "oidc_provider_unknown" | "oidc_provider_unavailable" | "oidc_provider_refused" | "oidc_state_invalid" | "oidc_code_rejected" | "oidc_token_invalid" | "oidc_signature_invalid" | "oidc_token_expired" | "oidc_nonce_mismatch" | "oidc_audience_mismatch" | "oidc_issuer_mismatch" | "oidc_email_unverified" | "oidc_sign_in_required";
             /** @description Explanation of this occurrence. */
             detail?: string;
             /** @description Offending fields, for validation errors (empty otherwise). */
@@ -6505,6 +6593,25 @@ export interface components {
             longitude?: number | null;
             name: string;
             postcode: string;
+        };
+        /**
+         * SiteRequestPatch
+         * @description The fields of `SiteRequest` to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it.
+         */
+        SiteRequestPatch: {
+            /** @description Opening hours, access codes, who to ask for. */
+            access_notes?: string | null;
+            address?: string;
+            city?: string;
+            /** @description INSEE code of the commune (5 characters; 2A/2B for Corsica). */
+            insee_code?: string;
+            kind?: components["schemas"]["SiteKind"];
+            /** Format: double */
+            latitude?: number | null;
+            /** Format: double */
+            longitude?: number | null;
+            name?: string;
+            postcode?: string;
         };
         /**
          * SiteResponse
@@ -12006,9 +12113,11 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description The fields to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it. */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["ItemRequest"];
+                "application/json": components["schemas"]["ItemRequestPatch"];
+                "application/merge-patch+json": components["schemas"]["ItemRequestPatch"];
             };
         };
         responses: {
@@ -15431,9 +15540,11 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description The fields to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it. */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["LotRequest"];
+                "application/json": components["schemas"]["LotRequestPatch"];
+                "application/merge-patch+json": components["schemas"]["LotRequestPatch"];
             };
         };
         responses: {
@@ -18454,9 +18565,11 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description The fields to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it. */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["OrganisationProfile"];
+                "application/json": components["schemas"]["OrganisationProfilePatch"];
+                "application/merge-patch+json": components["schemas"]["OrganisationProfilePatch"];
             };
         };
         responses: {
@@ -21020,6 +21133,103 @@ export interface operations {
             };
         };
     };
+    archive_site: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                site_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Done. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The body is not JSON at all (or nests too deeply, or holds a string too long to read). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authentication required or failed. */
+            401: {
+                headers: {
+                    /** @description `Bearer realm="reemploi"`: send a session token or an API key. */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The caller's organisation kind or role may not take this action. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found, or not visible to the caller. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state or with a uniqueness rule. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: a body field, query or path parameter is missing, of the wrong type, out of range or unknown; `errors` lists each by `field`, JSON `pointer` (body) and `in`, with a stable reason `code`. Other codes: a business rule refused the request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limited; see `Retry-After`. */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again. */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (the database) is unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     update_site: {
         parameters: {
             query?: never;
@@ -21032,9 +21242,11 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description The fields to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it. */
         requestBody: {
             content: {
-                "application/json": components["schemas"]["SiteRequest"];
+                "application/json": components["schemas"]["SiteRequestPatch"];
+                "application/merge-patch+json": components["schemas"]["SiteRequestPatch"];
             };
         };
         responses: {
@@ -21115,103 +21327,6 @@ export interface operations {
             };
             /** @description The body is not of a supported content type (send `application/json`). */
             415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description `validation_failed`: a body field, query or path parameter is missing, of the wrong type, out of range or unknown; `errors` lists each by `field`, JSON `pointer` (body) and `in`, with a stable reason `code`. Other codes: a business rule refused the request. */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Rate limited; see `Retry-After`. */
-            429: {
-                headers: {
-                    /** @description Seconds to wait before trying again. */
-                    "Retry-After"?: number;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description A dependency (the database) is unavailable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    archive_site: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                id: string;
-                site_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Done. */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-            /** @description The body is not JSON at all (or nests too deeply, or holds a string too long to read). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Authentication required or failed. */
-            401: {
-                headers: {
-                    /** @description `Bearer realm="reemploi"`: send a session token or an API key. */
-                    "WWW-Authenticate"?: string;
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The caller's organisation kind or role may not take this action. */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Not found, or not visible to the caller. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Conflict with the current state or with a uniqueness rule. */
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -22889,6 +23004,8 @@ export interface operations {
         parameters: {
             query?: {
                 organisation_id?: string;
+                cursor?: string;
+                limit?: number;
             };
             header?: never;
             path?: never;
