@@ -21,7 +21,7 @@ use super::pagination::PageRequest;
 use super::types::{ApiTags, Created, Str, Versioned, etag, mirror_enum};
 use crate::commands::transitions::item_stream;
 use crate::commands::{self, By};
-use crate::error::{ApiError, ApiResult, Lang};
+use crate::error::{ApiError, ApiResult, ErrorCode, Lang};
 use crate::state::AppState;
 use crate::store::entities::{event, item};
 use crate::store::events::verify_stream;
@@ -609,10 +609,16 @@ impl ItemsApi {
         id: Path<Uuid>,
     ) -> ApiResult<Versioned<ItemResponse>> {
         let m = find_item(&self.state.db, id.0).await?;
-        // Its organisations, and the association it is proposed to or held for.
-        let mut related = related_orgs(&m).to_vec();
-        related.extend(crate::store::demand::holders_of(&self.state.db, m.id).await?);
-        auth.0.authorize_related("get_item", &related)?;
+        // Its organisations read it; so does the association it is proposed to or held for,
+        // looked up only for a caller that is none of them (the common read costs no query).
+        if let Err(e) = auth.0.authorize_related("get_item", &related_orgs(&m)) {
+            if e.code != ErrorCode::NotFound {
+                return Err(e);
+            }
+            let mut related = related_orgs(&m).to_vec();
+            related.extend(crate::store::demand::holders_of(&self.state.db, m.id).await?);
+            auth.0.authorize_related("get_item", &related)?;
+        }
         let tag = etag(m.version);
         Ok(Versioned::Ok(Json(m.into()), tag))
     }
