@@ -110,6 +110,34 @@ pub enum BenchAction {
         #[arg(long, default_value = "bench-results/matching.json")]
         output: PathBuf,
     },
+    /// Drive authenticated `GET /v1/items/{id}` with a fixed number of connections, against a
+    /// bare poem-openapi handler measured in the same run: req/s, p50/p99 and CPU-µs per
+    /// request (README, "Benchmarks").
+    Http {
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds per run (each round runs the bare handler, then the service).
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// A PostgreSQL server (`postgres://user@host:port/any_db`): the bench creates a fresh
+        /// database there and drops it at the end. Without it, a throwaway SQLite file.
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value = "bench-results/http-sqlite.json")]
+        output: PathBuf,
+    },
+    /// The load child of `bench http` (run by it).
+    #[command(hide = true)]
+    HttpLoad {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        connections: usize,
+        #[arg(long)]
+        seconds: f64,
+    },
     /// Load generated catalogue devices into the embedded engine (and Meilisearch when
     /// `MEILI_URL` is set) and measure the latency of a fixed query mix.
     Search {
@@ -252,6 +280,24 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                     output,
                 },
         } => crate::bench::search(&settings, items, queries, &output).await,
+        Command::Bench {
+            which:
+                BenchAction::Http {
+                    connections,
+                    seconds,
+                    rounds,
+                    postgres,
+                    output,
+                },
+        } => crate::bench_http::run(connections, seconds, rounds, postgres, &output).await,
+        Command::Bench {
+            which:
+                BenchAction::HttpLoad {
+                    url,
+                    connections,
+                    seconds,
+                },
+        } => crate::bench_http::load(url, connections, seconds).await,
         Command::Bench {
             which:
                 BenchAction::Documents {

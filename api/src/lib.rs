@@ -7,6 +7,7 @@ pub mod admin;
 pub mod app;
 pub mod backup;
 pub mod bench;
+pub mod bench_http;
 pub mod blobs;
 pub mod cli;
 pub mod commands;

@@ -1,5 +1,9 @@
 //! The `reemploi` binary.
 
+// The middleware stack of `http::app` is one deeply nested future type; the release build computes
+// its layout here (monomorphisation happens in the binary), which needs more than the default 128.
+#![recursion_limit = "256"]
+
 use clap::Parser;
 use reemploi_api::cli::{Cli, Command};
 use reemploi_api::config::Settings;

@@ -236,3 +236,98 @@ fn profiles_sites_and_devices_are_updated_by_merge_patch() {
         assert!(declared["required"].is_null(), "{schema} requires nothing");
     }
 }
+
+/// Every operation shows what it answers, every JSON body and every path or query parameter
+/// what it takes, and each example fits its schema (checked by the service's own validator, so
+/// an example cannot drift from the schema it illustrates).
+#[test]
+fn every_operation_has_examples_that_fit_their_schemas() {
+    let spec: serde_json::Value = serde_yaml::from_str(&generated_spec()).expect("yaml");
+    let missing = reemploi_api::http::examples::missing(&spec);
+    assert!(
+        missing.is_empty(),
+        "fields without an example value (api/src/http/examples.rs): {missing:?}"
+    );
+    let validator = reemploi_api::http::validation::Operations::from_spec(&spec);
+    let mut checked = 0;
+    let mut fits = |what: &str, example: &serde_json::Value, schema: &serde_json::Value| {
+        let wrong = validator.check_value(example, schema);
+        assert!(
+            wrong.is_empty(),
+            "{what}: the example does not fit: {wrong:?}\n{example}"
+        );
+        checked += 1;
+    };
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = format!("{method} {path} ({})", op["operationId"]);
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if matches!(p["in"].as_str(), Some("path" | "query")) {
+                    let name = &p["name"];
+                    assert!(
+                        !p["example"].is_null(),
+                        "{id}: parameter {name} has no example"
+                    );
+                    fits(&format!("{id} {name}"), &p["example"], &p["schema"]);
+                }
+            }
+            for (media_type, media) in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                if media_type.contains("json") {
+                    assert!(
+                        !media["example"].is_null(),
+                        "{id}: {media_type} body has no example"
+                    );
+                    fits(&format!("{id} body"), &media["example"], &media["schema"]);
+                }
+            }
+            let mut answered = 0;
+            for (status, response) in op["responses"].as_object().expect("responses") {
+                for (media_type, media) in response["content"].as_object().into_iter().flatten() {
+                    let what = format!("{id} {status} {media_type}");
+                    if !media["example"].is_null() {
+                        fits(&what, &media["example"], &media["schema"]);
+                        answered += 1;
+                    }
+                    for named in media["examples"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|e| e.1)
+                    {
+                        let reference = named["$ref"].as_str().expect("a shared example");
+                        let shared = spec
+                            .pointer(&reference.replacen('#', "", 1))
+                            .unwrap_or_else(|| panic!("{what}: {reference} is not declared"));
+                        fits(&what, &shared["value"], &media["schema"]);
+                        answered += 1;
+                    }
+                    if media_type.contains("json") {
+                        assert!(
+                            !media["example"].is_null() || media["examples"].is_object(),
+                            "{what} has no example"
+                        );
+                    }
+                }
+            }
+            assert!(answered > 0, "{id} shows no example answer");
+        }
+    }
+    assert!(checked > 500, "only {checked} examples checked");
+}
+
+/// The examples are ones the service takes: the registration example registers a body.
+#[tokio::test]
+async fn the_registration_example_is_accepted_as_it_stands() {
+    let app = crate::helpers::spawn_app().await;
+    let spec: serde_json::Value = app.get("/openapi.json", None).await.body;
+    let example = spec["paths"]["/v1/organisations"]["post"]["requestBody"]["content"]
+        ["application/json"]["example"]
+        .clone();
+    assert!(example.is_object(), "{example}");
+    let r = app.post("/v1/organisations", None, example).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}

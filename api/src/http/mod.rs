@@ -11,6 +11,7 @@ pub mod demand;
 pub mod documents;
 pub mod etag;
 pub mod events;
+pub mod examples;
 pub mod exports;
 pub mod idempotency;
 pub mod impact;
@@ -291,6 +292,18 @@ fn refine(spec: &mut serde_json::Value) {
         }
     }
     nullable_refs(spec, &types);
+    let enums: std::collections::HashMap<String, serde_json::Value> = spec
+        .pointer("/components/schemas")
+        .and_then(|s| s.as_object())
+        .map(|schemas| {
+            schemas
+                .iter()
+                .filter(|(_, schema)| schema.get("enum").is_some())
+                .map(|(name, schema)| (format!("#/components/schemas/{name}"), schema.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    enum_refs(spec, &enums);
     standard_formats(spec);
     bare_json_media_types(spec);
     patch_schemas(spec);
@@ -301,6 +314,7 @@ fn refine(spec: &mut serde_json::Value) {
             .map(|c| serde_json::Value::from(c.code()))
             .collect();
     }
+    examples::annotate(spec);
 }
 
 /// poem-openapi's own formats become the standard ones generators know: `naive-date` is
@@ -498,6 +512,80 @@ fn nullable_refs(
     }
 }
 
+/// A field typed by an enum is written without `allOf`, which generators only take over objects
+/// (openapi-python-client refuses `allOf` of a string and drops every schema and operation that
+/// uses it). A field becomes a bare `$ref`; a nullable one, or one with a default, inlines the
+/// enum (with `null` among its values when nullable), since OpenAPI 3.0 ignores whatever sits
+/// beside a `$ref`.
+fn enum_refs(
+    value: &mut serde_json::Value,
+    enums: &std::collections::HashMap<String, serde_json::Value>,
+) {
+    const ANNOTATIONS: &[&str] = &["description", "default", "deprecated", "title", "example"];
+    match value {
+        serde_json::Value::Object(map) => {
+            let target = map
+                .get("allOf")
+                .and_then(|a| a.as_array())
+                .map(|parts| {
+                    let refs: Vec<&str> = parts
+                        .iter()
+                        .filter_map(|p| p.get("$ref").and_then(|r| r.as_str()))
+                        .collect();
+                    let annotations_only = parts.iter().all(|p| {
+                        p.get("$ref").is_some()
+                            || p.as_object().is_some_and(|o| {
+                                o.keys().all(|k| ANNOTATIONS.contains(&k.as_str()))
+                            })
+                    });
+                    (refs, annotations_only)
+                })
+                .and_then(|(refs, annotations_only)| match refs.as_slice() {
+                    [one] if annotations_only => enums.get(*one).map(|e| (one.to_string(), e)),
+                    _ => None,
+                });
+            if let Some((reference, schema)) = target {
+                let parts = map.remove("allOf").unwrap_or_default();
+                for part in parts.as_array().into_iter().flatten() {
+                    for (k, v) in part.as_object().into_iter().flatten() {
+                        if k != "$ref" {
+                            map.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                }
+                // A default (or a nullable field) needs the enum inline: OpenAPI 3.0 ignores
+                // whatever sits beside a `$ref`.
+                if map.get("nullable").and_then(|n| n.as_bool()) == Some(true)
+                    || map.contains_key("default")
+                {
+                    let nullable = map.get("nullable").and_then(|n| n.as_bool()) == Some(true);
+                    let mut choices = schema.get("enum").cloned().unwrap_or_default();
+                    if let Some(list) = choices.as_array_mut().filter(|_| nullable) {
+                        list.push(serde_json::Value::Null);
+                    }
+                    map.insert("enum".into(), choices);
+                    map.insert(
+                        "type".into(),
+                        schema
+                            .get("type")
+                            .cloned()
+                            .unwrap_or_else(|| "string".into()),
+                    );
+                } else {
+                    // The field's description goes: the enum's own describes its values.
+                    map.clear();
+                    map.insert("$ref".into(), reference.into());
+                }
+            }
+            for v in map.values_mut() {
+                enum_refs(v, enums);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| enum_refs(v, enums)),
+        _ => {}
+    }
+}
+
 /// The spec as YAML (what `openapi/openapi.yaml` holds).
 pub fn spec_yaml(service: &OpenApiService<Apis, ()>) -> String {
     serde_yaml::to_string(&spec_value(service)).unwrap_or_default()
@@ -600,6 +688,10 @@ pub fn app(state: AppState) -> impl Endpoint {
             async move { problem::middleware(ep, req, &allowed, &operations).await }
         })
         .data(state)
+        // Erase the type of the stack so far: every `around` nests one more future type, and
+        // the release build's layout computation of the whole stack must stay well under the
+        // compiler's recursion limit. One indirect call per request costs nothing measurable.
+        .boxed()
         .around(move |ep, req| {
             let cors = cors.clone();
             async move { transport::apply(ep, req, &cors).await }

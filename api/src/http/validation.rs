@@ -154,6 +154,16 @@ impl Operations {
             .find(|op| op.method == method && fits(&op.segments) && literal(&op.segments) == best)
     }
 
+    /// What is wrong with `value` under `schema` (a schema of this spec), as `field: reason`
+    /// lines; empty when it fits. The spec's own examples are checked with it.
+    pub fn check_value(&self, value: &Value, schema: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        self.validate(value, schema, &mut String::new(), &mut out);
+        out.into_iter()
+            .map(|(at, why)| format!("{at}: {}", why.code()))
+            .collect()
+    }
+
     /// Whether a caller without credentials may call `method path`: if not, the request is
     /// answered 401 before its input is looked at (an anonymous caller learns nothing of it).
     pub fn is_public(&self, method: &str, path: &str) -> bool {
@@ -394,9 +404,19 @@ impl Operations {
                     out.push((child(at, name), Invalid::Required));
                 }
             }
+            // A map (`additionalProperties`) takes any key, each value under that schema.
+            let extra = self
+                .resolve(schema)
+                .get("additionalProperties")
+                .filter(|a| a.is_object());
             for (key, v) in object {
                 match props.iter().find(|(name, _)| name == key) {
                     Some((_, s)) => self.validate(v, s, &mut child(at, key), out),
+                    None if extra.is_some() => {
+                        if let Some(s) = extra {
+                            self.validate(v, s, &mut child(at, key), out);
+                        }
+                    }
                     None => {
                         let shown: String = key.chars().take(40).collect();
                         out.push((child(at, &shown), Invalid::UnknownField));

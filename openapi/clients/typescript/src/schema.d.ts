@@ -3414,8 +3414,7 @@ export interface components {
             prefix: string;
             /** Format: date-time */
             revoked_at?: string;
-            /** @description Keys act as agents of their organisation. */
-            role: components["schemas"]["Role"] & unknown;
+            role: components["schemas"]["Role"];
         };
         /**
          * BatchItemResult
@@ -3427,8 +3426,7 @@ export interface components {
             ok: boolean;
             /** @description Why the step was refused on this device (nothing was written on it). */
             problem?: components["schemas"]["Problem"] & unknown;
-            /** @description The device's status after the step, when it succeeded. */
-            status?: components["schemas"]["ItemStatus"] & unknown;
+            status?: components["schemas"]["ItemStatus"];
         };
         /**
          * BatchPublishRequest
@@ -3500,8 +3498,7 @@ export interface components {
              * @description Distance from the query point to the refurbisher, in km.
              */
             distance_km?: number;
-            /** @description A (as new), B (signs of use) or C (works, visible wear). */
-            grade?: components["schemas"]["Grade"] & unknown;
+            grade?: components["schemas"]["Grade"];
             /** Format: uuid */
             id: string;
             model?: string;
@@ -3940,11 +3937,7 @@ export interface components {
         CreateInvitationRequest: {
             /** @description Where the invitation is mailed. */
             email: string;
-            /**
-             * @description Language of the mail and of the account it creates (`fr` by default, or the language
-             *     the person already chose).
-             */
-            language?: components["schemas"]["Language"] & unknown;
+            language?: components["schemas"]["Language"];
             role: components["schemas"]["Role"];
         };
         /**
@@ -4888,8 +4881,7 @@ export interface components {
             created_at: string;
             /** Format: uuid */
             custodian_id: string;
-            /** @description Grade after refurbishment (A, B or C). */
-            grade?: components["schemas"]["Grade"] & unknown;
+            grade?: components["schemas"]["Grade"];
             has_data_storage: boolean;
             /** Format: uuid */
             id: string;
@@ -5010,8 +5002,9 @@ export interface components {
             /**
              * @description The sheet format (default `a4_3x8`).
              * @default a4_3x8
+             * @enum {string}
              */
-            layout?: components["schemas"]["LabelLayout"] & unknown;
+            layout?: "a4_3x8" | "a4_4x10";
             /**
              * Format: uuid
              * @description The organisation printing, when the caller belongs to several.
@@ -5520,8 +5513,11 @@ export interface components {
         OrganisationProfilePatch: {
             /** @description Street address of the seat. */
             address?: string;
-            /** @description Associations only: beneficiary category (CG3P L3212-2 3°). */
-            beneficiary_category?: (string & components["schemas"]["BeneficiaryCategory"]) | null;
+            /**
+             * @description Associations only: beneficiary category (CG3P L3212-2 3°).
+             * @enum {string|null}
+             */
+            beneficiary_category?: "parents_eleves" | "soutien_scolaire" | "etudiants" | "utilite_publique" | "interet_general_precarite" | "other" | null;
             /** @description City of the seat. */
             city?: string;
             /** @description Contact e-mail of the organisation. */
@@ -5551,8 +5547,11 @@ export interface components {
             phone?: string | null;
             /** @description Postcode of the seat. */
             postcode?: string;
-            /** @description Public bodies only: the type of body. */
-            public_body_type?: (string & components["schemas"]["PublicBodyType"]) | null;
+            /**
+             * @description Public bodies only: the type of body.
+             * @enum {string|null}
+             */
+            public_body_type?: "commune" | "epci" | "departement" | "region" | "etablissement_public" | "etat" | null;
             /** @description Associations only: recognised as of public utility. */
             public_utility?: boolean | null;
             /** @description RNA number (`W` + 9 digits). Required for associations. */
@@ -5856,8 +5855,7 @@ export interface components {
             brand?: string;
             category: components["schemas"]["Category"];
             category_label: string;
-            /** @description Grade after refurbishment (A, B or C). */
-            grade?: components["schemas"]["Grade"] & unknown;
+            grade?: components["schemas"]["Grade"];
             history: components["schemas"]["PublicStep"][];
             /** @description When it does not: why, as a sentence a person reads. */
             history_problem?: string;
@@ -6021,8 +6019,11 @@ export interface components {
             /** @description Street address of the seat. */
             address: string;
             admin: components["schemas"]["NewAdmin"];
-            /** @description Associations only: beneficiary category (CG3P L3212-2 3°). */
-            beneficiary_category?: (string & components["schemas"]["BeneficiaryCategory"]) | null;
+            /**
+             * @description Associations only: beneficiary category (CG3P L3212-2 3°).
+             * @enum {string|null}
+             */
+            beneficiary_category?: "parents_eleves" | "soutien_scolaire" | "etudiants" | "utilite_publique" | "interet_general_precarite" | "other" | null;
             /** @description City of the seat. */
             city: string;
             /** @description Contact e-mail of the organisation. */
@@ -6053,8 +6054,11 @@ export interface components {
             phone?: string | null;
             /** @description Postcode of the seat. */
             postcode: string;
-            /** @description Public bodies only: the type of body. */
-            public_body_type?: (string & components["schemas"]["PublicBodyType"]) | null;
+            /**
+             * @description Public bodies only: the type of body.
+             * @enum {string|null}
+             */
+            public_body_type?: "commune" | "epci" | "departement" | "region" | "etablissement_public" | "etat" | null;
             /** @description Associations only: recognised as of public utility. */
             public_utility?: boolean | null;
             /** @description RNA number (`W` + 9 digits). Required for associations. */
@@ -6266,8 +6270,7 @@ export interface components {
             /** Format: uuid */
             association_id: string;
             association_name: string;
-            /** @description `service`: the public body gives to the association; `to_refurbisher`: the refurbisher does. */
-            cession_mode: components["schemas"]["CessionMode"] & unknown;
+            cession_mode: components["schemas"]["CessionMode"];
             commitment_no_resale: boolean;
             commitment_reuse: boolean;
             /** Format: date-time */
@@ -6318,8 +6321,7 @@ export interface components {
             category: components["schemas"]["Category"];
             /** @description What the refurbisher noted of its condition. */
             condition_notes?: string;
-            /** @description Grade after refurbishment (A, B or C). */
-            grade?: components["schemas"]["Grade"] & unknown;
+            grade?: components["schemas"]["Grade"];
             /** Format: uuid */
             id: string;
             model?: string;
@@ -6703,7 +6705,8 @@ export interface components {
         StorageMediumInput: {
             /** Format: int32 */
             capacity_gb?: number | null;
-            medium_type?: (string & components["schemas"]["StorageKind"]) | null;
+            /** @enum {string|null} */
+            medium_type?: "hdd" | "ssd" | "nvme" | "emmc" | "flash" | null;
             /**
              * @description Serial number of the medium (disk, SSD, eMMC…), as the sanitisation records will give it
              *     (compared trimmed and case-blind).
@@ -6786,8 +6789,7 @@ export interface components {
         UpdateMeRequest: {
             /** @description Name shown to other members. */
             display_name?: string;
-            /** @description Language of the mails the service sends this person (`fr` by default). */
-            language?: components["schemas"]["Language"] & unknown;
+            language?: components["schemas"]["Language"];
         };
         /**
          * UpdateMemberRequest
@@ -6802,11 +6804,7 @@ export interface components {
          */
         UpdateWebhookRequest: {
             event_types?: string[];
-            /**
-             * @description `paused` stops deliveries; `active` resumes (a disabled subscription too, its failure
-             *     count cleared).
-             */
-            status?: components["schemas"]["SettableWebhookStatus"] & unknown;
+            status?: components["schemas"]["SettableWebhookStatus"];
             subject?: string;
             url?: string;
         };
@@ -6944,8 +6942,7 @@ export interface components {
             items: components["schemas"]["VerificationItemResponse"][];
             /** Format: uuid */
             organisation_id: string;
-            /** @description Associations: the category cessions use — only a proven one (`other` when none is). */
-            proven_category?: components["schemas"]["BeneficiaryCategory"] & unknown;
+            proven_category?: components["schemas"]["BeneficiaryCategory"];
             status: components["schemas"]["VerificationStatus"];
         };
         /**
@@ -7030,11 +7027,7 @@ export interface components {
             last_status_code?: number;
             /** @description Every try, oldest first. */
             log: components["schemas"]["WebhookAttemptResponse"][];
-            /**
-             * @description `pending`, `succeeded`, `failed` (tries exhausted) or `abandoned` (the subscription was
-             *     paused or disabled first).
-             */
-            status: components["schemas"]["DeliveryStatus"] & unknown;
+            status: components["schemas"]["DeliveryStatus"];
             subject: string;
             webhook_id: string;
         };
@@ -7200,6 +7193,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "database": "sqlite",
+                     *       "dependencies": [
+                     *         {
+                     *           "kind": "sqlite",
+                     *           "latency_ms": 38,
+                     *           "name": "database",
+                     *           "required": false,
+                     *           "status": "ok"
+                     *         }
+                     *       ],
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -7220,6 +7228,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "database": "sqlite",
+                     *       "dependencies": [
+                     *         {
+                     *           "kind": "sqlite",
+                     *           "latency_ms": 38,
+                     *           "name": "database",
+                     *           "required": false,
+                     *           "status": "ok"
+                     *         }
+                     *       ],
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -7229,6 +7252,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "database": "sqlite",
+                     *       "dependencies": [
+                     *         {
+                     *           "kind": "sqlite",
+                     *           "latency_ms": 38,
+                     *           "name": "database",
+                     *           "required": false,
+                     *           "status": "ok"
+                     *         }
+                     *       ],
+                     *       "status": "ok"
+                     *     }
+                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -7246,6 +7284,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "patrimoine@ville-blois.fr",
+                 *       "password": "Mairie-Blois-2026!"
+                 *     }
+                 */
                 "application/json": components["schemas"]["LoginRequest"];
             };
         };
@@ -7255,6 +7299,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "token": "Xq3v9K2m4N6p8R0s1T5u7W9y2A4c6E8g",
+                     *       "user": {
+                     *         "api_key_id": "f7379073-2780-45bf-99a9-fb806228e815",
+                     *         "display_name": "Marie Lefèvre",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "email_verified": false,
+                     *         "language": "fr",
+                     *         "memberships": [
+                     *           {
+                     *             "kind": "public_body",
+                     *             "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *             "organisation_name": "Ville de Blois",
+                     *             "role": "admin",
+                     *             "status": "pending"
+                     *           }
+                     *         ],
+                     *         "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["LoginResponse"];
                 };
             };
@@ -7565,6 +7632,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "end_session_url": "https://reemploi.example.org/v1/webhooks/receiver"
+                     *     }
+                     */
                     "application/json": components["schemas"]["OidcLogoutResponse"];
                 };
             };
@@ -7660,6 +7732,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "label": "ProConnect",
+                     *           "name": "proconnect",
+                     *           "start_url": "https://reemploi.example.org/v1/webhooks/receiver"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["OidcProviderList"];
                 };
             };
@@ -7744,16 +7827,24 @@ export interface operations {
     finish_oidc_sign_in: {
         parameters: {
             query?: {
+                /** @example 41018 */
                 code?: string;
+                /** @example c2tfNGY3YTljMmUxYjhkM2Y2YTBjNWU3YjlkMmY0YTZjOGU */
                 state?: string;
+                /** @example https://auth.agentconnect.gouv.fr/api/v2 */
                 iss?: string;
+                /** @example Le destinataire a répondu 503. */
                 error?: string;
+                /** @example L'utilisateur a annulé la connexion. */
                 error_description?: string;
+                /** @example https://auth.agentconnect.gouv.fr/erreurs */
                 error_uri?: string;
+                /** @example 8f2d3c1e */
                 session_state?: string;
             };
             header?: never;
             path: {
+                /** @example proconnect */
                 provider: string;
             };
             cookie?: never;
@@ -7765,6 +7856,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acr": "eidas1",
+                     *       "amr": [
+                     *         "pwd",
+                     *         "mfa"
+                     *       ],
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "joined_organisation_id": "f4480f7d-0d29-4eda-af64-7ba44934d775",
+                     *       "linked_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *       "proposed_organisation": {
+                     *         "already_member": false,
+                     *         "name": "Ville de Blois",
+                     *         "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd"
+                     *       },
+                     *       "provider": "proconnect",
+                     *       "token": "Xq3v9K2m4N6p8R0s1T5u7W9y2A4c6E8g",
+                     *       "user": {
+                     *         "api_key_id": "f7379073-2780-45bf-99a9-fb806228e815",
+                     *         "display_name": "Marie Lefèvre",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "email_verified": false,
+                     *         "language": "fr",
+                     *         "memberships": [
+                     *           {
+                     *             "kind": "public_body",
+                     *             "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *             "organisation_name": "Ville de Blois",
+                     *             "role": "admin",
+                     *             "status": "pending"
+                     *           }
+                     *         ],
+                     *         "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["OidcSignInResponse"];
                 };
             };
@@ -7849,10 +7976,12 @@ export interface operations {
     start_oidc_sign_in: {
         parameters: {
             query?: {
+                /** @example Xq3v9K2m4N6p8R0s1T5u7W9y2A4c6E8g */
                 invitation?: string;
             };
             header?: never;
             path: {
+                /** @example proconnect */
                 provider: string;
             };
             cookie?: never;
@@ -7958,6 +8087,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "patrimoine@ville-blois.fr"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PasswordResetRequest"];
             };
         };
@@ -8077,6 +8211,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "password": "Mairie-Blois-2026!",
+                 *       "token": "Xq3v9K2m4N6p8R0s1T5u7W9y2A4c6E8g"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ResetPasswordRequest"];
             };
         };
@@ -8196,6 +8336,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "token": "Xq3v9K2m4N6p8R0s1T5u7W9y2A4c6E8g"
+                 *     }
+                 */
                 "application/json": components["schemas"]["VerifyEmailRequest"];
             };
         };
@@ -8306,8 +8451,11 @@ export interface operations {
     get_blob: {
         parameters: {
             query: {
+                /** @example rk_4f7a9c2e1b8d3f6a0c5e7b9d2f4a6c8e */
                 key: string;
+                /** @example 1796112000 */
                 expires: number;
+                /** @example 1f6b2c8d4e0a7b3c9d5e1f7a2b8c4d0e6f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e2f8a4b1c7d3e9f5a0b6c2d8e4f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e */
                 signature: string;
             };
             header?: never;
@@ -8407,10 +8555,12 @@ export interface operations {
     get_catalogue_item: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -8422,6 +8572,62 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "item": {
+                     *         "available_since": "2026-12-01T09:30:00Z",
+                     *         "brand": "Dell",
+                     *         "category": "laptop",
+                     *         "distance_km": 12.5,
+                     *         "grade": "A",
+                     *         "id": "dc689366-5cfb-4df8-b6a7-04eb5973349c",
+                     *         "model": "Latitude 5490",
+                     *         "public_code": "RMP-7K4Q-2XJD",
+                     *         "refurbisher": {
+                     *           "city": "Blois",
+                     *           "departement": "41",
+                     *           "id": "c83f3bf7-e689-4f8b-9bbd-3881c3677d43",
+                     *           "name": "Atelier Numérique Solidaire"
+                     *         },
+                     *         "specs": {
+                     *           "battery_design_mwh": 68000,
+                     *           "battery_full_mwh": 55760,
+                     *           "battery_health_percent": 82,
+                     *           "cpu": "Intel Core i5-8350U",
+                     *           "cpu_cores": 4,
+                     *           "cpu_mhz": 3600,
+                     *           "ram_gb": 8,
+                     *           "screen_inches": 14,
+                     *           "storage_gb": 256,
+                     *           "storage_kind": "hdd"
+                     *         },
+                     *         "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents"
+                     *       },
+                     *       "photos": [
+                     *         {
+                     *           "bytes": 182344,
+                     *           "content_type": "image/jpeg",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "height": 1200,
+                     *           "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *           "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *           "width": 1600
+                     *         }
+                     *       ],
+                     *       "refurbisher_contact": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["CatalogueItemDetail"];
                 };
             };
@@ -8506,26 +8712,62 @@ export interface operations {
     search_catalogue: {
         parameters: {
             query?: {
-                /** @description Free text: category, brand, model, processor, refurbisher, commune. */
+                /**
+                 * @description Free text: category, brand, model, processor, refurbisher, commune.
+                 * @example portable
+                 */
                 q?: string;
+                /**
+                 * @example [
+                 *       "laptop"
+                 *     ]
+                 */
                 category?: components["schemas"]["Category"][];
-                /** @description Grades `A`, `B` or `C`. */
+                /**
+                 * @description Grades `A`, `B` or `C`.
+                 * @example [
+                 *       "A"
+                 *     ]
+                 */
                 grade?: components["schemas"]["Grade"][];
-                /** @description Brands, as written in the facet counts. */
+                /**
+                 * @description Brands, as written in the facet counts.
+                 * @example [
+                 *       "Dell"
+                 *     ]
+                 */
                 brand?: string[];
-                /** @description Département codes of the refurbisher (`41`, `2A`, `971`). */
+                /**
+                 * @description Département codes of the refurbisher (`41`, `2A`, `971`).
+                 * @example [
+                 *       "41"
+                 *     ]
+                 */
                 departement?: string[];
+                /** @example cf0ee80e-72c7-4972-bbbf-399d9bcebf8c */
                 refurbisher_id?: string;
+                /** @example 8 */
                 min_ram_gb?: number;
+                /** @example 256 */
                 min_storage_gb?: number;
+                /** @example 14 */
                 min_screen_inches?: number;
+                /** @example 47.5861 */
                 lat?: number;
+                /** @example 1.3359 */
                 lon?: number;
-                /** @description Keep devices within this many km of `lat`/`lon` (1 000 at most). */
+                /**
+                 * @description Keep devices within this many km of `lat`/`lon` (1 000 at most).
+                 * @example 12.5
+                 */
                 within_km?: number;
+                /** @example relevance */
                 sort?: components["schemas"]["SearchSort"];
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -8539,6 +8781,49 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "estimated_total": 1,
+                     *       "facets": {
+                     *         "category": {
+                     *           "laptop": 12,
+                     *           "monitor": 4
+                     *         }
+                     *       },
+                     *       "items": [
+                     *         {
+                     *           "available_since": "2026-12-01T09:30:00Z",
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "distance_km": 12.5,
+                     *           "grade": "A",
+                     *           "id": "dc689366-5cfb-4df8-b6a7-04eb5973349c",
+                     *           "model": "Latitude 5490",
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "refurbisher": {
+                     *             "city": "Blois",
+                     *             "departement": "41",
+                     *             "id": "c83f3bf7-e689-4f8b-9bbd-3881c3677d43",
+                     *             "name": "Atelier Numérique Solidaire"
+                     *           },
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           },
+                     *           "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CatalogueSearchPage"];
                 };
             };
@@ -8632,6 +8917,29 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "commitment_reuse": false,
+                 *       "handed_over_on": "2026-12-01",
+                 *       "item_ids": [
+                 *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                 *       ],
+                 *       "notes": "Écrans livrés sans câble d'alimentation.",
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "public_body": {
+                 *         "address": "9 place Saint-Louis",
+                 *         "name": "Commune de Vineuil",
+                 *         "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *         "representative": "Marc Gauthier, maire",
+                 *         "siret": "21410018200010"
+                 *       },
+                 *       "route": "staff",
+                 *       "staff": {
+                 *         "name": "Marie Lefèvre",
+                 *         "position": "Agent d'accueil"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["DirectCessionRequest"];
             };
         };
@@ -8643,6 +8951,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "beneficiary_name": "Marie Lefèvre",
+                     *       "beneficiary_organisation_id": "1555a157-d692-456e-ad1b-507a5024a41f",
+                     *       "beneficiary_role": "Agent d'accueil",
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "documents": [
+                     *         {
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "id": "55a24866-cedd-4dac-a318-2a49cc263633",
+                     *           "kind": "convention_cession",
+                     *           "signed": false,
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "handed_over_on": "2026-12-01",
+                     *       "id": "0a0921f0-d87a-42e5-bfba-66bab569d5b1",
+                     *       "item_ids": [
+                     *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "route": "staff"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DirectCessionResponse"];
                 };
             };
@@ -8747,6 +9082,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -8758,6 +9094,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "beneficiary_name": "Marie Lefèvre",
+                     *       "beneficiary_organisation_id": "1555a157-d692-456e-ad1b-507a5024a41f",
+                     *       "beneficiary_role": "Agent d'accueil",
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "documents": [
+                     *         {
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "id": "55a24866-cedd-4dac-a318-2a49cc263633",
+                     *           "kind": "convention_cession",
+                     *           "signed": false,
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "handed_over_on": "2026-12-01",
+                     *       "id": "0a0921f0-d87a-42e5-bfba-66bab569d5b1",
+                     *       "item_ids": [
+                     *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "route": "staff"
+                     *     }
+                     */
                     "application/json": components["schemas"]["DirectCessionResponse"];
                 };
             };
@@ -8842,6 +9205,7 @@ export interface operations {
     list_checkpoints: {
         parameters: {
             query?: {
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -8855,6 +9219,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "7ff71edc-9e2a-488a-94ac-a81749abb2e5",
+                     *           "merkle_root": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "signature": "1f6b2c8d4e0a7b3c9d5e1f7a2b8c4d0e6f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e2f8a4b1c7d3e9f5a0b6c2d8e4f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e",
+                     *           "streams": 1,
+                     *           "taken_at": "2026-12-01T09:30:00Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["CheckpointList"];
                 };
             };
@@ -8955,6 +9332,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "algorithm": "ed25519",
+                     *       "heads": [
+                     *         {
+                     *           "hash": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "seq": 1,
+                     *           "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e"
+                     *         }
+                     *       ],
+                     *       "id": "bed292de-e8b7-401e-a8c1-3d666912092f",
+                     *       "merkle_root": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "public_key": "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                     *       "signature": "1f6b2c8d4e0a7b3c9d5e1f7a2b8c4d0e6f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e2f8a4b1c7d3e9f5a0b6c2d8e4f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e",
+                     *       "streams": 1,
+                     *       "taken_at": "2026-12-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CheckpointDocument"];
                 };
             };
@@ -9050,6 +9445,12 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "algorithm": "ed25519",
+                     *       "public_key": "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SigningKey"];
                 };
             };
@@ -9145,6 +9546,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "algorithm": "ed25519",
+                     *       "heads": [
+                     *         {
+                     *           "hash": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "seq": 1,
+                     *           "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e"
+                     *         }
+                     *       ],
+                     *       "id": "bed292de-e8b7-401e-a8c1-3d666912092f",
+                     *       "merkle_root": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "public_key": "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                     *       "signature": "1f6b2c8d4e0a7b3c9d5e1f7a2b8c4d0e6f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e2f8a4b1c7d3e9f5a0b6c2d8e4f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e",
+                     *       "streams": 1,
+                     *       "taken_at": "2026-12-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CheckpointDocument"];
                 };
             };
@@ -9238,6 +9657,24 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "algorithm": "ed25519",
+                 *       "heads": [
+                 *         {
+                 *           "hash": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                 *           "seq": 1,
+                 *           "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e"
+                 *         }
+                 *       ],
+                 *       "id": "bed292de-e8b7-401e-a8c1-3d666912092f",
+                 *       "merkle_root": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                 *       "public_key": "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                 *       "signature": "1f6b2c8d4e0a7b3c9d5e1f7a2b8c4d0e6f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e2f8a4b1c7d3e9f5a0b6c2d8e4f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e",
+                 *       "streams": 1,
+                 *       "taken_at": "2026-12-01T09:30:00Z"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CheckpointDocument"];
             };
         };
@@ -9247,6 +9684,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "key_is_current": false,
+                     *       "message": "L'historique est intact : 42 événements vérifiés.",
+                     *       "problems": [
+                     *         {
+                     *           "code": "shortened",
+                     *           "message": "L'historique de cet équipement a été raccourci depuis le point de contrôle.",
+                     *           "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e"
+                     *         }
+                     *       ],
+                     *       "root_valid": false,
+                     *       "signature_valid": false,
+                     *       "streams_checked": 1,
+                     *       "valid": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["CheckpointVerification"];
                 };
             };
@@ -9351,6 +9805,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -9362,6 +9817,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "algorithm": "ed25519",
+                     *       "heads": [
+                     *         {
+                     *           "hash": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "seq": 1,
+                     *           "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e"
+                     *         }
+                     *       ],
+                     *       "id": "bed292de-e8b7-401e-a8c1-3d666912092f",
+                     *       "merkle_root": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "public_key": "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+                     *       "signature": "1f6b2c8d4e0a7b3c9d5e1f7a2b8c4d0e6f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e2f8a4b1c7d3e9f5a0b6c2d8e4f1a7b3c9d5e0f6a2b8c4d1e7f3a9b5c0d6e",
+                     *       "streams": 1,
+                     *       "taken_at": "2026-12-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CheckpointDocument"];
                 };
             };
@@ -9446,8 +9919,11 @@ export interface operations {
     list_my_claims: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -9461,6 +9937,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "decided_at": "2026-12-01T09:30:00Z",
+                     *           "id": "47d9ae1e-b665-4b59-8335-7770eaf79d75",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                     *           "proposed_pickup_date": "2026-12-01",
+                     *           "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *           "refurbisher_name": "Atelier Numérique Solidaire",
+                     *           "status": "pending"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ClaimPage"];
                 };
             };
@@ -9547,6 +10041,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -9558,6 +10053,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "decided_at": "2026-12-01T09:30:00Z",
+                     *       "id": "47d9ae1e-b665-4b59-8335-7770eaf79d75",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                     *       "proposed_pickup_date": "2026-12-01",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "refurbisher_name": "Atelier Numérique Solidaire",
+                     *       "status": "pending"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ClaimResponse"];
                 };
             };
@@ -9647,6 +10155,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -9658,6 +10167,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "decided_at": "2026-12-01T09:30:00Z",
+                     *       "id": "47d9ae1e-b665-4b59-8335-7770eaf79d75",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                     *       "proposed_pickup_date": "2026-12-01",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "refurbisher_name": "Atelier Numérique Solidaire",
+                     *       "status": "pending"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ClaimResponse"];
                 };
             };
@@ -9747,6 +10269,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -9758,6 +10281,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "decided_at": "2026-12-01T09:30:00Z",
+                     *       "id": "47d9ae1e-b665-4b59-8335-7770eaf79d75",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                     *       "proposed_pickup_date": "2026-12-01",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "refurbisher_name": "Atelier Numérique Solidaire",
+                     *       "status": "pending"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ClaimResponse"];
                 };
             };
@@ -9847,6 +10383,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -9858,6 +10395,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "decided_at": "2026-12-01T09:30:00Z",
+                     *       "id": "47d9ae1e-b665-4b59-8335-7770eaf79d75",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                     *       "proposed_pickup_date": "2026-12-01",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "refurbisher_name": "Atelier Numérique Solidaire",
+                     *       "status": "pending"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ClaimResponse"];
                 };
             };
@@ -9944,6 +10494,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -9955,6 +10506,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "code": "RMP-7K4Q-2XJD",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "current": false,
+                     *       "edition": 1,
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "kind": "convention_cession",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "parties": [
+                     *         {
+                     *           "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "contested": false,
+                     *           "contested_at": "2026-12-01T09:30:00Z",
+                     *           "method": "electronic",
+                     *           "name": "Marie Lefèvre",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "role": "Pour le cédant",
+                     *           "signed": false,
+                     *           "signed_at": "2026-12-01T09:30:00Z",
+                     *           "signed_on": "2026-12-01",
+                     *           "signer_name": "Marie Lefèvre",
+                     *           "signer_role": "Pour le cédant"
+                     *         }
+                     *       ],
+                     *       "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *       "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "scan": {
+                     *         "attested_by": [
+                     *           "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *         ],
+                     *         "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *         "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *         "uploaded_at": "2026-12-01T09:30:00Z",
+                     *         "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *       },
+                     *       "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "signed": false,
+                     *       "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *       "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *       "title": "Convention de cession à titre gratuit",
+                     *       "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "version": 1,
+                     *       "versions": [
+                     *         {
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "signed": false,
+                     *           "version": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentResponse"];
                 };
             };
@@ -10044,12 +10657,19 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "reason": "Le numéro de série du poste 3 est erroné."
+                 *     }
+                 */
                 "application/json": components["schemas"]["ContestRequest"];
             };
         };
@@ -10059,6 +10679,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "code": "RMP-7K4Q-2XJD",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "current": false,
+                     *       "edition": 1,
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "kind": "convention_cession",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "parties": [
+                     *         {
+                     *           "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "contested": false,
+                     *           "contested_at": "2026-12-01T09:30:00Z",
+                     *           "method": "electronic",
+                     *           "name": "Marie Lefèvre",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "role": "Pour le cédant",
+                     *           "signed": false,
+                     *           "signed_at": "2026-12-01T09:30:00Z",
+                     *           "signed_on": "2026-12-01",
+                     *           "signer_name": "Marie Lefèvre",
+                     *           "signer_role": "Pour le cédant"
+                     *         }
+                     *       ],
+                     *       "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *       "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "scan": {
+                     *         "attested_by": [
+                     *           "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *         ],
+                     *         "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *         "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *         "uploaded_at": "2026-12-01T09:30:00Z",
+                     *         "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *       },
+                     *       "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "signed": false,
+                     *       "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *       "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *       "title": "Convention de cession à titre gratuit",
+                     *       "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "version": 1,
+                     *       "versions": [
+                     *         {
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "signed": false,
+                     *           "version": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentResponse"];
                 };
             };
@@ -10163,6 +10845,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -10265,6 +10948,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -10282,6 +10966,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "code": "RMP-7K4Q-2XJD",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "current": false,
+                     *       "edition": 1,
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "kind": "convention_cession",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "parties": [
+                     *         {
+                     *           "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "contested": false,
+                     *           "contested_at": "2026-12-01T09:30:00Z",
+                     *           "method": "electronic",
+                     *           "name": "Marie Lefèvre",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "role": "Pour le cédant",
+                     *           "signed": false,
+                     *           "signed_at": "2026-12-01T09:30:00Z",
+                     *           "signed_on": "2026-12-01",
+                     *           "signer_name": "Marie Lefèvre",
+                     *           "signer_role": "Pour le cédant"
+                     *         }
+                     *       ],
+                     *       "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *       "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "scan": {
+                     *         "attested_by": [
+                     *           "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *         ],
+                     *         "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *         "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *         "uploaded_at": "2026-12-01T09:30:00Z",
+                     *         "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *       },
+                     *       "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "signed": false,
+                     *       "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *       "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *       "title": "Convention de cession à titre gratuit",
+                     *       "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "version": 1,
+                     *       "versions": [
+                     *         {
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "signed": false,
+                     *           "version": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentResponse"];
                 };
             };
@@ -10389,12 +11135,20 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "signer_name": "Marie Lefèvre",
+                 *       "signer_role": "Responsable du patrimoine"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SignatureRequest"];
             };
         };
@@ -10406,6 +11160,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "code": "RMP-7K4Q-2XJD",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "current": false,
+                     *       "edition": 1,
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "kind": "convention_cession",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "parties": [
+                     *         {
+                     *           "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "contested": false,
+                     *           "contested_at": "2026-12-01T09:30:00Z",
+                     *           "method": "electronic",
+                     *           "name": "Marie Lefèvre",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "role": "Pour le cédant",
+                     *           "signed": false,
+                     *           "signed_at": "2026-12-01T09:30:00Z",
+                     *           "signed_on": "2026-12-01",
+                     *           "signer_name": "Marie Lefèvre",
+                     *           "signer_role": "Pour le cédant"
+                     *         }
+                     *       ],
+                     *       "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *       "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "scan": {
+                     *         "attested_by": [
+                     *           "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *         ],
+                     *         "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *         "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *         "uploaded_at": "2026-12-01T09:30:00Z",
+                     *         "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *       },
+                     *       "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "signed": false,
+                     *       "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *       "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *       "title": "Convention de cession à titre gratuit",
+                     *       "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "version": 1,
+                     *       "versions": [
+                     *         {
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "signed": false,
+                     *           "version": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentResponse"];
                 };
             };
@@ -10513,12 +11329,20 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "signer_name": "Marie Lefèvre",
+                 *       "signer_role": "Responsable du patrimoine"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SignatureRequest"];
             };
         };
@@ -10530,6 +11354,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "code": "RMP-7K4Q-2XJD",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "current": false,
+                     *       "edition": 1,
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "kind": "convention_cession",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "parties": [
+                     *         {
+                     *           "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "contested": false,
+                     *           "contested_at": "2026-12-01T09:30:00Z",
+                     *           "method": "electronic",
+                     *           "name": "Marie Lefèvre",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "role": "Pour le cédant",
+                     *           "signed": false,
+                     *           "signed_at": "2026-12-01T09:30:00Z",
+                     *           "signed_on": "2026-12-01",
+                     *           "signer_name": "Marie Lefèvre",
+                     *           "signer_role": "Pour le cédant"
+                     *         }
+                     *       ],
+                     *       "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *       "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "scan": {
+                     *         "attested_by": [
+                     *           "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *         ],
+                     *         "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *         "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *         "uploaded_at": "2026-12-01T09:30:00Z",
+                     *         "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *       },
+                     *       "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "signed": false,
+                     *       "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *       "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *       "title": "Convention de cession à titre gratuit",
+                     *       "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "version": 1,
+                     *       "versions": [
+                     *         {
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "signed": false,
+                     *           "version": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentResponse"];
                 };
             };
@@ -10641,6 +11527,23 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "commitment_no_resale": false,
+                 *       "commitment_reuse": false,
+                 *       "mode": "pickup",
+                 *       "notes": "Écrans livrés sans câble d'alimentation.",
+                 *       "occurred_on": "2026-12-01",
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "reservation_ids": [
+                 *         "fdf06f9f-1325-4deb-bd8e-575245dd0f8c"
+                 *       ],
+                 *       "signatory": {
+                 *         "name": "Marie Lefèvre",
+                 *         "role": "Pour le cédant"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["HandoversRequest"];
             };
         };
@@ -10652,6 +11555,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "documents_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "item_ids": [
+                     *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                     *       ],
+                     *       "mode": "pickup",
+                     *       "occurred_on": "2026-12-01",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "reservation_ids": [
+                     *         "fdf06f9f-1325-4deb-bd8e-575245dd0f8c"
+                     *       ],
+                     *       "signed_by_organisation_id": "04b42759-7566-4d12-82ca-639dcbd53892"
+                     *     }
+                     */
                     "application/json": components["schemas"]["HandoverResponse"];
                 };
             };
@@ -10756,6 +11676,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -10767,6 +11688,72 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "bytes": 182344,
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *           "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "kind": "convention_cession",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "parties": [
+                     *             {
+                     *               "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *               "contested": false,
+                     *               "contested_at": "2026-12-01T09:30:00Z",
+                     *               "method": "electronic",
+                     *               "name": "Marie Lefèvre",
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "role": "Pour le cédant",
+                     *               "signed": false,
+                     *               "signed_at": "2026-12-01T09:30:00Z",
+                     *               "signed_on": "2026-12-01",
+                     *               "signer_name": "Marie Lefèvre",
+                     *               "signer_role": "Pour le cédant"
+                     *             }
+                     *           ],
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *           "scan": {
+                     *             "attested_by": [
+                     *               "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *             ],
+                     *             "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *             "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *             "uploaded_at": "2026-12-01T09:30:00Z",
+                     *             "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *           },
+                     *           "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *           "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "signed": false,
+                     *           "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *           "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "title": "Convention de cession à titre gratuit",
+                     *           "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *           "version": 1,
+                     *           "versions": [
+                     *             {
+                     *               "code": "RMP-7K4Q-2XJD",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "current": false,
+                     *               "edition": 1,
+                     *               "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *               "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *               "signed": false,
+                     *               "version": 1
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentList"];
                 };
             };
@@ -10862,6 +11849,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "factors": [
+                     *             {
+                     *               "category": "laptop",
+                     *               "co2e_kg": 250,
+                     *               "source": "ADEME Base Empreinte, 2026",
+                     *               "weight_kg": 1.6
+                     *             }
+                     *           ],
+                     *           "published_on": "2026-12-01",
+                     *           "version": "2026-01"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["FactorSetList"];
                 };
             };
@@ -10955,6 +11960,20 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "factors": [
+                 *         {
+                 *           "category": "laptop",
+                 *           "co2e_kg": 250,
+                 *           "source": "ADEME Base Empreinte, 2026",
+                 *           "weight_kg": 1.6
+                 *         }
+                 *       ],
+                 *       "published_on": "2026-12-01",
+                 *       "version": "2026-01"
+                 *     }
+                 */
                 "application/json": components["schemas"]["FactorSetWire"];
             };
         };
@@ -10966,6 +11985,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "factors": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "co2e_kg": 250,
+                     *           "source": "ADEME Base Empreinte, 2026",
+                     *           "weight_kg": 1.6
+                     *         }
+                     *       ],
+                     *       "published_on": "2026-12-01",
+                     *       "version": "2026-01"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FactorSetWire"];
                 };
             };
@@ -11070,6 +12103,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 2026-01 */
                 version: string;
             };
             cookie?: never;
@@ -11081,6 +12115,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "factors": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "co2e_kg": 250,
+                     *           "source": "ADEME Base Empreinte, 2026",
+                     *           "weight_kg": 1.6
+                     *         }
+                     *       ],
+                     *       "published_on": "2026-12-01",
+                     *       "version": "2026-01"
+                     *     }
+                     */
                     "application/json": components["schemas"]["FactorSetWire"];
                 };
             };
@@ -11174,6 +12222,13 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "display_name": "Marie Lefèvre",
+                 *       "password": "Mairie-Blois-2026!",
+                 *       "token": "Xq3v9K2m4N6p8R0s1T5u7W9y2A4c6E8g"
+                 *     }
+                 */
                 "application/json": components["schemas"]["AcceptInvitationRequest"];
             };
         };
@@ -11183,6 +12238,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "token": "Xq3v9K2m4N6p8R0s1T5u7W9y2A4c6E8g",
+                     *       "user": {
+                     *         "api_key_id": "f7379073-2780-45bf-99a9-fb806228e815",
+                     *         "display_name": "Marie Lefèvre",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "email_verified": false,
+                     *         "language": "fr",
+                     *         "memberships": [
+                     *           {
+                     *             "kind": "public_body",
+                     *             "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *             "organisation_name": "Ville de Blois",
+                     *             "role": "admin",
+                     *             "status": "pending"
+                     *           }
+                     *         ],
+                     *         "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["LoginResponse"];
                 };
             };
@@ -11285,13 +12363,22 @@ export interface operations {
     list_items: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example inventoried */
                 status?: components["schemas"]["ItemStatus"];
+                /** @example laptop */
                 category?: components["schemas"]["Category"];
+                /** @example e6a5c8b2-363c-44bf-aee9-bf3c61902ac8 */
                 lot_id?: string;
-                /** @description Free text on brand, model, serial number and inventory number. */
+                /**
+                 * @description Free text on brand, model, serial number and inventory number.
+                 * @example portable
+                 */
                 q?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -11305,6 +12392,64 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "acquisition_date": "2026-12-01",
+                     *           "acquisition_value_cents": 89000,
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "ceiling_override": {
+                     *             "granted_at": "2026-12-01T09:30:00Z",
+                     *             "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *           "grade": "A",
+                     *           "has_data_storage": false,
+                     *           "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "location": "Réserve du 2e étage, mairie annexe",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "model": "Latitude 5490",
+                     *           "name": "Portable Dell Latitude 5490",
+                     *           "net_book_value_cents": 4500,
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "reported_serial": "5CG0123ABC",
+                     *           "serial_check": "matches",
+                     *           "serial_number": "5CG0123ABC",
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           },
+                     *           "status": "inventoried",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "valuation": {
+                     *             "confirmed_at": "2026-12-01T09:30:00Z",
+                     *             "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "method": "net_book_value",
+                     *             "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *             "value_cents": 4500
+                     *           },
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemPage"];
                 };
             };
@@ -11398,6 +12543,42 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "acquisition_date": "2026-12-01",
+                 *       "acquisition_value_cents": 89000,
+                 *       "brand": "Dell",
+                 *       "category": "laptop",
+                 *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                 *       "has_data_storage": false,
+                 *       "inventory_number": "INF-2019-0412",
+                 *       "location": "Réserve du 2e étage, mairie annexe",
+                 *       "model": "Latitude 5490",
+                 *       "name": "Portable Dell Latitude 5490",
+                 *       "net_book_value_cents": 4500,
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "serial_number": "5CG0123ABC",
+                 *       "specs": {
+                 *         "battery_design_mwh": 68000,
+                 *         "battery_full_mwh": 55760,
+                 *         "battery_health_percent": 82,
+                 *         "cpu": "Intel Core i5-8350U",
+                 *         "cpu_cores": 4,
+                 *         "cpu_mhz": 3600,
+                 *         "ram_gb": 8,
+                 *         "screen_inches": 14,
+                 *         "storage_gb": 256,
+                 *         "storage_kind": "hdd"
+                 *       },
+                 *       "storage_media": [
+                 *         {
+                 *           "capacity_gb": 256,
+                 *           "medium_type": "hdd",
+                 *           "serial": "S3Z9NB0K512345X"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["ItemRequest"];
             };
         };
@@ -11409,6 +12590,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -11511,8 +12745,12 @@ export interface operations {
     export_exits_glpi: {
         parameters: {
             query?: {
-                /** @description Exits on or after this day. */
+                /**
+                 * @description Exits on or after this day.
+                 * @example 2026-12-01
+                 */
                 since?: string;
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
             };
             header?: never;
@@ -11611,8 +12849,12 @@ export interface operations {
     export_exits_snipeit: {
         parameters: {
             query?: {
-                /** @description Exits on or after this day. */
+                /**
+                 * @description Exits on or after this day.
+                 * @example 2026-12-01
+                 */
                 since?: string;
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
             };
             header?: never;
@@ -11711,10 +12953,17 @@ export interface operations {
     import_items: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
-                /** @description Validate and report, write nothing. */
+                /**
+                 * @description Validate and report, write nothing.
+                 * @example false
+                 */
                 dry_run?: boolean;
-                /** @description Import the valid rows even if others are rejected. */
+                /**
+                 * @description Import the valid rows even if others are rejected.
+                 * @example false
+                 */
                 partial?: boolean;
             };
             header?: {
@@ -11741,6 +12990,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "committed": false,
+                     *       "created": 1,
+                     *       "dry_run": false,
+                     *       "rejected": [
+                     *         {
+                     *           "code": "invalid_siret",
+                     *           "column": "serial",
+                     *           "line": 1,
+                     *           "message": "Nous reconditionnons 300 postes par an à Orléans."
+                     *         }
+                     *       ],
+                     *       "rejected_by_code": [
+                     *         {
+                     *           "code": "required",
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "rejected_total": 0,
+                     *       "rejections_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "rows": 1,
+                     *       "unchanged": 1,
+                     *       "updated": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ImportReport"];
                 };
             };
@@ -11751,6 +13026,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "error": "Le destinataire a répondu 503.",
+                     *       "id": "22370166-763c-44bf-aeff-3bb66dc7c1b4",
+                     *       "kind": "import",
+                     *       "processed": 1,
+                     *       "report": {
+                     *         "committed": false,
+                     *         "created": 1,
+                     *         "dry_run": false,
+                     *         "rejected": [
+                     *           {
+                     *             "code": "invalid_siret",
+                     *             "column": "serial",
+                     *             "line": 1,
+                     *             "message": "Nous reconditionnons 300 postes par an à Orléans."
+                     *           }
+                     *         ],
+                     *         "rejected_by_code": [
+                     *           {
+                     *             "code": "required",
+                     *             "count": 1
+                     *           }
+                     *         ],
+                     *         "rejected_total": 0,
+                     *         "rejections_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *         "rows": 1,
+                     *         "unchanged": 1,
+                     *         "updated": 1
+                     *       },
+                     *       "status": "queued",
+                     *       "total": 1,
+                     *       "updated_at": "2026-12-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobResponse"];
                 };
             };
@@ -11893,6 +13204,15 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "item_ids": [
+                 *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                 *       ],
+                 *       "layout": "a4_3x8",
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd"
+                 *     }
+                 */
                 "application/json": components["schemas"]["LabelsRequest"];
             };
         };
@@ -12008,6 +13328,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -12021,6 +13342,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -12109,6 +13483,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -12116,7 +13491,79 @@ export interface operations {
         /** @description The fields to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it. */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "acquisition_date": "2026-12-01",
+                 *       "acquisition_value_cents": 89000,
+                 *       "brand": "Dell",
+                 *       "category": "laptop",
+                 *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                 *       "has_data_storage": false,
+                 *       "inventory_number": "INF-2019-0412",
+                 *       "location": "Réserve du 2e étage, mairie annexe",
+                 *       "model": "Latitude 5490",
+                 *       "name": "Portable Dell Latitude 5490",
+                 *       "net_book_value_cents": 4500,
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "serial_number": "5CG0123ABC",
+                 *       "specs": {
+                 *         "battery_design_mwh": 68000,
+                 *         "battery_full_mwh": 55760,
+                 *         "battery_health_percent": 82,
+                 *         "cpu": "Intel Core i5-8350U",
+                 *         "cpu_cores": 4,
+                 *         "cpu_mhz": 3600,
+                 *         "ram_gb": 8,
+                 *         "screen_inches": 14,
+                 *         "storage_gb": 256,
+                 *         "storage_kind": "hdd"
+                 *       },
+                 *       "storage_media": [
+                 *         {
+                 *           "capacity_gb": 256,
+                 *           "medium_type": "hdd",
+                 *           "serial": "S3Z9NB0K512345X"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["ItemRequestPatch"];
+                /**
+                 * @example {
+                 *       "acquisition_date": "2026-12-01",
+                 *       "acquisition_value_cents": 89000,
+                 *       "brand": "Dell",
+                 *       "category": "laptop",
+                 *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                 *       "has_data_storage": false,
+                 *       "inventory_number": "INF-2019-0412",
+                 *       "location": "Réserve du 2e étage, mairie annexe",
+                 *       "model": "Latitude 5490",
+                 *       "name": "Portable Dell Latitude 5490",
+                 *       "net_book_value_cents": 4500,
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "serial_number": "5CG0123ABC",
+                 *       "specs": {
+                 *         "battery_design_mwh": 68000,
+                 *         "battery_full_mwh": 55760,
+                 *         "battery_health_percent": 82,
+                 *         "cpu": "Intel Core i5-8350U",
+                 *         "cpu_cores": 4,
+                 *         "cpu_mhz": 3600,
+                 *         "ram_gb": 8,
+                 *         "screen_inches": 14,
+                 *         "storage_gb": 256,
+                 *         "storage_kind": "hdd"
+                 *       },
+                 *       "storage_media": [
+                 *         {
+                 *           "capacity_gb": 256,
+                 *           "medium_type": "hdd",
+                 *           "serial": "S3Z9NB0K512345X"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/merge-patch+json": components["schemas"]["ItemRequestPatch"];
             };
         };
@@ -12128,6 +13575,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -12244,12 +13744,18 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "reason": "Valeur nette comptable confirmée par le service financier."
+                 *     }
+                 */
                 "application/json": components["schemas"]["AgeOverrideRequest"];
             };
         };
@@ -12259,6 +13765,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -12366,12 +13925,18 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "reason": "Valeur nette comptable confirmée par le service financier."
+                 *     }
+                 */
                 "application/json": components["schemas"]["CeilingOverrideRequest"];
             };
         };
@@ -12381,6 +13946,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -12485,6 +14103,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -12496,6 +14115,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bsdd_number": "BSD-20261201-4Q7K2X",
+                     *       "channel": "eco_organisme",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "disposed_on": "2026-12-01",
+                     *       "id": "cc4b5e95-c94f-42f1-8de9-6076f6fdb5c2",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "notes": "Écrans livrés sans câble d'alimentation.",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "recycler_name": "Envie Centre-Val de Loire",
+                     *       "weight_kg": 1.6
+                     *     }
+                     */
                     "application/json": components["schemas"]["DisposalResponse"];
                 };
             };
@@ -12585,12 +14218,23 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "bsdd_number": "BSD-20261201-4Q7K2X",
+                 *       "channel": "eco_organisme",
+                 *       "disposed_on": "2026-12-01",
+                 *       "notes": "Écrans livrés sans câble d'alimentation.",
+                 *       "recycler_name": "Envie Centre-Val de Loire",
+                 *       "weight_kg": 1.6
+                 *     }
+                 */
                 "application/json": components["schemas"]["DisposalRequest"];
             };
         };
@@ -12602,6 +14246,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bsdd_number": "BSD-20261201-4Q7K2X",
+                     *       "channel": "eco_organisme",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "disposed_on": "2026-12-01",
+                     *       "id": "cc4b5e95-c94f-42f1-8de9-6076f6fdb5c2",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "notes": "Écrans livrés sans câble d'alimentation.",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "recycler_name": "Envie Centre-Val de Loire",
+                     *       "weight_kg": 1.6
+                     *     }
+                     */
                     "application/json": components["schemas"]["DisposalResponse"];
                 };
             };
@@ -12706,6 +14364,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -12717,6 +14376,72 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "bytes": 182344,
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *           "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "kind": "convention_cession",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "parties": [
+                     *             {
+                     *               "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *               "contested": false,
+                     *               "contested_at": "2026-12-01T09:30:00Z",
+                     *               "method": "electronic",
+                     *               "name": "Marie Lefèvre",
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "role": "Pour le cédant",
+                     *               "signed": false,
+                     *               "signed_at": "2026-12-01T09:30:00Z",
+                     *               "signed_on": "2026-12-01",
+                     *               "signer_name": "Marie Lefèvre",
+                     *               "signer_role": "Pour le cédant"
+                     *             }
+                     *           ],
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *           "scan": {
+                     *             "attested_by": [
+                     *               "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *             ],
+                     *             "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *             "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *             "uploaded_at": "2026-12-01T09:30:00Z",
+                     *             "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *           },
+                     *           "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *           "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "signed": false,
+                     *           "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *           "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "title": "Convention de cession à titre gratuit",
+                     *           "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *           "version": 1,
+                     *           "versions": [
+                     *             {
+                     *               "code": "RMP-7K4Q-2XJD",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "current": false,
+                     *               "edition": 1,
+                     *               "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *               "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *               "signed": false,
+                     *               "version": 1
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentList"];
                 };
             };
@@ -12801,11 +14526,14 @@ export interface operations {
     list_item_events: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -12817,6 +14545,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "actor": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *           "hash": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "href": "/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "id": "910fda26-2365-4b38-9285-92086a2a6b3d",
+                     *           "kind": "item_registered",
+                     *           "occurred_at": "2026-12-01T09:30:00Z",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "payload": {
+                     *             "inventory_number": "INF-2019-0412"
+                     *           },
+                     *           "prev_hash": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "seq": 1,
+                     *           "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "type": "item.registered"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EventPage"];
                 };
             };
@@ -12903,6 +14655,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -12914,6 +14667,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "broken_at_seq": 1,
+                     *       "events": 1,
+                     *       "message": "L'historique est intact : 42 événements vérifiés.",
+                     *       "reason": "hash_mismatch",
+                     *       "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "valid": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["ChainVerification"];
                 };
             };
@@ -13003,12 +14766,14 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /** @example {} */
                 "application/json": unknown;
             };
         };
@@ -13018,6 +14783,88 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "filled": [
+                     *         "cpu",
+                     *         "ram_gb",
+                     *         "storage_gb"
+                     *       ],
+                     *       "ignored": [
+                     *         "battery_health_percent"
+                     *       ],
+                     *       "item": {
+                     *         "acquisition_date": "2026-12-01",
+                     *         "acquisition_value_cents": 89000,
+                     *         "brand": "Dell",
+                     *         "category": "laptop",
+                     *         "ceiling_override": {
+                     *           "granted_at": "2026-12-01T09:30:00Z",
+                     *           "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier."
+                     *         },
+                     *         "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *         "created_at": "2026-12-01T09:30:00Z",
+                     *         "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *         "grade": "A",
+                     *         "has_data_storage": false,
+                     *         "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *         "inventory_number": "INF-2019-0412",
+                     *         "location": "Réserve du 2e étage, mairie annexe",
+                     *         "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *         "model": "Latitude 5490",
+                     *         "name": "Portable Dell Latitude 5490",
+                     *         "net_book_value_cents": 4500,
+                     *         "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *         "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *         "public_code": "RMP-7K4Q-2XJD",
+                     *         "reported_serial": "5CG0123ABC",
+                     *         "serial_check": "matches",
+                     *         "serial_number": "5CG0123ABC",
+                     *         "specs": {
+                     *           "battery_design_mwh": 68000,
+                     *           "battery_full_mwh": 55760,
+                     *           "battery_health_percent": 82,
+                     *           "cpu": "Intel Core i5-8350U",
+                     *           "cpu_cores": 4,
+                     *           "cpu_mhz": 3600,
+                     *           "ram_gb": 8,
+                     *           "screen_inches": 14,
+                     *           "storage_gb": 256,
+                     *           "storage_kind": "hdd"
+                     *         },
+                     *         "status": "inventoried",
+                     *         "updated_at": "2026-12-01T09:30:00Z",
+                     *         "valuation": {
+                     *           "confirmed_at": "2026-12-01T09:30:00Z",
+                     *           "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *           "method": "net_book_value",
+                     *           "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *           "value_cents": 4500
+                     *         },
+                     *         "version": 1
+                     *       },
+                     *       "media_without_serial": [
+                     *         "mmcblk0"
+                     *       ],
+                     *       "serial_check": "matches",
+                     *       "storage_media": [
+                     *         {
+                     *           "capacity_gb": 256,
+                     *           "declared_at": "2026-12-01T09:30:00Z",
+                     *           "medium_type": "ssd",
+                     *           "serial": "S3Z9NB0K512345X",
+                     *           "source": "hardware_report",
+                     *           "state": "sanitised"
+                     *         }
+                     *       ],
+                     *       "system": {
+                     *         "product": "Latitude 5490",
+                     *         "serial": "S3Z9NB0K512345X",
+                     *         "vendor": "Dell"
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["HardwareReportResponse"];
                 };
             };
@@ -13122,6 +14969,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -13133,6 +14981,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "bytes": 182344,
+                     *           "content_type": "image/jpeg",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "height": 1200,
+                     *           "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *           "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *           "width": 1600
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["PhotoList"];
                 };
             };
@@ -13222,6 +15087,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -13246,6 +15112,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "content_type": "image/jpeg",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "height": 1200,
+                     *       "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *       "width": 1600
+                     *     }
+                     */
                     "application/json": components["schemas"]["PhotoResponse"];
                 };
             };
@@ -13350,7 +15229,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example bf15a256-4b65-4ba7-84cc-06d5f34e2fd9 */
                 photo_id: string;
             };
             cookie?: never;
@@ -13362,6 +15243,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "content_type": "image/jpeg",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "height": 1200,
+                     *       "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *       "width": 1600
+                     *     }
+                     */
                     "application/json": components["schemas"]["PhotoResponse"];
                 };
             };
@@ -13448,7 +15342,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example bf15a256-4b65-4ba7-84cc-06d5f34e2fd9 */
                 photo_id: string;
             };
             cookie?: never;
@@ -13548,6 +15444,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -13559,6 +15456,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -13648,12 +15598,38 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "grade": "A",
+                 *       "minutes_spent": 45,
+                 *       "notes": "Écrans livrés sans câble d'alimentation.",
+                 *       "operating_system": "Debian 12",
+                 *       "parts_replaced": [
+                 *         "batterie"
+                 *       ],
+                 *       "storage_media": [
+                 *         {
+                 *           "capacity_gb": 256,
+                 *           "medium_type": "hdd",
+                 *           "serial": "S3Z9NB0K512345X"
+                 *         }
+                 *       ],
+                 *       "technician_name": "Marie Lefèvre",
+                 *       "tests": [
+                 *         {
+                 *           "name": "clavier",
+                 *           "passed": false
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["RefurbishmentRequest"];
             };
         };
@@ -13665,6 +15641,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "grade": "A",
+                     *       "id": "604e9ba4-ecb6-484a-a999-cdf07dc59771",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "minutes_spent": 45,
+                     *       "notes": "Écrans livrés sans câble d'alimentation.",
+                     *       "operating_system": "Debian 12",
+                     *       "parts_replaced": [
+                     *         "batterie"
+                     *       ],
+                     *       "technician_name": "Marie Lefèvre",
+                     *       "tests": [
+                     *         {
+                     *           "name": "clavier",
+                     *           "passed": false
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["RefurbishmentResponse"];
                 };
             };
@@ -13769,7 +15766,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 2840adb4-8806-446d-bd62-e62ef772803c */
                 record_id: string;
             };
             cookie?: never;
@@ -13781,6 +15780,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "grade": "A",
+                     *       "id": "604e9ba4-ecb6-484a-a999-cdf07dc59771",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "minutes_spent": 45,
+                     *       "notes": "Écrans livrés sans câble d'alimentation.",
+                     *       "operating_system": "Debian 12",
+                     *       "parts_replaced": [
+                     *         "batterie"
+                     *       ],
+                     *       "technician_name": "Marie Lefèvre",
+                     *       "tests": [
+                     *         {
+                     *           "name": "clavier",
+                     *           "passed": false
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["RefurbishmentResponse"];
                 };
             };
@@ -13870,12 +15890,28 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "ended_at": "2026-12-01T09:30:00Z",
+                 *       "medium_serial": "S3Z9NB0K512345X",
+                 *       "medium_type": "hdd",
+                 *       "method": "clear",
+                 *       "notes": "Écrans livrés sans câble d'alimentation.",
+                 *       "operator_name": "Atelier Numérique Solidaire",
+                 *       "started_at": "2026-12-01T09:30:00Z",
+                 *       "success": false,
+                 *       "tool": "nwipe",
+                 *       "tool_version": "0.34",
+                 *       "verification_method": "Relecture complète"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SanitisationRequest"];
             };
         };
@@ -13887,6 +15923,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "device_name": "/dev/sda",
+                     *       "ended_at": "2026-12-01T09:30:00Z",
+                     *       "id": "cb147a28-28db-4bf3-92f4-9343ce25ee43",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "medium_serial": "S3Z9NB0K512345X",
+                     *       "medium_type": "ssd",
+                     *       "method": "clear",
+                     *       "notes": "Écrans livrés sans câble d'alimentation.",
+                     *       "operator_name": "Atelier Numérique Solidaire",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "report_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "rounds": 1,
+                     *       "started_at": "2026-12-01T09:30:00Z",
+                     *       "success": false,
+                     *       "throughput_bytes_per_sec": 182000000,
+                     *       "tool": "nwipe",
+                     *       "tool_status": "ERASED",
+                     *       "tool_version": "0.34",
+                     *       "verification_method": "Relecture complète"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SanitisationResponse"];
                 };
             };
@@ -13991,7 +16051,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 2840adb4-8806-446d-bd62-e62ef772803c */
                 record_id: string;
             };
             cookie?: never;
@@ -14003,6 +16065,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "device_name": "/dev/sda",
+                     *       "ended_at": "2026-12-01T09:30:00Z",
+                     *       "id": "cb147a28-28db-4bf3-92f4-9343ce25ee43",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "medium_serial": "S3Z9NB0K512345X",
+                     *       "medium_type": "ssd",
+                     *       "method": "clear",
+                     *       "notes": "Écrans livrés sans câble d'alimentation.",
+                     *       "operator_name": "Atelier Numérique Solidaire",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "report_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "rounds": 1,
+                     *       "started_at": "2026-12-01T09:30:00Z",
+                     *       "success": false,
+                     *       "throughput_bytes_per_sec": 182000000,
+                     *       "tool": "nwipe",
+                     *       "tool_status": "ERASED",
+                     *       "tool_version": "0.34",
+                     *       "verification_method": "Relecture complète"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SanitisationResponse"];
                 };
             };
@@ -14092,7 +16178,9 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 2840adb4-8806-446d-bd62-e62ef772803c */
                 record_id: string;
             };
             cookie?: never;
@@ -14114,6 +16202,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "device_name": "/dev/sda",
+                     *       "ended_at": "2026-12-01T09:30:00Z",
+                     *       "id": "cb147a28-28db-4bf3-92f4-9343ce25ee43",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "medium_serial": "S3Z9NB0K512345X",
+                     *       "medium_type": "ssd",
+                     *       "method": "clear",
+                     *       "notes": "Écrans livrés sans câble d'alimentation.",
+                     *       "operator_name": "Atelier Numérique Solidaire",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "report_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "rounds": 1,
+                     *       "started_at": "2026-12-01T09:30:00Z",
+                     *       "success": false,
+                     *       "throughput_bytes_per_sec": 182000000,
+                     *       "tool": "nwipe",
+                     *       "tool_status": "ERASED",
+                     *       "tool_version": "0.34",
+                     *       "verification_method": "Relecture complète"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SanitisationResponse"];
                 };
             };
@@ -14218,12 +16330,27 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "battery_design_mwh": 68000,
+                 *       "battery_full_mwh": 55760,
+                 *       "battery_health_percent": 82,
+                 *       "cpu": "Intel Core i5-8350U",
+                 *       "cpu_cores": 4,
+                 *       "cpu_mhz": 3600,
+                 *       "ram_gb": 8,
+                 *       "screen_inches": 14,
+                 *       "storage_gb": 256,
+                 *       "storage_kind": "hdd"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SpecsCorrectionRequest"];
             };
         };
@@ -14233,6 +16360,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -14337,12 +16517,24 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "storage_media": [
+                 *         {
+                 *           "capacity_gb": 256,
+                 *           "medium_type": "hdd",
+                 *           "serial": "S3Z9NB0K512345X"
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["StorageMediaRequest"];
             };
         };
@@ -14352,6 +16544,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "capacity_gb": 256,
+                     *         "declared_at": "2026-12-01T09:30:00Z",
+                     *         "medium_type": "ssd",
+                     *         "serial": "S3Z9NB0K512345X",
+                     *         "source": "hardware_report",
+                     *         "state": "sanitised"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["StorageMediumResponse"][];
                 };
             };
@@ -14459,6 +16663,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -14470,6 +16675,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -14559,12 +16817,19 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "method": "net_book_value",
+                 *       "value_cents": 4500
+                 *     }
+                 */
                 "application/json": components["schemas"]["ValuationRequest"];
             };
         };
@@ -14574,6 +16839,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "acquisition_date": "2026-12-01",
+                     *       "acquisition_value_cents": 89000,
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "ceiling_override": {
+                     *         "granted_at": "2026-12-01T09:30:00Z",
+                     *         "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "reason": "Valeur nette comptable confirmée par le service financier."
+                     *       },
+                     *       "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *       "grade": "A",
+                     *       "has_data_storage": false,
+                     *       "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "inventory_number": "INF-2019-0412",
+                     *       "location": "Réserve du 2e étage, mairie annexe",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "model": "Latitude 5490",
+                     *       "name": "Portable Dell Latitude 5490",
+                     *       "net_book_value_cents": 4500,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "reported_serial": "5CG0123ABC",
+                     *       "serial_check": "matches",
+                     *       "serial_number": "5CG0123ABC",
+                     *       "specs": {
+                     *         "battery_design_mwh": 68000,
+                     *         "battery_full_mwh": 55760,
+                     *         "battery_health_percent": 82,
+                     *         "cpu": "Intel Core i5-8350U",
+                     *         "cpu_cores": 4,
+                     *         "cpu_mhz": 3600,
+                     *         "ram_gb": 8,
+                     *         "screen_inches": 14,
+                     *         "storage_gb": 256,
+                     *         "storage_kind": "hdd"
+                     *       },
+                     *       "status": "inventoried",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "valuation": {
+                     *         "confirmed_at": "2026-12-01T09:30:00Z",
+                     *         "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *         "method": "net_book_value",
+                     *         "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *         "value_cents": 4500
+                     *       },
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ItemResponse"];
                 };
             };
@@ -14676,9 +16994,17 @@ export interface operations {
     submit_wipe_report: {
         parameters: {
             query?: {
-                /** @description `device:serial` for a disk the log gives no serial of (`loop0:WD-WCC6Y0AB1234`). */
+                /**
+                 * @description `device:serial` for a disk the log gives no serial of (`loop0:WD-WCC6Y0AB1234`).
+                 * @example [
+                 *       "7f5116bd-c64f-478d-886e-0f4caab3676e=1"
+                 *     ]
+                 */
                 assign?: string[];
-                /** @description Who ran the wipe (defaults to the caller's name). */
+                /**
+                 * @description Who ran the wipe (defaults to the caller's name).
+                 * @example Atelier Numérique Solidaire
+                 */
                 operator_name?: string;
             };
             header?: {
@@ -14686,6 +17012,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -14704,6 +17031,78 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "devices": [
+                     *         {
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "ok": false,
+                     *           "problem": {
+                     *             "code": "malformed_request",
+                     *             "detail": "Aucun équipement ne porte cet identifiant.",
+                     *             "errors": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "field": "serial_number",
+                     *                 "in": "body",
+                     *                 "message": "Ce champ est obligatoire",
+                     *                 "pointer": "/serial_number"
+                     *               }
+                     *             ],
+                     *             "instance": "/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *             "items": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "inventory_number": "INF-2019-0412",
+                     *                 "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *                 "message": "Ce champ est obligatoire"
+                     *               }
+                     *             ],
+                     *             "request_id": "3f9a1c5e7b2d4f6a8c0e1b3d5f7a9c2e",
+                     *             "status": 404,
+                     *             "title": "Ressource introuvable",
+                     *             "type": "/v1/meta/problems#not_found"
+                     *           },
+                     *           "records": [
+                     *             {
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "device_name": "/dev/sda",
+                     *               "ended_at": "2026-12-01T09:30:00Z",
+                     *               "id": "cb147a28-28db-4bf3-92f4-9343ce25ee43",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "medium_serial": "S3Z9NB0K512345X",
+                     *               "medium_type": "ssd",
+                     *               "method": "clear",
+                     *               "notes": "Écrans livrés sans câble d'alimentation.",
+                     *               "operator_name": "Atelier Numérique Solidaire",
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "report_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "rounds": 1,
+                     *               "started_at": "2026-12-01T09:30:00Z",
+                     *               "success": false,
+                     *               "throughput_bytes_per_sec": 182000000,
+                     *               "tool": "nwipe",
+                     *               "tool_status": "ERASED",
+                     *               "tool_version": "0.34",
+                     *               "verification_method": "Relecture complète"
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "failed": 1,
+                     *       "recorded": 1,
+                     *       "tool": "nwipe",
+                     *       "tool_version": "0.34",
+                     *       "unmatched": [
+                     *         {
+                     *           "device": "sda",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "serial": "S3Z9NB0K512345X",
+                     *           "status": "ERASED"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["WipeReportResponse"];
                 };
             };
@@ -14808,6 +17207,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -14819,6 +17219,66 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "refurbishments": [
+                     *         {
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "grade": "A",
+                     *           "id": "604e9ba4-ecb6-484a-a999-cdf07dc59771",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "minutes_spent": 45,
+                     *           "notes": "Écrans livrés sans câble d'alimentation.",
+                     *           "operating_system": "Debian 12",
+                     *           "parts_replaced": [
+                     *             "batterie"
+                     *           ],
+                     *           "technician_name": "Marie Lefèvre",
+                     *           "tests": [
+                     *             {
+                     *               "name": "clavier",
+                     *               "passed": false
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "sanitisations": [
+                     *         {
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "device_name": "/dev/sda",
+                     *           "ended_at": "2026-12-01T09:30:00Z",
+                     *           "id": "cb147a28-28db-4bf3-92f4-9343ce25ee43",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "medium_serial": "S3Z9NB0K512345X",
+                     *           "medium_type": "ssd",
+                     *           "method": "clear",
+                     *           "notes": "Écrans livrés sans câble d'alimentation.",
+                     *           "operator_name": "Atelier Numérique Solidaire",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "report_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *           "rounds": 1,
+                     *           "started_at": "2026-12-01T09:30:00Z",
+                     *           "success": false,
+                     *           "throughput_bytes_per_sec": 182000000,
+                     *           "tool": "nwipe",
+                     *           "tool_status": "ERASED",
+                     *           "tool_version": "0.34",
+                     *           "verification_method": "Relecture complète"
+                     *         }
+                     *       ],
+                     *       "storage_media": [
+                     *         {
+                     *           "capacity_gb": 256,
+                     *           "declared_at": "2026-12-01T09:30:00Z",
+                     *           "medium_type": "ssd",
+                     *           "serial": "S3Z9NB0K512345X",
+                     *           "source": "hardware_report",
+                     *           "state": "sanitised"
+                     *         }
+                     *       ],
+                     *       "storage_sanitised": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["WorkshopRecords"];
                 };
             };
@@ -14905,6 +17365,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -14916,6 +17377,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "error": "Le destinataire a répondu 503.",
+                     *       "id": "22370166-763c-44bf-aeff-3bb66dc7c1b4",
+                     *       "kind": "import",
+                     *       "processed": 1,
+                     *       "report": {
+                     *         "committed": false,
+                     *         "created": 1,
+                     *         "dry_run": false,
+                     *         "rejected": [
+                     *           {
+                     *             "code": "invalid_siret",
+                     *             "column": "serial",
+                     *             "line": 1,
+                     *             "message": "Nous reconditionnons 300 postes par an à Orléans."
+                     *           }
+                     *         ],
+                     *         "rejected_by_code": [
+                     *           {
+                     *             "code": "required",
+                     *             "count": 1
+                     *           }
+                     *         ],
+                     *         "rejected_total": 0,
+                     *         "rejections_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *         "rows": 1,
+                     *         "unchanged": 1,
+                     *         "updated": 1
+                     *       },
+                     *       "status": "queued",
+                     *       "total": 1,
+                     *       "updated_at": "2026-12-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["JobResponse"];
                 };
             };
@@ -15000,9 +17497,13 @@ export interface operations {
     list_lots: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example draft */
                 status?: components["schemas"]["LotStatus"];
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -15016,6 +17517,106 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *           "allocation_policy": "first_come",
+                     *           "auto_accept": false,
+                     *           "categories": [
+                     *             {
+                     *               "category": "laptop",
+                     *               "count": 1
+                     *             }
+                     *           ],
+                     *           "cession_mode": "to_refurbisher",
+                     *           "claim_deadline": "2026-12-01",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "departement": "41",
+                     *           "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *           "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "item_count": 1,
+                     *           "items": [
+                     *             {
+                     *               "acquisition_date": "2026-12-01",
+                     *               "acquisition_value_cents": 89000,
+                     *               "brand": "Dell",
+                     *               "category": "laptop",
+                     *               "ceiling_override": {
+                     *                 "granted_at": "2026-12-01T09:30:00Z",
+                     *                 "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *                 "reason": "Valeur nette comptable confirmée par le service financier."
+                     *               },
+                     *               "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *               "grade": "A",
+                     *               "has_data_storage": false,
+                     *               "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "inventory_number": "INF-2019-0412",
+                     *               "location": "Réserve du 2e étage, mairie annexe",
+                     *               "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *               "model": "Latitude 5490",
+                     *               "name": "Portable Dell Latitude 5490",
+                     *               "net_book_value_cents": 4500,
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *               "public_code": "RMP-7K4Q-2XJD",
+                     *               "reported_serial": "5CG0123ABC",
+                     *               "serial_check": "matches",
+                     *               "serial_number": "5CG0123ABC",
+                     *               "specs": {
+                     *                 "battery_design_mwh": 68000,
+                     *                 "battery_full_mwh": 55760,
+                     *                 "battery_health_percent": 82,
+                     *                 "cpu": "Intel Core i5-8350U",
+                     *                 "cpu_cores": 4,
+                     *                 "cpu_mhz": 3600,
+                     *                 "ram_gb": 8,
+                     *                 "screen_inches": 14,
+                     *                 "storage_gb": 256,
+                     *                 "storage_kind": "hdd"
+                     *               },
+                     *               "status": "inventoried",
+                     *               "updated_at": "2026-12-01T09:30:00Z",
+                     *               "valuation": {
+                     *                 "confirmed_at": "2026-12-01T09:30:00Z",
+                     *                 "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *                 "method": "net_book_value",
+                     *                 "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *                 "value_cents": 4500
+                     *               },
+                     *               "version": 1
+                     *             }
+                     *           ],
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "organisation_name": "Ville de Blois",
+                     *           "pickup_from": "2026-12-01",
+                     *           "pickup_site": {
+                     *             "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *             "address": "9 place Saint-Louis",
+                     *             "city": "Blois",
+                     *             "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *             "insee_code": "41018",
+                     *             "latitude": 47.5861,
+                     *             "longitude": 1.3359,
+                     *             "name": "Centre technique municipal",
+                     *             "postcode": "41000"
+                     *           },
+                     *           "pickup_until": "2026-12-01",
+                     *           "published_at": "2026-12-01T09:30:00Z",
+                     *           "radius_km": 50,
+                     *           "status": "draft",
+                     *           "title": "Postes de la médiathèque, lot de décembre",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "version": 1,
+                     *           "visibility": "all_verified"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotPage"];
                 };
             };
@@ -15109,6 +17710,22 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "allocation_policy": "first_come",
+                 *       "auto_accept": false,
+                 *       "cession_mode": "to_refurbisher",
+                 *       "claim_deadline": "2026-12-01",
+                 *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "pickup_from": "2026-12-01",
+                 *       "pickup_site_id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                 *       "pickup_until": "2026-12-01",
+                 *       "radius_km": 50,
+                 *       "title": "Postes de la médiathèque, lot de décembre",
+                 *       "visibility": "all_verified"
+                 *     }
+                 */
                 "application/json": components["schemas"]["LotRequest"];
             };
         };
@@ -15120,6 +17737,101 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *       "allocation_policy": "first_come",
+                     *       "auto_accept": false,
+                     *       "categories": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "cession_mode": "to_refurbisher",
+                     *       "claim_deadline": "2026-12-01",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *       "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "item_count": 1,
+                     *       "items": [
+                     *         {
+                     *           "acquisition_date": "2026-12-01",
+                     *           "acquisition_value_cents": 89000,
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "ceiling_override": {
+                     *             "granted_at": "2026-12-01T09:30:00Z",
+                     *             "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *           "grade": "A",
+                     *           "has_data_storage": false,
+                     *           "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "location": "Réserve du 2e étage, mairie annexe",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "model": "Latitude 5490",
+                     *           "name": "Portable Dell Latitude 5490",
+                     *           "net_book_value_cents": 4500,
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "reported_serial": "5CG0123ABC",
+                     *           "serial_check": "matches",
+                     *           "serial_number": "5CG0123ABC",
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           },
+                     *           "status": "inventoried",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "valuation": {
+                     *             "confirmed_at": "2026-12-01T09:30:00Z",
+                     *             "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "method": "net_book_value",
+                     *             "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *             "value_cents": 4500
+                     *           },
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "organisation_name": "Ville de Blois",
+                     *       "pickup_from": "2026-12-01",
+                     *       "pickup_site": {
+                     *         "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *         "insee_code": "41018",
+                     *         "latitude": 47.5861,
+                     *         "longitude": 1.3359,
+                     *         "name": "Centre technique municipal",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "pickup_until": "2026-12-01",
+                     *       "published_at": "2026-12-01T09:30:00Z",
+                     *       "radius_km": 50,
+                     *       "status": "draft",
+                     *       "title": "Postes de la médiathèque, lot de décembre",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1,
+                     *       "visibility": "all_verified"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotResponse"];
                 };
             };
@@ -15222,8 +17934,11 @@ export interface operations {
     list_open_lots: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -15237,6 +17952,106 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *           "allocation_policy": "first_come",
+                     *           "auto_accept": false,
+                     *           "categories": [
+                     *             {
+                     *               "category": "laptop",
+                     *               "count": 1
+                     *             }
+                     *           ],
+                     *           "cession_mode": "to_refurbisher",
+                     *           "claim_deadline": "2026-12-01",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "departement": "41",
+                     *           "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *           "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "item_count": 1,
+                     *           "items": [
+                     *             {
+                     *               "acquisition_date": "2026-12-01",
+                     *               "acquisition_value_cents": 89000,
+                     *               "brand": "Dell",
+                     *               "category": "laptop",
+                     *               "ceiling_override": {
+                     *                 "granted_at": "2026-12-01T09:30:00Z",
+                     *                 "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *                 "reason": "Valeur nette comptable confirmée par le service financier."
+                     *               },
+                     *               "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *               "grade": "A",
+                     *               "has_data_storage": false,
+                     *               "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "inventory_number": "INF-2019-0412",
+                     *               "location": "Réserve du 2e étage, mairie annexe",
+                     *               "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *               "model": "Latitude 5490",
+                     *               "name": "Portable Dell Latitude 5490",
+                     *               "net_book_value_cents": 4500,
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *               "public_code": "RMP-7K4Q-2XJD",
+                     *               "reported_serial": "5CG0123ABC",
+                     *               "serial_check": "matches",
+                     *               "serial_number": "5CG0123ABC",
+                     *               "specs": {
+                     *                 "battery_design_mwh": 68000,
+                     *                 "battery_full_mwh": 55760,
+                     *                 "battery_health_percent": 82,
+                     *                 "cpu": "Intel Core i5-8350U",
+                     *                 "cpu_cores": 4,
+                     *                 "cpu_mhz": 3600,
+                     *                 "ram_gb": 8,
+                     *                 "screen_inches": 14,
+                     *                 "storage_gb": 256,
+                     *                 "storage_kind": "hdd"
+                     *               },
+                     *               "status": "inventoried",
+                     *               "updated_at": "2026-12-01T09:30:00Z",
+                     *               "valuation": {
+                     *                 "confirmed_at": "2026-12-01T09:30:00Z",
+                     *                 "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *                 "method": "net_book_value",
+                     *                 "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *                 "value_cents": 4500
+                     *               },
+                     *               "version": 1
+                     *             }
+                     *           ],
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "organisation_name": "Ville de Blois",
+                     *           "pickup_from": "2026-12-01",
+                     *           "pickup_site": {
+                     *             "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *             "address": "9 place Saint-Louis",
+                     *             "city": "Blois",
+                     *             "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *             "insee_code": "41018",
+                     *             "latitude": 47.5861,
+                     *             "longitude": 1.3359,
+                     *             "name": "Centre technique municipal",
+                     *             "postcode": "41000"
+                     *           },
+                     *           "pickup_until": "2026-12-01",
+                     *           "published_at": "2026-12-01T09:30:00Z",
+                     *           "radius_km": 50,
+                     *           "status": "draft",
+                     *           "title": "Postes de la médiathèque, lot de décembre",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "version": 1,
+                     *           "visibility": "all_verified"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotPage"];
                 };
             };
@@ -15321,21 +18136,46 @@ export interface operations {
     search_lots: {
         parameters: {
             query?: {
-                /** @description Free text: title, description, public body, commune, categories. */
+                /**
+                 * @description Free text: title, description, public body, commune, categories.
+                 * @example portable
+                 */
                 q?: string;
-                /** @description Lots holding devices of any of these categories. */
+                /**
+                 * @description Lots holding devices of any of these categories.
+                 * @example [
+                 *       "laptop"
+                 *     ]
+                 */
                 category?: components["schemas"]["Category"][];
-                /** @description Département codes of the pickup site (`41`, `2A`, `971`). */
+                /**
+                 * @description Département codes of the pickup site (`41`, `2A`, `971`).
+                 * @example [
+                 *       "41"
+                 *     ]
+                 */
                 departement?: string[];
+                /** @example to_refurbisher */
                 cession_mode?: components["schemas"]["CessionMode"];
-                /** @description Latitude of the point distances are measured from. */
+                /**
+                 * @description Latitude of the point distances are measured from.
+                 * @example 47.5861
+                 */
                 lat?: number;
+                /** @example 1.3359 */
                 lon?: number;
-                /** @description Keep lots within this many km of `lat`/`lon` (1 000 at most). */
+                /**
+                 * @description Keep lots within this many km of `lat`/`lon` (1 000 at most).
+                 * @example 12.5
+                 */
                 within_km?: number;
+                /** @example relevance */
                 sort?: components["schemas"]["SearchSort"];
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -15349,6 +18189,116 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "estimated_total": 1,
+                     *       "facets": {
+                     *         "category": {
+                     *           "laptop": 12,
+                     *           "monitor": 4
+                     *         }
+                     *       },
+                     *       "items": [
+                     *         {
+                     *           "distance_km": 12.5,
+                     *           "lot": {
+                     *             "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *             "allocation_policy": "first_come",
+                     *             "auto_accept": false,
+                     *             "categories": [
+                     *               {
+                     *                 "category": "laptop",
+                     *                 "count": 1
+                     *               }
+                     *             ],
+                     *             "cession_mode": "to_refurbisher",
+                     *             "claim_deadline": "2026-12-01",
+                     *             "created_at": "2026-12-01T09:30:00Z",
+                     *             "departement": "41",
+                     *             "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *             "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *             "item_count": 1,
+                     *             "items": [
+                     *               {
+                     *                 "acquisition_date": "2026-12-01",
+                     *                 "acquisition_value_cents": 89000,
+                     *                 "brand": "Dell",
+                     *                 "category": "laptop",
+                     *                 "ceiling_override": {
+                     *                   "granted_at": "2026-12-01T09:30:00Z",
+                     *                   "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *                   "reason": "Valeur nette comptable confirmée par le service financier."
+                     *                 },
+                     *                 "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *                 "created_at": "2026-12-01T09:30:00Z",
+                     *                 "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *                 "grade": "A",
+                     *                 "has_data_storage": false,
+                     *                 "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *                 "inventory_number": "INF-2019-0412",
+                     *                 "location": "Réserve du 2e étage, mairie annexe",
+                     *                 "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *                 "model": "Latitude 5490",
+                     *                 "name": "Portable Dell Latitude 5490",
+                     *                 "net_book_value_cents": 4500,
+                     *                 "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *                 "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *                 "public_code": "RMP-7K4Q-2XJD",
+                     *                 "reported_serial": "5CG0123ABC",
+                     *                 "serial_check": "matches",
+                     *                 "serial_number": "5CG0123ABC",
+                     *                 "specs": {
+                     *                   "battery_design_mwh": 68000,
+                     *                   "battery_full_mwh": 55760,
+                     *                   "battery_health_percent": 82,
+                     *                   "cpu": "Intel Core i5-8350U",
+                     *                   "cpu_cores": 4,
+                     *                   "cpu_mhz": 3600,
+                     *                   "ram_gb": 8,
+                     *                   "screen_inches": 14,
+                     *                   "storage_gb": 256,
+                     *                   "storage_kind": "hdd"
+                     *                 },
+                     *                 "status": "inventoried",
+                     *                 "updated_at": "2026-12-01T09:30:00Z",
+                     *                 "valuation": {
+                     *                   "confirmed_at": "2026-12-01T09:30:00Z",
+                     *                   "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *                   "method": "net_book_value",
+                     *                   "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *                   "value_cents": 4500
+                     *                 },
+                     *                 "version": 1
+                     *               }
+                     *             ],
+                     *             "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *             "organisation_name": "Ville de Blois",
+                     *             "pickup_from": "2026-12-01",
+                     *             "pickup_site": {
+                     *               "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *               "address": "9 place Saint-Louis",
+                     *               "city": "Blois",
+                     *               "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *               "insee_code": "41018",
+                     *               "latitude": 47.5861,
+                     *               "longitude": 1.3359,
+                     *               "name": "Centre technique municipal",
+                     *               "postcode": "41000"
+                     *             },
+                     *             "pickup_until": "2026-12-01",
+                     *             "published_at": "2026-12-01T09:30:00Z",
+                     *             "radius_km": 50,
+                     *             "status": "draft",
+                     *             "title": "Postes de la médiathèque, lot de décembre",
+                     *             "updated_at": "2026-12-01T09:30:00Z",
+                     *             "version": 1,
+                     *             "visibility": "all_verified"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotSearchPage"];
                 };
             };
@@ -15435,6 +18385,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -15448,6 +18399,101 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *       "allocation_policy": "first_come",
+                     *       "auto_accept": false,
+                     *       "categories": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "cession_mode": "to_refurbisher",
+                     *       "claim_deadline": "2026-12-01",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *       "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "item_count": 1,
+                     *       "items": [
+                     *         {
+                     *           "acquisition_date": "2026-12-01",
+                     *           "acquisition_value_cents": 89000,
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "ceiling_override": {
+                     *             "granted_at": "2026-12-01T09:30:00Z",
+                     *             "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *           "grade": "A",
+                     *           "has_data_storage": false,
+                     *           "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "location": "Réserve du 2e étage, mairie annexe",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "model": "Latitude 5490",
+                     *           "name": "Portable Dell Latitude 5490",
+                     *           "net_book_value_cents": 4500,
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "reported_serial": "5CG0123ABC",
+                     *           "serial_check": "matches",
+                     *           "serial_number": "5CG0123ABC",
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           },
+                     *           "status": "inventoried",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "valuation": {
+                     *             "confirmed_at": "2026-12-01T09:30:00Z",
+                     *             "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "method": "net_book_value",
+                     *             "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *             "value_cents": 4500
+                     *           },
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "organisation_name": "Ville de Blois",
+                     *       "pickup_from": "2026-12-01",
+                     *       "pickup_site": {
+                     *         "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *         "insee_code": "41018",
+                     *         "latitude": 47.5861,
+                     *         "longitude": 1.3359,
+                     *         "name": "Centre technique municipal",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "pickup_until": "2026-12-01",
+                     *       "published_at": "2026-12-01T09:30:00Z",
+                     *       "radius_km": 50,
+                     *       "status": "draft",
+                     *       "title": "Postes de la médiathèque, lot de décembre",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1,
+                     *       "visibility": "all_verified"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotResponse"];
                 };
             };
@@ -15536,6 +18582,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -15543,7 +18590,39 @@ export interface operations {
         /** @description The fields to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it. */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "allocation_policy": "first_come",
+                 *       "auto_accept": false,
+                 *       "cession_mode": "to_refurbisher",
+                 *       "claim_deadline": "2026-12-01",
+                 *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "pickup_from": "2026-12-01",
+                 *       "pickup_site_id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                 *       "pickup_until": "2026-12-01",
+                 *       "radius_km": 50,
+                 *       "title": "Postes de la médiathèque, lot de décembre",
+                 *       "visibility": "all_verified"
+                 *     }
+                 */
                 "application/json": components["schemas"]["LotRequestPatch"];
+                /**
+                 * @example {
+                 *       "allocation_policy": "first_come",
+                 *       "auto_accept": false,
+                 *       "cession_mode": "to_refurbisher",
+                 *       "claim_deadline": "2026-12-01",
+                 *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "pickup_from": "2026-12-01",
+                 *       "pickup_site_id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                 *       "pickup_until": "2026-12-01",
+                 *       "radius_km": 50,
+                 *       "title": "Postes de la médiathèque, lot de décembre",
+                 *       "visibility": "all_verified"
+                 *     }
+                 */
                 "application/merge-patch+json": components["schemas"]["LotRequestPatch"];
             };
         };
@@ -15555,6 +18634,101 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *       "allocation_policy": "first_come",
+                     *       "auto_accept": false,
+                     *       "categories": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "cession_mode": "to_refurbisher",
+                     *       "claim_deadline": "2026-12-01",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *       "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "item_count": 1,
+                     *       "items": [
+                     *         {
+                     *           "acquisition_date": "2026-12-01",
+                     *           "acquisition_value_cents": 89000,
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "ceiling_override": {
+                     *             "granted_at": "2026-12-01T09:30:00Z",
+                     *             "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *           "grade": "A",
+                     *           "has_data_storage": false,
+                     *           "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "location": "Réserve du 2e étage, mairie annexe",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "model": "Latitude 5490",
+                     *           "name": "Portable Dell Latitude 5490",
+                     *           "net_book_value_cents": 4500,
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "reported_serial": "5CG0123ABC",
+                     *           "serial_check": "matches",
+                     *           "serial_number": "5CG0123ABC",
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           },
+                     *           "status": "inventoried",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "valuation": {
+                     *             "confirmed_at": "2026-12-01T09:30:00Z",
+                     *             "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "method": "net_book_value",
+                     *             "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *             "value_cents": 4500
+                     *           },
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "organisation_name": "Ville de Blois",
+                     *       "pickup_from": "2026-12-01",
+                     *       "pickup_site": {
+                     *         "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *         "insee_code": "41018",
+                     *         "latitude": 47.5861,
+                     *         "longitude": 1.3359,
+                     *         "name": "Centre technique municipal",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "pickup_until": "2026-12-01",
+                     *       "published_at": "2026-12-01T09:30:00Z",
+                     *       "radius_km": 50,
+                     *       "status": "draft",
+                     *       "title": "Postes de la médiathèque, lot de décembre",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1,
+                     *       "visibility": "all_verified"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotResponse"];
                 };
             };
@@ -15666,11 +18840,14 @@ export interface operations {
     list_lot_claims: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -15682,6 +18859,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "decided_at": "2026-12-01T09:30:00Z",
+                     *           "id": "47d9ae1e-b665-4b59-8335-7770eaf79d75",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                     *           "proposed_pickup_date": "2026-12-01",
+                     *           "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *           "refurbisher_name": "Atelier Numérique Solidaire",
+                     *           "status": "pending"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ClaimPage"];
                 };
             };
@@ -15771,12 +18966,20 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "proposed_pickup_date": "2026-12-01"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ClaimRequest"];
             };
         };
@@ -15788,6 +18991,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "decided_at": "2026-12-01T09:30:00Z",
+                     *       "id": "47d9ae1e-b665-4b59-8335-7770eaf79d75",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                     *       "proposed_pickup_date": "2026-12-01",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "refurbisher_name": "Atelier Numérique Solidaire",
+                     *       "status": "pending"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ClaimResponse"];
                 };
             };
@@ -15895,12 +19111,26 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "missing_item_ids": [
+                 *         "92d6692d-01d0-41c6-a163-6b5affb1d12a"
+                 *       ],
+                 *       "notes": "Écrans livrés sans câble d'alimentation.",
+                 *       "occurred_on": "2026-12-01",
+                 *       "signatory": {
+                 *         "name": "Marie Lefèvre",
+                 *         "role": "Pour le cédant"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["CollectionRequest"];
             };
         };
@@ -15910,6 +19140,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "collected": 1,
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "missing": 1,
+                     *       "ownership_transferred": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["CollectionResponse"];
                 };
             };
@@ -16014,12 +19253,20 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "date": "2026-12-01",
+                 *       "kind": "deliberation",
+                 *       "reference": "DEL-2026-118"
+                 *     }
+                 */
                 "application/json": components["schemas"]["DecisionRequest"];
             };
         };
@@ -16029,6 +19276,72 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "bytes": 182344,
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *           "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "kind": "convention_cession",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "parties": [
+                     *             {
+                     *               "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *               "contested": false,
+                     *               "contested_at": "2026-12-01T09:30:00Z",
+                     *               "method": "electronic",
+                     *               "name": "Marie Lefèvre",
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "role": "Pour le cédant",
+                     *               "signed": false,
+                     *               "signed_at": "2026-12-01T09:30:00Z",
+                     *               "signed_on": "2026-12-01",
+                     *               "signer_name": "Marie Lefèvre",
+                     *               "signer_role": "Pour le cédant"
+                     *             }
+                     *           ],
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *           "scan": {
+                     *             "attested_by": [
+                     *               "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *             ],
+                     *             "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *             "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *             "uploaded_at": "2026-12-01T09:30:00Z",
+                     *             "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *           },
+                     *           "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *           "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "signed": false,
+                     *           "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *           "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "title": "Convention de cession à titre gratuit",
+                     *           "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *           "version": 1,
+                     *           "versions": [
+                     *             {
+                     *               "code": "RMP-7K4Q-2XJD",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "current": false,
+                     *               "edition": 1,
+                     *               "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *               "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *               "signed": false,
+                     *               "version": 1
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentList"];
                 };
             };
@@ -16133,6 +19446,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -16230,6 +19544,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -16241,6 +19556,72 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "bytes": 182344,
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *           "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "kind": "convention_cession",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "parties": [
+                     *             {
+                     *               "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *               "contested": false,
+                     *               "contested_at": "2026-12-01T09:30:00Z",
+                     *               "method": "electronic",
+                     *               "name": "Marie Lefèvre",
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "role": "Pour le cédant",
+                     *               "signed": false,
+                     *               "signed_at": "2026-12-01T09:30:00Z",
+                     *               "signed_on": "2026-12-01",
+                     *               "signer_name": "Marie Lefèvre",
+                     *               "signer_role": "Pour le cédant"
+                     *             }
+                     *           ],
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *           "scan": {
+                     *             "attested_by": [
+                     *               "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *             ],
+                     *             "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *             "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *             "uploaded_at": "2026-12-01T09:30:00Z",
+                     *             "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *           },
+                     *           "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *           "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "signed": false,
+                     *           "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *           "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "title": "Convention de cession à titre gratuit",
+                     *           "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *           "version": 1,
+                     *           "versions": [
+                     *             {
+                     *               "code": "RMP-7K4Q-2XJD",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "current": false,
+                     *               "edition": 1,
+                     *               "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *               "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *               "signed": false,
+                     *               "version": 1
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentList"];
                 };
             };
@@ -16330,12 +19711,18 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "kind": "convention_cession"
+                 *     }
+                 */
                 "application/json": components["schemas"]["GenerateRequest"];
             };
         };
@@ -16347,6 +19734,68 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "code": "RMP-7K4Q-2XJD",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "current": false,
+                     *       "edition": 1,
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *       "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "kind": "convention_cession",
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "parties": [
+                     *         {
+                     *           "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "contested": false,
+                     *           "contested_at": "2026-12-01T09:30:00Z",
+                     *           "method": "electronic",
+                     *           "name": "Marie Lefèvre",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "role": "Pour le cédant",
+                     *           "signed": false,
+                     *           "signed_at": "2026-12-01T09:30:00Z",
+                     *           "signed_on": "2026-12-01",
+                     *           "signer_name": "Marie Lefèvre",
+                     *           "signer_role": "Pour le cédant"
+                     *         }
+                     *       ],
+                     *       "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *       "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "scan": {
+                     *         "attested_by": [
+                     *           "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *         ],
+                     *         "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *         "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *         "uploaded_at": "2026-12-01T09:30:00Z",
+                     *         "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *       },
+                     *       "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "signed": false,
+                     *       "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *       "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *       "title": "Convention de cession à titre gratuit",
+                     *       "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *       "version": 1,
+                     *       "versions": [
+                     *         {
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "signed": false,
+                     *           "version": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentResponse"];
                 };
             };
@@ -16451,6 +19900,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -16462,6 +19912,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "categories": [
+                     *         {
+                     *           "basis": {
+                     *             "available": 1,
+                     *             "prior_available": 1,
+                     *             "prior_only": false,
+                     *             "prior_recycled": 1,
+                     *             "recycled": 1
+                     *           },
+                     *           "category": "laptop",
+                     *           "expected": 1,
+                     *           "in_pipeline": 1,
+                     *           "rate_permille": 420
+                     *         }
+                     *       ],
+                     *       "expected_by": "2026-12-01",
+                     *       "lead_time_days": 21,
+                     *       "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotYieldResponse"];
                 };
             };
@@ -16551,12 +20024,20 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "item_ids": [
+                 *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["AddLotItemsRequest"];
             };
         };
@@ -16566,6 +20047,101 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *       "allocation_policy": "first_come",
+                     *       "auto_accept": false,
+                     *       "categories": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "cession_mode": "to_refurbisher",
+                     *       "claim_deadline": "2026-12-01",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *       "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "item_count": 1,
+                     *       "items": [
+                     *         {
+                     *           "acquisition_date": "2026-12-01",
+                     *           "acquisition_value_cents": 89000,
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "ceiling_override": {
+                     *             "granted_at": "2026-12-01T09:30:00Z",
+                     *             "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *           "grade": "A",
+                     *           "has_data_storage": false,
+                     *           "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "location": "Réserve du 2e étage, mairie annexe",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "model": "Latitude 5490",
+                     *           "name": "Portable Dell Latitude 5490",
+                     *           "net_book_value_cents": 4500,
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "reported_serial": "5CG0123ABC",
+                     *           "serial_check": "matches",
+                     *           "serial_number": "5CG0123ABC",
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           },
+                     *           "status": "inventoried",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "valuation": {
+                     *             "confirmed_at": "2026-12-01T09:30:00Z",
+                     *             "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "method": "net_book_value",
+                     *             "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *             "value_cents": 4500
+                     *           },
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "organisation_name": "Ville de Blois",
+                     *       "pickup_from": "2026-12-01",
+                     *       "pickup_site": {
+                     *         "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *         "insee_code": "41018",
+                     *         "latitude": 47.5861,
+                     *         "longitude": 1.3359,
+                     *         "name": "Centre technique municipal",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "pickup_until": "2026-12-01",
+                     *       "published_at": "2026-12-01T09:30:00Z",
+                     *       "radius_km": 50,
+                     *       "status": "draft",
+                     *       "title": "Postes de la médiathèque, lot de décembre",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1,
+                     *       "visibility": "all_verified"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotResponse"];
                 };
             };
@@ -16670,7 +20246,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 7f5116bd-c64f-478d-886e-0f4caab3676e */
                 item_id: string;
             };
             cookie?: never;
@@ -16765,10 +20343,12 @@ export interface operations {
     get_lot_labels: {
         parameters: {
             query?: {
+                /** @example a4_3x8 */
                 layout?: components["schemas"]["LabelLayout"];
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -16871,6 +20451,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -16882,6 +20463,101 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *       "allocation_policy": "first_come",
+                     *       "auto_accept": false,
+                     *       "categories": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "cession_mode": "to_refurbisher",
+                     *       "claim_deadline": "2026-12-01",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *       "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "item_count": 1,
+                     *       "items": [
+                     *         {
+                     *           "acquisition_date": "2026-12-01",
+                     *           "acquisition_value_cents": 89000,
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "ceiling_override": {
+                     *             "granted_at": "2026-12-01T09:30:00Z",
+                     *             "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *           "grade": "A",
+                     *           "has_data_storage": false,
+                     *           "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "location": "Réserve du 2e étage, mairie annexe",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "model": "Latitude 5490",
+                     *           "name": "Portable Dell Latitude 5490",
+                     *           "net_book_value_cents": 4500,
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "reported_serial": "5CG0123ABC",
+                     *           "serial_check": "matches",
+                     *           "serial_number": "5CG0123ABC",
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           },
+                     *           "status": "inventoried",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "valuation": {
+                     *             "confirmed_at": "2026-12-01T09:30:00Z",
+                     *             "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "method": "net_book_value",
+                     *             "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *             "value_cents": 4500
+                     *           },
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "organisation_name": "Ville de Blois",
+                     *       "pickup_from": "2026-12-01",
+                     *       "pickup_site": {
+                     *         "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *         "insee_code": "41018",
+                     *         "latitude": 47.5861,
+                     *         "longitude": 1.3359,
+                     *         "name": "Centre technique municipal",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "pickup_until": "2026-12-01",
+                     *       "published_at": "2026-12-01T09:30:00Z",
+                     *       "radius_km": 50,
+                     *       "status": "draft",
+                     *       "title": "Postes de la médiathèque, lot de décembre",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1,
+                     *       "visibility": "all_verified"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotResponse"];
                 };
             };
@@ -16971,6 +20647,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -16982,6 +20659,101 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted_claim_id": "3c1bac0f-9616-48a9-af88-0d3d3aee7c05",
+                     *       "allocation_policy": "first_come",
+                     *       "auto_accept": false,
+                     *       "categories": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "count": 1
+                     *         }
+                     *       ],
+                     *       "cession_mode": "to_refurbisher",
+                     *       "claim_deadline": "2026-12-01",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "description": "Douze portables et quatre écrans de la médiathèque, sans disque retiré.",
+                     *       "id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "item_count": 1,
+                     *       "items": [
+                     *         {
+                     *           "acquisition_date": "2026-12-01",
+                     *           "acquisition_value_cents": 89000,
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "ceiling_override": {
+                     *             "granted_at": "2026-12-01T09:30:00Z",
+                     *             "granted_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "custodian_id": "57124120-6b2a-4c88-9f00-4bbc9ddb3595",
+                     *           "grade": "A",
+                     *           "has_data_storage": false,
+                     *           "id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "location": "Réserve du 2e étage, mairie annexe",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "model": "Latitude 5490",
+                     *           "name": "Portable Dell Latitude 5490",
+                     *           "net_book_value_cents": 4500,
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "owner_id": "1dc86aaf-2f65-4b1b-8ef7-7dabe869da64",
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "reported_serial": "5CG0123ABC",
+                     *           "serial_check": "matches",
+                     *           "serial_number": "5CG0123ABC",
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           },
+                     *           "status": "inventoried",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "valuation": {
+                     *             "confirmed_at": "2026-12-01T09:30:00Z",
+                     *             "confirmed_by": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *             "method": "net_book_value",
+                     *             "note": "Valeur nette comptable au 1er décembre 2026, d'après l'inventaire comptable.",
+                     *             "value_cents": 4500
+                     *           },
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "organisation_name": "Ville de Blois",
+                     *       "pickup_from": "2026-12-01",
+                     *       "pickup_site": {
+                     *         "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "id": "8791dca6-e530-48df-91e7-b575c2fc00a3",
+                     *         "insee_code": "41018",
+                     *         "latitude": 47.5861,
+                     *         "longitude": 1.3359,
+                     *         "name": "Centre technique municipal",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "pickup_until": "2026-12-01",
+                     *       "published_at": "2026-12-01T09:30:00Z",
+                     *       "radius_km": 50,
+                     *       "status": "draft",
+                     *       "title": "Postes de la médiathèque, lot de décembre",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1,
+                     *       "visibility": "all_verified"
+                     *     }
+                     */
                     "application/json": components["schemas"]["LotResponse"];
                 };
             };
@@ -17077,6 +20849,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "api_key_id": "f7379073-2780-45bf-99a9-fb806228e815",
+                     *       "display_name": "Marie Lefèvre",
+                     *       "email": "patrimoine@ville-blois.fr",
+                     *       "email_verified": false,
+                     *       "language": "fr",
+                     *       "memberships": [
+                     *         {
+                     *           "kind": "public_body",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "organisation_name": "Ville de Blois",
+                     *           "role": "admin",
+                     *           "status": "pending"
+                     *         }
+                     *       ],
+                     *       "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MeResponse"];
                 };
             };
@@ -17172,6 +20963,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "kept_signatures": 1,
+                     *       "memberships": 1,
+                     *       "person_records": 1,
+                     *       "rows": 1,
+                     *       "sessions": 1,
+                     *       "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErasureResponse"];
                 };
             };
@@ -17262,6 +21063,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "display_name": "Marie Lefèvre",
+                 *       "language": "fr"
+                 *     }
+                 */
                 "application/json": components["schemas"]["UpdateMeRequest"];
             };
         };
@@ -17271,6 +21078,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "api_key_id": "f7379073-2780-45bf-99a9-fb806228e815",
+                     *       "display_name": "Marie Lefèvre",
+                     *       "email": "patrimoine@ville-blois.fr",
+                     *       "email_verified": false,
+                     *       "language": "fr",
+                     *       "memberships": [
+                     *         {
+                     *           "kind": "public_body",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "organisation_name": "Ville de Blois",
+                     *           "role": "admin",
+                     *           "status": "pending"
+                     *         }
+                     *       ],
+                     *       "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MeResponse"];
                 };
             };
@@ -17481,6 +21307,77 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "account": {
+                     *         "created_at": "2026-12-01T09:30:00Z",
+                     *         "display_name": "Marie Lefèvre",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "b71a6de8-ea12-4079-a42b-e65c88edf009",
+                     *         "updated_at": "2026-12-01T09:30:00Z"
+                     *       },
+                     *       "actions": [
+                     *         {
+                     *           "event_id": "910fda26-2365-4b38-9285-92086a2a6b3d",
+                     *           "kind": "item_registered",
+                     *           "label": "Équipement inventorié",
+                     *           "occurred_at": "2026-12-01T09:30:00Z",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "payload": {
+                     *             "inventory_number": "INF-2019-0412"
+                     *           },
+                     *           "seq": 1,
+                     *           "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e"
+                     *         }
+                     *       ],
+                     *       "generated_at": "2026-12-01T09:30:00Z",
+                     *       "memberships": [
+                     *         {
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "organisation_kind": "public_body",
+                     *           "organisation_name": "Ville de Blois",
+                     *           "role": "Responsable du patrimoine",
+                     *           "since": "2026-12-01"
+                     *         }
+                     *       ],
+                     *       "people": [
+                     *         {
+                     *           "email": "patrimoine@ville-blois.fr",
+                     *           "name": "Marie Lefèvre",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "recorded_at": "2026-12-01T09:30:00Z",
+                     *           "reference": "DEL-2026-118"
+                     *         }
+                     *       ],
+                     *       "sessions": [
+                     *         {
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "expires_at": "2026-12-01T09:30:00Z",
+                     *           "id": "9b2e4565-10a6-4f1a-a71a-54b22de58208",
+                     *           "revoked_at": "2026-12-01T09:30:00Z"
+                     *         }
+                     *       ],
+                     *       "signatures": [
+                     *         {
+                     *           "document_id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "signed_at": "2026-12-01T09:30:00Z",
+                     *           "signer_name": "Marie Lefèvre",
+                     *           "signer_role": "Responsable du patrimoine"
+                     *         }
+                     *       ],
+                     *       "workshop_records": [
+                     *         {
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "id": "76b38e6d-8561-457f-add5-58d17633aea9",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "operator_name": "Atelier Numérique Solidaire",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "record_type": "sanitisation"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["PersonalDataExport"];
                 };
             };
@@ -17574,6 +21471,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "current_password": "Mairie-Blois-2026!",
+                 *       "new_password": "Mairie-Blois-2026!"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ChangePasswordRequest"];
             };
         };
@@ -17695,6 +21598,33 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "mermaid": "stateDiagram-v2\n    draft --> published: publish",
+                     *       "states": [
+                     *         "inventoried"
+                     *       ],
+                     *       "transitions": [
+                     *         {
+                     *           "from": [
+                     *             "inventoried"
+                     *           ],
+                     *           "kinds": [
+                     *             "public_body"
+                     *           ],
+                     *           "label": "Publier le lot",
+                     *           "name": "publish",
+                     *           "preconditions": [
+                     *             "Le lot contient au moins un équipement."
+                     *           ],
+                     *           "roles": [
+                     *             "admin"
+                     *           ],
+                     *           "to": "inventoried"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["Lifecycle"];
                 };
             };
@@ -17725,6 +21655,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "code": "not_found",
+                     *         "status": 404,
+                     *         "title_en": "Resource not found",
+                     *         "title_fr": "Ressource introuvable"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["ProblemType"][];
                 };
             };
@@ -17756,6 +21696,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example {} */
                     "application/json": Record<string, never>;
                 };
             };
@@ -17840,9 +21781,13 @@ export interface operations {
     get_open_data: {
         parameters: {
             query: {
+                /** @example 2026 */
                 year: number;
+                /** @example commune */
                 level?: components["schemas"]["Level"];
+                /** @example 41018 */
                 code?: string;
+                /** @example json */
                 format?: components["schemas"]["Format"];
             };
             header?: never;
@@ -17857,6 +21802,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "co2e_avoided_kg": 1250,
+                     *           "code": "41018",
+                     *           "donated": 1,
+                     *           "factor_set_version": "2026-01",
+                     *           "level": "commune",
+                     *           "name": "Blois",
+                     *           "recycled": 1,
+                     *           "recycled_kg": 1250,
+                     *           "reused_kg": 1250,
+                     *           "year": 2026
+                     *         }
+                     *       ],
+                     *       "method": "Méthode ADEME Base Empreinte, facteurs de la version 2026-01."
+                     *     }
+                     */
                     "application/json": components["schemas"]["OpenData"];
                     "text/csv; charset=utf-8": string;
                 };
@@ -18051,6 +22015,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /** @example {} */
                     "application/json": Record<string, never>;
                 };
             };
@@ -18137,8 +22102,11 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example commune */
                 level: components["schemas"]["Level"];
+                /** @example 41018 */
                 code: string;
+                /** @example 2026 */
                 year: number;
             };
             cookie?: never;
@@ -18236,9 +22204,13 @@ export interface operations {
     list_organisations: {
         parameters: {
             query?: {
+                /** @example public_body */
                 kind?: components["schemas"]["OrganisationKind"];
+                /** @example pending */
                 status?: components["schemas"]["VerificationStatus"];
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -18252,6 +22224,41 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "address": "9 place Saint-Louis",
+                     *           "beneficiary_category": "parents_eleves",
+                     *           "city": "Blois",
+                     *           "contact_email": "patrimoine@ville-blois.fr",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "departement": "41",
+                     *           "esus_expires_on": "2026-12-01",
+                     *           "esus_reference": "ESUS-45-2025-0142",
+                     *           "id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "insee_code": "41018",
+                     *           "kind": "public_body",
+                     *           "latitude": 47.5861,
+                     *           "longitude": 1.3359,
+                     *           "name": "Ville de Blois",
+                     *           "phone": "02 54 44 50 50",
+                     *           "postcode": "41000",
+                     *           "public_body_type": "commune",
+                     *           "public_utility": false,
+                     *           "rna": "W412001234",
+                     *           "siren": "214100182",
+                     *           "siret": "21410018200010",
+                     *           "status": "pending",
+                     *           "status_reason": "Agrément ESUS à renouveler.",
+                     *           "statutory_purpose": "Lutter contre l'exclusion numérique des familles du Vendômois.",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["OrganisationPage"];
                 };
             };
@@ -18345,6 +22352,27 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "address": "9 place Saint-Louis",
+                 *       "admin": {
+                 *         "display_name": "Marie Lefèvre",
+                 *         "email": "m.lefevre@ville-blois.fr",
+                 *         "password": "Mairie-Blois-2026!"
+                 *       },
+                 *       "city": "Blois",
+                 *       "contact_email": "patrimoine@ville-blois.fr",
+                 *       "insee_code": "41018",
+                 *       "kind": "public_body",
+                 *       "latitude": 47.5861,
+                 *       "longitude": 1.3359,
+                 *       "name": "Ville de Blois",
+                 *       "phone": "02 54 44 50 50",
+                 *       "postcode": "41000",
+                 *       "public_body_type": "commune",
+                 *       "siret": "21410018200010"
+                 *     }
+                 */
                 "application/json": components["schemas"]["RegisterOrganisationRequest"];
             };
         };
@@ -18356,6 +22384,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "admin_user_id": "6017b5ab-326e-4545-83af-bf0609afe0d6",
+                     *       "organisation": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "beneficiary_category": "parents_eleves",
+                     *         "city": "Blois",
+                     *         "contact_email": "patrimoine@ville-blois.fr",
+                     *         "created_at": "2026-12-01T09:30:00Z",
+                     *         "departement": "41",
+                     *         "esus_expires_on": "2026-12-01",
+                     *         "esus_reference": "ESUS-45-2025-0142",
+                     *         "id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *         "insee_code": "41018",
+                     *         "kind": "public_body",
+                     *         "latitude": 47.5861,
+                     *         "longitude": 1.3359,
+                     *         "name": "Ville de Blois",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000",
+                     *         "public_body_type": "commune",
+                     *         "public_utility": false,
+                     *         "rna": "W412001234",
+                     *         "siren": "214100182",
+                     *         "siret": "21410018200010",
+                     *         "status": "pending",
+                     *         "status_reason": "Agrément ESUS à renouveler.",
+                     *         "statutory_purpose": "Lutter contre l'exclusion numérique des familles du Vendômois.",
+                     *         "updated_at": "2026-12-01T09:30:00Z",
+                     *         "version": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["RegisteredOrganisation"];
                 };
             };
@@ -18460,6 +22521,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -18473,6 +22535,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "address": "9 place Saint-Louis",
+                     *       "beneficiary_category": "parents_eleves",
+                     *       "city": "Blois",
+                     *       "contact_email": "patrimoine@ville-blois.fr",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "esus_expires_on": "2026-12-01",
+                     *       "esus_reference": "ESUS-45-2025-0142",
+                     *       "id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "insee_code": "41018",
+                     *       "kind": "public_body",
+                     *       "latitude": 47.5861,
+                     *       "longitude": 1.3359,
+                     *       "name": "Ville de Blois",
+                     *       "phone": "02 54 44 50 50",
+                     *       "postcode": "41000",
+                     *       "public_body_type": "commune",
+                     *       "public_utility": false,
+                     *       "rna": "W412001234",
+                     *       "siren": "214100182",
+                     *       "siret": "21410018200010",
+                     *       "status": "pending",
+                     *       "status_reason": "Agrément ESUS à renouveler.",
+                     *       "statutory_purpose": "Lutter contre l'exclusion numérique des familles du Vendômois.",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["OrganisationResponse"];
                 };
             };
@@ -18561,6 +22653,7 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -18568,7 +22661,49 @@ export interface operations {
         /** @description The fields to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it. */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "address": "9 place Saint-Louis",
+                 *       "beneficiary_category": "parents_eleves",
+                 *       "city": "Blois",
+                 *       "contact_email": "patrimoine@ville-blois.fr",
+                 *       "esus_expires_on": "2026-12-01",
+                 *       "esus_reference": "ESUS-45-2025-0142",
+                 *       "insee_code": "41018",
+                 *       "latitude": 47.5861,
+                 *       "longitude": 1.3359,
+                 *       "name": "Ville de Blois",
+                 *       "phone": "02 54 44 50 50",
+                 *       "postcode": "41000",
+                 *       "public_body_type": "commune",
+                 *       "public_utility": false,
+                 *       "rna": "W412001234",
+                 *       "siret": "21410018200010",
+                 *       "statutory_purpose": "Lutter contre l'exclusion numérique des familles du Vendômois."
+                 *     }
+                 */
                 "application/json": components["schemas"]["OrganisationProfilePatch"];
+                /**
+                 * @example {
+                 *       "address": "9 place Saint-Louis",
+                 *       "beneficiary_category": "parents_eleves",
+                 *       "city": "Blois",
+                 *       "contact_email": "patrimoine@ville-blois.fr",
+                 *       "esus_expires_on": "2026-12-01",
+                 *       "esus_reference": "ESUS-45-2025-0142",
+                 *       "insee_code": "41018",
+                 *       "latitude": 47.5861,
+                 *       "longitude": 1.3359,
+                 *       "name": "Ville de Blois",
+                 *       "phone": "02 54 44 50 50",
+                 *       "postcode": "41000",
+                 *       "public_body_type": "commune",
+                 *       "public_utility": false,
+                 *       "rna": "W412001234",
+                 *       "siret": "21410018200010",
+                 *       "statutory_purpose": "Lutter contre l'exclusion numérique des familles du Vendômois."
+                 *     }
+                 */
                 "application/merge-patch+json": components["schemas"]["OrganisationProfilePatch"];
             };
         };
@@ -18580,6 +22715,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "address": "9 place Saint-Louis",
+                     *       "beneficiary_category": "parents_eleves",
+                     *       "city": "Blois",
+                     *       "contact_email": "patrimoine@ville-blois.fr",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "esus_expires_on": "2026-12-01",
+                     *       "esus_reference": "ESUS-45-2025-0142",
+                     *       "id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "insee_code": "41018",
+                     *       "kind": "public_body",
+                     *       "latitude": 47.5861,
+                     *       "longitude": 1.3359,
+                     *       "name": "Ville de Blois",
+                     *       "phone": "02 54 44 50 50",
+                     *       "postcode": "41000",
+                     *       "public_body_type": "commune",
+                     *       "public_utility": false,
+                     *       "rna": "W412001234",
+                     *       "siren": "214100182",
+                     *       "siret": "21410018200010",
+                     *       "status": "pending",
+                     *       "status_reason": "Agrément ESUS à renouveler.",
+                     *       "statutory_purpose": "Lutter contre l'exclusion numérique des familles du Vendômois.",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["OrganisationResponse"];
                 };
             };
@@ -18691,11 +22856,14 @@ export interface operations {
     list_api_keys: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -18707,6 +22875,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "created_by": "2faf86ee-f691-403c-a36d-bb2014aaf0d1",
+                     *           "expires_at": "2026-12-01T09:30:00Z",
+                     *           "id": "f7379073-2780-45bf-99a9-fb806228e815",
+                     *           "name": "GLPI de la mairie",
+                     *           "prefix": "rk_4f7a",
+                     *           "revoked_at": "2026-12-01T09:30:00Z",
+                     *           "role": "admin"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ApiKeyPage"];
                 };
             };
@@ -18796,12 +22981,19 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "expires_at": "2026-12-01T09:30:00Z",
+                 *       "name": "GLPI de la mairie"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateApiKeyRequest"];
             };
         };
@@ -18813,6 +23005,21 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "api_key": {
+                     *         "created_at": "2026-12-01T09:30:00Z",
+                     *         "created_by": "2faf86ee-f691-403c-a36d-bb2014aaf0d1",
+                     *         "expires_at": "2026-12-01T09:30:00Z",
+                     *         "id": "f7379073-2780-45bf-99a9-fb806228e815",
+                     *         "name": "GLPI de la mairie",
+                     *         "prefix": "rk_4f7a",
+                     *         "revoked_at": "2026-12-01T09:30:00Z",
+                     *         "role": "admin"
+                     *       },
+                     *       "key": "rk_4f7a9c2e1b8d3f6a0c5e7b9d2f4a6c8e"
+                     *     }
+                     */
                     "application/json": components["schemas"]["CreatedApiKey"];
                 };
             };
@@ -18917,7 +23124,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example cdaae204-b03c-44bf-aefc-a5cc4b6b5d74 */
                 key_id: string;
             };
             cookie?: never;
@@ -18929,6 +23138,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "created_by": "2faf86ee-f691-403c-a36d-bb2014aaf0d1",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "id": "f7379073-2780-45bf-99a9-fb806228e815",
+                     *       "name": "GLPI de la mairie",
+                     *       "prefix": "rk_4f7a",
+                     *       "revoked_at": "2026-12-01T09:30:00Z",
+                     *       "role": "admin"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ApiKeyResponse"];
                 };
             };
@@ -19015,7 +23236,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example cdaae204-b03c-44bf-aefc-a5cc4b6b5d74 */
                 key_id: string;
             };
             cookie?: never;
@@ -19110,20 +23333,30 @@ export interface operations {
     list_organisation_events: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
-                /** @description Comma-separated types, with wildcards: `lot.*,claim.accepted`. */
+                /**
+                 * @description Comma-separated types, with wildcards: `lot.*,claim.accepted`.
+                 * @example lot.published,claim.accepted
+                 */
                 types?: string;
-                /** @description An event id or cursor (events after it), or an RFC 3339 time (events from then on). */
+                /**
+                 * @description An event id or cursor (events after it), or an RFC 3339 time (events from then on).
+                 * @example 2026-12-01
+                 */
                 since?: string;
                 /**
                  * @description `lot/<id>`, `site/<id>`, `item/<id>`, `reservation/<id>`, `request/<id>`,
                  *     `document/<id>`: only the events about it.
+                 * @example lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8
                  */
                 subject?: string;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -19135,6 +23368,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "actor": "user/ba7d8e12-8a4f-478d-9d10-86689fa3b682",
+                     *           "hash": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "href": "/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "id": "910fda26-2365-4b38-9285-92086a2a6b3d",
+                     *           "kind": "item_registered",
+                     *           "occurred_at": "2026-12-01T09:30:00Z",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "payload": {
+                     *             "inventory_number": "INF-2019-0412"
+                     *           },
+                     *           "prev_hash": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "seq": 1,
+                     *           "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "type": "item.registered"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["EventPage"];
                 };
             };
@@ -19221,6 +23478,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -19232,6 +23490,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "broken_at_seq": 1,
+                     *       "events": 1,
+                     *       "message": "L'historique est intact : 42 événements vérifiés.",
+                     *       "reason": "hash_mismatch",
+                     *       "stream": "item/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *       "valid": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["ChainVerification"];
                 };
             };
@@ -19318,12 +23586,18 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "max_items_per_association": 20
+                 *     }
+                 */
                 "application/json": components["schemas"]["FairShare"];
             };
         };
@@ -19333,6 +23607,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "max_items_per_association": 20
+                     *     }
+                     */
                     "application/json": components["schemas"]["FairShare"];
                 };
             };
@@ -19435,11 +23714,14 @@ export interface operations {
     get_impact_report: {
         parameters: {
             query: {
+                /** @example 2026 */
                 year: number;
+                /** @example json */
                 format?: components["schemas"]["Format"];
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -19455,6 +23737,43 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "by_category": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "co2e_avoided_kg": 1250,
+                     *           "donated": 1,
+                     *           "items_without_co2e_factor": 1,
+                     *           "items_without_weight": 1,
+                     *           "recycled": 1,
+                     *           "recycled_kg": 1250,
+                     *           "reused_kg": 1250
+                     *         }
+                     *       ],
+                     *       "by_month": [
+                     *         {
+                     *           "donated": 1,
+                     *           "month": 12,
+                     *           "recycled": 1
+                     *         }
+                     *       ],
+                     *       "factor_set_version": "2026-01",
+                     *       "method": "Méthode ADEME Base Empreinte, facteurs de la version 2026-01.",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "organisation_name": "Ville de Blois",
+                     *       "overall": {
+                     *         "co2e_avoided_kg": 1250,
+                     *         "donated": 1,
+                     *         "items_without_co2e_factor": 1,
+                     *         "items_without_weight": 1,
+                     *         "recycled": 1,
+                     *         "recycled_kg": 1250,
+                     *         "reused_kg": 1250
+                     *       },
+                     *       "year": 2026
+                     *     }
+                     */
                     "application/json": components["schemas"]["ImpactReport"];
                     "text/csv; charset=utf-8": string;
                 };
@@ -19540,11 +23859,14 @@ export interface operations {
     list_invitations: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -19556,6 +23878,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "accepted_at": "2026-12-01T09:30:00Z",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "email": "patrimoine@ville-blois.fr",
+                     *           "expires_at": "2026-12-01T09:30:00Z",
+                     *           "id": "856091d8-9d82-4092-a296-075bc5636896",
+                     *           "invited_by": "055b59ff-e644-407f-9d86-3b4679f9a8e0",
+                     *           "revoked_at": "2026-12-01T09:30:00Z",
+                     *           "role": "admin"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["InvitationPage"];
                 };
             };
@@ -19645,12 +23984,20 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "email": "patrimoine@ville-blois.fr",
+                 *       "language": "fr",
+                 *       "role": "admin"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateInvitationRequest"];
             };
         };
@@ -19662,6 +24009,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted_at": "2026-12-01T09:30:00Z",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "email": "patrimoine@ville-blois.fr",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "id": "856091d8-9d82-4092-a296-075bc5636896",
+                     *       "invited_by": "055b59ff-e644-407f-9d86-3b4679f9a8e0",
+                     *       "revoked_at": "2026-12-01T09:30:00Z",
+                     *       "role": "admin"
+                     *     }
+                     */
                     "application/json": components["schemas"]["InvitationResponse"];
                 };
             };
@@ -19766,7 +24125,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 856091d8-9d82-4092-a296-075bc5636896 */
                 invitation_id: string;
             };
             cookie?: never;
@@ -19778,6 +24139,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "accepted_at": "2026-12-01T09:30:00Z",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "email": "patrimoine@ville-blois.fr",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "id": "856091d8-9d82-4092-a296-075bc5636896",
+                     *       "invited_by": "055b59ff-e644-407f-9d86-3b4679f9a8e0",
+                     *       "revoked_at": "2026-12-01T09:30:00Z",
+                     *       "role": "admin"
+                     *     }
+                     */
                     "application/json": components["schemas"]["InvitationResponse"];
                 };
             };
@@ -19864,7 +24237,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 856091d8-9d82-4092-a296-075bc5636896 */
                 invitation_id: string;
             };
             cookie?: never;
@@ -19959,10 +24334,12 @@ export interface operations {
     view_matching: {
         parameters: {
             query?: {
+                /** @example 12.5 */
                 within_km?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -19974,6 +24351,85 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cap": 1,
+                     *       "expected_proposals": [
+                     *         {
+                     *           "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *           "devices": [
+                     *             {
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "need_points": 1,
+                     *               "rank": 1,
+                     *               "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *               "received": 1,
+                     *               "received_points": 1,
+                     *               "score": 1,
+                     *               "waiting_points": 1
+                     *             }
+                     *           ],
+                     *           "item_ids": [
+                     *             "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                     *           ],
+                     *           "line": 1,
+                     *           "request_id": "7ab05066-7318-434f-8f62-674a79615df2"
+                     *         }
+                     *       ],
+                     *       "lines": [
+                     *         {
+                     *           "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *           "available_now": 1,
+                     *           "category": "laptop",
+                     *           "distance_km": 12.5,
+                     *           "expected": 1,
+                     *           "forecast": 1,
+                     *           "line": 1,
+                     *           "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *           "wanted": 1
+                     *         }
+                     *       ],
+                     *       "pipeline": [
+                     *         {
+                     *           "basis": {
+                     *             "available": 1,
+                     *             "prior_available": 1,
+                     *             "prior_only": false,
+                     *             "prior_recycled": 1,
+                     *             "recycled": 1
+                     *           },
+                     *           "category": "laptop",
+                     *           "expected": 1,
+                     *           "in_pipeline": 1,
+                     *           "rate_permille": 420
+                     *         }
+                     *       ],
+                     *       "proposals": [
+                     *         {
+                     *           "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *           "devices": [
+                     *             {
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "need_points": 1,
+                     *               "rank": 1,
+                     *               "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *               "received": 1,
+                     *               "received_points": 1,
+                     *               "score": 1,
+                     *               "waiting_points": 1
+                     *             }
+                     *           ],
+                     *           "item_ids": [
+                     *             "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                     *           ],
+                     *           "line": 1,
+                     *           "request_id": "7ab05066-7318-434f-8f62-674a79615df2"
+                     *         }
+                     *       ],
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "within_km": 12.5
+                     *     }
+                     */
                     "application/json": components["schemas"]["MatchingResponse"];
                 };
             };
@@ -20063,12 +24519,28 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "proposals": [
+                 *         {
+                 *           "item_ids": [
+                 *             "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                 *           ],
+                 *           "line": 1,
+                 *           "note": "Un poste avec plus de mémoire vous a été attribué à la place.",
+                 *           "request_id": "7ab05066-7318-434f-8f62-674a79615df2"
+                 *         }
+                 *       ],
+                 *       "within_km": 12.5
+                 *     }
+                 */
                 "application/json": components["schemas"]["ConfirmProposalsRequest"];
             };
         };
@@ -20078,6 +24550,78 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *           "association_name": "Ville de Blois",
+                     *           "cession_mode": "to_refurbisher",
+                     *           "commitment_no_resale": false,
+                     *           "commitment_reuse": false,
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "expires_at": "2026-12-01T09:30:00Z",
+                     *           "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *           "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *           "handover_on": "2026-12-01",
+                     *           "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *           "items": [
+                     *             {
+                     *               "brand": "Dell",
+                     *               "category": "laptop",
+                     *               "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *               "grade": "A",
+                     *               "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *               "model": "Latitude 5490",
+                     *               "photos": [
+                     *                 {
+                     *                   "bytes": 182344,
+                     *                   "content_type": "image/jpeg",
+                     *                   "created_at": "2026-12-01T09:30:00Z",
+                     *                   "height": 1200,
+                     *                   "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *                   "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *                   "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *                   "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *                   "width": 1600
+                     *                 }
+                     *               ],
+                     *               "public_code": "RMP-7K4Q-2XJD",
+                     *               "request_line": 1,
+                     *               "specs": {
+                     *                 "battery_design_mwh": 68000,
+                     *                 "battery_full_mwh": 55760,
+                     *                 "battery_health_percent": 82,
+                     *                 "cpu": "Intel Core i5-8350U",
+                     *                 "cpu_cores": 4,
+                     *                 "cpu_mhz": 3600,
+                     *                 "ram_gb": 8,
+                     *                 "screen_inches": 14,
+                     *                 "storage_gb": 256,
+                     *                 "storage_kind": "hdd"
+                     *               }
+                     *             }
+                     *           ],
+                     *           "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *           "proposal_reason": "Premier dans l'ordre équitable.",
+                     *           "received_at": "2026-12-01T09:30:00Z",
+                     *           "refurbisher": {
+                     *             "address": "9 place Saint-Louis",
+                     *             "city": "Blois",
+                     *             "email": "patrimoine@ville-blois.fr",
+                     *             "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *             "name": "Marie Lefèvre",
+                     *             "phone": "02 54 44 50 50",
+                     *             "postcode": "41000"
+                     *           },
+                     *           "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *           "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *           "status": "proposed",
+                     *           "version": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["ConfirmProposalsResponse"];
                 };
             };
@@ -20180,11 +24724,14 @@ export interface operations {
     list_members: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -20196,6 +24743,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "display_name": "Marie Lefèvre",
+                     *           "email": "patrimoine@ville-blois.fr",
+                     *           "joined_at": "2026-12-01T09:30:00Z",
+                     *           "role": "admin",
+                     *           "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MemberPage"];
                 };
             };
@@ -20282,13 +24843,20 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example ba7d8e12-8a4f-478d-9d10-86689fa3b682 */
                 user_id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "role": "admin"
+                 *     }
+                 */
                 "application/json": components["schemas"]["UpdateMemberRequest"];
             };
         };
@@ -20298,6 +24866,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "display_name": "Marie Lefèvre",
+                     *       "email": "patrimoine@ville-blois.fr",
+                     *       "joined_at": "2026-12-01T09:30:00Z",
+                     *       "role": "admin",
+                     *       "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *     }
+                     */
                     "application/json": components["schemas"]["MemberResponse"];
                 };
             };
@@ -20402,7 +24979,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example ba7d8e12-8a4f-478d-9d10-86689fa3b682 */
                 user_id: string;
             };
             cookie?: never;
@@ -20499,6 +25078,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -20510,6 +25090,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "required": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["OidcPolicy"];
                 };
             };
@@ -20596,12 +25181,18 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "required": false
+                 *     }
+                 */
                 "application/json": components["schemas"]["OidcPolicy"];
             };
         };
@@ -20611,6 +25202,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "required": false
+                     *     }
+                     */
                     "application/json": components["schemas"]["OidcPolicy"];
                 };
             };
@@ -20713,10 +25309,12 @@ export interface operations {
     get_reuse_rate: {
         parameters: {
             query: {
+                /** @example 2026 */
                 year: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -20728,6 +25326,38 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "counted": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "parted_on": "2026-12-01",
+                     *           "proof_code": "RMP-7K4Q-2XJD",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier."
+                     *         }
+                     *       ],
+                     *       "denominator": 1,
+                     *       "excluded": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "inventory_number": "INF-2019-0412",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "parted_on": "2026-12-01",
+                     *           "proof_code": "RMP-7K4Q-2XJD",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier."
+                     *         }
+                     *       ],
+                     *       "meets_target": false,
+                     *       "method": "Méthode ADEME Base Empreinte, facteurs de la version 2026-01.",
+                     *       "numerator": 1,
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "rate": 0.42,
+                     *       "target": 0.2,
+                     *       "year": 2026
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReuseRateReport"];
                 };
             };
@@ -20812,11 +25442,14 @@ export interface operations {
     list_sites: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -20828,6 +25461,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *           "address": "9 place Saint-Louis",
+                     *           "city": "Blois",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "id": "947bf2ba-014f-478d-b734-ae57db2754de",
+                     *           "insee_code": "41018",
+                     *           "kind": "pickup",
+                     *           "latitude": 47.5861,
+                     *           "longitude": 1.3359,
+                     *           "name": "Centre technique municipal",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "postcode": "41000",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["SitePage"];
                 };
             };
@@ -20917,12 +25573,26 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                 *       "address": "9 place Saint-Louis",
+                 *       "city": "Blois",
+                 *       "insee_code": "41018",
+                 *       "kind": "pickup",
+                 *       "latitude": 47.5861,
+                 *       "longitude": 1.3359,
+                 *       "name": "Centre technique municipal",
+                 *       "postcode": "41000"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SiteRequest"];
             };
         };
@@ -20934,6 +25604,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *       "address": "9 place Saint-Louis",
+                     *       "city": "Blois",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "id": "947bf2ba-014f-478d-b734-ae57db2754de",
+                     *       "insee_code": "41018",
+                     *       "kind": "pickup",
+                     *       "latitude": 47.5861,
+                     *       "longitude": 1.3359,
+                     *       "name": "Centre technique municipal",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "postcode": "41000",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["SiteResponse"];
                 };
             };
@@ -21038,7 +25726,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 947bf2ba-014f-478d-b734-ae57db2754de */
                 site_id: string;
             };
             cookie?: never;
@@ -21052,6 +25742,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *       "address": "9 place Saint-Louis",
+                     *       "city": "Blois",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "id": "947bf2ba-014f-478d-b734-ae57db2754de",
+                     *       "insee_code": "41018",
+                     *       "kind": "pickup",
+                     *       "latitude": 47.5861,
+                     *       "longitude": 1.3359,
+                     *       "name": "Centre technique municipal",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "postcode": "41000",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["SiteResponse"];
                 };
             };
@@ -21138,7 +25846,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 947bf2ba-014f-478d-b734-ae57db2754de */
                 site_id: string;
             };
             cookie?: never;
@@ -21237,7 +25947,9 @@ export interface operations {
                 "If-Match"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example 947bf2ba-014f-478d-b734-ae57db2754de */
                 site_id: string;
             };
             cookie?: never;
@@ -21245,7 +25957,33 @@ export interface operations {
         /** @description The fields to change (JSON Merge Patch, RFC 7386): a field left out keeps its value, `null` clears it. */
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                 *       "address": "9 place Saint-Louis",
+                 *       "city": "Blois",
+                 *       "insee_code": "41018",
+                 *       "kind": "pickup",
+                 *       "latitude": 47.5861,
+                 *       "longitude": 1.3359,
+                 *       "name": "Centre technique municipal",
+                 *       "postcode": "41000"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SiteRequestPatch"];
+                /**
+                 * @example {
+                 *       "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                 *       "address": "9 place Saint-Louis",
+                 *       "city": "Blois",
+                 *       "insee_code": "41018",
+                 *       "kind": "pickup",
+                 *       "latitude": 47.5861,
+                 *       "longitude": 1.3359,
+                 *       "name": "Centre technique municipal",
+                 *       "postcode": "41000"
+                 *     }
+                 */
                 "application/merge-patch+json": components["schemas"]["SiteRequestPatch"];
             };
         };
@@ -21257,6 +25995,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "access_notes": "Du lundi au vendredi, 8 h – 12 h ; demander l'agent d'accueil.",
+                     *       "address": "9 place Saint-Louis",
+                     *       "city": "Blois",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "id": "947bf2ba-014f-478d-b734-ae57db2754de",
+                     *       "insee_code": "41018",
+                     *       "kind": "pickup",
+                     *       "latitude": 47.5861,
+                     *       "longitude": 1.3359,
+                     *       "name": "Centre technique municipal",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "postcode": "41000",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["SiteResponse"];
                 };
             };
@@ -21373,12 +26129,18 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "reason": "Valeur nette comptable confirmée par le service financier."
+                 *     }
+                 */
                 "application/json": components["schemas"]["SuspendRequest"];
             };
         };
@@ -21388,6 +26150,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "address": "9 place Saint-Louis",
+                     *       "beneficiary_category": "parents_eleves",
+                     *       "city": "Blois",
+                     *       "contact_email": "patrimoine@ville-blois.fr",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "esus_expires_on": "2026-12-01",
+                     *       "esus_reference": "ESUS-45-2025-0142",
+                     *       "id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "insee_code": "41018",
+                     *       "kind": "public_body",
+                     *       "latitude": 47.5861,
+                     *       "longitude": 1.3359,
+                     *       "name": "Ville de Blois",
+                     *       "phone": "02 54 44 50 50",
+                     *       "postcode": "41000",
+                     *       "public_body_type": "commune",
+                     *       "public_utility": false,
+                     *       "rna": "W412001234",
+                     *       "siren": "214100182",
+                     *       "siret": "21410018200010",
+                     *       "status": "pending",
+                     *       "status_reason": "Agrément ESUS à renouveler.",
+                     *       "statutory_purpose": "Lutter contre l'exclusion numérique des familles du Vendômois.",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["OrganisationResponse"];
                 };
             };
@@ -21492,6 +26284,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -21503,6 +26296,40 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "conditions_verification": false,
+                     *           "decision": {
+                     *             "applies": false,
+                     *             "decided_on": "2026-12-01",
+                     *             "expires_on": "2026-12-01",
+                     *             "outcome": "accepted",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "documents": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "file_name": "statuts-association.pdf",
+                     *               "id": "71b5aa79-7925-495a-8280-8ef6375bf3fe",
+                     *               "item": "identifier",
+                     *               "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *               "uploaded_at": "2026-12-01T09:30:00Z"
+                     *             }
+                     *           ],
+                     *           "item": "identifier",
+                     *           "label": "Agrément ESUS",
+                     *           "proof_expected": "Une attestation d'agrément ESUS en cours de validité.",
+                     *           "state": "pending",
+                     *           "valid_until": "2026-12-01"
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "proven_category": "parents_eleves",
+                     *       "status": "pending"
+                     *     }
+                     */
                     "application/json": components["schemas"]["VerificationResponse"];
                 };
             };
@@ -21592,12 +26419,22 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "decided_on": "2026-12-01",
+                 *       "expires_on": "2026-12-01",
+                 *       "item": "identifier",
+                 *       "outcome": "accepted",
+                 *       "reason": "Valeur nette comptable confirmée par le service financier."
+                 *     }
+                 */
                 "application/json": components["schemas"]["DecideVerificationRequest"];
             };
         };
@@ -21607,6 +26444,40 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "conditions_verification": false,
+                     *           "decision": {
+                     *             "applies": false,
+                     *             "decided_on": "2026-12-01",
+                     *             "expires_on": "2026-12-01",
+                     *             "outcome": "accepted",
+                     *             "reason": "Valeur nette comptable confirmée par le service financier."
+                     *           },
+                     *           "documents": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "file_name": "statuts-association.pdf",
+                     *               "id": "71b5aa79-7925-495a-8280-8ef6375bf3fe",
+                     *               "item": "identifier",
+                     *               "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *               "uploaded_at": "2026-12-01T09:30:00Z"
+                     *             }
+                     *           ],
+                     *           "item": "identifier",
+                     *           "label": "Agrément ESUS",
+                     *           "proof_expected": "Une attestation d'agrément ESUS en cours de validité.",
+                     *           "state": "pending",
+                     *           "valid_until": "2026-12-01"
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "proven_category": "parents_eleves",
+                     *       "status": "pending"
+                     *     }
+                     */
                     "application/json": components["schemas"]["VerificationResponse"];
                 };
             };
@@ -21709,7 +26580,9 @@ export interface operations {
     upload_verification_document: {
         parameters: {
             query: {
+                /** @example identifier */
                 item: components["schemas"]["VerificationItem"];
+                /** @example statuts-association.pdf */
                 file_name?: string;
             };
             header?: {
@@ -21717,6 +26590,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -21736,6 +26610,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "bytes": 182344,
+                     *       "file_name": "statuts-association.pdf",
+                     *       "id": "71b5aa79-7925-495a-8280-8ef6375bf3fe",
+                     *       "item": "identifier",
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "uploaded_at": "2026-12-01T09:30:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["VerificationDocumentResponse"];
                 };
             };
@@ -21840,7 +26724,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example a4deefcd-b45f-4fb4-8293-dc92a15ebd6c */
                 document_id: string;
             };
             cookie?: never;
@@ -21943,6 +26829,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -21954,6 +26841,36 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "address": "9 place Saint-Louis",
+                     *       "beneficiary_category": "parents_eleves",
+                     *       "city": "Blois",
+                     *       "contact_email": "patrimoine@ville-blois.fr",
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "departement": "41",
+                     *       "esus_expires_on": "2026-12-01",
+                     *       "esus_reference": "ESUS-45-2025-0142",
+                     *       "id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "insee_code": "41018",
+                     *       "kind": "public_body",
+                     *       "latitude": 47.5861,
+                     *       "longitude": 1.3359,
+                     *       "name": "Ville de Blois",
+                     *       "phone": "02 54 44 50 50",
+                     *       "postcode": "41000",
+                     *       "public_body_type": "commune",
+                     *       "public_utility": false,
+                     *       "rna": "W412001234",
+                     *       "siren": "214100182",
+                     *       "siret": "21410018200010",
+                     *       "status": "pending",
+                     *       "status_reason": "Agrément ESUS à renouveler.",
+                     *       "statutory_purpose": "Lutter contre l'exclusion numérique des familles du Vendômois.",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["OrganisationResponse"];
                 };
             };
@@ -22038,11 +26955,14 @@ export interface operations {
     list_webhooks: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -22054,6 +26974,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "consecutive_failures": 1,
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "disabled_at": "2026-12-01T09:30:00Z",
+                     *           "event_types": [
+                     *             "lot.*",
+                     *             "claim.accepted"
+                     *           ],
+                     *           "id": "ececd190-43f4-44f7-9141-0802242b2b76",
+                     *           "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *           "previous_secret_valid_until": "2026-12-01T09:30:00Z",
+                     *           "status": "active",
+                     *           "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "updated_at": "2026-12-01T09:30:00Z",
+                     *           "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookPage"];
                 };
             };
@@ -22143,12 +27087,23 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "event_types": [
+                 *         "lot.*",
+                 *         "claim.accepted"
+                 *       ],
+                 *       "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                 *       "url": "https://reemploi.example.org/v1/webhooks/receiver"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateWebhookRequest"];
             };
         };
@@ -22160,6 +27115,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                     *       "webhook": {
+                     *         "consecutive_failures": 1,
+                     *         "created_at": "2026-12-01T09:30:00Z",
+                     *         "disabled_at": "2026-12-01T09:30:00Z",
+                     *         "event_types": [
+                     *           "lot.*",
+                     *           "claim.accepted"
+                     *         ],
+                     *         "id": "ececd190-43f4-44f7-9141-0802242b2b76",
+                     *         "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *         "previous_secret_valid_until": "2026-12-01T09:30:00Z",
+                     *         "status": "active",
+                     *         "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *         "updated_at": "2026-12-01T09:30:00Z",
+                     *         "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *         "version": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookWithSecret"];
                 };
             };
@@ -22264,7 +27241,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example ececd190-43f4-44f7-9141-0802242b2b76 */
                 webhook_id: string;
             };
             cookie?: never;
@@ -22276,6 +27255,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "consecutive_failures": 1,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "disabled_at": "2026-12-01T09:30:00Z",
+                     *       "event_types": [
+                     *         "lot.*",
+                     *         "claim.accepted"
+                     *       ],
+                     *       "id": "ececd190-43f4-44f7-9141-0802242b2b76",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "previous_secret_valid_until": "2026-12-01T09:30:00Z",
+                     *       "status": "active",
+                     *       "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookResponse"];
                 };
             };
@@ -22362,7 +27360,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example ececd190-43f4-44f7-9141-0802242b2b76 */
                 webhook_id: string;
             };
             cookie?: never;
@@ -22459,13 +27459,26 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example ececd190-43f4-44f7-9141-0802242b2b76 */
                 webhook_id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "event_types": [
+                 *         "lot.*",
+                 *         "claim.accepted"
+                 *       ],
+                 *       "status": "active",
+                 *       "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                 *       "url": "https://reemploi.example.org/v1/webhooks/receiver"
+                 *     }
+                 */
                 "application/json": components["schemas"]["UpdateWebhookRequest"];
             };
         };
@@ -22475,6 +27488,25 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "consecutive_failures": 1,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "disabled_at": "2026-12-01T09:30:00Z",
+                     *       "event_types": [
+                     *         "lot.*",
+                     *         "claim.accepted"
+                     *       ],
+                     *       "id": "ececd190-43f4-44f7-9141-0802242b2b76",
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "previous_secret_valid_until": "2026-12-01T09:30:00Z",
+                     *       "status": "active",
+                     *       "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "updated_at": "2026-12-01T09:30:00Z",
+                     *       "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookResponse"];
                 };
             };
@@ -22577,12 +27609,16 @@ export interface operations {
     list_webhook_deliveries: {
         parameters: {
             query?: {
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example ececd190-43f4-44f7-9141-0802242b2b76 */
                 webhook_id: string;
             };
             cookie?: never;
@@ -22594,6 +27630,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "attempts": 1,
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "delivered_at": "2026-12-01T09:30:00Z",
+                     *           "event_id": "910fda26-2365-4b38-9285-92086a2a6b3d",
+                     *           "event_type": "lot.published",
+                     *           "id": "5088befc-9d8f-4c5c-9db8-86fecf1f4e69",
+                     *           "last_error": "Le destinataire a répondu 503.",
+                     *           "last_latency_ms": 38,
+                     *           "last_status_code": 200,
+                     *           "log": [
+                     *             {
+                     *               "attempt": 1,
+                     *               "attempted_at": "2026-12-01T09:30:00Z",
+                     *               "error": "Le destinataire a répondu 503.",
+                     *               "latency_ms": 38,
+                     *               "outcome": "succeeded",
+                     *               "status_code": 200
+                     *             }
+                     *           ],
+                     *           "status": "pending",
+                     *           "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "webhook_id": "ececd190-43f4-44f7-9141-0802242b2b76"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookDeliveryPage"];
                 };
             };
@@ -22683,8 +27750,11 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example ececd190-43f4-44f7-9141-0802242b2b76 */
                 webhook_id: string;
+                /** @example 177abecd-f22e-4c5a-86d5-38c922a2945b */
                 delivery_id: string;
             };
             cookie?: never;
@@ -22696,6 +27766,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "attempts": 1,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "delivered_at": "2026-12-01T09:30:00Z",
+                     *       "event_id": "910fda26-2365-4b38-9285-92086a2a6b3d",
+                     *       "event_type": "lot.published",
+                     *       "id": "5088befc-9d8f-4c5c-9db8-86fecf1f4e69",
+                     *       "last_error": "Le destinataire a répondu 503.",
+                     *       "last_latency_ms": 38,
+                     *       "last_status_code": 200,
+                     *       "log": [
+                     *         {
+                     *           "attempt": 1,
+                     *           "attempted_at": "2026-12-01T09:30:00Z",
+                     *           "error": "Le destinataire a répondu 503.",
+                     *           "latency_ms": 38,
+                     *           "outcome": "succeeded",
+                     *           "status_code": 200
+                     *         }
+                     *       ],
+                     *       "status": "pending",
+                     *       "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *       "webhook_id": "ececd190-43f4-44f7-9141-0802242b2b76"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookDeliveryResponse"];
                 };
             };
@@ -22785,13 +27881,20 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
+                /** @example ececd190-43f4-44f7-9141-0802242b2b76 */
                 webhook_id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "overlap_hours": 24
+                 *     }
+                 */
                 "application/json": components["schemas"]["RotateWebhookSecretRequest"];
             };
         };
@@ -22801,6 +27904,28 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                     *       "webhook": {
+                     *         "consecutive_failures": 1,
+                     *         "created_at": "2026-12-01T09:30:00Z",
+                     *         "disabled_at": "2026-12-01T09:30:00Z",
+                     *         "event_types": [
+                     *           "lot.*",
+                     *           "claim.accepted"
+                     *         ],
+                     *         "id": "ececd190-43f4-44f7-9141-0802242b2b76",
+                     *         "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *         "previous_secret_valid_until": "2026-12-01T09:30:00Z",
+                     *         "status": "active",
+                     *         "subject": "lot/e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *         "updated_at": "2026-12-01T09:30:00Z",
+                     *         "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *         "version": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookWithSecret"];
                 };
             };
@@ -22903,10 +28028,12 @@ export interface operations {
     get_yearly_report: {
         parameters: {
             query: {
+                /** @example 2026 */
                 year: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -23003,8 +28130,11 @@ export interface operations {
     list_partnerships: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -23018,6 +28148,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "id": "7a3da265-ee70-464d-a216-aca023c14ba9",
+                     *           "public_body_id": "2ee7611e-b911-4363-909b-079bc4bb225b",
+                     *           "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *           "refurbisher_name": "Atelier Numérique Solidaire"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PartnershipList"];
                 };
             };
@@ -23111,6 +28255,12 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PartnershipRequest"];
             };
         };
@@ -23122,6 +28272,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "id": "7a3da265-ee70-464d-a216-aca023c14ba9",
+                     *       "public_body_id": "2ee7611e-b911-4363-909b-079bc4bb225b",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "refurbisher_name": "Atelier Numérique Solidaire"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PartnershipResponse"];
                 };
             };
@@ -23226,6 +28385,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -23237,6 +28397,15 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "id": "7a3da265-ee70-464d-a216-aca023c14ba9",
+                     *       "public_body_id": "2ee7611e-b911-4363-909b-079bc4bb225b",
+                     *       "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *       "refurbisher_name": "Atelier Numérique Solidaire"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PartnershipResponse"];
                 };
             };
@@ -23323,6 +28492,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -23419,6 +28589,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example RMP-7K4Q-2XJD */
                 public_code: string;
             };
             cookie?: never;
@@ -23430,6 +28601,29 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "brand": "Dell",
+                     *       "category": "laptop",
+                     *       "category_label": "Ordinateur portable",
+                     *       "grade": "A",
+                     *       "history": [
+                     *         {
+                     *           "at": "2026-12-01T09:30:00Z",
+                     *           "label": "Collecté par le reconditionneur",
+                     *           "organisation": "Atelier Numérique Solidaire",
+                     *           "step": "collect",
+                     *           "to_organisation": "4655acce-8972-4a42-adf8-6ce62ada564b"
+                     *         }
+                     *       ],
+                     *       "history_problem": "L'historique de cet équipement ne peut pas être vérifié.",
+                     *       "history_verified": false,
+                     *       "model": "Latitude 5490",
+                     *       "public_code": "RMP-7K4Q-2XJD",
+                     *       "status": "inventoried",
+                     *       "status_label": "Disponible"
+                     *     }
+                     */
                     "application/json": components["schemas"]["PublicItem"];
                 };
             };
@@ -23514,8 +28708,11 @@ export interface operations {
     list_refurbishers: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -23529,6 +28726,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "city": "Blois",
+                     *           "departement": "41",
+                     *           "esus_expires_on": "2026-12-01",
+                     *           "esus_reference": "ESUS-45-2025-0142",
+                     *           "id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c",
+                     *           "latitude": 47.5861,
+                     *           "longitude": 1.3359,
+                     *           "name": "Atelier Numérique Solidaire"
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RefurbisherPage"];
                 };
             };
@@ -23613,8 +28827,11 @@ export interface operations {
     list_requests: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -23628,6 +28845,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *           "association_name": "Ville de Blois",
+                     *           "beneficiaries": 30,
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "delivery_site_id": "4fbdcdf9-d353-4ff0-8ec8-9b00e4562a73",
+                     *           "distance_km": 12.5,
+                     *           "id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *           "lines": [
+                     *             {
+                     *               "category": "laptop",
+                     *               "fulfilled": 1,
+                     *               "min_ram_gb": 8,
+                     *               "min_screen_inches": 14,
+                     *               "min_storage_gb": 256,
+                     *               "position": 1,
+                     *               "quantity": 8
+                     *             }
+                     *           ],
+                     *           "needed_by": "2026-12-01",
+                     *           "purpose": "Équiper l'atelier d'aide aux devoirs de huit postes.",
+                     *           "status": "draft",
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RequestPage"];
                 };
             };
@@ -23721,6 +28969,25 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "beneficiaries": 30,
+                 *       "delivery_site_id": "4fbdcdf9-d353-4ff0-8ec8-9b00e4562a73",
+                 *       "draft": false,
+                 *       "lines": [
+                 *         {
+                 *           "category": "laptop",
+                 *           "min_ram_gb": 8,
+                 *           "min_screen_inches": 14,
+                 *           "min_storage_gb": 256,
+                 *           "quantity": 8
+                 *         }
+                 *       ],
+                 *       "needed_by": "2026-12-01",
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "purpose": "Équiper l'atelier d'aide aux devoirs de huit postes."
+                 *     }
+                 */
                 "application/json": components["schemas"]["RequestInput"];
             };
         };
@@ -23732,6 +28999,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "beneficiaries": 30,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "delivery_site_id": "4fbdcdf9-d353-4ff0-8ec8-9b00e4562a73",
+                     *       "distance_km": 12.5,
+                     *       "id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "lines": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "fulfilled": 1,
+                     *           "min_ram_gb": 8,
+                     *           "min_screen_inches": 14,
+                     *           "min_storage_gb": 256,
+                     *           "position": 1,
+                     *           "quantity": 8
+                     *         }
+                     *       ],
+                     *       "needed_by": "2026-12-01",
+                     *       "purpose": "Équiper l'atelier d'aide aux devoirs de huit postes.",
+                     *       "status": "draft",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RequestResponse"];
                 };
             };
@@ -23834,11 +29127,17 @@ export interface operations {
     list_open_requests: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example 47.5861 */
                 lat?: number;
+                /** @example 1.3359 */
                 lon?: number;
+                /** @example 12.5 */
                 within_km?: number;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -23852,6 +29151,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *           "association_name": "Ville de Blois",
+                     *           "beneficiaries": 30,
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "delivery_site_id": "4fbdcdf9-d353-4ff0-8ec8-9b00e4562a73",
+                     *           "distance_km": 12.5,
+                     *           "id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *           "lines": [
+                     *             {
+                     *               "category": "laptop",
+                     *               "fulfilled": 1,
+                     *               "min_ram_gb": 8,
+                     *               "min_screen_inches": 14,
+                     *               "min_storage_gb": 256,
+                     *               "position": 1,
+                     *               "quantity": 8
+                     *             }
+                     *           ],
+                     *           "needed_by": "2026-12-01",
+                     *           "purpose": "Équiper l'atelier d'aide aux devoirs de huit postes.",
+                     *           "status": "draft",
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["RequestPage"];
                 };
             };
@@ -23938,6 +29268,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -23949,6 +29280,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "beneficiaries": 30,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "delivery_site_id": "4fbdcdf9-d353-4ff0-8ec8-9b00e4562a73",
+                     *       "distance_km": 12.5,
+                     *       "id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "lines": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "fulfilled": 1,
+                     *           "min_ram_gb": 8,
+                     *           "min_screen_inches": 14,
+                     *           "min_storage_gb": 256,
+                     *           "position": 1,
+                     *           "quantity": 8
+                     *         }
+                     *       ],
+                     *       "needed_by": "2026-12-01",
+                     *       "purpose": "Équiper l'atelier d'aide aux devoirs de huit postes.",
+                     *       "status": "draft",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RequestResponse"];
                 };
             };
@@ -24038,6 +29395,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -24049,6 +29407,32 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "beneficiaries": 30,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "delivery_site_id": "4fbdcdf9-d353-4ff0-8ec8-9b00e4562a73",
+                     *       "distance_km": 12.5,
+                     *       "id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "lines": [
+                     *         {
+                     *           "category": "laptop",
+                     *           "fulfilled": 1,
+                     *           "min_ram_gb": 8,
+                     *           "min_screen_inches": 14,
+                     *           "min_storage_gb": 256,
+                     *           "position": 1,
+                     *           "quantity": 8
+                     *         }
+                     *       ],
+                     *       "needed_by": "2026-12-01",
+                     *       "purpose": "Équiper l'atelier d'aide aux devoirs de huit postes.",
+                     *       "status": "draft",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["RequestResponse"];
                 };
             };
@@ -24138,12 +29522,22 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "item_ids": [
+                 *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                 *       ],
+                 *       "line": 1,
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ProposalRequest"];
             };
         };
@@ -24155,6 +29549,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -24257,10 +29719,12 @@ export interface operations {
     get_request_supply: {
         parameters: {
             query?: {
+                /** @example 12.5 */
                 within_km?: number;
             };
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -24272,6 +29736,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "lines": [
+                     *         {
+                     *           "available_now": 1,
+                     *           "category": "laptop",
+                     *           "expected": 1,
+                     *           "line": 1,
+                     *           "refurbishers": [
+                     *             {
+                     *               "available_now": 1,
+                     *               "distance_km": 12.5,
+                     *               "expected": 1,
+                     *               "expected_by": "2026-12-01",
+                     *               "lead_time_days": 21,
+                     *               "name": "Atelier Numérique Solidaire",
+                     *               "prior_only": false,
+                     *               "rate_permille": 420,
+                     *               "refurbisher_id": "cf0ee80e-72c7-4972-bbbf-399d9bcebf8c"
+                     *             }
+                     *           ],
+                     *           "summary": "3 disponibles maintenant, 5 attendus dans les 3 semaines.",
+                     *           "wanted": 1
+                     *         }
+                     *       ],
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "within_km": 12.5
+                     *     }
+                     */
                     "application/json": components["schemas"]["RequestSupplyResponse"];
                 };
             };
@@ -24356,8 +29849,11 @@ export interface operations {
     list_reservations: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
+                /** @example eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ */
                 cursor?: string;
+                /** @example 20 */
                 limit?: number;
             };
             header?: never;
@@ -24371,6 +29867,79 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *           "association_name": "Ville de Blois",
+                     *           "cession_mode": "to_refurbisher",
+                     *           "commitment_no_resale": false,
+                     *           "commitment_reuse": false,
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "expires_at": "2026-12-01T09:30:00Z",
+                     *           "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *           "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *           "handover_on": "2026-12-01",
+                     *           "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *           "items": [
+                     *             {
+                     *               "brand": "Dell",
+                     *               "category": "laptop",
+                     *               "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *               "grade": "A",
+                     *               "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *               "model": "Latitude 5490",
+                     *               "photos": [
+                     *                 {
+                     *                   "bytes": 182344,
+                     *                   "content_type": "image/jpeg",
+                     *                   "created_at": "2026-12-01T09:30:00Z",
+                     *                   "height": 1200,
+                     *                   "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *                   "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *                   "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *                   "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *                   "width": 1600
+                     *                 }
+                     *               ],
+                     *               "public_code": "RMP-7K4Q-2XJD",
+                     *               "request_line": 1,
+                     *               "specs": {
+                     *                 "battery_design_mwh": 68000,
+                     *                 "battery_full_mwh": 55760,
+                     *                 "battery_health_percent": 82,
+                     *                 "cpu": "Intel Core i5-8350U",
+                     *                 "cpu_cores": 4,
+                     *                 "cpu_mhz": 3600,
+                     *                 "ram_gb": 8,
+                     *                 "screen_inches": 14,
+                     *                 "storage_gb": 256,
+                     *                 "storage_kind": "hdd"
+                     *               }
+                     *             }
+                     *           ],
+                     *           "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *           "proposal_reason": "Premier dans l'ordre équitable.",
+                     *           "received_at": "2026-12-01T09:30:00Z",
+                     *           "refurbisher": {
+                     *             "address": "9 place Saint-Louis",
+                     *             "city": "Blois",
+                     *             "email": "patrimoine@ville-blois.fr",
+                     *             "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *             "name": "Marie Lefèvre",
+                     *             "phone": "02 54 44 50 50",
+                     *             "postcode": "41000"
+                     *           },
+                     *           "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *           "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *           "status": "proposed",
+                     *           "version": 1
+                     *         }
+                     *       ],
+                     *       "next_cursor": "eyJrIjoiMjAyNi0xMi0wMSIsImkiOjQyfQ"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationPage"];
                 };
             };
@@ -24464,6 +30033,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "item_ids": [
+                 *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                 *       ],
+                 *       "line": 1,
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ReservationRequest"];
             };
         };
@@ -24475,6 +30054,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -24579,6 +30226,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -24590,6 +30238,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -24679,6 +30395,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -24690,6 +30407,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -24779,6 +30564,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -24790,6 +30576,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -24879,6 +30733,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -24890,6 +30745,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -24976,6 +30899,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -24987,6 +30911,72 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "bytes": 182344,
+                     *           "code": "RMP-7K4Q-2XJD",
+                     *           "created_at": "2026-12-01T09:30:00Z",
+                     *           "current": false,
+                     *           "edition": 1,
+                     *           "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *           "id": "a4deefcd-b45f-4fb4-8293-dc92a15ebd6c",
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "kind": "convention_cession",
+                     *           "lot_id": "e6a5c8b2-363c-44bf-aee9-bf3c61902ac8",
+                     *           "parties": [
+                     *             {
+                     *               "contest_reason": "Le numéro de série du poste 3 est erroné.",
+                     *               "contested": false,
+                     *               "contested_at": "2026-12-01T09:30:00Z",
+                     *               "method": "electronic",
+                     *               "name": "Marie Lefèvre",
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "role": "Pour le cédant",
+                     *               "signed": false,
+                     *               "signed_at": "2026-12-01T09:30:00Z",
+                     *               "signed_on": "2026-12-01",
+                     *               "signer_name": "Marie Lefèvre",
+                     *               "signer_role": "Pour le cédant"
+                     *             }
+                     *           ],
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "reservation_id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *           "scan": {
+                     *             "attested_by": [
+                     *               "2fb4d16d-6bdb-435b-b6a7-cc950e4ebd87"
+                     *             ],
+                     *             "label": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *             "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *             "uploaded_at": "2026-12-01T09:30:00Z",
+                     *             "uploaded_by_organisation_id": "5ddd886c-fa39-4ca9-9890-ab3f8cffd6ba"
+                     *           },
+                     *           "scan_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "series_id": "c0c3a49b-6b06-40ce-8a48-1972a0cf4590",
+                     *           "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *           "signed": false,
+                     *           "superseded_by": "10e182b6-41d2-4783-b4b6-6e36792b9327",
+                     *           "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *           "title": "Convention de cession à titre gratuit",
+                     *           "verify_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *           "version": 1,
+                     *           "versions": [
+                     *             {
+                     *               "code": "RMP-7K4Q-2XJD",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "current": false,
+                     *               "edition": 1,
+                     *               "id": "5e0ae56c-e50b-47de-8866-a73eab20a9b9",
+                     *               "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *               "signed": false,
+                     *               "version": 1
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["DocumentList"];
                 };
             };
@@ -25076,12 +31066,26 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "commitment_no_resale": false,
+                 *       "commitment_reuse": false,
+                 *       "mode": "pickup",
+                 *       "notes": "Écrans livrés sans câble d'alimentation.",
+                 *       "occurred_on": "2026-12-01",
+                 *       "refurbisher_signatory": {
+                 *         "name": "Marie Lefèvre",
+                 *         "role": "Pour le cédant"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["HandoverRequest"];
             };
         };
@@ -25091,6 +31095,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -25198,6 +31270,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -25209,6 +31282,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -25298,12 +31439,20 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "message": "Nous reconditionnons 300 postes par an à Orléans.",
+                 *       "mode": "pickup",
+                 *       "planned_on": "2026-12-01"
+                 *     }
+                 */
                 "application/json": components["schemas"]["ScheduleRequest"];
             };
         };
@@ -25313,6 +31462,74 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "association_id": "45501c8b-cc5b-4f89-85aa-094877974f2c",
+                     *       "association_name": "Ville de Blois",
+                     *       "cession_mode": "to_refurbisher",
+                     *       "commitment_no_resale": false,
+                     *       "commitment_reuse": false,
+                     *       "created_at": "2026-12-01T09:30:00Z",
+                     *       "expires_at": "2026-12-01T09:30:00Z",
+                     *       "giver_id": "5629bb64-9d65-4b42-a267-c2d7578511d2",
+                     *       "handover_id": "3949ca1d-b6e8-4a2f-ad37-87e461d72bca",
+                     *       "handover_on": "2026-12-01",
+                     *       "id": "6458c0d9-1f08-4ee0-bd8d-dc84bb247597",
+                     *       "items": [
+                     *         {
+                     *           "brand": "Dell",
+                     *           "category": "laptop",
+                     *           "condition_notes": "Rayures légères sur le capot, batterie à 82 %.",
+                     *           "grade": "A",
+                     *           "id": "df53c970-e9d9-479f-b896-2bc15a7e8d73",
+                     *           "model": "Latitude 5490",
+                     *           "photos": [
+                     *             {
+                     *               "bytes": 182344,
+                     *               "content_type": "image/jpeg",
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "height": 1200,
+                     *               "id": "bf15a256-4b65-4ba7-84cc-06d5f34e2fd9",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "thumbnail_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "url": "https://reemploi.example.org/v1/webhooks/receiver",
+                     *               "width": 1600
+                     *             }
+                     *           ],
+                     *           "public_code": "RMP-7K4Q-2XJD",
+                     *           "request_line": 1,
+                     *           "specs": {
+                     *             "battery_design_mwh": 68000,
+                     *             "battery_full_mwh": 55760,
+                     *             "battery_health_percent": 82,
+                     *             "cpu": "Intel Core i5-8350U",
+                     *             "cpu_cores": 4,
+                     *             "cpu_mhz": 3600,
+                     *             "ram_gb": 8,
+                     *             "screen_inches": 14,
+                     *             "storage_gb": 256,
+                     *             "storage_kind": "hdd"
+                     *           }
+                     *         }
+                     *       ],
+                     *       "legal_basis": "Article L3212-2 du code général de la propriété des personnes publiques",
+                     *       "proposal_reason": "Premier dans l'ordre équitable.",
+                     *       "received_at": "2026-12-01T09:30:00Z",
+                     *       "refurbisher": {
+                     *         "address": "9 place Saint-Louis",
+                     *         "city": "Blois",
+                     *         "email": "patrimoine@ville-blois.fr",
+                     *         "id": "e370603e-5791-443e-bfb1-26dedb014cd9",
+                     *         "name": "Marie Lefèvre",
+                     *         "phone": "02 54 44 50 50",
+                     *         "postcode": "41000"
+                     *       },
+                     *       "request_id": "7ab05066-7318-434f-8f62-674a79615df2",
+                     *       "resale_terms": "Revente à prix solidaire, au plus 80 € par poste.",
+                     *       "status": "proposed",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["ReservationResponse"];
                 };
             };
@@ -25417,6 +31634,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 5b62fed2-5807-4698-bc60-a0c9e9069ca8 */
                 id: string;
             };
             cookie?: never;
@@ -25428,6 +31646,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "kept_signatures": 1,
+                     *       "memberships": 1,
+                     *       "person_records": 1,
+                     *       "rows": 1,
+                     *       "sessions": 1,
+                     *       "user_id": "ba7d8e12-8a4f-478d-9d10-86689fa3b682"
+                     *     }
+                     */
                     "application/json": components["schemas"]["ErasureResponse"];
                 };
             };
@@ -25514,6 +31742,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example 41018 */
                 code: string;
             };
             cookie?: never;
@@ -25525,6 +31754,30 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "RMP-7K4Q-2XJD",
+                     *       "contested_by": [],
+                     *       "current": false,
+                     *       "issued_at": "2026-12-01T09:30:00Z",
+                     *       "kind": "convention_cession",
+                     *       "parties": [
+                     *         "Ville de Blois",
+                     *         "Atelier Numérique Solidaire"
+                     *       ],
+                     *       "scan": "Copie papier signée, déposée par Ville de Blois le 1 décembre 2026",
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "signed": false,
+                     *       "signed_by": [
+                     *         "Ville de Blois",
+                     *         "Atelier Numérique Solidaire"
+                     *       ],
+                     *       "superseded_by_code": "RMP-7K4Q-2XJD",
+                     *       "superseded_reason": "Le numéro de série du poste 3 est erroné.",
+                     *       "title": "Postes de la médiathèque, lot de décembre",
+                     *       "version": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["Verification"];
                 };
             };
@@ -25614,6 +31867,7 @@ export interface operations {
                 "IDEMPOTENCY-KEY"?: string;
             };
             path: {
+                /** @example 41018 */
                 code: string;
             };
             cookie?: never;
@@ -25631,6 +31885,14 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "code": "RMP-7K4Q-2XJD",
+                     *       "expected_sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e",
+                     *       "genuine": false,
+                     *       "sha256": "9f2c4b7e1d0a8c3f5e6b2d4a7c9e1f3b5d7a9c2e4f6b8d0a1c3e5f7b9d2a4c6e"
+                     *     }
+                     */
                     "application/json": components["schemas"]["VerificationResult"];
                 };
             };
@@ -25733,6 +31995,7 @@ export interface operations {
     get_workshop: {
         parameters: {
             query?: {
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
             };
             header?: never;
@@ -25746,6 +32009,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "by_status": [
+                     *         {
+                     *           "count": 1,
+                     *           "status": "inventoried"
+                     *         }
+                     *       ],
+                     *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *       "total": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["Workshop"];
                 };
             };
@@ -25839,6 +32114,21 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "reports": [
+                 *         {
+                 *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                 *           "report": {
+                 *             "class": "system",
+                 *             "id": "ordinateur",
+                 *             "product": "Latitude 5490"
+                 *           }
+                 *         }
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["HardwareReportsRequest"];
             };
         };
@@ -25848,6 +32138,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "failed": 1,
+                     *       "results": [
+                     *         {
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "ok": false,
+                     *           "problem": {
+                     *             "code": "malformed_request",
+                     *             "detail": "Aucun équipement ne porte cet identifiant.",
+                     *             "errors": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "field": "serial_number",
+                     *                 "in": "body",
+                     *                 "message": "Ce champ est obligatoire",
+                     *                 "pointer": "/serial_number"
+                     *               }
+                     *             ],
+                     *             "instance": "/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *             "items": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "inventory_number": "INF-2019-0412",
+                     *                 "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *                 "message": "Ce champ est obligatoire"
+                     *               }
+                     *             ],
+                     *             "request_id": "3f9a1c5e7b2d4f6a8c0e1b3d5f7a9c2e",
+                     *             "status": 404,
+                     *             "title": "Ressource introuvable",
+                     *             "type": "/v1/meta/problems#not_found"
+                     *           },
+                     *           "status": "inventoried"
+                     *         }
+                     *       ],
+                     *       "succeeded": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["BatchResponse"];
                 };
             };
@@ -25959,6 +32288,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "item_ids": [
+                 *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                 *       ],
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd"
+                 *     }
+                 */
                 "application/json": components["schemas"]["BatchPublishRequest"];
             };
         };
@@ -25968,6 +32305,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "failed": 1,
+                     *       "results": [
+                     *         {
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "ok": false,
+                     *           "problem": {
+                     *             "code": "malformed_request",
+                     *             "detail": "Aucun équipement ne porte cet identifiant.",
+                     *             "errors": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "field": "serial_number",
+                     *                 "in": "body",
+                     *                 "message": "Ce champ est obligatoire",
+                     *                 "pointer": "/serial_number"
+                     *               }
+                     *             ],
+                     *             "instance": "/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *             "items": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "inventory_number": "INF-2019-0412",
+                     *                 "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *                 "message": "Ce champ est obligatoire"
+                     *               }
+                     *             ],
+                     *             "request_id": "3f9a1c5e7b2d4f6a8c0e1b3d5f7a9c2e",
+                     *             "status": 404,
+                     *             "title": "Ressource introuvable",
+                     *             "type": "/v1/meta/problems#not_found"
+                     *           },
+                     *           "status": "inventoried"
+                     *         }
+                     *       ],
+                     *       "succeeded": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["BatchResponse"];
                 };
             };
@@ -26079,6 +32455,37 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "item_ids": [
+                 *         "f571aeea-2165-4b26-9f6c-d3560abfe0af"
+                 *       ],
+                 *       "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                 *       "refurbishment": {
+                 *         "grade": "A",
+                 *         "minutes_spent": 45,
+                 *         "notes": "Écrans livrés sans câble d'alimentation.",
+                 *         "operating_system": "Debian 12",
+                 *         "parts_replaced": [
+                 *           "batterie"
+                 *         ],
+                 *         "storage_media": [
+                 *           {
+                 *             "capacity_gb": 256,
+                 *             "medium_type": "hdd",
+                 *             "serial": "S3Z9NB0K512345X"
+                 *           }
+                 *         ],
+                 *         "technician_name": "Marie Lefèvre",
+                 *         "tests": [
+                 *           {
+                 *             "name": "clavier",
+                 *             "passed": false
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["BatchRefurbishmentRequest"];
             };
         };
@@ -26088,6 +32495,45 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "failed": 1,
+                     *       "results": [
+                     *         {
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "ok": false,
+                     *           "problem": {
+                     *             "code": "malformed_request",
+                     *             "detail": "Aucun équipement ne porte cet identifiant.",
+                     *             "errors": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "field": "serial_number",
+                     *                 "in": "body",
+                     *                 "message": "Ce champ est obligatoire",
+                     *                 "pointer": "/serial_number"
+                     *               }
+                     *             ],
+                     *             "instance": "/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *             "items": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "inventory_number": "INF-2019-0412",
+                     *                 "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *                 "message": "Ce champ est obligatoire"
+                     *               }
+                     *             ],
+                     *             "request_id": "3f9a1c5e7b2d4f6a8c0e1b3d5f7a9c2e",
+                     *             "status": 404,
+                     *             "title": "Ressource introuvable",
+                     *             "type": "/v1/meta/problems#not_found"
+                     *           },
+                     *           "status": "inventoried"
+                     *         }
+                     *       ],
+                     *       "succeeded": 1
+                     *     }
+                     */
                     "application/json": components["schemas"]["BatchResponse"];
                 };
             };
@@ -26190,10 +32636,22 @@ export interface operations {
     submit_batch_wipe_report: {
         parameters: {
             query: {
-                /** @description The devices the log covers (at most 200). */
+                /**
+                 * @description The devices the log covers (at most 200).
+                 * @example [
+                 *       "7f5116bd-c64f-478d-886e-0f4caab3676e"
+                 *     ]
+                 */
                 item_id: string[];
+                /**
+                 * @example [
+                 *       "7f5116bd-c64f-478d-886e-0f4caab3676e=1"
+                 *     ]
+                 */
                 assign?: string[];
+                /** @example Atelier Numérique Solidaire */
                 operator_name?: string;
+                /** @example f3167e39-5439-49ad-9cf9-ae40f2d9b2dd */
                 organisation_id?: string;
             };
             header?: {
@@ -26217,6 +32675,78 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "devices": [
+                     *         {
+                     *           "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *           "ok": false,
+                     *           "problem": {
+                     *             "code": "malformed_request",
+                     *             "detail": "Aucun équipement ne porte cet identifiant.",
+                     *             "errors": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "field": "serial_number",
+                     *                 "in": "body",
+                     *                 "message": "Ce champ est obligatoire",
+                     *                 "pointer": "/serial_number"
+                     *               }
+                     *             ],
+                     *             "instance": "/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *             "items": [
+                     *               {
+                     *                 "code": "required",
+                     *                 "inventory_number": "INF-2019-0412",
+                     *                 "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *                 "message": "Ce champ est obligatoire"
+                     *               }
+                     *             ],
+                     *             "request_id": "3f9a1c5e7b2d4f6a8c0e1b3d5f7a9c2e",
+                     *             "status": 404,
+                     *             "title": "Ressource introuvable",
+                     *             "type": "/v1/meta/problems#not_found"
+                     *           },
+                     *           "records": [
+                     *             {
+                     *               "created_at": "2026-12-01T09:30:00Z",
+                     *               "device_name": "/dev/sda",
+                     *               "ended_at": "2026-12-01T09:30:00Z",
+                     *               "id": "cb147a28-28db-4bf3-92f4-9343ce25ee43",
+                     *               "item_id": "7f5116bd-c64f-478d-886e-0f4caab3676e",
+                     *               "medium_serial": "S3Z9NB0K512345X",
+                     *               "medium_type": "ssd",
+                     *               "method": "clear",
+                     *               "notes": "Écrans livrés sans câble d'alimentation.",
+                     *               "operator_name": "Atelier Numérique Solidaire",
+                     *               "organisation_id": "f3167e39-5439-49ad-9cf9-ae40f2d9b2dd",
+                     *               "report_url": "https://reemploi.example.org/v1/items/7f5116bd-c64f-478d-886e-0f4caab3676e/documents",
+                     *               "rounds": 1,
+                     *               "started_at": "2026-12-01T09:30:00Z",
+                     *               "success": false,
+                     *               "throughput_bytes_per_sec": 182000000,
+                     *               "tool": "nwipe",
+                     *               "tool_status": "ERASED",
+                     *               "tool_version": "0.34",
+                     *               "verification_method": "Relecture complète"
+                     *             }
+                     *           ]
+                     *         }
+                     *       ],
+                     *       "failed": 1,
+                     *       "recorded": 1,
+                     *       "tool": "nwipe",
+                     *       "tool_version": "0.34",
+                     *       "unmatched": [
+                     *         {
+                     *           "device": "sda",
+                     *           "reason": "Valeur nette comptable confirmée par le service financier.",
+                     *           "serial": "S3Z9NB0K512345X",
+                     *           "status": "ERASED"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": components["schemas"]["WipeReportResponse"];
                 };
             };
