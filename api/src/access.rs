@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::security;
 use crate::state::AppState;
-use crate::store::entities::{api_key, membership, organisation, session};
+use crate::store::entities::{api_key, membership, organisation};
 
 /// Who may call an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -612,23 +612,7 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> 
     let hash = security::token_hash(token);
     let now = crate::store::now();
     if token.starts_with(security::SESSION_PREFIX) {
-        let session = session::Entity::find()
-            .filter(session::Column::TokenHash.eq(hash))
-            .one(&state.db)
-            .await?
-            .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
-            .ok_or_else(ApiError::unauthenticated)?;
-        let memberships = memberships_of(state, session.user_id).await?;
-        // An organisation that requires OIDC sign-in is not acted for from another session.
-        let memberships =
-            crate::store::oidc::carried_memberships(&state.db, session.id, memberships).await?;
-        Ok(Caller {
-            principal: Principal::User {
-                id: session.user_id,
-                session_id: session.id,
-            },
-            memberships,
-        })
+        session_caller(state, hash, now).await
     } else if token.starts_with(security::API_KEY_PREFIX) {
         let key = api_key::Entity::find()
             .filter(api_key::Column::TokenHash.eq(hash))
@@ -656,6 +640,85 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Caller, ApiError> 
     } else {
         Err(ApiError::unauthenticated())
     }
+}
+
+/// One row of [`session_caller`]'s query: the session, and one of its user's memberships (if
+/// any) with the organisation's kind, status and OIDC policy.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct SessionRow {
+    session_id: Uuid,
+    user_id: Uuid,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Set when an OIDC provider opened the session.
+    oidc_session_id: Option<Uuid>,
+    organisation_id: Option<Uuid>,
+    role: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+    oidc_required: Option<bool>,
+}
+
+/// The caller a session token names, in one query (every authenticated request runs it): the
+/// session, its user's memberships with their organisations, whether each organisation requires
+/// OIDC sign-in and whether a provider opened the session. Nothing is cached, so a logout, a
+/// revocation or a removed membership takes effect on the next request, on every instance.
+async fn session_caller(
+    state: &AppState,
+    hash: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Caller, ApiError> {
+    use sea_orm::FromQueryResult;
+    let backend = state.db.get_database_backend();
+    let placeholder = match backend {
+        sea_orm::DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    let sql = format!(
+        "SELECT s.id AS session_id, s.user_id AS user_id, s.expires_at AS expires_at, \
+                s.revoked_at AS revoked_at, os.session_id AS oidc_session_id, \
+                m.organisation_id AS organisation_id, m.role AS role, o.kind AS kind, \
+                o.status AS status, p.required AS oidc_required \
+         FROM sessions s \
+         LEFT JOIN oidc_sessions os ON os.session_id = s.id \
+         LEFT JOIN memberships m ON m.user_id = s.user_id \
+         LEFT JOIN organisations o ON o.id = m.organisation_id \
+         LEFT JOIN organisation_oidc_policies p ON p.organisation_id = m.organisation_id \
+         WHERE s.token_hash = {placeholder}"
+    );
+    let rows = SessionRow::find_by_statement(sea_orm::Statement::from_sql_and_values(
+        backend,
+        sql,
+        [hash.into()],
+    ))
+    .all(&state.db)
+    .await?;
+    let first = rows
+        .first()
+        .filter(|s| s.revoked_at.is_none() && s.expires_at > now)
+        .ok_or_else(ApiError::unauthenticated)?;
+    let (session_id, user_id) = (first.session_id, first.user_id);
+    let by_oidc = first.oidc_session_id.is_some();
+    // An organisation that requires OIDC sign-in is not acted for from another session.
+    let memberships = rows
+        .iter()
+        .filter(|r| by_oidc || r.oidc_required != Some(true))
+        .filter_map(|r| {
+            Some(CallerMembership {
+                organisation_id: r.organisation_id?,
+                kind: OrganisationKind::parse(r.kind.as_deref()?)?,
+                role: Role::parse(r.role.as_deref()?)?,
+                status: VerificationStatus::parse(r.status.as_deref()?)?,
+            })
+        })
+        .collect();
+    Ok(Caller {
+        principal: Principal::User {
+            id: user_id,
+            session_id,
+        },
+        memberships,
+    })
 }
 
 /// The memberships of a user, with their organisations' kinds and statuses.

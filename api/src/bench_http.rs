@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use poem_openapi::{OpenApi, param::Path as PathParam, payload::Json};
+use poem_openapi::{OpenApi, param, payload::Json};
 use serde_json::{Value, json};
 
 /// Seconds of CPU this process has used (user + system), from `/proc/self/stat` (Linux; in
@@ -41,7 +41,7 @@ struct Bare {
 #[OpenApi]
 impl Bare {
     #[oai(path = "/bare/:id", method = "get")]
-    async fn get(&self, id: PathParam<String>) -> Json<Value> {
+    async fn get(&self, id: param::Path<String>) -> Json<Value> {
         let mut body = self.body.clone();
         body["id"] = Value::String(id.0);
         Json(body)
@@ -257,7 +257,14 @@ pub async fn run(
     let bare = spawn_bare(sample).await?;
     let item_url = format!("{base}/v1/items/{id}");
     let bare_url = format!("http://{bare}/bare/{id}");
-    eprintln!("warming up");
+    let r = reqwest::Client::new().get(&bare_url).send().await?;
+    anyhow::ensure!(
+        r.status().is_success(),
+        "the bare handler answers {}: {}",
+        r.status(),
+        r.text().await?
+    );
+    println!("warming up");
     drive(&bare_url, None, connections, 2.0).await?;
     drive(&item_url, Some(&token), connections, 2.0).await?;
     let mut runs = Vec::new();
@@ -265,7 +272,7 @@ pub async fn run(
     for round in 1..=rounds {
         let b = drive(&bare_url, None, connections, seconds).await?;
         let s = drive(&item_url, Some(&token), connections, seconds).await?;
-        eprintln!(
+        println!(
             "round {round}: bare {:.0} req/s, p99 {:.2} ms, {:.0} CPU-µs/req; service {:.0} req/s, p99 {:.2} ms, {:.0} CPU-µs/req",
             b.requests as f64 / b.seconds,
             b.p99_ms,
@@ -316,7 +323,7 @@ pub async fn run(
         std::fs::create_dir_all(parent)?;
     }
     std::fs::write(output, serde_json::to_string_pretty(&report)? + "\n")?;
-    eprintln!(
+    println!(
         "GET item at {:.1} % of the bare handler's req/s ({backend}); written to {}",
         share * 100.0,
         output.display()
