@@ -183,24 +183,14 @@ pub fn spec_value(service: &OpenApiService<Apis, ()>) -> serde_json::Value {
 /// declared where it acts (POST) only; a nullable reference carries the type OpenAPI 3.0 needs
 /// beside `nullable`.
 fn refine(spec: &mut serde_json::Value) {
-    let types: std::collections::HashMap<String, serde_json::Value> = spec
-        .pointer("/components/schemas")
-        .and_then(|s| s.as_object())
-        .map(|schemas| {
-            schemas
-                .iter()
-                .filter_map(|(name, schema)| {
-                    let t = schema.get("type").cloned().or_else(|| {
-                        // An enum of strings without a declared type.
-                        schema
-                            .get("enum")
-                            .map(|_| serde_json::Value::from("string"))
-                    })?;
-                    Some((format!("#/components/schemas/{name}"), t))
-                })
-                .collect()
+    let types = by_reference(spec, |schema| {
+        schema.get("type").cloned().or_else(|| {
+            // An enum of strings without a declared type.
+            schema
+                .get("enum")
+                .map(|_| serde_json::Value::from("string"))
         })
-        .unwrap_or_default();
+    });
     if let Some(paths) = spec.get_mut("paths").and_then(|p| p.as_object_mut()) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -292,17 +282,9 @@ fn refine(spec: &mut serde_json::Value) {
         }
     }
     nullable_refs(spec, &types);
-    let enums: std::collections::HashMap<String, serde_json::Value> = spec
-        .pointer("/components/schemas")
-        .and_then(|s| s.as_object())
-        .map(|schemas| {
-            schemas
-                .iter()
-                .filter(|(_, schema)| schema.get("enum").is_some())
-                .map(|(name, schema)| (format!("#/components/schemas/{name}"), schema.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let enums = by_reference(spec, |schema| {
+        schema.get("enum").is_some().then(|| schema.clone())
+    });
     enum_refs(spec, &enums);
     standard_formats(spec);
     bare_json_media_types(spec);
@@ -315,6 +297,20 @@ fn refine(spec: &mut serde_json::Value) {
             .collect();
     }
     examples::annotate(spec);
+}
+
+/// What `pick` finds in each component schema, keyed by the reference that names it
+/// (`#/components/schemas/Grade`).
+fn by_reference(
+    spec: &serde_json::Value,
+    pick: impl Fn(&serde_json::Value) -> Option<serde_json::Value>,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    spec.pointer("/components/schemas")
+        .and_then(|s| s.as_object())
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, schema)| Some((format!("#/components/schemas/{name}"), pick(schema)?)))
+        .collect()
 }
 
 /// poem-openapi's own formats become the standard ones generators know: `naive-date` is
