@@ -218,34 +218,9 @@ pub async fn run(
     postgres: Option<String>,
     output: &Path,
 ) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("reemploi-bench-http-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir)?;
-    let (url, backend, pg_name) = match &postgres {
-        Some(server) => {
-            let (url, name) = fresh_postgres(server).await?;
-            (url, "postgres", Some(name))
-        }
-        None => (
-            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
-            "sqlite",
-            None,
-        ),
-    };
-    let overrides = [
-        ("REEMPLOI_ADDR", "127.0.0.1:0".to_owned()),
-        ("REEMPLOI_DATA_DIR", dir.display().to_string()),
-        ("DATABASE_URL", url.clone()),
-    ];
-    let settings = crate::config::Settings::from_vars(|k| {
-        overrides
-            .iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var(k).ok())
-    })?;
-    let running = crate::app::spawn(settings, std::sync::Arc::new(crate::mail::LogMailer)).await?;
-    let base = format!("http://{}", running.addr);
-    let (token, id) = seed(&base, &running.state.db).await?;
+    let bench = Bench::start(postgres).await?;
+    let (base, backend) = (bench.base.clone(), bench.backend);
+    let (token, id) = seed(&base, &bench.running.state.db).await?;
     let sample: Value = reqwest::Client::new()
         .get(format!("{base}/v1/items/{id}"))
         .bearer_auth(&token)
@@ -319,28 +294,13 @@ pub async fn run(
         },
         "runs": runs,
     });
-    if let Some(parent) = output.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(output, serde_json::to_string_pretty(&report)? + "\n")?;
+    write_report(output, &report)?;
     println!(
         "GET item at {:.1} % of the bare handler's req/s ({backend}); written to {}",
         share * 100.0,
         output.display()
     );
-    running.server.abort();
-    running.worker.abort();
-    running.jobs.abort();
-    running.state.db.clone().close().await.ok();
-    if let (Some(server), Some(name)) = (&postgres, pg_name) {
-        use sea_orm::ConnectionTrait;
-        let admin = sea_orm::Database::connect(server.clone()).await?;
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await?;
-    }
-    std::fs::remove_dir_all(&dir).ok();
-    Ok(())
+    bench.stop().await
 }
 
 /// `reemploi bench http-load`: the load child. Drives GETs of `url` over `connections`
@@ -404,4 +364,330 @@ pub async fn load(url: String, connections: usize, seconds: f64) -> anyhow::Resu
         })
     );
     Ok(())
+}
+
+/// The service started for a bench, on a throwaway SQLite file or a fresh PostgreSQL database.
+struct Bench {
+    running: crate::app::Running,
+    base: String,
+    dir: std::path::PathBuf,
+    backend: &'static str,
+    postgres: Option<(String, String)>,
+}
+
+impl Bench {
+    async fn start(postgres: Option<String>) -> anyhow::Result<Bench> {
+        let dir =
+            std::env::temp_dir().join(format!("reemploi-bench-http-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir)?;
+        let (url, backend, pg) = match postgres {
+            Some(server) => {
+                let (url, name) = fresh_postgres(&server).await?;
+                (url, "postgres", Some((server, name)))
+            }
+            None => (
+                format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+                "sqlite",
+                None,
+            ),
+        };
+        let overrides = [
+            ("REEMPLOI_ADDR", "127.0.0.1:0".to_owned()),
+            ("REEMPLOI_DATA_DIR", dir.display().to_string()),
+            ("DATABASE_URL", url),
+        ];
+        let settings = crate::config::Settings::from_vars(|k| {
+            overrides
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(k).ok())
+        })?;
+        let running =
+            crate::app::spawn(settings, std::sync::Arc::new(crate::mail::LogMailer)).await?;
+        let base = format!("http://{}", running.addr);
+        Ok(Bench {
+            running,
+            base,
+            dir,
+            backend,
+            postgres: pg,
+        })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.running.server.abort();
+        self.running.worker.abort();
+        self.running.jobs.abort();
+        self.running.state.db.clone().close().await.ok();
+        if let Some((server, name)) = &self.postgres {
+            use sea_orm::ConnectionTrait;
+            let admin = sea_orm::Database::connect(server.clone()).await?;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
+        }
+        std::fs::remove_dir_all(&self.dir).ok();
+        Ok(())
+    }
+}
+
+fn write_report(output: &Path, report: &Value) -> anyhow::Result<()> {
+    if let Some(parent) = output.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(output, serde_json::to_string_pretty(report)? + "\n")?;
+    Ok(())
+}
+
+/// Makes `items` available devices held by the bench's organisation (turned into a refurbisher
+/// seated in Blois, so that it may browse the catalogue), copies of the seeded device with
+/// varied category, brand, grade and specs, and rebuilds the catalogue index from them as
+/// `reemploi reindex` does.
+async fn seed_catalogue(
+    db: &sea_orm::DatabaseConnection,
+    search: &crate::search::Search,
+    template: uuid::Uuid,
+    items: u64,
+) -> anyhow::Result<f64> {
+    use crate::store::entities::item;
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel};
+    db.execute_unprepared(
+        "UPDATE organisations SET kind = 'refurbisher', latitude = 47.5861, longitude = 1.3359",
+    )
+    .await?;
+    let t = item::Entity::find_by_id(template)
+        .one(db)
+        .await?
+        .context("the seeded device")?;
+    // Lengths 7, 6 and 3 (with k / 7): every combination of category, brand and RAM occurs.
+    let categories = [
+        "laptop",
+        "desktop",
+        "monitor",
+        "tablet",
+        "laptop",
+        "smartphone",
+        "laptop",
+    ];
+    let brands = [
+        ("Dell", "Latitude 5490"),
+        ("HP", "EliteBook 840 G5"),
+        ("Lenovo", "ThinkPad T480"),
+        ("Apple", "MacBook Air 2017"),
+        ("Fujitsu", "Esprimo D538"),
+        ("Acer", "TravelMate P2"),
+    ];
+    let mut done = 0u64;
+    let mut bar = crate::search::indexer::progress_bar("devices");
+    while done < items {
+        let n = 500.min(items - done);
+        let rows: Vec<item::ActiveModel> = (done..done + n)
+            .map(|k| {
+                let (brand, model) = brands[(k % brands.len() as u64) as usize];
+                let mut m = t.clone();
+                m.id = crate::store::new_id();
+                m.public_code = crate::store::items::new_public_code();
+                m.inventory_number = format!("BENCH-C{k:07}");
+                m.serial_number = Some(format!("SN{k:010}"));
+                m.category = categories[(k % categories.len() as u64) as usize].to_owned();
+                m.brand = Some(brand.to_owned());
+                m.model = Some(model.to_owned());
+                m.status = "available".to_owned();
+                m.grade = Some(["A", "B", "C"][(k % 3) as usize].to_owned());
+                m.ram_gb = Some([4, 8, 16][(k / 7 % 3) as usize]);
+                m.storage_gb = Some([128, 256, 512][(k / 3 % 3) as usize]);
+                m.cpu = Some("Intel Core i5-8350U".to_owned());
+                m.into_active_model().reset_all()
+            })
+            .collect();
+        item::Entity::insert_many(rows).exec(db).await?;
+        done += n;
+        bar(done, items);
+    }
+    let started = Instant::now();
+    crate::search::indexer::rebuild(
+        db,
+        search,
+        crate::search::IndexName::Catalogue,
+        crate::search::indexer::progress_bar("catalogue"),
+    )
+    .await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Latencies of `query` sent straight to the engine by `connections` concurrent tasks for
+/// `seconds`: the engine alone, as the service calls it.
+async fn drive_engine(
+    search: &crate::search::Search,
+    query: &crate::search::Query,
+    connections: usize,
+    seconds: f64,
+) -> anyhow::Result<Run> {
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let cpu = cpu_seconds();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (search, query) = (search.clone(), query.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                search
+                    .search(crate::search::IndexName::Catalogue, &query)
+                    .await?;
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let cpu = cpu_seconds() - cpu;
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(Run {
+        requests: all.len() as u64,
+        errors: 0,
+        seconds: elapsed,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        cpu_us_per_request: cpu * 1e6 / all.len().max(1) as f64,
+    })
+}
+
+/// The catalogue queries of the search bench: the HTTP query string, and the engine query the
+/// service makes of it (the same text, filters, point, sort, facets and page).
+fn catalogue_queries() -> Vec<(&'static str, &'static str, crate::search::Query)> {
+    use crate::search::{Filter, GeoPoint, Query, Sort};
+    let facets = vec!["category", "grade", "brand", "departement"];
+    vec![
+        (
+            "text+filter+facets: ordinateur portable dell, >= 8 GB",
+            "q=ordinateur%20portable%20dell&min_ram_gb=8",
+            Query {
+                text: Some("ordinateur portable dell".into()),
+                filters: vec![Filter::AtLeast("ram_gb", 8.0)],
+                near: None,
+                within_km: None,
+                sort: Sort::Relevance,
+                facets: facets.clone(),
+                offset: 0,
+                limit: 20,
+            },
+        ),
+        (
+            "filter+distance sort: laptops within 50 km of Blois, nearest first",
+            "category=laptop&lat=47.59&lon=1.33&within_km=50&sort=distance",
+            Query {
+                text: None,
+                filters: vec![Filter::AnyOf("category", vec!["laptop".into()])],
+                near: Some(GeoPoint {
+                    lat: 47.59,
+                    lon: 1.33,
+                }),
+                within_km: Some(50.0),
+                sort: Sort::Distance,
+                facets,
+                offset: 0,
+                limit: 20,
+            },
+        ),
+    ]
+}
+
+/// `reemploi bench search-http`: catalogue search through `GET /v1/catalogue/search` against
+/// the engine alone, with the same query, at 1 and 4 concurrent clients, in alternating runs.
+pub async fn search(
+    items: u64,
+    seconds: f64,
+    rounds: usize,
+    postgres: Option<String>,
+    output: &Path,
+) -> anyhow::Result<()> {
+    let bench = Bench::start(postgres).await?;
+    let (token, template) = seed(&bench.base, &bench.running.state.db).await?;
+    let template: uuid::Uuid = template.parse()?;
+    let state = bench.running.state.clone();
+    let index_seconds = seed_catalogue(&state.db, &state.search, template, items).await?;
+    let mut cases = Vec::new();
+    let mut worst_ratio: f64 = 0.0;
+    for (name, params, query) in catalogue_queries() {
+        let url = format!("{}/v1/catalogue/search?{params}", bench.base);
+        let probe: Value = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let shown = probe["items"].as_array().map_or(0, Vec::len);
+        let total = probe["estimated_total"].as_u64().unwrap_or(0);
+        anyhow::ensure!(shown == 20, "{name}: {shown} hits shown of {total}");
+        for connections in [1usize, 4] {
+            drive_engine(&state.search, &query, connections, 1.0).await?;
+            drive(&url, Some(&token), connections, 1.0).await?;
+            let (mut engine_runs, mut http_runs) = (Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                engine_runs.push(drive_engine(&state.search, &query, connections, seconds).await?);
+                let h = drive(&url, Some(&token), connections, seconds).await?;
+                anyhow::ensure!(h.errors == 0, "{name}: {} errors over HTTP", h.errors);
+                http_runs.push(h);
+            }
+            let summary = |runs: &[Run]| {
+                json!({
+                    "req_per_s": median(runs.iter().map(|r| r.requests as f64 / r.seconds).collect()).round(),
+                    "p50_ms": round3(median(runs.iter().map(|r| r.p50_ms).collect())),
+                    "p99_ms": round3(median(runs.iter().map(|r| r.p99_ms).collect())),
+                    "cpu_us_per_request": round3(median(runs.iter().map(|r| r.cpu_us_per_request).collect())),
+                })
+            };
+            let (e, h) = (summary(&engine_runs), summary(&http_runs));
+            let ratio =
+                h["p99_ms"].as_f64().unwrap_or(0.0) / e["p99_ms"].as_f64().unwrap_or(1.0).max(1e-3);
+            worst_ratio = worst_ratio.max(ratio);
+            println!(
+                "{name}, {connections} client(s): engine p99 {} ms, HTTP p99 {} ms ({ratio:.2}×)",
+                e["p99_ms"], h["p99_ms"]
+            );
+            cases.push(json!({
+                "query": name,
+                "matching_documents": total,
+                "connections": connections,
+                "engine_alone": e,
+                "http": h,
+                "http_p99_over_engine_p99": round3(ratio),
+            }));
+        }
+    }
+    let report = json!({
+        "bench": "http_catalogue_search",
+        "backend": bench.backend,
+        "engine": state.search.engine_name(),
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "catalogue_devices": items,
+        "index_seconds": round3(index_seconds),
+        "seconds_per_run": seconds,
+        "rounds": rounds,
+        "build": if cfg!(debug_assertions) { "debug" } else { "release" },
+        "worst_http_p99_over_engine_p99": round3(worst_ratio),
+        "target_ratio": 2.0,
+        "cases": cases,
+    });
+    write_report(output, &report)?;
+    println!(
+        "worst HTTP p99 / engine p99: {worst_ratio:.2} ({}); written to {}",
+        bench.backend,
+        output.display()
+    );
+    bench.stop().await
 }

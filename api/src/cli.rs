@@ -138,6 +138,22 @@ pub enum BenchAction {
         #[arg(long)]
         seconds: f64,
     },
+    /// Catalogue search as a client sees it: `GET /v1/catalogue/search` against the engine
+    /// alone with the same query, at 1 and 4 concurrent clients, over `items` available devices
+    /// stored and indexed by the service (the engine of `MEILI_URL` when set, else embedded).
+    SearchHttp {
+        #[arg(long, default_value_t = 100_000)]
+        items: u64,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// A PostgreSQL server, as for `bench http`.
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value = "bench-results/search-http-sqlite.json")]
+        output: PathBuf,
+    },
     /// Load generated catalogue devices into the embedded engine (and Meilisearch when
     /// `MEILI_URL` is set) and measure the latency of a fixed query mix.
     Search {
@@ -290,6 +306,16 @@ pub async fn run(settings: Settings, command: Command) -> anyhow::Result<()> {
                     output,
                 },
         } => crate::bench_http::run(connections, seconds, rounds, postgres, &output).await,
+        Command::Bench {
+            which:
+                BenchAction::SearchHttp {
+                    items,
+                    seconds,
+                    rounds,
+                    postgres,
+                    output,
+                },
+        } => crate::bench_http::search(items, seconds, rounds, postgres, &output).await,
         Command::Bench {
             which:
                 BenchAction::HttpLoad {

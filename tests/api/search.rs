@@ -570,3 +570,83 @@ async fn reindex_rebuilds_an_index_from_the_database() {
         sorted(vec![c.laptop, c.screen, c.desktop, c.lyon_laptop])
     );
 }
+
+/// The path of a signed URL (its signature and expiry aside).
+fn url_path(v: &Value) -> Option<String> {
+    v.as_str()
+        .map(|u| u.split('?').next().unwrap_or(u).to_owned())
+}
+
+#[tokio::test]
+async fn a_page_of_hits_shows_each_device_with_its_refurbisher_and_first_photo() {
+    // The page is checked against the database in a few queries for all its hits: each hit must
+    // still get its own refurbisher and its own first photo.
+    let app = spawn_app().await;
+    let c = catalogue(&app).await;
+    let asso = association(&app, &c.chain.operator).await;
+    let jpeg = crate::photos::jpeg_with_exif();
+    let mut thumbs = std::collections::HashMap::new();
+    for (item, n) in [(&c.laptop, 2), (&c.lyon_laptop, 1)] {
+        let holder = if item == &c.laptop {
+            &c.chain.atelier
+        } else {
+            &c.far.atelier
+        };
+        for _ in 0..n {
+            let r =
+                crate::photos::upload(&app, Some(&holder.token), item, jpeg.clone(), "image/jpeg")
+                    .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+        let list = app
+            .get(&format!("/v1/items/{item}/photos"), Some(&holder.token))
+            .await;
+        assert_eq!(list.body["items"].as_array().map(Vec::len), Some(n));
+        thumbs.insert(
+            item.clone(),
+            url_path(&list.body["items"][0]["thumbnail_url"]),
+        );
+    }
+    let r = app
+        .get("/v1/catalogue/search?sort=newest", Some(&asso.token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        sorted(ids(&r.body)),
+        sorted(vec![
+            c.laptop.clone(),
+            c.screen.clone(),
+            c.desktop.clone(),
+            c.lyon_laptop.clone()
+        ])
+    );
+    for hit in r.body["items"].as_array().expect("hits") {
+        let id = hit["id"].as_str().expect("id").to_owned();
+        let holder = if id == c.lyon_laptop {
+            &c.far.atelier
+        } else {
+            &c.chain.atelier
+        };
+        assert_eq!(hit["refurbisher"]["id"], holder.id.as_str(), "{hit}");
+        let expected = thumbs.get(&id).cloned().flatten();
+        assert_eq!(url_path(&hit["thumbnail_url"]), expected, "{hit}");
+    }
+    // One page of two, then the rest: the cursor carries on after the hits shown.
+    let first = app
+        .get(
+            "/v1/catalogue/search?sort=newest&limit=2",
+            Some(&asso.token),
+        )
+        .await;
+    let cursor = first.body["next_cursor"].as_str().expect("cursor");
+    let rest = app
+        .get(
+            &format!("/v1/catalogue/search?sort=newest&limit=2&cursor={cursor}"),
+            Some(&asso.token),
+        )
+        .await;
+    let mut all = ids(&first.body);
+    all.extend(ids(&rest.body));
+    assert_eq!(sorted(all), sorted(ids(&r.body)));
+    assert!(rest.body["next_cursor"].is_null(), "{}", rest.text);
+}

@@ -574,12 +574,13 @@ impl DemandApi {
         let s = &self.state;
         let (m, holder, photos) = q::catalogue_item(&s.db, id.0, acting.organisation_id).await?;
         let notes = m.condition_notes.clone();
+        let item = catalogue_item(s, m, &holder, None, photos.first()).await?;
         let mut shown = Vec::with_capacity(photos.len());
         for p in photos {
             shown.push(super::photos::response(&s.blobs, s.settings.blob_url_ttl_secs, p).await?);
         }
         Ok(Json(CatalogueItemDetail {
-            item: catalogue_item(s, m, &holder, None).await?,
+            item,
             condition_notes: notes,
             photos: shown,
             refurbisher_contact: contact(&holder),

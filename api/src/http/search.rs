@@ -21,7 +21,7 @@ use super::types::ApiTags;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::search::{self as engine, Filter, GeoPoint, IndexName, SearchError, Sort};
 use crate::state::AppState;
-use crate::store::entities::{item, organisation};
+use crate::store::entities::{item, organisation, photo};
 
 /// Hits per page when the client does not say, and at most.
 const DEFAULT_LIMIT: u32 = 20;
@@ -327,7 +327,9 @@ impl SearchApi {
             &mut errors,
         );
         fail(errors)?;
-        let (state, org) = (&self.state, acting.organisation_id);
+        let state = &self.state;
+        let viewer = crate::store::lots::viewer(&state.db, acting.organisation_id).await?;
+        let viewer = &viewer;
         let mut out = Vec::new();
         let found = collect_hits(
             state,
@@ -335,7 +337,7 @@ impl SearchApi {
             &c,
             filters,
             vec!["categories", "departement", "cession_mode"],
-            |id, distance| lot_hit(state, id, distance, org),
+            |hits| lot_hits(state, hits, viewer),
             &mut out,
         )
         .await?;
@@ -418,8 +420,6 @@ impl SearchApi {
         let filters = wanted.filters(&mut errors);
         fail(errors)?;
         let state = &self.state;
-        let holders = Holders::default();
-        let holders = &holders;
         let mut out = Vec::new();
         let found = collect_hits(
             state,
@@ -427,7 +427,7 @@ impl SearchApi {
             &c,
             filters,
             vec!["category", "grade", "brand", "departement"],
-            |id, distance| catalogue_hit(state, id, distance, holders),
+            |hits| catalogue_hits(state, hits),
             &mut out,
         )
         .await?;
@@ -475,24 +475,36 @@ fn lot_filters(
     filters
 }
 
-/// A lot hit as the database sees it now: kept only while still published and visible to `org`.
-async fn lot_hit(
+/// A page of lot hits as the database sees it now, in the engine's order: a lot is kept only
+/// while still published and visible to `viewer`. The lots and their pickup sites are read in one
+/// query each; the answer of each kept lot is then built as `GET /v1/lots/{id}` builds it.
+async fn lot_hits(
     state: &AppState,
-    id: Uuid,
-    distance: Option<f64>,
-    org: Uuid,
-) -> ApiResult<Option<LotHit>> {
+    hits: Vec<Hit>,
+    viewer: &crate::store::lots::LotViewer,
+) -> ApiResult<Vec<Option<LotHit>>> {
     let db = &state.db;
-    let Some(l) = crate::store::lots::find_published(db, id).await? else {
-        return Ok(None);
-    };
-    if !crate::store::lots::visible_to(db, &l, org).await? {
-        return Ok(None);
+    let ids: Vec<Uuid> = hits.iter().map(|h| h.0).collect();
+    let mut lots: HashMap<Uuid, crate::store::entities::lot::Model> =
+        crate::store::lots::find_published_many(db, &ids)
+            .await?
+            .into_iter()
+            .map(|l| (l.id, l))
+            .collect();
+    let site_ids: Vec<Uuid> = lots.values().map(|l| l.pickup_site_id).collect();
+    let sites = crate::store::lots::sites_by_id(db, &site_ids).await?;
+    let mut out = Vec::with_capacity(hits.len());
+    for (id, distance) in hits {
+        let shown = match lots.remove(&id) {
+            Some(l) if viewer.sees(&l, sites.get(&l.pickup_site_id))? => Some(LotHit {
+                lot: super::lots::lot_response(db, l, false).await?,
+                distance_km: distance,
+            }),
+            _ => None,
+        };
+        out.push(shown);
     }
-    Ok(Some(LotHit {
-        lot: super::lots::lot_response(db, l, false).await?,
-        distance_km: distance,
-    }))
+    Ok(out)
 }
 
 /// What a catalogue search filters on, as the client asked.
@@ -554,45 +566,49 @@ impl CatalogueFilters {
     }
 }
 
-/// The refurbishers already read during one search.
-type Holders = std::sync::Mutex<HashMap<Uuid, organisation::Model>>;
-
-/// A catalogue hit as the database sees it now: kept only while the device is still available.
-async fn catalogue_hit(
-    state: &AppState,
-    id: Uuid,
-    distance: Option<f64>,
-    holders: &Holders,
-) -> ApiResult<Option<CatalogueItem>> {
-    let Some(i) = crate::store::items::find_available(&state.db, id).await? else {
-        return Ok(None);
-    };
-    let cached = holders
-        .lock()
-        .ok()
-        .and_then(|h| h.get(&i.custodian_id).cloned());
-    let holder = match cached {
-        Some(h) => h,
-        None => {
-            let h =
-                crate::store::organisations::find_organisation(&state.db, i.custodian_id).await?;
-            if let Ok(mut map) = holders.lock() {
-                map.insert(h.id, h.clone());
+/// A page of catalogue hits as the database sees it now, in the engine's order: a device is kept
+/// only while still available. Devices, their refurbishers and their first photos are read in
+/// three queries, whatever the page size.
+async fn catalogue_hits(state: &AppState, hits: Vec<Hit>) -> ApiResult<Vec<Option<CatalogueItem>>> {
+    let db = &state.db;
+    let ids: Vec<Uuid> = hits.iter().map(|h| h.0).collect();
+    let mut items: HashMap<Uuid, item::Model> = crate::store::items::find_available_many(db, &ids)
+        .await?
+        .into_iter()
+        .map(|i| (i.id, i))
+        .collect();
+    let mut holder_ids: Vec<Uuid> = items.values().map(|i| i.custodian_id).collect();
+    holder_ids.sort_unstable();
+    holder_ids.dedup();
+    let holders = crate::store::organisations::organisations_by_id(db, &holder_ids).await?;
+    let item_ids: Vec<Uuid> = items.keys().copied().collect();
+    let thumbs = crate::store::items::first_photos(db, &item_ids).await?;
+    let mut out = Vec::with_capacity(hits.len());
+    for (id, distance) in hits {
+        let shown = match items.remove(&id) {
+            Some(i) => {
+                let holder = holders
+                    .get(&i.custodian_id)
+                    .ok_or_else(ApiError::not_found)?;
+                let thumb = thumbs.get(&i.id);
+                Some(catalogue_item(state, i, holder, distance, thumb).await?)
             }
-            h
-        }
-    };
-    Ok(Some(catalogue_item(state, i, &holder, distance).await?))
+            None => None,
+        };
+        out.push(shown);
+    }
+    Ok(out)
 }
 
 /// The summary of an available device held by `holder`.
+/// `thumb` is its first photo, if it has one.
 pub async fn catalogue_item(
     state: &AppState,
     i: item::Model,
     holder: &organisation::Model,
     distance_km: Option<f64>,
+    thumb: Option<&photo::Model>,
 ) -> ApiResult<CatalogueItem> {
-    let thumb = crate::store::items::first_photo(&state.db, i.id).await?;
     let thumbnail_url = match thumb {
         Some(p) => Some(
             state
@@ -646,8 +662,13 @@ struct Collected {
     next_cursor: Option<String>,
 }
 
+/// An engine hit: the document's id and its distance from the query point, in km.
+type Hit = (Uuid, Option<f64>);
+
 /// Pages through the engine's hits from `c.offset`, keeping those `check` accepts, until `c.limit`
-/// are kept or the hits run out. The cursor names the engine position after the last hit used.
+/// are kept or the hits run out. `check` judges one engine page at a time (a few queries per
+/// page, not per hit) and answers, hit by hit in order, what to show or `None`. The cursor names
+/// the engine position after the last hit used.
 async fn collect_hits<T, F, Fut>(
     state: &AppState,
     index: IndexName,
@@ -658,8 +679,8 @@ async fn collect_hits<T, F, Fut>(
     out: &mut Vec<T>,
 ) -> ApiResult<Collected>
 where
-    F: Fn(Uuid, Option<f64>) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<Option<T>>>,
+    F: Fn(Vec<Hit>) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<Vec<Option<T>>>>,
 {
     let mut query = engine::Query {
         text: c.text.clone(),
@@ -685,14 +706,33 @@ where
             query.facets = Vec::new();
         }
         let n = found.hits.len();
+        // The exact radius: an engine may filter on the circle's bounding box (Meilisearch).
+        let inside = |h: &engine::Hit| match (c.within_km, h.distance_km) {
+            (Some(km), Some(d)) => d <= km,
+            _ => true,
+        };
+        let hits: Vec<Hit> = found
+            .hits
+            .iter()
+            .filter(|h| inside(h))
+            .map(|h| (h.id, h.distance_km))
+            .collect();
+        let mut checked = check(hits).await?.into_iter();
+        let judged = found.hits.iter().map(|h| {
+            if inside(h) {
+                checked.next().flatten()
+            } else {
+                None
+            }
+        });
         let mut used = 0;
-        for hit in found.hits {
+        for shown in judged {
+            if out.len() == c.limit {
+                break;
+            }
             used += 1;
-            if let Some(t) = check(hit.id, hit.distance_km).await? {
+            if let Some(t) = shown {
                 out.push(t);
-                if out.len() == c.limit {
-                    break;
-                }
             }
         }
         let position = query.offset + used;

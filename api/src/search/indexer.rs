@@ -158,6 +158,7 @@ pub async fn rebuild<C: ConnectionTrait>(
         }
     };
     search.clear(index).await?;
+    let mut pending = Vec::new();
     let mut after: Option<Uuid> = None;
     let mut done = 0u64;
     progress(0, total);
@@ -194,9 +195,10 @@ pub async fn rebuild<C: ConnectionTrait>(
         after = Some(last);
         let (docs, _) = documents::build(db, index, &ids).await?;
         done += docs.len() as u64;
-        search.apply(index, docs, Vec::new()).await?;
+        search.load(index, docs, &mut pending).await?;
         progress(done.min(total.max(done)), total.max(done));
     }
+    search.settle(index, &pending).await?;
     Ok(done)
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use meilisearch_sdk::client::Client;
-use meilisearch_sdk::errors::Error as MeiliError;
+use meilisearch_sdk::errors::{Error as MeiliError, ErrorCode};
 use meilisearch_sdk::search::{MatchingStrategies, Selectors};
 use meilisearch_sdk::settings::{
     FacetingSettings, LocalizedAttributes, MinWordSizeForTypos, PaginationSetting, Settings,
@@ -26,6 +26,25 @@ use super::{Document, Filter, GeoPoint, Hit, Hits, IndexName, Query, SearchError
 pub const MAX_TOTAL_HITS: usize = 10_000;
 const TASK_POLL: Duration = Duration::from_millis(50);
 const TASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A task's id, as the SDK takes it.
+struct TaskId(u32);
+
+impl AsRef<u32> for TaskId {
+    fn as_ref(&self) -> &u32 {
+        &self.0
+    }
+}
+
+/// Meilisearch's ranking rules, `sort` moved first (see [`Meili::settings`]).
+const RANKING_RULES: [&str; 6] = [
+    "sort",
+    "words",
+    "typo",
+    "proximity",
+    "attribute",
+    "exactness",
+];
 
 /// A Meilisearch server and its two indexes.
 pub struct Meili {
@@ -207,6 +226,10 @@ impl Meili {
         filterable.extend(index.number_fields());
         filterable.push("_geo");
         Settings::new()
+            // `sort` first: a sorted query (newest, nearest) is ordered by what the client asked,
+            // text relevance breaking ties; an unsorted query has no sort rule to apply, so the
+            // text rules rank it as before.
+            .with_ranking_rules(RANKING_RULES)
             .with_searchable_attributes(["title", "body"])
             .with_filterable_attributes(filterable)
             .with_sortable_attributes(["published_ts", "_geo"])
@@ -233,29 +256,90 @@ impl Meili {
             })
     }
 
-    /// Creates the index and applies its settings once per process.
+    /// Creates the index if it is missing, and applies its settings when the server's differ
+    /// from [`Meili::settings`] (once per process: a restart against an index already set up
+    /// sends nothing and waits for nothing).
     async fn ensure_settings(&self, index: IndexName) -> Result<(), SearchError> {
         if self.ready[slot(index)].load(Ordering::Acquire) {
             return Ok(());
         }
         let uid = self.uid(index);
-        match self.client.create_index(&uid, Some("id")).await {
-            Ok(task) => self.wait(task).await.or_else(|e| match e {
-                // Already there: fine.
-                SearchError::Internal(m) if m.contains("already exists") => Ok(()),
-                other => Err(other),
-            })?,
+        let wanted = Self::settings(index);
+        let current = match self.client.index(&uid).get_settings().await {
+            Ok(current) => Some(current),
+            Err(MeiliError::Meilisearch(e)) if e.error_code == ErrorCode::IndexNotFound => None,
             Err(e) => return Err(error(e)),
+        };
+        if current.is_none() {
+            match self.client.create_index(&uid, Some("id")).await {
+                Ok(task) => self.wait(task).await.or_else(|e| match e {
+                    // Created meanwhile by another instance: fine.
+                    SearchError::Internal(m) if m.contains("already exists") => Ok(()),
+                    other => Err(other),
+                })?,
+                Err(e) => return Err(error(e)),
+            }
         }
+        let differs = match &current {
+            Some(current) => settings_differ(&wanted, current),
+            None => true,
+        };
+        if differs {
+            let task = self
+                .client
+                .index(&uid)
+                .set_settings(&wanted)
+                .await
+                .map_err(error)?;
+            self.wait(task).await?;
+            tracing::info!(index = %uid, "Meilisearch index settings applied");
+        }
+        self.ready[slot(index)].store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Queues documents for addition without waiting; answers the task's id for
+    /// [`Meili::settle`].
+    pub async fn enqueue(
+        &self,
+        index: IndexName,
+        upsert: &[Document],
+    ) -> Result<Option<u32>, SearchError> {
+        if upsert.is_empty() {
+            return Ok(None);
+        }
+        self.ensure_settings(index).await?;
+        let docs: Vec<Value> = upsert.iter().map(to_json).collect();
         let task = self
             .client
-            .index(&uid)
-            .set_settings(&Self::settings(index))
+            .index(self.uid(index))
+            .add_or_replace(&docs, Some("id"))
             .await
             .map_err(error)?;
-        self.wait(task).await?;
-        self.ready[slot(index)].store(true, Ordering::Release);
-        tracing::info!(index = %uid, "Meilisearch index settings applied");
+        Ok(Some(task.task_uid))
+    }
+
+    /// Waits for the last of these tasks (Meilisearch runs an index's tasks in order), then
+    /// fails if any of them failed.
+    pub async fn settle(&self, tasks: &[u32]) -> Result<(), SearchError> {
+        let Some(last) = tasks.last() else {
+            return Ok(());
+        };
+        // A bulk load may queue hundreds of batches: allow a minute per hundred.
+        let timeout = TASK_TIMEOUT * (1 + tasks.len() as u32 / 100);
+        self.client
+            .wait_for_task(TaskId(*last), Some(TASK_POLL * 4), Some(timeout))
+            .await
+            .map_err(error)?;
+        for uid in tasks {
+            let task = self.client.get_task(TaskId(*uid)).await.map_err(error)?;
+            if let Task::Failed { content } = task {
+                return Err(SearchError::Internal(format!(
+                    "Meilisearch task {uid} failed: {}",
+                    content.error
+                )));
+            }
+        }
         Ok(())
     }
 
@@ -295,12 +379,7 @@ impl Meili {
         let idx = self.client.index(self.uid(index));
         let mut filters: Vec<String> = query.filters.iter().map(filter_expr).collect();
         if let (Some(p), Some(km)) = (query.near, query.within_km) {
-            filters.push(format!(
-                "_geoRadius({}, {}, {})",
-                p.lat,
-                p.lon,
-                (km * 1000.0).round()
-            ));
+            filters.push(radius_filter(p, km));
         }
         let filter = filters.join(" AND ");
         let scored = query
@@ -368,9 +447,153 @@ impl Meili {
     }
 }
 
+/// Whether the server's settings differ from `wanted` in anything `wanted` sets. The server
+/// answers every setting (defaults included), so only the ones we set are compared; lists of
+/// attributes whose order means nothing (filterable, sortable) are compared as sets.
+fn settings_differ(wanted: &Settings, current: &Settings) -> bool {
+    let (Ok(Value::Object(w)), Ok(Value::Object(c))) =
+        (serde_json::to_value(wanted), serde_json::to_value(current))
+    else {
+        return true;
+    };
+    w.iter().any(|(k, v)| {
+        let unordered = matches!(k.as_str(), "filterableAttributes" | "sortableAttributes");
+        !subset_equal(v, c.get(k).unwrap_or(&Value::Null), unordered)
+    })
+}
+
+/// Whether `current` holds `wanted`: objects key by key (keys `wanted` lacks are ignored),
+/// arrays element by element (or as sets when `unordered`), the rest by equality.
+fn subset_equal(wanted: &Value, current: &Value, unordered: bool) -> bool {
+    match (wanted, current) {
+        (Value::Object(w), Value::Object(c)) => w
+            .iter()
+            .all(|(k, v)| subset_equal(v, c.get(k).unwrap_or(&Value::Null), false)),
+        (Value::Array(w), Value::Array(c)) if unordered => {
+            w.len() == c.len() && w.iter().all(|x| c.contains(x))
+        }
+        (Value::Array(w), Value::Array(c)) => {
+            w.len() == c.len() && w.iter().zip(c).all(|(a, b)| subset_equal(a, b, false))
+        }
+        (Value::Null, _) => true,
+        (w, c) => w == c,
+    }
+}
+
+/// The filter keeping documents within `km` of `p`: the bounding box of that circle, which
+/// Meilisearch answers from its geo index without decoding it whole as `_geoRadius` does. The
+/// box's corners lie outside the circle: the exact distance of each hit is checked after the
+/// engine (see `collect_hits`). Near a pole or across the antimeridian, where a box is not one
+/// rectangle of latitudes and longitudes, the radius filter itself.
+fn radius_filter(p: GeoPoint, km: f64) -> String {
+    const KM_PER_DEGREE: f64 = 111.32;
+    let dlat = km / KM_PER_DEGREE;
+    let (north, south) = (p.lat + dlat, p.lat - dlat);
+    let cos = north.abs().max(south.abs()).to_radians().cos();
+    if north >= 89.0 || south <= -89.0 || cos <= 0.01 {
+        return format!(
+            "_geoRadius({}, {}, {})",
+            p.lat,
+            p.lon,
+            (km * 1000.0).round()
+        );
+    }
+    let dlon = km / (KM_PER_DEGREE * cos);
+    let (west, east) = (p.lon - dlon, p.lon + dlon);
+    if west < -180.0 || east > 180.0 {
+        return format!(
+            "_geoRadius({}, {}, {})",
+            p.lat,
+            p.lon,
+            (km * 1000.0).round()
+        );
+    }
+    format!("_geoBoundingBox([{north:.6}, {west:.6}], [{south:.6}, {east:.6}])")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_radius_becomes_the_bounding_box_of_its_circle() {
+        // 30 km around Blois: ±0.2695° of latitude, and more of longitude (cos 47.86°).
+        let f = radius_filter(
+            GeoPoint {
+                lat: 47.59,
+                lon: 1.33,
+            },
+            30.0,
+        );
+        assert!(f.starts_with("_geoBoundingBox([47.859"), "{f}");
+        // The box holds the circle: a point 30 km due north, east, south or west is inside.
+        let bx: Vec<f64> = f
+            .trim_start_matches("_geoBoundingBox([")
+            .trim_end_matches("])")
+            .split([',', ']', '['])
+            .filter_map(|t| t.trim().parse().ok())
+            .collect();
+        let (north, west, south, east) = (bx[0], bx[1], bx[2], bx[3]);
+        let centre = GeoPoint {
+            lat: 47.59,
+            lon: 1.33,
+        };
+        for (lat, lon) in [(north, 1.33), (south, 1.33), (47.59, west), (47.59, east)] {
+            assert!(centre.distance_km(GeoPoint { lat, lon }) >= 29.9);
+        }
+        // Across the antimeridian or near a pole: the exact radius.
+        assert!(
+            radius_filter(
+                GeoPoint {
+                    lat: -17.5,
+                    lon: 179.9
+                },
+                50.0
+            )
+            .starts_with("_geoRadius(")
+        );
+        assert!(
+            radius_filter(
+                GeoPoint {
+                    lat: 89.5,
+                    lon: 0.0
+                },
+                100.0
+            )
+            .starts_with("_geoRadius(")
+        );
+    }
+
+    #[test]
+    fn settings_are_sent_only_when_the_servers_differ() -> Result<(), serde_json::Error> {
+        let wanted = Meili::settings(IndexName::Catalogue);
+        // The server answers every setting, defaults included, and filterable attributes in
+        // its own order.
+        let mut server = serde_json::to_value(&wanted)?;
+        server["displayedAttributes"] = json!(["*"]);
+        server["stopWords"] = json!([]);
+        server["typoTolerance"]["disableOnWords"] = json!([]);
+        if let Some(filterable) = server["filterableAttributes"].as_array_mut() {
+            filterable.reverse();
+        }
+        let same: Settings = serde_json::from_value(server.clone())?;
+        assert!(!settings_differ(&wanted, &same));
+        // Another ranking order, or a searchable attribute less, is a difference.
+        let mut other = server.clone();
+        other["rankingRules"] = json!([
+            "words",
+            "typo",
+            "proximity",
+            "attribute",
+            "sort",
+            "exactness"
+        ]);
+        assert!(settings_differ(&wanted, &serde_json::from_value(other)?));
+        let mut other = server;
+        other["searchableAttributes"] = json!(["title"]);
+        assert!(settings_differ(&wanted, &serde_json::from_value(other)?));
+        Ok(())
+    }
 
     #[test]
     fn filters_are_written_in_meilisearch_grammar() {

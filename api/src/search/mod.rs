@@ -267,6 +267,39 @@ impl Search {
         }
     }
 
+    /// Starts a bulk load of documents (a rebuild's batches): the embedded engine writes them at
+    /// once; Meilisearch queues them and answers without waiting (it batches queued additions
+    /// itself). [`Search::settle`] then waits for everything started.
+    pub async fn load(
+        &self,
+        index: IndexName,
+        upsert: Vec<Document>,
+        pending: &mut Vec<u32>,
+    ) -> Result<(), SearchError> {
+        match self {
+            Search::Embedded(_) => self.apply(index, upsert, Vec::new()).await,
+            Search::Meili(m) => {
+                pending.extend(m.enqueue(index, &upsert).await?);
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits until the loads started by [`Search::load`] are visible to searches, and fails if
+    /// any of them failed. The embedded engine also merges the index's segments, so that an
+    /// index served after a rebuild is the one the search bench measures.
+    pub async fn settle(&self, index: IndexName, pending: &[u32]) -> Result<(), SearchError> {
+        match self {
+            Search::Embedded(e) => {
+                let e = e.clone();
+                tokio::task::spawn_blocking(move || e.optimise(index))
+                    .await
+                    .map_err(|err| SearchError::Internal(err.to_string()))?
+            }
+            Search::Meili(m) => m.settle(pending).await,
+        }
+    }
+
     pub async fn search(&self, index: IndexName, query: &Query) -> Result<Hits, SearchError> {
         match self {
             Search::Embedded(e) => {

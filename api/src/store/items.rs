@@ -567,28 +567,32 @@ pub async fn find_disposal<C: ConnectionTrait>(db: &C, id: Uuid) -> ApiResult<di
         .ok_or_else(ApiError::not_found)
 }
 
-/// A device that is still available in the catalogue, if any (search hits are checked
-/// against it).
-pub async fn find_available<C: ConnectionTrait>(
+/// The available devices among `ids` (any order).
+pub async fn find_available_many<C: ConnectionTrait>(
     db: &C,
-    id: Uuid,
-) -> ApiResult<Option<item::Model>> {
-    Ok(item::Entity::find_by_id(id)
-        .filter(item::Column::Status.eq(reemploi_domain::lifecycle::ItemStatus::Available.as_str()))
-        .one(db)
+    ids: &[Uuid],
+) -> ApiResult<Vec<item::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(item::Entity::find()
+        .filter(item::Column::Id.is_in(ids.to_vec()))
+        .filter(item::Column::Status.eq(ItemStatus::Available.as_str()))
+        .all(db)
         .await?)
 }
 
-/// The first photo of a device (its thumbnail), if any.
-pub async fn first_photo<C: ConnectionTrait>(
+/// The first photo (the thumbnail) of each of these devices that has one, by device.
+pub async fn first_photos<C: ConnectionTrait>(
     db: &C,
-    item_id: Uuid,
-) -> ApiResult<Option<photo::Model>> {
-    Ok(photo::Entity::find()
-        .filter(photo::Column::ItemId.eq(item_id))
-        .order_by_asc(photo::Column::Id)
-        .one(db)
-        .await?)
+    item_ids: &[Uuid],
+) -> ApiResult<std::collections::HashMap<Uuid, photo::Model>> {
+    let mut first = std::collections::HashMap::new();
+    // By device then upload: the first row seen for a device is its first photo.
+    for p in photos_of_items(db, item_ids).await? {
+        first.entry(p.item_id).or_insert(p);
+    }
+    Ok(first)
 }
 
 /// The photos of a device, oldest first.

@@ -177,6 +177,7 @@ pub async fn open_lots_for<C: ConnectionTrait>(
     mut after: Option<Uuid>,
     limit: usize,
 ) -> ApiResult<(Vec<lot::Model>, bool)> {
+    let viewer = viewer(db, refurbisher).await?;
     let mut out = Vec::new();
     loop {
         let mut select = lot::Entity::find()
@@ -190,9 +191,11 @@ pub async fn open_lots_for<C: ConnectionTrait>(
         if batch.is_empty() {
             return Ok((out, false));
         }
+        let site_ids: Vec<Uuid> = batch.iter().map(|l| l.pickup_site_id).collect();
+        let sites = sites_by_id(db, &site_ids).await?;
         for l in batch {
             after = Some(l.id);
-            if visible_to(db, &l, refurbisher).await? {
+            if viewer.sees(&l, sites.get(&l.pickup_site_id))? {
                 if out.len() == limit {
                     return Ok((out, true));
                 }
@@ -202,19 +205,25 @@ pub async fn open_lots_for<C: ConnectionTrait>(
     }
 }
 
-/// Whether a refurbisher may see (and so claim) a published lot, by the lot's visibility.
-pub async fn visible_to<C: ConnectionTrait>(
-    db: &C,
-    l: &lot::Model,
+/// What decides which published lots one refurbisher may see: its verification, the public
+/// bodies it is a partner of, and its places (seat and workshops). Read once for a page of lots.
+pub struct LotViewer {
     refurbisher: Uuid,
-) -> ApiResult<bool> {
+    verified: bool,
+    partner_of: std::collections::HashSet<Uuid>,
+    places: Vec<Coordinates>,
+}
+
+/// The [`LotViewer`] of a refurbisher (three queries, whatever the number of lots judged).
+pub async fn viewer<C: ConnectionTrait>(db: &C, refurbisher: Uuid) -> ApiResult<LotViewer> {
     let org = find_org(db, refurbisher).await?;
-    let is_partner = partnership::Entity::find()
-        .filter(partnership::Column::PublicBodyId.eq(l.organisation_id))
+    let partner_of = partnership::Entity::find()
         .filter(partnership::Column::RefurbisherId.eq(refurbisher))
-        .one(db)
+        .all(db)
         .await?
-        .is_some();
+        .into_iter()
+        .map(|p| p.public_body_id)
+        .collect();
     let mut places: Vec<Coordinates> = Vec::new();
     if let (Some(lat), Some(lon)) = (org.latitude, org.longitude) {
         places.extend(Coordinates::parse(lat, lon).ok());
@@ -229,21 +238,80 @@ pub async fn visible_to<C: ConnectionTrait>(
             places.extend(Coordinates::parse(lat, lon).ok());
         }
     }
-    let pickup = find_site(db, l.pickup_site_id)
+    Ok(LotViewer {
+        refurbisher,
+        verified: org.status == VerificationStatus::Verified.as_str(),
+        partner_of,
+        places,
+    })
+}
+
+impl LotViewer {
+    /// The refurbisher this viewer judges for.
+    pub fn refurbisher(&self) -> Uuid {
+        self.refurbisher
+    }
+
+    /// Whether this refurbisher may see `l`, whose pickup site is `pickup` (the site row, read
+    /// by the caller, perhaps in a batch).
+    pub fn sees(&self, l: &lot::Model, pickup: Option<&site::Model>) -> ApiResult<bool> {
+        let pickup = pickup.and_then(|s| Coordinates::parse(s.latitude?, s.longitude?).ok());
+        Ok(dom::visible_to(
+            &dom::LotAudience {
+                visibility: visibility(l)?,
+                radius_km: l.radius_km,
+                pickup,
+            },
+            &dom::Viewer {
+                verified: self.verified,
+                is_partner: self.partner_of.contains(&l.organisation_id),
+                places: self.places.clone(),
+            },
+        ))
+    }
+}
+
+/// Whether a refurbisher may see (and so claim) a published lot, by the lot's visibility.
+pub async fn visible_to<C: ConnectionTrait>(
+    db: &C,
+    l: &lot::Model,
+    refurbisher: Uuid,
+) -> ApiResult<bool> {
+    let viewer = viewer(db, refurbisher).await?;
+    let pickup = find_site(db, l.pickup_site_id).await?;
+    viewer.sees(l, pickup.as_ref())
+}
+
+/// The published lots among `ids` (any order).
+pub async fn find_published_many<C: ConnectionTrait>(
+    db: &C,
+    ids: &[Uuid],
+) -> ApiResult<Vec<lot::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(lot::Entity::find()
+        .filter(lot::Column::Id.is_in(ids.to_vec()))
+        .filter(lot::Column::Status.eq(LotStatus::Published.as_str()))
+        .all(db)
+        .await?)
+}
+
+/// The sites among `ids`, by id.
+pub async fn sites_by_id<C: ConnectionTrait>(
+    db: &C,
+    ids: &[Uuid],
+) -> ApiResult<std::collections::HashMap<Uuid, site::Model>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(site::Entity::find()
+        .filter(site::Column::Id.is_in(ids.to_vec()))
+        .all(db)
         .await?
-        .and_then(|s| Coordinates::parse(s.latitude?, s.longitude?).ok());
-    Ok(dom::visible_to(
-        &dom::LotAudience {
-            visibility: visibility(l)?,
-            radius_km: l.radius_km,
-            pickup,
-        },
-        &dom::Viewer {
-            verified: org.status == VerificationStatus::Verified.as_str(),
-            is_partner,
-            places,
-        },
-    ))
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect())
 }
 
 /// Whether a refurbisher may read a lot and its devices: a pending or accepted claim on it, or

@@ -25,6 +25,23 @@ pub async fn find_organisation<C: ConnectionTrait>(
         .ok_or_else(ApiError::not_found)
 }
 
+/// The organisations among `ids`, by id.
+pub async fn organisations_by_id<C: ConnectionTrait>(
+    db: &C,
+    ids: &[Uuid],
+) -> ApiResult<std::collections::HashMap<Uuid, organisation::Model>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(organisation::Entity::find()
+        .filter(organisation::Column::Id.is_in(ids.to_vec()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect())
+}
+
 /// Loads an organisation and locks its row until the end of the transaction (`FOR UPDATE` on
 /// PostgreSQL; SQLite's write transaction already excludes other writers). Changes to its
 /// profile, status and membership are serialised on this lock.
