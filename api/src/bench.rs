@@ -264,7 +264,7 @@ async fn insert_select_baseline(
     }
     fresh.execute_unprepared("DETACH DATABASE src").await?;
     let start = Instant::now();
-    let txn = fresh.begin().await?;
+    let txn = fresh.begin().await?; // baseline copy: the rows carry their events already
     let mut rows = 0;
     for (table, _) in IMPORTED_ROWS {
         rows += txn
@@ -332,7 +332,7 @@ async fn copy_baseline(
         copy.send(organisations.as_slice()).await?;
         copy.finish().await?;
         let start = Instant::now();
-        let mut tx = conn.begin().await?;
+        let mut tx = conn.begin().await?; // baseline copy: the rows carry their events already
         let mut rows = 0;
         for (table, data) in &copied[1..] {
             let mut copy = tx

@@ -22,7 +22,10 @@ if [ -n "$leaks" ]; then
   exit 1
 fi
 # A raw transaction can skip the event of a write: only the store's counted `Tx` opens one.
-raw=$(grep -rn 'begin_raw\|\.begin()\|begin_with_options' api/src --include=*.rs | grep -v '^api/src/store/mod.rs:' | grep -v '^api/src/store/tx.rs:' || true)
+# The import bench's bulk baseline is the one exception, marked on its line: it copies rows that
+# already carry their events into a throwaway database.
+raw=$(grep -rn 'begin_raw\|\.begin()\|begin_with_options' api/src --include=*.rs | grep -v '^api/src/store/mod.rs:' | grep -v '^api/src/store/tx.rs:' \
+  | grep -v '^api/src/bench\.rs:.*// baseline copy: the rows carry their events already$' || true)
 if [ -n "$raw" ]; then
   echo "write transactions must be opened through store::tx (which counts events), but:" >&2
   echo "$raw" >&2
