@@ -205,6 +205,16 @@ async fn seed(base: &str, db: &sea_orm::DatabaseConnection) -> anyhow::Result<(S
     Ok((token, id))
 }
 
+/// The medians of repeated runs of one target: req/s, p50, p99 and CPU-µs per request.
+fn summary(runs: &[Run]) -> serde_json::Value {
+    json!({
+        "req_per_s": median(runs.iter().map(|r| r.requests as f64 / r.seconds).collect()).round(),
+        "p50_ms": round3(median(runs.iter().map(|r| r.p50_ms).collect())),
+        "p99_ms": round3(median(runs.iter().map(|r| r.p99_ms).collect())),
+        "cpu_us_per_request": round3(median(runs.iter().map(|r| r.cpu_us_per_request).collect())),
+    })
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -267,14 +277,6 @@ pub async fn run(
         bare_runs.push(b);
         item_runs.push(s);
     }
-    let summary = |runs: &[Run]| {
-        json!({
-            "req_per_s": median(runs.iter().map(|r| r.requests as f64 / r.seconds).collect()).round(),
-            "p50_ms": round3(median(runs.iter().map(|r| r.p50_ms).collect())),
-            "p99_ms": round3(median(runs.iter().map(|r| r.p99_ms).collect())),
-            "cpu_us_per_request": round3(median(runs.iter().map(|r| r.cpu_us_per_request).collect())),
-        })
-    };
     let bare_summary = summary(&bare_runs);
     let item_summary = summary(&item_runs);
     let share = item_summary["req_per_s"].as_f64().unwrap_or(0.0)
@@ -643,14 +645,6 @@ pub async fn search(
                 anyhow::ensure!(h.errors == 0, "{name}: {} errors over HTTP", h.errors);
                 http_runs.push(h);
             }
-            let summary = |runs: &[Run]| {
-                json!({
-                    "req_per_s": median(runs.iter().map(|r| r.requests as f64 / r.seconds).collect()).round(),
-                    "p50_ms": round3(median(runs.iter().map(|r| r.p50_ms).collect())),
-                    "p99_ms": round3(median(runs.iter().map(|r| r.p99_ms).collect())),
-                    "cpu_us_per_request": round3(median(runs.iter().map(|r| r.cpu_us_per_request).collect())),
-                })
-            };
             let (e, h) = (summary(&engine_runs), summary(&http_runs));
             let ratio =
                 h["p99_ms"].as_f64().unwrap_or(0.0) / e["p99_ms"].as_f64().unwrap_or(1.0).max(1e-3);
